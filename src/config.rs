@@ -1,0 +1,434 @@
+//! Layered configuration: defaults < `vieagent.toml` < `VIEAGENT_*` environment < CLI flags.
+//!
+//! This is the only module that reads the process environment for settings.
+//! Secrets are held in [`secrecy`] types: their `Debug` output is redacted and
+//! [`Config::redacted`] is the only way the effective configuration is shown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The default config file, read when present and no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "vieagent.toml";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://vieagent.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// A setting that could not be understood. The CLI exits with code 2 on these.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Which database backend a `database_url` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://path.db` (embedded, created if missing) or `postgres://user:pass@host/db`.
+    #[serde(default = "default_database_url")]
+    pub database_url: SecretString,
+    /// Address the HTTP server (MCP, admin, health) listens on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// A `tracing` filter directive, e.g. `info` or `info,vieagent=debug`.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// How long `serve` keeps retrying an unreachable database before giving up.
+    #[serde(default = "default_db_connect_timeout", with = "humantime_serde")]
+    pub db_connect_timeout: Duration,
+    /// Upper bound on pooled database connections.
+    #[serde(default = "default_db_max_connections")]
+    pub db_max_connections: u32,
+}
+
+fn default_database_url() -> SecretString {
+    SecretString::from(DEFAULT_DATABASE_URL)
+}
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN
+        .parse()
+        .expect("valid default listen address")
+}
+fn default_log_level() -> String {
+    "info,sqlx=warn".into()
+}
+fn default_db_connect_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_db_max_connections() -> u32 {
+    16
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: default_database_url(),
+            listen: default_listen(),
+            log_level: default_log_level(),
+            log_format: LogFormat::default(),
+            db_connect_timeout: default_db_connect_timeout(),
+            db_max_connections: default_db_max_connections(),
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in charge.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+}
+
+/// Environment variables this program reads, as `VIEAGENT_<NAME>` → config key.
+/// Anything else under the prefix (e.g. `VIEAGENT_TEST_DATABASE_URL`) is ignored.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database_url"),
+    ("LISTEN", "listen"),
+    ("LOG_LEVEL", "log_level"),
+    ("LOG_FORMAT", "log_format"),
+    ("DB_CONNECT_TIMEOUT", "db_connect_timeout"),
+    ("DB_MAX_CONNECTIONS", "db_max_connections"),
+];
+
+/// Where configuration comes from; tests build this by hand.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// An explicit config file (must exist). Without it `vieagent.toml` is read if present.
+    pub file: Option<PathBuf>,
+    pub overrides: Overrides,
+    /// Read `VIEAGENT_*` variables (on by default for the CLI; tests turn it off).
+    pub skip_env: bool,
+}
+
+impl Config {
+    /// Load and validate the layered configuration.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        match &sources.file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::new(
+                        "--config",
+                        format!("file {} does not exist", path.display()),
+                    ));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => {
+                if Path::new(DEFAULT_CONFIG_FILE).exists() {
+                    figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+                }
+            }
+        }
+        if !sources.skip_env {
+            figment = figment.merge(Env::prefixed("VIEAGENT_").filter_map(|key| {
+                ENV_KEYS
+                    .iter()
+                    .find(|(env, _)| key.as_str().eq_ignore_ascii_case(env))
+                    .map(|(_, path)| (*path).into())
+            }));
+        }
+        figment = figment.merge(Serialized::defaults(&sources.overrides));
+        let config: Config = figment.extract().map_err(figment_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.database_kind()?;
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| ConfigError::new("log_level", e.to_string()))?;
+        if self.db_max_connections == 0 {
+            return Err(ConfigError::new("db_max_connections", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The backend selected by `database_url`, after checking it parses.
+    pub fn database_kind(&self) -> Result<DatabaseKind, ConfigError> {
+        database_kind(self.database_url.expose_secret())
+    }
+
+    /// The effective configuration as TOML, with every secret redacted.
+    pub fn redacted(&self) -> String {
+        let mut table = toml::Table::new();
+        table.insert(
+            "database_url".into(),
+            redact_url(self.database_url.expose_secret()).into(),
+        );
+        table.insert("listen".into(), self.listen.to_string().into());
+        table.insert("log_level".into(), self.log_level.clone().into());
+        table.insert(
+            "log_format".into(),
+            match self.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            }
+            .into(),
+        );
+        table.insert(
+            "db_connect_timeout".into(),
+            humantime::format_duration(self.db_connect_timeout)
+                .to_string()
+                .into(),
+        );
+        table.insert(
+            "db_max_connections".into(),
+            i64::from(self.db_max_connections).into(),
+        );
+        toml::to_string(&table).unwrap_or_default()
+    }
+}
+
+fn figment_error(err: figment::Error) -> ConfigError {
+    // figment errors name the key path; never echo a value (it may be a secret).
+    let setting = err
+        .path
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "config".to_string());
+    let message = match &err.kind {
+        figment::error::Kind::InvalidType(actual, expected) => {
+            format!("expected {expected}, found {actual}")
+        }
+        figment::error::Kind::UnknownField(field, _) => {
+            return ConfigError::new(field.clone(), "unknown setting");
+        }
+        figment::error::Kind::Message(m) => {
+            // Parse errors from files carry line information, never secret values of ours.
+            m.clone()
+        }
+        other => other.to_string(),
+    };
+    ConfigError::new(setting, message)
+}
+
+/// Classify and syntax-check a database URL without ever echoing it.
+pub fn database_kind(url: &str) -> Result<DatabaseKind, ConfigError> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "sqlite" => {
+            sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(|e| {
+                ConfigError::new(
+                    "database_url",
+                    format!("not a valid sqlite URL ({})", scrub(&e.to_string(), url)),
+                )
+            })?;
+            Ok(DatabaseKind::Sqlite)
+        }
+        "postgres" | "postgresql" => {
+            let parsed = url::Url::parse(url).map_err(|e| {
+                ConfigError::new("database_url", format!("not a valid PostgreSQL URL ({e})"))
+            })?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(ConfigError::new(
+                    "database_url",
+                    "PostgreSQL URL has no host (expected postgres://user@host:5432/dbname)",
+                ));
+            }
+            sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| {
+                ConfigError::new(
+                    "database_url",
+                    format!(
+                        "not a valid PostgreSQL URL ({})",
+                        scrub(&e.to_string(), url)
+                    ),
+                )
+            })?;
+            Ok(DatabaseKind::Postgres)
+        }
+        "" => Err(ConfigError::new(
+            "database_url",
+            "has no scheme (expected sqlite://path.db or postgres://user@host/db)",
+        )),
+        other => Err(ConfigError::new(
+            "database_url",
+            format!(
+                "unsupported scheme '{}' (expected sqlite: or postgres:)",
+                other.chars().take(32).collect::<String>()
+            ),
+        )),
+    }
+}
+
+/// Remove a secret string from a message before it is shown.
+fn scrub(message: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        message.to_string()
+    } else {
+        message.replace(secret, "<database_url>")
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            let mut out = parsed.to_string();
+            // Query parameters may carry a password too (`?password=`).
+            if parsed.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        if k == "password" {
+                            (k.into_owned(), "***".to_string())
+                        } else {
+                            (k.into_owned(), v.into_owned())
+                        }
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+                out = parsed.to_string();
+            }
+            out
+        }
+        Err(_) => "<unparseable>".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(overrides: Overrides) -> Result<Config, ConfigError> {
+        Config::load(&Sources {
+            file: None,
+            overrides,
+            skip_env: true,
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load_with(Overrides::default()).expect("defaults load");
+        assert_eq!(c.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.database_kind().expect("kind"), DatabaseKind::Sqlite);
+        assert_eq!(c.db_connect_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+    fn layering_file_then_env_then_cli() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("v.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"\ndb_connect_timeout = \"5s\"\n",
+        )
+        .expect("write");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VIEAGENT_LOG_LEVEL", "warn");
+            jail.set_env("VIEAGENT_TEST_DATABASE_URL", "ignored://x");
+            let c = Config::load(&Sources {
+                file: Some(file.clone()),
+                overrides: Overrides::default(),
+                skip_env: false,
+            })
+            .expect("load");
+            assert_eq!(c.listen.port(), 9000, "file beats default");
+            assert_eq!(c.log_level, "warn", "env beats file");
+            assert_eq!(c.db_connect_timeout, Duration::from_secs(5));
+            let c = Config::load(&Sources {
+                file: Some(file.clone()),
+                overrides: Overrides {
+                    log_level: Some("error".into()),
+                    ..Default::default()
+                },
+                skip_env: false,
+            })
+            .expect("load");
+            assert_eq!(c.log_level, "error", "cli beats env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_database_urls_name_the_setting() {
+        for url in ["mysql://x/y", "nonsense", "postgres://", ""] {
+            let err = load_with(Overrides {
+                database_url: Some(url.into()),
+                ..Default::default()
+            })
+            .expect_err(url);
+            assert_eq!(err.setting, "database_url", "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_everywhere() {
+        let c = load_with(Overrides {
+            database_url: Some("postgres://app:hunter2-secret@db.internal:5432/vie".into()),
+            ..Default::default()
+        })
+        .expect("load");
+        let shown = c.redacted();
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db.internal:5432/vie"),
+            "{shown}"
+        );
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2-secret"), "{debug}");
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=s3cr3t&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
+    }
+
+    #[test]
+    fn unknown_setting_in_file_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("v.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").expect("write");
+        let err = Config::load(&Sources {
+            file: Some(file),
+            overrides: Overrides::default(),
+            skip_env: true,
+        })
+        .expect_err("typo must fail");
+        assert_eq!(err.setting, "lisen");
+    }
+}

@@ -1,0 +1,23 @@
+//! VieAgent Gateway: publishes marketplace agents (Flowise and Activepieces
+//! flows) as MCP tools, with a credential Vault, billing and a Shadow Journal.
+//!
+//! `run(config, listener, shutdown)` starts the whole server on a listener the
+//! caller bound (tests use port 0); `cli` is the `vieagent` binary.
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use server::{AppState, run};
+
+/// Install the process-wide TLS crypto provider (ring) once. Every TLS client
+/// in the process (database, engines) uses it.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

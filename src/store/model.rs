@@ -1,0 +1,276 @@
+//! Domain types the store reads and writes. Both backends map their rows to these.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A string-backed enum with a fixed set of database values.
+macro_rules! db_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "'{}' is not one of: {}",
+                        other.chars().take(64).collect::<String>(),
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+db_enum!(
+    /// A user's role: admins manage the marketplace through the admin API.
+    Role { User => "user", Admin => "admin" }
+);
+
+db_enum!(
+    /// The workflow engine an agent runs in (`CHECK engine_type IN ('flowise','activepieces')`).
+    EngineType { Flowise => "flowise", Activepieces => "activepieces" }
+);
+
+db_enum!(
+    /// Lifecycle of a marketplace listing; only `published` agents are tools.
+    AgentStatus { Draft => "draft", Published => "published", Archived => "archived" }
+);
+
+db_enum!(
+    /// The Shadow Journal's states: pending → running → success | failed.
+    ExecutionStatus { Pending => "pending", Running => "running", Success => "success", Failed => "failed" }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: Role,
+    pub plan: String,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: Role,
+    pub plan: String,
+}
+
+/// An API key's metadata. The key itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub user_id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    /// Lower-case hex SHA-256 of the full key.
+    pub key_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agent {
+    pub id: Uuid,
+    pub name: String,
+    pub tool_name: String,
+    pub description: String,
+    pub engine_type: EngineType,
+    pub engine_flow_id: String,
+    pub input_schema: Value,
+    pub required_credential_types: Vec<String>,
+    pub price_one_time: Option<Decimal>,
+    pub price_monthly: Option<Decimal>,
+    pub credits_per_call: i32,
+    pub status: AgentStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub name: String,
+    pub tool_name: String,
+    pub description: String,
+    pub engine_type: EngineType,
+    pub engine_flow_id: String,
+    pub input_schema: Value,
+    pub required_credential_types: Vec<String>,
+    pub price_one_time: Option<Decimal>,
+    pub price_monthly: Option<Decimal>,
+    pub credits_per_call: i32,
+    pub status: AgentStatus,
+}
+
+/// A partial update of an agent; `None` leaves a column as it is.
+/// Prices use `Some(None)` to clear.
+#[derive(Debug, Clone, Default)]
+pub struct AgentPatch {
+    pub name: Option<String>,
+    pub tool_name: Option<String>,
+    pub description: Option<String>,
+    pub engine_type: Option<EngineType>,
+    pub engine_flow_id: Option<String>,
+    pub input_schema: Option<Value>,
+    pub required_credential_types: Option<Vec<String>>,
+    pub price_one_time: Option<Option<Decimal>>,
+    pub price_monthly: Option<Option<Decimal>>,
+    pub credits_per_call: Option<i32>,
+    pub status: Option<AgentStatus>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AgentFilter {
+    pub status: Option<AgentStatus>,
+    pub engine_type: Option<EngineType>,
+    /// Case-insensitive substring of name or tool_name.
+    pub name_contains: Option<String>,
+    /// Keyset cursor: agents whose tool_name sorts after this.
+    pub after_tool_name: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// A sealed credential row as stored. Only the Vault turns it into plaintext.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider: String,
+    pub key_name: String,
+    /// base64 ciphertext + GCM tag.
+    pub encrypted_value: String,
+    /// base64 96-bit nonce.
+    pub iv: String,
+    pub key_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for CredentialRow {
+    // Even sealed bytes stay out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialRow")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("provider", &self.provider)
+            .field("key_name", &self.key_name)
+            .field("key_version", &self.key_version)
+            .field("encrypted_value", &"<sealed>")
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExecutionLog {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub agent_id: Uuid,
+    pub status: ExecutionStatus,
+    pub external_execution_id: Option<String>,
+    pub input_snapshot: Option<Value>,
+    pub output_snapshot: Option<Value>,
+    pub duration_ms: Option<i32>,
+    pub credits_consumed: i32,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewExecutionLog {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub agent_id: Uuid,
+    pub status: ExecutionStatus,
+    pub input_snapshot: Option<Value>,
+}
+
+/// How a call ended; written once, from `pending`/`running` only.
+#[derive(Debug, Clone)]
+pub struct ExecutionOutcome {
+    pub status: ExecutionStatus,
+    pub external_execution_id: Option<String>,
+    pub output_snapshot: Option<Value>,
+    pub duration_ms: Option<i32>,
+    pub credits_consumed: i32,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionLogFilter {
+    pub user_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+    pub status: Option<ExecutionStatus>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset cursor (newest first): rows strictly older than (created_at, id).
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: Option<u32>,
+}
+
+/// Where the schema stands relative to the migrations built into this binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// Versions applied in the database, ascending.
+    pub applied: Vec<i64>,
+    /// Versions this binary knows, ascending.
+    pub known: Vec<i64>,
+}
+
+impl MigrationStatus {
+    pub fn pending(&self) -> Vec<i64> {
+        self.known
+            .iter()
+            .copied()
+            .filter(|v| !self.applied.contains(v))
+            .collect()
+    }
+    /// Applied versions this binary does not know: the database is newer than us.
+    pub fn unknown(&self) -> Vec<i64> {
+        self.applied
+            .iter()
+            .copied()
+            .filter(|v| !self.known.contains(v))
+            .collect()
+    }
+    pub fn is_current(&self) -> bool {
+        self.pending().is_empty() && self.unknown().is_empty()
+    }
+}

@@ -1,0 +1,644 @@
+//! PostgreSQL backend: the seed schema with native types (UUID, JSONB, TEXT[],
+//! DECIMAL(10,2), TIMESTAMPTZ). For production and multi-replica deployments.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{QueryBuilder, Row};
+use uuid::Uuid;
+
+use super::*;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+macro_rules! user_cols {
+    () => {
+        "id, email, display_name, role, plan, created_at, disabled_at"
+    };
+}
+macro_rules! api_key_cols {
+    () => {
+        "id, user_id, name, prefix, created_at, last_used_at, revoked_at"
+    };
+}
+macro_rules! agent_cols {
+    () => {
+        "id, name, tool_name, description, engine_type, engine_flow_id, input_schema, \
+         required_credential_types, price_one_time, price_monthly, credits_per_call, status, \
+         created_at, updated_at"
+    };
+}
+macro_rules! credential_cols {
+    () => {
+        "id, user_id, provider, key_name, encrypted_value, iv, key_version, created_at, updated_at"
+    };
+}
+macro_rules! log_cols {
+    () => {
+        "id, user_id, agent_id, status, external_execution_id, input_snapshot, output_snapshot, \
+         duration_ms, credits_consumed, error, created_at, finished_at"
+    };
+}
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Open a pool and check the server answers.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("vieagent");
+        // One direct connection first: it fails fast with the real reason
+        // (refused, auth, unknown database) instead of a pool timeout.
+        let probe = PgConnection::connect_with(&options).await?;
+        probe.close().await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn parse<T: FromStr<Err = String>>(value: String) -> StoreResult<T> {
+    value.parse().map_err(StoreError::corrupt)
+}
+
+fn user_from(row: &PgRow) -> StoreResult<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        role: parse(row.try_get("role")?)?,
+        plan: row.try_get("plan")?,
+        created_at: row.try_get("created_at")?,
+        disabled_at: row.try_get("disabled_at")?,
+    })
+}
+
+fn api_key_from(row: &PgRow) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn agent_from(row: &PgRow) -> StoreResult<Agent> {
+    Ok(Agent {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        tool_name: row.try_get("tool_name")?,
+        description: row.try_get("description")?,
+        engine_type: parse(row.try_get("engine_type")?)?,
+        engine_flow_id: row.try_get("engine_flow_id")?,
+        input_schema: row.try_get("input_schema")?,
+        required_credential_types: row.try_get("required_credential_types")?,
+        price_one_time: row.try_get("price_one_time")?,
+        price_monthly: row.try_get("price_monthly")?,
+        credits_per_call: row.try_get("credits_per_call")?,
+        status: parse(row.try_get("status")?)?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn credential_from(row: &PgRow) -> StoreResult<CredentialRow> {
+    Ok(CredentialRow {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        provider: row.try_get("provider")?,
+        key_name: row.try_get("key_name")?,
+        encrypted_value: row.try_get("encrypted_value")?,
+        iv: row.try_get("iv")?,
+        key_version: row.try_get("key_version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn log_from(row: &PgRow) -> StoreResult<ExecutionLog> {
+    Ok(ExecutionLog {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        agent_id: row.try_get("agent_id")?,
+        status: parse(row.try_get("status")?)?,
+        external_execution_id: row.try_get("external_execution_id")?,
+        input_snapshot: row.try_get("input_snapshot")?,
+        output_snapshot: row.try_get("output_snapshot")?,
+        duration_ms: row.try_get("duration_ms")?,
+        credits_consumed: row.try_get("credits_consumed")?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn migrate(&self) -> StoreResult<Vec<i64>> {
+        let before = self.migration_status().await?;
+        refuse_newer_schema(&before)?;
+        MIGRATOR.run(&self.pool).await?;
+        Ok(before.pending())
+    }
+
+    async fn migration_status(&self) -> StoreResult<MigrationStatus> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        let applied = if exists {
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            Vec::new()
+        };
+        Ok(MigrationStatus {
+            applied,
+            known: known_versions(&MIGRATOR),
+        })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO users (id, email, display_name, role, plan) VALUES ($1, $2, $3, $4, $5) RETURNING ",
+            user_cols!()
+        ))
+        .bind(Uuid::new_v4())
+        .bind(&new.email)
+        .bind(&new.display_name)
+        .bind(new.role.as_str())
+        .bind(&new.plan)
+        .fetch_one(&self.pool)
+        .await?;
+        user_from(&row)
+    }
+
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(user_from)
+        .transpose()
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(user_from)
+        .transpose()
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users ORDER BY email"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(user_from)
+        .collect()
+    }
+
+    async fn create_api_key(&self, new: &NewApiKey) -> StoreResult<ApiKey> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash) VALUES ($1, $2, $3, $4, $5) RETURNING ",
+            api_key_cols!()
+        ))
+        .bind(Uuid::new_v4())
+        .bind(new.user_id)
+        .bind(&new.name)
+        .bind(&new.prefix)
+        .bind(&new.key_hash)
+        .fetch_one(&self.pool)
+        .await?;
+        api_key_from(&row)
+    }
+
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<(ApiKey, User)>> {
+        let row = sqlx::query(
+            "SELECT k.id AS k_id, k.user_id, k.name, k.prefix, k.created_at AS k_created_at, \
+             k.last_used_at, k.revoked_at, u.id, u.email, u.display_name, u.role, u.plan, \
+             u.created_at, u.disabled_at \
+             FROM api_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let key = ApiKey {
+            id: row.try_get("k_id")?,
+            user_id: row.try_get("user_id")?,
+            name: row.try_get("name")?,
+            prefix: row.try_get("prefix")?,
+            created_at: row.try_get("k_created_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        };
+        Ok(Some((key, user_from(&row)?)))
+    }
+
+    async fn get_api_key(&self, id: Uuid) -> StoreResult<Option<ApiKey>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            api_key_cols!(),
+            " FROM api_keys WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(api_key_from)
+        .transpose()
+    }
+
+    async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKey>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            api_key_cols!(),
+            " FROM api_keys WHERE user_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(api_key_from)
+        .collect()
+    }
+
+    async fn find_api_keys_by_prefix(&self, prefix: &str) -> StoreResult<Vec<ApiKey>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            api_key_cols!(),
+            " FROM api_keys WHERE prefix = $1 ORDER BY created_at, id"
+        ))
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(api_key_from)
+        .collect()
+    }
+
+    async fn revoke_api_key(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = NOW() WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_api_key(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = NOW() WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_agent(&self, new: &NewAgent) -> StoreResult<Agent> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
+             input_schema, required_credential_types, price_one_time, price_monthly, \
+             credits_per_call, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
+            agent_cols!()
+        ))
+        .bind(Uuid::new_v4())
+        .bind(&new.name)
+        .bind(&new.tool_name)
+        .bind(&new.description)
+        .bind(new.engine_type.as_str())
+        .bind(&new.engine_flow_id)
+        .bind(&new.input_schema)
+        .bind(&new.required_credential_types)
+        .bind(new.price_one_time)
+        .bind(new.price_monthly)
+        .bind(new.credits_per_call)
+        .bind(new.status.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        agent_from(&row)
+    }
+
+    async fn get_agent(&self, id: Uuid) -> StoreResult<Option<Agent>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(agent_from)
+        .transpose()
+    }
+
+    async fn get_agent_by_tool_name(&self, tool_name: &str) -> StoreResult<Option<Agent>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE tool_name = $1"
+        ))
+        .bind(tool_name)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(agent_from)
+        .transpose()
+    }
+
+    async fn list_agents(&self, filter: &AgentFilter) -> StoreResult<Vec<Agent>> {
+        let mut q = QueryBuilder::<sqlx::Postgres>::new(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE TRUE"
+        ));
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(engine) = filter.engine_type {
+            q.push(" AND engine_type = ").push_bind(engine.as_str());
+        }
+        if let Some(needle) = &filter.name_contains {
+            let pattern = format!("%{}%", like_escape(needle));
+            q.push(" AND (name ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR tool_name ILIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some(after) = &filter.after_tool_name {
+            q.push(" AND tool_name > ").push_bind(after.clone());
+        }
+        q.push(" ORDER BY tool_name LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        q.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(agent_from)
+            .collect()
+    }
+
+    async fn update_agent(&self, id: Uuid, patch: &AgentPatch) -> StoreResult<Agent> {
+        let mut q = QueryBuilder::<sqlx::Postgres>::new("UPDATE agents SET updated_at = NOW()");
+        if let Some(v) = &patch.name {
+            q.push(", name = ").push_bind(v.clone());
+        }
+        if let Some(v) = &patch.tool_name {
+            q.push(", tool_name = ").push_bind(v.clone());
+        }
+        if let Some(v) = &patch.description {
+            q.push(", description = ").push_bind(v.clone());
+        }
+        if let Some(v) = patch.engine_type {
+            q.push(", engine_type = ").push_bind(v.as_str());
+        }
+        if let Some(v) = &patch.engine_flow_id {
+            q.push(", engine_flow_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &patch.input_schema {
+            q.push(", input_schema = ").push_bind(v.clone());
+        }
+        if let Some(v) = &patch.required_credential_types {
+            q.push(", required_credential_types = ")
+                .push_bind(v.clone());
+        }
+        if let Some(v) = patch.price_one_time {
+            q.push(", price_one_time = ").push_bind(v);
+        }
+        if let Some(v) = patch.price_monthly {
+            q.push(", price_monthly = ").push_bind(v);
+        }
+        if let Some(v) = patch.credits_per_call {
+            q.push(", credits_per_call = ").push_bind(v);
+        }
+        if let Some(v) = patch.status {
+            q.push(", status = ").push_bind(v.as_str());
+        }
+        q.push(" WHERE id = ")
+            .push_bind(id)
+            .push(concat!(" RETURNING ", agent_cols!()));
+        match q.build().fetch_optional(&self.pool).await? {
+            Some(row) => agent_from(&row),
+            None => Err(StoreError::NotFound { entity: "agent" }),
+        }
+    }
+
+    async fn delete_agent(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM agents WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_credential(&self, row: &CredentialRow) -> StoreResult<CredentialRow> {
+        let stored = sqlx::query(concat!(
+            "INSERT INTO credentials (id, user_id, provider, key_name, encrypted_value, iv, key_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (user_id, provider, key_name) DO UPDATE SET \
+             id = EXCLUDED.id, encrypted_value = EXCLUDED.encrypted_value, iv = EXCLUDED.iv, \
+             key_version = EXCLUDED.key_version, updated_at = NOW() \
+             RETURNING ",
+            credential_cols!()
+        ))
+        .bind(row.id)
+        .bind(row.user_id)
+        .bind(&row.provider)
+        .bind(&row.key_name)
+        .bind(&row.encrypted_value)
+        .bind(&row.iv)
+        .bind(row.key_version)
+        .fetch_one(&self.pool)
+        .await?;
+        credential_from(&stored)
+    }
+
+    async fn list_credentials(&self, user_id: Uuid) -> StoreResult<Vec<CredentialRow>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            credential_cols!(),
+            " FROM credentials WHERE user_id = $1 ORDER BY provider, key_name"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(credential_from)
+        .collect()
+    }
+
+    async fn delete_credential(
+        &self,
+        user_id: Uuid,
+        provider: &str,
+        key_name: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM credentials WHERE user_id = $1 AND provider = $2 AND key_name = $3",
+        )
+        .bind(user_id)
+        .bind(provider)
+        .bind(key_name)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING ",
+            log_cols!()
+        ))
+        .bind(new.id)
+        .bind(new.user_id)
+        .bind(new.agent_id)
+        .bind(new.status.as_str())
+        .bind(&new.input_snapshot)
+        .fetch_one(&self.pool)
+        .await?;
+        log_from(&row)
+    }
+
+    async fn finish_execution_log(
+        &self,
+        id: Uuid,
+        outcome: &ExecutionOutcome,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE execution_logs SET status = $2, external_execution_id = $3, \
+             output_snapshot = $4, duration_ms = $5, credits_consumed = $6, error = $7, \
+             finished_at = NOW() \
+             WHERE id = $1 AND status IN ('pending', 'running')",
+        )
+        .bind(id)
+        .bind(outcome.status.as_str())
+        .bind(&outcome.external_execution_id)
+        .bind(&outcome.output_snapshot)
+        .bind(outcome.duration_ms)
+        .bind(outcome.credits_consumed)
+        .bind(&outcome.error)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn get_execution_log(&self, id: Uuid) -> StoreResult<Option<ExecutionLog>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            log_cols!(),
+            " FROM execution_logs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(log_from)
+        .transpose()
+    }
+
+    async fn list_execution_logs(
+        &self,
+        filter: &ExecutionLogFilter,
+    ) -> StoreResult<Vec<ExecutionLog>> {
+        let mut q = QueryBuilder::<sqlx::Postgres>::new(concat!(
+            "SELECT ",
+            log_cols!(),
+            " FROM execution_logs WHERE TRUE"
+        ));
+        if let Some(v) = filter.user_id {
+            q.push(" AND user_id = ").push_bind(v);
+        }
+        if let Some(v) = filter.agent_id {
+            q.push(" AND agent_id = ").push_bind(v);
+        }
+        if let Some(v) = filter.status {
+            q.push(" AND status = ").push_bind(v.as_str());
+        }
+        if let Some(v) = filter.from {
+            q.push(" AND created_at >= ").push_bind(v);
+        }
+        if let Some(v) = filter.to {
+            q.push(" AND created_at < ").push_bind(v);
+        }
+        if let Some((at, id)) = filter.before {
+            q.push(" AND (created_at, id) < (")
+                .push_bind(at)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        q.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(log_from)
+            .collect()
+    }
+}
+
+/// Escape `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,718 @@
+//! Embedded SQLite backend (the zero-setup default, `sqlite://vieagent.db`).
+//!
+//! WAL mode, foreign keys on. All writes go through a single-connection
+//! writer pool, so writers queue in-process instead of contending for
+//! SQLite's lock (no `SQLITE_BUSY` storms under load); reads use a separate
+//! pool and proceed concurrently with the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row};
+use uuid::Uuid;
+
+use super::postgres::like_escape;
+use super::*;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// SQL expression for "now" in the stored timestamp format.
+macro_rules! now {
+    () => {
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    };
+}
+macro_rules! user_cols {
+    () => {
+        "id, email, display_name, role, plan, created_at, disabled_at"
+    };
+}
+macro_rules! api_key_cols {
+    () => {
+        "id, user_id, name, prefix, created_at, last_used_at, revoked_at"
+    };
+}
+macro_rules! agent_cols {
+    () => {
+        "id, name, tool_name, description, engine_type, engine_flow_id, input_schema, \
+         required_credential_types, price_one_time, price_monthly, credits_per_call, status, \
+         created_at, updated_at"
+    };
+}
+macro_rules! credential_cols {
+    () => {
+        "id, user_id, provider, key_name, encrypted_value, iv, key_version, created_at, updated_at"
+    };
+}
+macro_rules! log_cols {
+    () => {
+        "id, user_id, agent_id, status, external_execution_id, input_snapshot, output_snapshot, \
+         duration_ms, credits_consumed, error, created_at, finished_at"
+    };
+}
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if missing) the database file named by a `sqlite:` URL.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Database(format!("invalid sqlite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a committed transaction survives a process
+            // crash; only an OS crash/power loss can lose the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.create_if_missing(false))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+/// Timestamps are stored as UTC ISO-8601 with milliseconds and `Z`, the same
+/// format as the schema's `strftime('%Y-%m-%dT%H:%M:%fZ','now')` defaults, so
+/// text order is time order.
+pub(crate) fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(text: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::corrupt(format!("timestamp '{text}': {e}")))
+}
+
+fn opt_ts(text: Option<String>) -> StoreResult<Option<DateTime<Utc>>> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+fn uuid(text: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(text).map_err(|e| StoreError::corrupt(format!("uuid '{text}': {e}")))
+}
+
+fn json(text: &str) -> StoreResult<Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt(format!("json: {e}")))
+}
+
+fn opt_json(text: Option<String>) -> StoreResult<Option<Value>> {
+    text.as_deref().map(json).transpose()
+}
+
+fn parse<T: FromStr<Err = String>>(value: String) -> StoreResult<T> {
+    value.parse().map_err(StoreError::corrupt)
+}
+
+/// DECIMAL(10,2) as canonical text: rounded like PostgreSQL, always 2 places.
+fn decimal_text(value: Option<Decimal>) -> Option<String> {
+    value.map(|d| {
+        let mut d =
+            d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        d.rescale(2);
+        d.to_string()
+    })
+}
+
+fn opt_decimal(text: Option<String>) -> StoreResult<Option<Decimal>> {
+    text.map(|t| {
+        Decimal::from_str(&t).map_err(|e| StoreError::corrupt(format!("decimal '{t}': {e}")))
+    })
+    .transpose()
+}
+
+fn json_text(value: &Value) -> String {
+    value.to_string()
+}
+
+fn opt_json_text(value: &Option<Value>) -> Option<String> {
+    value.as_ref().map(json_text)
+}
+
+fn user_from(row: &SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        id: uuid(row.try_get("id")?)?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        role: parse(row.try_get("role")?)?,
+        plan: row.try_get("plan")?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+        disabled_at: opt_ts(row.try_get("disabled_at")?)?,
+    })
+}
+
+fn api_key_from(row: &SqliteRow) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: uuid(row.try_get("id")?)?,
+        user_id: uuid(row.try_get("user_id")?)?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+        last_used_at: opt_ts(row.try_get("last_used_at")?)?,
+        revoked_at: opt_ts(row.try_get("revoked_at")?)?,
+    })
+}
+
+fn agent_from(row: &SqliteRow) -> StoreResult<Agent> {
+    let types: String = row.try_get("required_credential_types")?;
+    Ok(Agent {
+        id: uuid(row.try_get("id")?)?,
+        name: row.try_get("name")?,
+        tool_name: row.try_get("tool_name")?,
+        description: row.try_get("description")?,
+        engine_type: parse(row.try_get("engine_type")?)?,
+        engine_flow_id: row.try_get("engine_flow_id")?,
+        input_schema: json(row.try_get("input_schema")?)?,
+        required_credential_types: serde_json::from_str(&types)
+            .map_err(|e| StoreError::corrupt(format!("required_credential_types: {e}")))?,
+        price_one_time: opt_decimal(row.try_get("price_one_time")?)?,
+        price_monthly: opt_decimal(row.try_get("price_monthly")?)?,
+        credits_per_call: row.try_get("credits_per_call")?,
+        status: parse(row.try_get("status")?)?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+        updated_at: parse_ts(row.try_get("updated_at")?)?,
+    })
+}
+
+fn credential_from(row: &SqliteRow) -> StoreResult<CredentialRow> {
+    Ok(CredentialRow {
+        id: uuid(row.try_get("id")?)?,
+        user_id: uuid(row.try_get("user_id")?)?,
+        provider: row.try_get("provider")?,
+        key_name: row.try_get("key_name")?,
+        encrypted_value: row.try_get("encrypted_value")?,
+        iv: row.try_get("iv")?,
+        key_version: row.try_get("key_version")?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+        updated_at: parse_ts(row.try_get("updated_at")?)?,
+    })
+}
+
+fn log_from(row: &SqliteRow) -> StoreResult<ExecutionLog> {
+    Ok(ExecutionLog {
+        id: uuid(row.try_get("id")?)?,
+        user_id: uuid(row.try_get("user_id")?)?,
+        agent_id: uuid(row.try_get("agent_id")?)?,
+        status: parse(row.try_get("status")?)?,
+        external_execution_id: row.try_get("external_execution_id")?,
+        input_snapshot: opt_json(row.try_get("input_snapshot")?)?,
+        output_snapshot: opt_json(row.try_get("output_snapshot")?)?,
+        duration_ms: row.try_get("duration_ms")?,
+        credits_consumed: row.try_get("credits_consumed")?,
+        error: row.try_get("error")?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+        finished_at: opt_ts(row.try_get("finished_at")?)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> StoreResult<Vec<i64>> {
+        let before = self.migration_status().await?;
+        refuse_newer_schema(&before)?;
+        MIGRATOR.run(&self.writer).await?;
+        Ok(before.pending())
+    }
+
+    async fn migration_status(&self) -> StoreResult<MigrationStatus> {
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        let applied = if exists > 0 {
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.reader)
+            .await?
+        } else {
+            Vec::new()
+        };
+        Ok(MigrationStatus {
+            applied,
+            known: known_versions(&MIGRATOR),
+        })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO users (id, email, display_name, role, plan) VALUES (?, ?, ?, ?, ?) RETURNING ",
+            user_cols!()
+        ))
+        .bind(Uuid::new_v4().to_string())
+        .bind(&new.email)
+        .bind(&new.display_name)
+        .bind(new.role.as_str())
+        .bind(&new.plan)
+        .fetch_one(&self.writer)
+        .await?;
+        user_from(&row)
+    }
+
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+        sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE email = ?"
+        ))
+        .bind(email)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(user_from)
+        .transpose()
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users ORDER BY email"
+        ))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(user_from)
+        .collect()
+    }
+
+    async fn create_api_key(&self, new: &NewApiKey) -> StoreResult<ApiKey> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash) VALUES (?, ?, ?, ?, ?) RETURNING ",
+            api_key_cols!()
+        ))
+        .bind(Uuid::new_v4().to_string())
+        .bind(new.user_id.to_string())
+        .bind(&new.name)
+        .bind(&new.prefix)
+        .bind(&new.key_hash)
+        .fetch_one(&self.writer)
+        .await?;
+        api_key_from(&row)
+    }
+
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<(ApiKey, User)>> {
+        let row = sqlx::query(
+            "SELECT k.id AS k_id, k.user_id, k.name, k.prefix, k.created_at AS k_created_at, \
+             k.last_used_at, k.revoked_at, u.id, u.email, u.display_name, u.role, u.plan, \
+             u.created_at, u.disabled_at \
+             FROM api_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let key = ApiKey {
+            id: uuid(row.try_get("k_id")?)?,
+            user_id: uuid(row.try_get("user_id")?)?,
+            name: row.try_get("name")?,
+            prefix: row.try_get("prefix")?,
+            created_at: parse_ts(row.try_get("k_created_at")?)?,
+            last_used_at: opt_ts(row.try_get("last_used_at")?)?,
+            revoked_at: opt_ts(row.try_get("revoked_at")?)?,
+        };
+        Ok(Some((key, user_from(&row)?)))
+    }
+
+    async fn get_api_key(&self, id: Uuid) -> StoreResult<Option<ApiKey>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            api_key_cols!(),
+            " FROM api_keys WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(api_key_from)
+        .transpose()
+    }
+
+    async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKey>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            api_key_cols!(),
+            " FROM api_keys WHERE user_id = ? ORDER BY created_at, id"
+        ))
+        .bind(user_id.to_string())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(api_key_from)
+        .collect()
+    }
+
+    async fn find_api_keys_by_prefix(&self, prefix: &str) -> StoreResult<Vec<ApiKey>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            api_key_cols!(),
+            " FROM api_keys WHERE prefix = ? ORDER BY created_at, id"
+        ))
+        .bind(prefix)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(api_key_from)
+        .collect()
+    }
+
+    async fn revoke_api_key(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query(concat!(
+            "UPDATE api_keys SET revoked_at = ",
+            now!(),
+            " WHERE id = ? AND revoked_at IS NULL"
+        ))
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_api_key(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "UPDATE api_keys SET last_used_at = ",
+            now!(),
+            " WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_agent(&self, new: &NewAgent) -> StoreResult<Agent> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
+             input_schema, required_credential_types, price_one_time, price_monthly, \
+             credits_per_call, status) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+            agent_cols!()
+        ))
+        .bind(Uuid::new_v4().to_string())
+        .bind(&new.name)
+        .bind(&new.tool_name)
+        .bind(&new.description)
+        .bind(new.engine_type.as_str())
+        .bind(&new.engine_flow_id)
+        .bind(json_text(&new.input_schema))
+        .bind(serde_json::to_string(&new.required_credential_types).unwrap_or_else(|_| "[]".into()))
+        .bind(decimal_text(new.price_one_time))
+        .bind(decimal_text(new.price_monthly))
+        .bind(new.credits_per_call)
+        .bind(new.status.as_str())
+        .fetch_one(&self.writer)
+        .await?;
+        agent_from(&row)
+    }
+
+    async fn get_agent(&self, id: Uuid) -> StoreResult<Option<Agent>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(agent_from)
+        .transpose()
+    }
+
+    async fn get_agent_by_tool_name(&self, tool_name: &str) -> StoreResult<Option<Agent>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE tool_name = ?"
+        ))
+        .bind(tool_name)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(agent_from)
+        .transpose()
+    }
+
+    async fn list_agents(&self, filter: &AgentFilter) -> StoreResult<Vec<Agent>> {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE 1"
+        ));
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(engine) = filter.engine_type {
+            q.push(" AND engine_type = ").push_bind(engine.as_str());
+        }
+        if let Some(needle) = &filter.name_contains {
+            let pattern = format!("%{}%", like_escape(needle));
+            q.push(" AND (name LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR tool_name LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some(after) = &filter.after_tool_name {
+            q.push(" AND tool_name > ").push_bind(after.clone());
+        }
+        q.push(" ORDER BY tool_name LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        q.build()
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(agent_from)
+            .collect()
+    }
+
+    async fn update_agent(&self, id: Uuid, patch: &AgentPatch) -> StoreResult<Agent> {
+        let mut q =
+            QueryBuilder::<sqlx::Sqlite>::new(concat!("UPDATE agents SET updated_at = ", now!()));
+        if let Some(v) = &patch.name {
+            q.push(", name = ").push_bind(v.clone());
+        }
+        if let Some(v) = &patch.tool_name {
+            q.push(", tool_name = ").push_bind(v.clone());
+        }
+        if let Some(v) = &patch.description {
+            q.push(", description = ").push_bind(v.clone());
+        }
+        if let Some(v) = patch.engine_type {
+            q.push(", engine_type = ").push_bind(v.as_str());
+        }
+        if let Some(v) = &patch.engine_flow_id {
+            q.push(", engine_flow_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &patch.input_schema {
+            q.push(", input_schema = ").push_bind(json_text(v));
+        }
+        if let Some(v) = &patch.required_credential_types {
+            q.push(", required_credential_types = ")
+                .push_bind(serde_json::to_string(v).unwrap_or_else(|_| "[]".into()));
+        }
+        if let Some(v) = patch.price_one_time {
+            q.push(", price_one_time = ").push_bind(decimal_text(v));
+        }
+        if let Some(v) = patch.price_monthly {
+            q.push(", price_monthly = ").push_bind(decimal_text(v));
+        }
+        if let Some(v) = patch.credits_per_call {
+            q.push(", credits_per_call = ").push_bind(v);
+        }
+        if let Some(v) = patch.status {
+            q.push(", status = ").push_bind(v.as_str());
+        }
+        q.push(" WHERE id = ")
+            .push_bind(id.to_string())
+            .push(concat!(" RETURNING ", agent_cols!()));
+        match q.build().fetch_optional(&self.writer).await? {
+            Some(row) => agent_from(&row),
+            None => Err(StoreError::NotFound { entity: "agent" }),
+        }
+    }
+
+    async fn delete_agent(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM agents WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_credential(&self, row: &CredentialRow) -> StoreResult<CredentialRow> {
+        let stored = sqlx::query(concat!(
+            "INSERT INTO credentials (id, user_id, provider, key_name, encrypted_value, iv, key_version) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id, provider, key_name) DO UPDATE SET \
+             id = excluded.id, encrypted_value = excluded.encrypted_value, iv = excluded.iv, \
+             key_version = excluded.key_version, updated_at = ",
+            now!(),
+            " RETURNING ",
+            credential_cols!()
+        ))
+        .bind(row.id.to_string())
+        .bind(row.user_id.to_string())
+        .bind(&row.provider)
+        .bind(&row.key_name)
+        .bind(&row.encrypted_value)
+        .bind(&row.iv)
+        .bind(row.key_version)
+        .fetch_one(&self.writer)
+        .await?;
+        credential_from(&stored)
+    }
+
+    async fn list_credentials(&self, user_id: Uuid) -> StoreResult<Vec<CredentialRow>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            credential_cols!(),
+            " FROM credentials WHERE user_id = ? ORDER BY provider, key_name"
+        ))
+        .bind(user_id.to_string())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(credential_from)
+        .collect()
+    }
+
+    async fn delete_credential(
+        &self,
+        user_id: Uuid,
+        provider: &str,
+        key_name: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM credentials WHERE user_id = ? AND provider = ? AND key_name = ?",
+        )
+        .bind(user_id.to_string())
+        .bind(provider)
+        .bind(key_name)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot) \
+             VALUES (?, ?, ?, ?, ?) RETURNING ",
+            log_cols!()
+        ))
+        .bind(new.id.to_string())
+        .bind(new.user_id.to_string())
+        .bind(new.agent_id.to_string())
+        .bind(new.status.as_str())
+        .bind(opt_json_text(&new.input_snapshot))
+        .fetch_one(&self.writer)
+        .await?;
+        log_from(&row)
+    }
+
+    async fn finish_execution_log(
+        &self,
+        id: Uuid,
+        outcome: &ExecutionOutcome,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(concat!(
+            "UPDATE execution_logs SET status = ?, external_execution_id = ?, \
+             output_snapshot = ?, duration_ms = ?, credits_consumed = ?, error = ?, \
+             finished_at = ",
+            now!(),
+            " WHERE id = ? AND status IN ('pending', 'running')"
+        ))
+        .bind(outcome.status.as_str())
+        .bind(&outcome.external_execution_id)
+        .bind(opt_json_text(&outcome.output_snapshot))
+        .bind(outcome.duration_ms)
+        .bind(outcome.credits_consumed)
+        .bind(&outcome.error)
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn get_execution_log(&self, id: Uuid) -> StoreResult<Option<ExecutionLog>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            log_cols!(),
+            " FROM execution_logs WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(log_from)
+        .transpose()
+    }
+
+    async fn list_execution_logs(
+        &self,
+        filter: &ExecutionLogFilter,
+    ) -> StoreResult<Vec<ExecutionLog>> {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(concat!(
+            "SELECT ",
+            log_cols!(),
+            " FROM execution_logs WHERE 1"
+        ));
+        if let Some(v) = filter.user_id {
+            q.push(" AND user_id = ").push_bind(v.to_string());
+        }
+        if let Some(v) = filter.agent_id {
+            q.push(" AND agent_id = ").push_bind(v.to_string());
+        }
+        if let Some(v) = filter.status {
+            q.push(" AND status = ").push_bind(v.as_str());
+        }
+        if let Some(v) = filter.from {
+            q.push(" AND created_at >= ").push_bind(ts(v));
+        }
+        if let Some(v) = filter.to {
+            q.push(" AND created_at < ").push_bind(ts(v));
+        }
+        if let Some((at, id)) = filter.before {
+            q.push(" AND (created_at, id) < (")
+                .push_bind(ts(at))
+                .push(", ")
+                .push_bind(id.to_string())
+                .push(")");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        q.build()
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(log_from)
+            .collect()
+    }
+}

@@ -1,0 +1,307 @@
+#![allow(dead_code)] // shared by suites; not every suite uses every helper
+//! Test support: a fresh database per test (SQLite file or a randomly named
+//! PostgreSQL database, dropped afterwards) and the real server on port 0.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use vieagent::config::{Config, Overrides, Sources};
+use vieagent::store::{self, DynStore};
+
+pub const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generate one `#[tokio::test]` per backend for each `async fn name(Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )+
+        }
+    };
+}
+
+/// The PostgreSQL server tests use. Tests fail (never skip) if it is down.
+pub fn pg_admin_url() -> String {
+    std::env::var("VIEAGENT_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.into())
+}
+
+pub fn random_name(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    /// For SQLite: the directory holding the file (and anything else the test writes).
+    pub dir: TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        vieagent::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("tempdir");
+        match backend {
+            Backend::Sqlite => {
+                let path = dir.path().join("test.db");
+                Self {
+                    backend,
+                    url: format!("sqlite://{}", path.display()),
+                    dir,
+                    pg: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin = pg_admin_url();
+                let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is required for these tests and is not reachable at {admin}: {e}\n\
+                         Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
+                         or point VIEAGENT_TEST_DATABASE_URL at a server (trust auth, CREATE DATABASE allowed)."
+                    )
+                });
+                let name = random_name("vieagent_test");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                conn.close().await.ok();
+                let mut url = url::Url::parse(&admin).expect("admin url parses");
+                url.set_path(&format!("/{name}"));
+                Self {
+                    backend,
+                    url: url.to_string(),
+                    dir,
+                    pg: Some((admin, name)),
+                }
+            }
+        }
+    }
+
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        match self.backend {
+            Backend::Sqlite => Some(self.dir.path().join("test.db")),
+            Backend::Postgres => None,
+        }
+    }
+
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            database_url: Some(self.url.clone()),
+            listen: Some("127.0.0.1:0".into()),
+            log_level: Some("warn".into()),
+            ..Overrides::default()
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        let mut config = Config::load(&Sources {
+            file: None,
+            overrides: self.overrides(),
+            skip_env: true,
+        })
+        .expect("test config");
+        config.db_connect_timeout = Duration::from_secs(5);
+        config.db_max_connections = 8;
+        config
+    }
+
+    /// A connected store with the schema migrated.
+    pub async fn store(&self) -> DynStore {
+        let store = store::connect(&self.config())
+            .await
+            .expect("connect test db");
+        store.migrate().await.expect("migrate test db");
+        store
+    }
+
+    /// Raw SQL access for schema assertions.
+    pub async fn raw_pg(&self) -> PgConnection {
+        PgConnection::connect(&self.url)
+            .await
+            .expect("connect raw pg")
+    }
+
+    pub async fn raw_sqlite(&self) -> sqlx::SqliteConnection {
+        sqlx::SqliteConnection::connect(&self.url)
+            .await
+            .expect("connect raw sqlite")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.pg.take() else {
+            return;
+        };
+        // Drop runs outside async context guarantees: use a private runtime on a thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The real server, in process, on an ephemeral port.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<vieagent::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let db = TestDb::new(backend).await;
+        Self::spawn_on(db).await
+    }
+
+    pub async fn spawn_on(db: TestDb) -> Self {
+        let config = db.config();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(vieagent::run(config, listener, async move {
+            let _ = rx.await;
+        }));
+        let app = Self {
+            addr,
+            db,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server on {} never became ready", self.addr);
+    }
+
+    /// Ask the server to stop and wait for `run` to return.
+    pub async fn stop(mut self) -> vieagent::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let handle = self.handle.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(30), handle)
+            .await
+            .expect("server stops within 30 s")
+            .expect("server task did not panic")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// The `vieagent` binary built for these tests.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vieagent")
+}
+
+/// Run the binary to completion with a clean `VIEAGENT_*` environment.
+pub async fn run_cli(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    run_cli_with(args, cwd, &[], None).await
+}
+
+pub async fn run_cli_with(
+    args: &[&str],
+    cwd: &std::path::Path,
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.args(args).current_dir(cwd).kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("VIEAGENT_") {
+            cmd.env_remove(key);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn vieagent");
+    if let Some(mut pipe) = child.stdin.take() {
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).await.expect("write stdin");
+        }
+        drop(pipe);
+    }
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("cli finishes within 60 s")
+        .expect("cli output")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

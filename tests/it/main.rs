@@ -1,0 +1,7 @@
+//! The one integration-test binary: every suite is a module here.
+
+mod helpers;
+
+mod cli;
+mod server;
+mod store_story;

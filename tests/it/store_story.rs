@@ -1,0 +1,1022 @@
+//! One story for every backend: the same assertions run on SQLite and PostgreSQL.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{Duration as ChronoDuration, Utc};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde_json::json;
+use sqlx::Row;
+use uuid::Uuid;
+use vieagent::accounts;
+use vieagent::store::*;
+
+use crate::helpers::{Backend, TestDb};
+
+crate::backend_tests!(
+    schema_is_current_and_legacy_tables_absent,
+    users_crud_and_unique_email,
+    api_keys_lookup_by_hash_and_revocation,
+    agents_round_trip_json_arrays_decimals,
+    agents_update_list_filter_delete,
+    constraint_violations_are_typed,
+    credentials_rows_upsert_list_delete,
+    execution_logs_lifecycle_and_pagination,
+    concurrent_execution_log_inserts_all_land,
+    newer_schema_is_refused,
+);
+
+async fn user(store: &dyn Store, email: &str) -> User {
+    accounts::create_user(store, email, None, Role::User, "free")
+        .await
+        .expect("create user")
+}
+
+fn new_agent(tool_name: &str) -> NewAgent {
+    NewAgent {
+        name: format!("Agent {tool_name}"),
+        tool_name: tool_name.to_string(),
+        description: "Answers questions".into(),
+        engine_type: EngineType::Flowise,
+        engine_flow_id: "3f1c0a9e-flow".into(),
+        input_schema: json!({
+            "type": "object",
+            "properties": {"question": {"type": "string", "title": "Câu hỏi"}},
+            "required": ["question"],
+            "additionalProperties": false
+        }),
+        required_credential_types: vec!["openai".into()],
+        price_one_time: None,
+        price_monthly: None,
+        credits_per_call: 1,
+        status: AgentStatus::Draft,
+    }
+}
+
+async fn schema_is_current_and_legacy_tables_absent(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let status = store.migration_status().await.expect("status");
+    assert!(status.is_current(), "{status:?}");
+    assert_eq!(
+        store.migrate().await.expect("re-migrate"),
+        Vec::<i64>::new()
+    );
+
+    let tables: HashSet<String> = match backend {
+        Backend::Postgres => {
+            let mut c = db.raw_pg().await;
+            sqlx::query("SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = 'public'")
+                .fetch_all(&mut c)
+                .await
+                .expect("tables")
+                .iter()
+                .map(|r| r.get::<String, _>("t"))
+                .collect()
+        }
+        Backend::Sqlite => {
+            let mut c = db.raw_sqlite().await;
+            sqlx::query("SELECT name AS t FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&mut c)
+                .await
+                .expect("tables")
+                .iter()
+                .map(|r| r.get::<String, _>("t"))
+                .collect()
+        }
+    };
+    for t in [
+        "users",
+        "agents",
+        "credentials",
+        "execution_logs",
+        "api_keys",
+    ] {
+        assert!(tables.contains(t), "missing table {t}: {tables:?}");
+    }
+    for legacy in [
+        "workflows",
+        "workflow_executions",
+        "workflow_nodes",
+        "workflow_edges",
+    ] {
+        assert!(
+            !tables.contains(legacy),
+            "legacy table {legacy} must not exist"
+        );
+    }
+
+    // The seed's columns with the seed's types.
+    let seed: &[(&str, &str, &str, &str)] = &[
+        // table, column, postgres type, sqlite type
+        ("agents", "id", "uuid", "TEXT"),
+        ("agents", "name", "text", "TEXT"),
+        ("agents", "engine_type", "text", "TEXT"),
+        ("agents", "engine_flow_id", "text", "TEXT"),
+        ("agents", "input_schema", "jsonb", "TEXT"),
+        ("agents", "required_credential_types", "text[]", "TEXT"),
+        ("agents", "price_one_time", "numeric(10,2)", "TEXT"),
+        ("agents", "price_monthly", "numeric(10,2)", "TEXT"),
+        ("agents", "status", "text", "TEXT"),
+        ("credentials", "id", "uuid", "TEXT"),
+        ("credentials", "user_id", "uuid", "TEXT"),
+        ("credentials", "provider", "text", "TEXT"),
+        ("credentials", "key_name", "text", "TEXT"),
+        ("credentials", "encrypted_value", "text", "TEXT"),
+        ("credentials", "iv", "text", "TEXT"),
+        (
+            "credentials",
+            "created_at",
+            "timestamp with time zone",
+            "TEXT",
+        ),
+        ("execution_logs", "id", "uuid", "TEXT"),
+        ("execution_logs", "user_id", "uuid", "TEXT"),
+        ("execution_logs", "agent_id", "uuid", "TEXT"),
+        ("execution_logs", "status", "text", "TEXT"),
+        ("execution_logs", "external_execution_id", "text", "TEXT"),
+        ("execution_logs", "input_snapshot", "jsonb", "TEXT"),
+        ("execution_logs", "output_snapshot", "jsonb", "TEXT"),
+        ("execution_logs", "duration_ms", "integer", "INTEGER"),
+        ("execution_logs", "credits_consumed", "integer", "INTEGER"),
+        (
+            "execution_logs",
+            "created_at",
+            "timestamp with time zone",
+            "TEXT",
+        ),
+    ];
+    for (table, column, pg_type, sqlite_type) in seed {
+        let actual = match backend {
+            Backend::Postgres => {
+                let mut c = db.raw_pg().await;
+                sqlx::query(
+                    "SELECT format_type(a.atttypid, a.atttypmod) AS t FROM pg_attribute a \
+                     WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped",
+                )
+                .bind(table)
+                .bind(column)
+                .fetch_optional(&mut c)
+                .await
+                .expect("column type")
+                .map(|r| r.get::<String, _>("t"))
+            }
+            Backend::Sqlite => {
+                let mut c = db.raw_sqlite().await;
+                sqlx::query("SELECT type AS t FROM pragma_table_info(?) WHERE name = ?")
+                    .bind(table)
+                    .bind(column)
+                    .fetch_optional(&mut c)
+                    .await
+                    .expect("column type")
+                    .map(|r| r.get::<String, _>("t"))
+            }
+        };
+        let expected = match backend {
+            Backend::Postgres => pg_type,
+            Backend::Sqlite => sqlite_type,
+        };
+        assert_eq!(actual.as_deref(), Some(*expected), "{table}.{column}");
+    }
+
+    // Seed defaults: uuid_generate_v4() ids, 'draft' and 'pending' statuses.
+    if backend == Backend::Postgres {
+        let mut c = db.raw_pg().await;
+        let defaults: Vec<(String, String, Option<String>)> = sqlx::query(
+            "SELECT table_name::text, column_name::text, column_default::text FROM information_schema.columns \
+             WHERE table_schema = 'public' AND ((column_name = 'id') OR (table_name = 'agents' AND column_name = 'status') \
+             OR (table_name = 'execution_logs' AND column_name = 'status'))",
+        )
+        .fetch_all(&mut c)
+        .await
+        .expect("defaults")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+        for (table, column, default) in defaults {
+            let default = default.unwrap_or_default();
+            match column.as_str() {
+                "id" => assert_eq!(default, "uuid_generate_v4()", "{table}.id"),
+                "status" if table == "agents" => assert_eq!(default, "'draft'::text"),
+                "status" => assert_eq!(default, "'pending'::text"),
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn users_crud_and_unique_email(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = accounts::create_user(
+        store.as_ref(),
+        "Ada@Example.com",
+        Some("Ada".into()),
+        Role::Admin,
+        "pro",
+    )
+    .await
+    .expect("create");
+    assert_eq!(ada.email, "ada@example.com");
+    assert_eq!(ada.role, Role::Admin);
+    assert_eq!(ada.plan, "pro");
+    assert_eq!(ada.display_name.as_deref(), Some("Ada"));
+    assert!(ada.disabled_at.is_none());
+
+    let got = store.get_user(ada.id).await.expect("get").expect("exists");
+    assert_eq!(got, ada);
+    let by_email = store
+        .get_user_by_email("ada@example.com")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(by_email.id, ada.id);
+    assert!(store.get_user(Uuid::new_v4()).await.expect("get").is_none());
+
+    let err = store
+        .create_user(&NewUser {
+            email: "ada@example.com".into(),
+            display_name: None,
+            role: Role::User,
+            plan: "free".into(),
+        })
+        .await
+        .expect_err("duplicate email");
+    assert!(
+        matches!(&err, StoreError::UniqueViolation { constraint } if constraint == "users_email_key"),
+        "{err:?}"
+    );
+    // The rule lives in the database too: a mixed-case email is refused by its CHECK.
+    let err = store
+        .create_user(&NewUser {
+            email: "Bob@Example.com".into(),
+            display_name: None,
+            role: Role::User,
+            plan: "free".into(),
+        })
+        .await
+        .expect_err("not normalized");
+    assert!(
+        matches!(&err, StoreError::CheckViolation { constraint } if constraint == "users_email_check"),
+        "{err:?}"
+    );
+
+    user(store.as_ref(), "bob@example.com").await;
+    let all = store.list_users().await.expect("list");
+    assert_eq!(
+        all.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["ada@example.com", "bob@example.com"]
+    );
+}
+
+async fn api_keys_lookup_by_hash_and_revocation(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let (key, secret) = accounts::create_key(store.as_ref(), ada.id, "laptop")
+        .await
+        .expect("key");
+    assert_eq!(key.user_id, ada.id);
+    assert_eq!(key.name, "laptop");
+
+    let (found, owner) = accounts::resolve_key(store.as_ref(), &secret)
+        .await
+        .expect("resolve")
+        .expect("live key resolves");
+    assert_eq!(found.id, key.id);
+    assert_eq!(owner.id, ada.id);
+    // Lookup is by hash: the stored row carries no plaintext.
+    let hash = accounts::hash_key(secrecy::ExposeSecret::expose_secret(&secret));
+    assert!(
+        store
+            .find_api_key_by_hash(&hash)
+            .await
+            .expect("find")
+            .is_some()
+    );
+    let wrong = SecretString::from("vak_notARealKeyAtAll0000000000000000000000".to_string());
+    assert!(
+        accounts::resolve_key(store.as_ref(), &wrong)
+            .await
+            .expect("resolve")
+            .is_none()
+    );
+
+    store.touch_api_key(key.id).await.expect("touch");
+    let listed = store.list_api_keys(ada.id).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].last_used_at.is_some());
+
+    let by_prefix = store
+        .find_api_keys_by_prefix(&key.prefix)
+        .await
+        .expect("prefix");
+    assert_eq!(by_prefix.len(), 1);
+
+    let revoked = accounts::revoke_key(store.as_ref(), &key.prefix)
+        .await
+        .expect("revoke");
+    assert!(revoked.revoked_at.is_some());
+    assert!(
+        accounts::resolve_key(store.as_ref(), &secret)
+            .await
+            .expect("resolve")
+            .is_none(),
+        "revoked key must not resolve"
+    );
+    assert!(
+        store
+            .find_api_key_by_hash(&hash)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        !store.revoke_api_key(key.id).await.expect("second revoke"),
+        "already revoked"
+    );
+    assert!(
+        accounts::revoke_key(store.as_ref(), &key.id.to_string())
+            .await
+            .is_err()
+    );
+}
+
+async fn agents_round_trip_json_arrays_decimals(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut new = new_agent("qa.bot-1");
+    new.required_credential_types =
+        vec!["openai".into(), "google_sheets".into(), "tiếng_việt".into()];
+    new.input_schema = json!({
+        "type": "object",
+        "properties": {
+            "question": {"type": "string", "description": "Xin chào \u{1F600} \"quoted\" \\ back"},
+            "n": {"type": "integer", "minimum": 0, "default": 3},
+            "mode": {"enum": ["a", "b"]},
+            "nested": {"type": "object", "properties": {"x": {"type": ["number", "null"]}}}
+        },
+        "required": ["question"]
+    });
+    new.price_one_time = Some(Decimal::from_str("9.99").expect("dec"));
+    new.price_monthly = Some(Decimal::from_str("12345678.90").expect("dec"));
+    new.credits_per_call = 7;
+    let created = store.create_agent(&new).await.expect("create");
+    let got = store
+        .get_agent(created.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(got, created);
+    assert_eq!(got.input_schema, new.input_schema);
+    assert_eq!(got.required_credential_types, new.required_credential_types);
+    assert_eq!(
+        got.price_one_time.map(|d| d.to_string()).as_deref(),
+        Some("9.99")
+    );
+    assert_eq!(
+        got.price_monthly.map(|d| d.to_string()).as_deref(),
+        Some("12345678.90")
+    );
+    assert_eq!(got.credits_per_call, 7);
+    assert_eq!(got.status, AgentStatus::Draft);
+    assert_eq!(got.engine_type, EngineType::Flowise);
+
+    // Whole numbers keep two places, like DECIMAL(10,2).
+    let mut whole = new_agent("whole");
+    whole.price_one_time = Some(Decimal::from(5));
+    whole.required_credential_types = vec![];
+    let whole = store.create_agent(&whole).await.expect("create");
+    assert_eq!(
+        whole.price_one_time.map(|d| d.to_string()).as_deref(),
+        Some("5.00")
+    );
+    assert_eq!(whole.price_monthly, None);
+    assert!(whole.required_credential_types.is_empty());
+
+    let by_name = store
+        .get_agent_by_tool_name("qa.bot-1")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(by_name.id, created.id);
+    assert!(
+        store
+            .get_agent_by_tool_name("missing")
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
+async fn agents_update_list_filter_delete(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    for name in ["alpha", "beta", "gamma", "delta"] {
+        let mut agent = new_agent(name);
+        if name == "delta" {
+            agent.name = "Delta: 50% off".into();
+        }
+        store.create_agent(&agent).await.expect("create");
+    }
+    let beta = store
+        .get_agent_by_tool_name("beta")
+        .await
+        .expect("get")
+        .expect("exists");
+    let patched = store
+        .update_agent(
+            beta.id,
+            &AgentPatch {
+                status: Some(AgentStatus::Published),
+                engine_type: Some(EngineType::Activepieces),
+                price_monthly: Some(Some(Decimal::from_str("3.5").expect("dec"))),
+                description: Some("new description".into()),
+                ..AgentPatch::default()
+            },
+        )
+        .await
+        .expect("patch");
+    assert_eq!(patched.status, AgentStatus::Published);
+    assert_eq!(patched.engine_type, EngineType::Activepieces);
+    assert_eq!(
+        patched.price_monthly.map(|d| d.to_string()).as_deref(),
+        Some("3.50")
+    );
+    assert_eq!(patched.description, "new description");
+    assert_eq!(patched.name, beta.name, "unpatched fields stay");
+    assert!(patched.updated_at >= beta.updated_at);
+    let cleared = store
+        .update_agent(
+            beta.id,
+            &AgentPatch {
+                price_monthly: Some(None),
+                ..AgentPatch::default()
+            },
+        )
+        .await
+        .expect("clear price");
+    assert_eq!(cleared.price_monthly, None);
+    assert!(matches!(
+        store
+            .update_agent(Uuid::new_v4(), &AgentPatch::default())
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let published = store
+        .list_agents(&AgentFilter {
+            status: Some(AgentStatus::Published),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        published
+            .iter()
+            .map(|a| a.tool_name.as_str())
+            .collect::<Vec<_>>(),
+        ["beta"]
+    );
+    let flowise = store
+        .list_agents(&AgentFilter {
+            engine_type: Some(EngineType::Flowise),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(flowise.len(), 3);
+    let named = store
+        .list_agents(&AgentFilter {
+            name_contains: Some("AMM".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        named
+            .iter()
+            .map(|a| a.tool_name.as_str())
+            .collect::<Vec<_>>(),
+        ["gamma"]
+    );
+    let percent = store
+        .list_agents(&AgentFilter {
+            name_contains: Some("50%".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(percent.len(), 1, "LIKE wildcards in the needle are literal");
+    // Keyset pagination by tool_name.
+    let page1 = store
+        .list_agents(&AgentFilter {
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await
+        .expect("page");
+    assert_eq!(
+        page1
+            .iter()
+            .map(|a| a.tool_name.as_str())
+            .collect::<Vec<_>>(),
+        ["alpha", "beta"]
+    );
+    let page2 = store
+        .list_agents(&AgentFilter {
+            limit: Some(2),
+            after_tool_name: Some("beta".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("page");
+    assert_eq!(
+        page2
+            .iter()
+            .map(|a| a.tool_name.as_str())
+            .collect::<Vec<_>>(),
+        ["delta", "gamma"]
+    );
+
+    // Delete: refused while execution logs reference the agent.
+    let u = user(store.as_ref(), "ada@example.com").await;
+    store
+        .insert_execution_log(&NewExecutionLog {
+            id: Uuid::new_v4(),
+            user_id: u.id,
+            agent_id: beta.id,
+            status: ExecutionStatus::Running,
+            input_snapshot: None,
+        })
+        .await
+        .expect("log");
+    let err = store.delete_agent(beta.id).await.expect_err("referenced");
+    assert!(
+        matches!(err, StoreError::ForeignKeyViolation { .. }),
+        "{err:?}"
+    );
+    let alpha = store
+        .get_agent_by_tool_name("alpha")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert!(store.delete_agent(alpha.id).await.expect("delete"));
+    assert!(!store.delete_agent(alpha.id).await.expect("delete again"));
+    assert!(store.get_agent(alpha.id).await.expect("get").is_none());
+}
+
+async fn constraint_violations_are_typed(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store.create_agent(&new_agent("dup")).await.expect("create");
+    let err = store
+        .create_agent(&new_agent("dup"))
+        .await
+        .expect_err("duplicate tool_name");
+    assert!(
+        matches!(&err, StoreError::UniqueViolation { constraint } if constraint == "agents_tool_name_key"),
+        "{err:?}"
+    );
+    let err = store
+        .create_agent(&new_agent("bad name/../x"))
+        .await
+        .expect_err("invalid tool name");
+    assert!(
+        matches!(&err, StoreError::CheckViolation { constraint } if constraint == "agents_tool_name_check"),
+        "{err:?}"
+    );
+    let mut negative = new_agent("negative");
+    negative.credits_per_call = -1;
+    let err = store
+        .create_agent(&negative)
+        .await
+        .expect_err("negative credits");
+    assert!(
+        matches!(&err, StoreError::CheckViolation { constraint } if constraint == "agents_credits_per_call_check"),
+        "{err:?}"
+    );
+    let mut price = new_agent("price");
+    price.price_one_time = Some(Decimal::from_str("-1.00").expect("dec"));
+    let err = store
+        .create_agent(&price)
+        .await
+        .expect_err("negative price");
+    assert!(
+        matches!(&err, StoreError::CheckViolation { constraint } if constraint == "agents_price_one_time_check"),
+        "{err:?}"
+    );
+    let mut schema = new_agent("schema");
+    schema.input_schema = json!(["not", "an", "object"]);
+    let err = store
+        .create_agent(&schema)
+        .await
+        .expect_err("schema must be an object");
+    assert!(
+        matches!(&err, StoreError::CheckViolation { constraint } if constraint == "agents_input_schema_check"),
+        "{err:?}"
+    );
+
+    // A bad engine_type cannot be expressed through the typed API; the
+    // database refuses it, and the error maps to the same typed variant.
+    let insert_bad_engine = match backend {
+        Backend::Postgres => {
+            let mut c = db.raw_pg().await;
+            sqlx::query("INSERT INTO agents (name, engine_type, engine_flow_id, tool_name) VALUES ('x', 'n8n', 'f', 'bad_engine')")
+                .execute(&mut c)
+                .await
+                .map(|_| ())
+        }
+        Backend::Sqlite => {
+            let mut c = db.raw_sqlite().await;
+            sqlx::query("INSERT INTO agents (id, name, engine_type, engine_flow_id, tool_name) VALUES ('00000000-0000-0000-0000-000000000001', 'x', 'n8n', 'f', 'bad_engine')")
+                .execute(&mut c)
+                .await
+                .map(|_| ())
+        }
+    };
+    let err = StoreError::from(insert_bad_engine.expect_err("engine_type CHECK"));
+    assert!(
+        matches!(&err, StoreError::CheckViolation { constraint } if constraint == "agents_engine_type_check"),
+        "{err:?}"
+    );
+    let bad_status = match backend {
+        Backend::Postgres => {
+            let mut c = db.raw_pg().await;
+            sqlx::query("UPDATE agents SET status = 'live' WHERE tool_name = 'dup'")
+                .execute(&mut c)
+                .await
+                .map(|_| ())
+        }
+        Backend::Sqlite => {
+            let mut c = db.raw_sqlite().await;
+            sqlx::query("UPDATE agents SET status = 'live' WHERE tool_name = 'dup'")
+                .execute(&mut c)
+                .await
+                .map(|_| ())
+        }
+    };
+    let err = StoreError::from(bad_status.expect_err("status CHECK"));
+    assert!(
+        matches!(&err, StoreError::CheckViolation { constraint } if constraint == "agents_status_check"),
+        "{err:?}"
+    );
+
+    // Unknown user: foreign key violations are typed too.
+    let err = store
+        .create_api_key(&NewApiKey {
+            user_id: Uuid::new_v4(),
+            name: "k".into(),
+            prefix: "vak_x".into(),
+            key_hash: "0".repeat(64),
+        })
+        .await
+        .expect_err("unknown user");
+    assert!(
+        matches!(err, StoreError::ForeignKeyViolation { .. }),
+        "{err:?}"
+    );
+    let agent = store
+        .get_agent_by_tool_name("dup")
+        .await
+        .expect("get")
+        .expect("exists");
+    let err = store
+        .insert_execution_log(&NewExecutionLog {
+            id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+            agent_id: agent.id,
+            status: ExecutionStatus::Running,
+            input_snapshot: None,
+        })
+        .await
+        .expect_err("unknown user");
+    assert!(
+        matches!(err, StoreError::ForeignKeyViolation { .. }),
+        "{err:?}"
+    );
+    let err = accounts::create_key(store.as_ref(), Uuid::new_v4(), "x")
+        .await
+        .expect_err("unknown user");
+    assert!(matches!(err, vieagent::Error::NotFound(_)), "{err:?}");
+}
+
+async fn credentials_rows_upsert_list_delete(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let bob = user(store.as_ref(), "bob@example.com").await;
+    let now = Utc::now();
+    let row = |user_id: Uuid, provider: &str, value: &str| CredentialRow {
+        id: Uuid::new_v4(),
+        user_id,
+        provider: provider.into(),
+        key_name: "default".into(),
+        encrypted_value: value.into(),
+        iv: "aXYxMjM0NTY3ODkw".into(),
+        key_version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let first = store
+        .put_credential(&row(ada.id, "openai", "c2VhbGVkLTE="))
+        .await
+        .expect("put");
+    assert_eq!(first.encrypted_value, "c2VhbGVkLTE=");
+    let replacement = row(ada.id, "openai", "c2VhbGVkLTI=");
+    let second = store.put_credential(&replacement).await.expect("upsert");
+    assert_eq!(
+        second.id, replacement.id,
+        "the row takes the id its ciphertext is bound to"
+    );
+    assert_eq!(second.encrypted_value, "c2VhbGVkLTI=");
+    store
+        .put_credential(&row(ada.id, "anthropic", "YQ=="))
+        .await
+        .expect("put");
+    store
+        .put_credential(&row(bob.id, "openai", "Yg=="))
+        .await
+        .expect("put");
+
+    let ada_rows = store.list_credentials(ada.id).await.expect("list");
+    assert_eq!(
+        ada_rows
+            .iter()
+            .map(|r| r.provider.as_str())
+            .collect::<Vec<_>>(),
+        ["anthropic", "openai"]
+    );
+    assert!(ada_rows.iter().all(|r| r.user_id == ada.id));
+    assert!(
+        !format!("{:?}", ada_rows[0]).contains("YQ=="),
+        "Debug hides sealed values"
+    );
+
+    assert!(
+        store
+            .delete_credential(ada.id, "openai", "default")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_credential(ada.id, "openai", "default")
+            .await
+            .expect("delete again")
+    );
+    assert_eq!(store.list_credentials(ada.id).await.expect("list").len(), 1);
+    assert_eq!(
+        store.list_credentials(bob.id).await.expect("list").len(),
+        1,
+        "other users untouched"
+    );
+
+    let err = store
+        .put_credential(&row(ada.id, "Not Valid", "x"))
+        .await
+        .expect_err("provider check");
+    assert!(
+        matches!(&err, StoreError::CheckViolation { constraint } if constraint == "credentials_provider_check"),
+        "{err:?}"
+    );
+    let err = store
+        .put_credential(&row(Uuid::new_v4(), "openai", "x"))
+        .await
+        .expect_err("fk");
+    assert!(
+        matches!(err, StoreError::ForeignKeyViolation { .. }),
+        "{err:?}"
+    );
+}
+
+async fn execution_logs_lifecycle_and_pagination(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let bob = user(store.as_ref(), "bob@example.com").await;
+    let agent = store.create_agent(&new_agent("qa")).await.expect("agent");
+
+    let id = Uuid::new_v4();
+    let input = json!({"question": "Hôm nay trời thế nào?", "n": 2});
+    let log = store
+        .insert_execution_log(&NewExecutionLog {
+            id,
+            user_id: ada.id,
+            agent_id: agent.id,
+            status: ExecutionStatus::Running,
+            input_snapshot: Some(input.clone()),
+        })
+        .await
+        .expect("insert");
+    assert_eq!(log.id, id);
+    assert_eq!(log.status, ExecutionStatus::Running);
+    assert_eq!(log.input_snapshot, Some(input));
+    assert_eq!(log.credits_consumed, 0);
+    assert!(log.finished_at.is_none());
+
+    let outcome = ExecutionOutcome {
+        status: ExecutionStatus::Success,
+        external_execution_id: Some("exec-123".into()),
+        output_snapshot: Some(json!({"text": "Nắng", "data": [1, 2.5, null, true]})),
+        duration_ms: Some(42),
+        credits_consumed: 3,
+        error: None,
+    };
+    assert!(
+        store
+            .finish_execution_log(id, &outcome)
+            .await
+            .expect("finish")
+    );
+    assert!(
+        !store
+            .finish_execution_log(
+                id,
+                &ExecutionOutcome {
+                    status: ExecutionStatus::Failed,
+                    error: Some("late".into()),
+                    credits_consumed: 0,
+                    ..outcome.clone()
+                }
+            )
+            .await
+            .expect("finish twice"),
+        "a finished row never changes again"
+    );
+    let done = store
+        .get_execution_log(id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(done.status, ExecutionStatus::Success);
+    assert_eq!(done.external_execution_id.as_deref(), Some("exec-123"));
+    assert_eq!(done.output_snapshot, outcome.output_snapshot);
+    assert_eq!(done.duration_ms, Some(42));
+    assert_eq!(done.credits_consumed, 3);
+    assert!(done.finished_at.is_some());
+    assert!(done.error.is_none());
+
+    // 25 more rows for ada and 5 for bob, then page through ada's, newest first.
+    for i in 0..30 {
+        let owner = if i % 6 == 5 { bob.id } else { ada.id };
+        store
+            .insert_execution_log(&NewExecutionLog {
+                id: Uuid::new_v4(),
+                user_id: owner,
+                agent_id: agent.id,
+                status: ExecutionStatus::Running,
+                input_snapshot: None,
+            })
+            .await
+            .expect("insert");
+    }
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .list_execution_logs(&ExecutionLogFilter {
+                user_id: Some(ada.id),
+                before,
+                limit: Some(7),
+                ..Default::default()
+            })
+            .await
+            .expect("page");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.iter().all(|l| l.user_id == ada.id));
+        before = page.last().map(|l| (l.created_at, l.id));
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 26);
+    let unique: HashSet<Uuid> = seen.iter().map(|l| l.id).collect();
+    assert_eq!(unique.len(), 26, "no row twice across pages");
+    assert!(
+        seen.windows(2)
+            .all(|w| (w[0].created_at, w[0].id) > (w[1].created_at, w[1].id)),
+        "newest first"
+    );
+
+    let successes = store
+        .list_execution_logs(&ExecutionLogFilter {
+            status: Some(ExecutionStatus::Success),
+            ..Default::default()
+        })
+        .await
+        .expect("filter");
+    assert_eq!(successes.len(), 1);
+    let bobs = store
+        .list_execution_logs(&ExecutionLogFilter {
+            user_id: Some(bob.id),
+            agent_id: Some(agent.id),
+            ..Default::default()
+        })
+        .await
+        .expect("filter");
+    assert_eq!(bobs.len(), 5);
+    let future = store
+        .list_execution_logs(&ExecutionLogFilter {
+            from: Some(Utc::now() + ChronoDuration::hours(1)),
+            ..Default::default()
+        })
+        .await
+        .expect("filter");
+    assert!(future.is_empty());
+    let window = store
+        .list_execution_logs(&ExecutionLogFilter {
+            from: Some(Utc::now() - ChronoDuration::hours(1)),
+            to: Some(Utc::now() + ChronoDuration::hours(1)),
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .expect("filter");
+    assert_eq!(window.len(), 31);
+}
+
+async fn concurrent_execution_log_inserts_all_land(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let agent = store.create_agent(&new_agent("qa")).await.expect("agent");
+    let store = Arc::clone(&store);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        let (user_id, agent_id) = (ada.id, agent.id);
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_execution_log(&NewExecutionLog {
+                    id: Uuid::new_v4(),
+                    user_id,
+                    agent_id,
+                    status: ExecutionStatus::Running,
+                    input_snapshot: Some(json!({ "i": i })),
+                })
+                .await
+                .map(|l| l.id)
+        }));
+    }
+    let mut ids = HashSet::new();
+    for t in tasks {
+        ids.insert(t.await.expect("join").expect("insert lands"));
+    }
+    assert_eq!(ids.len(), 200);
+    let rows = store
+        .list_execution_logs(&ExecutionLogFilter {
+            user_id: Some(ada.id),
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(rows.len(), 200);
+    let inputs: HashSet<i64> = rows
+        .iter()
+        .filter_map(|r| r.input_snapshot.as_ref()?.get("i")?.as_i64())
+        .collect();
+    assert_eq!(inputs.len(), 200, "every insert carried its own snapshot");
+}
+
+async fn newer_schema_is_refused(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    // Pretend a newer vieagent migrated this database.
+    let sql = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+               VALUES (99990101000000, 'from the future', TRUE, X'00', 1)";
+    match backend {
+        Backend::Postgres => {
+            let mut c = db.raw_pg().await;
+            sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99990101000000, 'from the future', TRUE, '\\x00', 1)")
+                .execute(&mut c)
+                .await
+                .expect("fake migration");
+        }
+        Backend::Sqlite => {
+            let mut c = db.raw_sqlite().await;
+            sqlx::query(sql)
+                .execute(&mut c)
+                .await
+                .expect("fake migration");
+        }
+    }
+    let status = store.migration_status().await.expect("status");
+    assert_eq!(status.unknown(), vec![99990101000000]);
+    assert!(!status.is_current());
+    let err = store.migrate().await.expect_err("must refuse");
+    assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err:?}");
+    assert!(err.to_string().contains("newer than this binary"), "{err}");
+
+    // The server refuses to start on it too, with the same message.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let err = vieagent::run(db.config(), listener, std::future::pending())
+        .await
+        .expect_err("server refuses a newer schema");
+    assert!(err.to_string().contains("newer than this binary"), "{err}");
+}
