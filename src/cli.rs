@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::accounts;
 use crate::config::{Config, Overrides, Sources, redact_url};
 use crate::error::{Error, Result};
 use crate::server;
 use crate::store::{self, Role};
+use crate::vault::{MasterKey, Vault};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +63,64 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage users' provider credentials in the Vault (values read from stdin, never argv).
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+    /// The Vault's master keys: status, rotation, key generation.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Store a credential; the secret is read from stdin (e.g. `printf %s "$KEY" | vieagent credentials set …`).
+    Set {
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        /// Provider / credential type, e.g. openai, anthropic, google_sheets.
+        #[arg(long)]
+        provider: String,
+        #[arg(long, default_value = "default")]
+        key_name: String,
+    },
+    /// List a user's credentials (metadata only; values are never shown).
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// Delete a credential.
+    Delete {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        provider: String,
+        #[arg(long, default_value = "default")]
+        key_name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Key versions and credential rows per key version.
+    Status,
+    /// Re-encrypt every credential under a new key version (batched, resumable, online).
+    Rotate {
+        /// The new key (base64 in a file). Without it, re-seal under the configured master key.
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: u32,
+        /// Stop after this many batches (the next run continues).
+        #[arg(long)]
+        max_batches: Option<u64>,
+    },
+    /// Generate a new random master key (base64) into a file (mode 0600) or stdout.
+    GenerateKey {
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +216,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command, config: Config) -> Result<()> {
+    let cfg = &config;
     match command {
         Command::Serve { .. } => {
             let listener = tokio::net::TcpListener::bind(config.listen)
@@ -225,6 +285,87 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             })
             .await
         }
+        Command::Credentials(cmd) => {
+            with_store(&config, |store| async move {
+                let vault = Vault::open(cfg, store.clone()).await?;
+                match cmd {
+                    CredentialsCommand::Set {
+                        user,
+                        provider,
+                        key_name,
+                    } => {
+                        let user = accounts::user_by_email(store.as_ref(), &user).await?;
+                        let secret = read_secret_from_stdin()?;
+                        let info = vault.put(&user, &provider, &key_name, &secret).await?;
+                        println!(
+                            "stored {} credential '{}' for {} (key version {})",
+                            info.provider, info.key_name, user.email, info.key_version
+                        );
+                    }
+                    CredentialsCommand::List { user } => {
+                        let user = accounts::user_by_email(store.as_ref(), &user).await?;
+                        for c in vault.list(user.id).await? {
+                            println!(
+                                "{}\t{}\tkey version {}\tcreated {}\tupdated {}",
+                                c.provider,
+                                c.key_name,
+                                c.key_version,
+                                c.created_at.to_rfc3339(),
+                                c.updated_at.to_rfc3339()
+                            );
+                        }
+                    }
+                    CredentialsCommand::Delete {
+                        user,
+                        provider,
+                        key_name,
+                    } => {
+                        let user = accounts::user_by_email(store.as_ref(), &user).await?;
+                        if !vault.delete(user.id, &provider, &key_name).await? {
+                            return Err(Error::NotFound(format!(
+                                "{} has no {provider} credential named '{key_name}'",
+                                user.email
+                            )));
+                        }
+                        println!(
+                            "deleted {provider} credential '{key_name}' of {}",
+                            user.email
+                        );
+                    }
+                }
+                Ok(())
+            })
+            .await
+        }
+        Command::Vault(VaultCommand::GenerateKey { out }) => {
+            let key = MasterKey::generate()
+                .map_err(|e| Error::Internal(format!("cannot generate a key: {e}")))?;
+            match out {
+                Some(path) => {
+                    crate::vault::write_key_file(&path, &key)?;
+                    eprintln!(
+                        "wrote a new master key to {} (mode 0600); back it up",
+                        path.display()
+                    );
+                }
+                None => println!("{}", key.to_base64().expose_secret()),
+            }
+            Ok(())
+        }
+        Command::Vault(cmd) => {
+            with_store(&config, |store| async move {
+                match cmd {
+                    VaultCommand::Status => vault_status(cfg, store).await,
+                    VaultCommand::Rotate {
+                        new_key_file,
+                        batch_size,
+                        max_batches,
+                    } => vault_rotate(cfg, store, new_key_file, batch_size, max_batches).await,
+                    VaultCommand::GenerateKey { .. } => Ok(()),
+                }
+            })
+            .await
+        }
         Command::Keys(cmd) => {
             with_store(&config, |store| async move {
                 match cmd {
@@ -271,6 +412,94 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             .await
         }
     }
+}
+
+async fn vault_status(config: &Config, store: store::DynStore) -> Result<()> {
+    let vault = Vault::open(config, store.clone()).await?;
+    let active = vault.keyring().active_version();
+    println!("key versions:");
+    for v in store.vault_keys().await? {
+        println!(
+            "  version {}{}{}\tfingerprint {}\tregistered {}",
+            v.key_version,
+            if v.key_version == active {
+                " (active)"
+            } else {
+                ""
+            },
+            if vault.keyring().has_version(v.key_version) {
+                ""
+            } else {
+                " (no key configured)"
+            },
+            v.key_fingerprint,
+            v.created_at.to_rfc3339()
+        );
+    }
+    println!("credentials per key version:");
+    let counts = vault.status().await?;
+    if counts.is_empty() {
+        println!("  (no credentials)");
+    }
+    for (version, rows) in counts {
+        println!("  version {version}: {rows} rows");
+    }
+    Ok(())
+}
+
+async fn vault_rotate(
+    config: &Config,
+    store: store::DynStore,
+    new_key_file: Option<PathBuf>,
+    batch_size: u32,
+    max_batches: Option<u64>,
+) -> Result<()> {
+    let target = new_key_file
+        .as_deref()
+        .map(crate::vault::read_key_file_for)
+        .transpose()?;
+    let (vault, target_version) = Vault::open_with_target(config, store, target).await?;
+    let target_version = target_version.unwrap_or_else(|| vault.keyring().active_version());
+    let report = vault
+        .rotate(target_version, batch_size, max_batches)
+        .await?;
+    println!(
+        "re-sealed {} credentials to key version {} in {} batches (examined {}, changed concurrently {}, remaining on other versions {})",
+        report.resealed,
+        report.target_version,
+        report.batches,
+        report.examined,
+        report.skipped_concurrent,
+        report.remaining
+    );
+    if report.remaining > 0 {
+        eprintln!("rotation is not complete; run `vieagent vault rotate` again to continue");
+    }
+    Ok(())
+}
+
+/// Read a credential value from stdin: trailing newlines are dropped, an
+/// empty value is refused, the buffer is zeroized.
+fn read_secret_from_stdin() -> Result<SecretString> {
+    use std::io::{IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("Paste the secret, then press Enter and Ctrl-D:");
+    }
+    let mut buffer = zeroize::Zeroizing::new(Vec::new());
+    stdin
+        .lock()
+        .take(crate::vault::MAX_SECRET_BYTES as u64 + 2)
+        .read_to_end(&mut buffer)?;
+    let text = std::str::from_utf8(&buffer)
+        .map_err(|_| Error::InvalidInput("the secret on stdin is not valid UTF-8".into()))?;
+    let text = text.trim_end_matches(['\n', '\r']);
+    if text.trim().is_empty() {
+        return Err(Error::InvalidInput(
+            "no secret on stdin; pipe it in, e.g. printf %s \"$OPENAI_API_KEY\" | vieagent credentials set …".into(),
+        ));
+    }
+    Ok(SecretString::from(text))
 }
 
 /// Open the store for a one-shot command; the schema must be current.

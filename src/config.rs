@@ -72,6 +72,15 @@ pub struct Config {
     /// Upper bound on pooled database connections.
     #[serde(default = "default_db_max_connections")]
     pub db_max_connections: u32,
+    /// The Vault's master key: base64 of 32 random bytes (`vieagent vault generate-key`).
+    #[serde(default)]
+    pub master_key: Option<SecretString>,
+    /// A file holding the base64 master key (alternative to `master_key`).
+    #[serde(default)]
+    pub master_key_file: Option<PathBuf>,
+    /// More key files the Vault may decrypt with (other key versions during a rotation).
+    #[serde(default)]
+    pub keyring_files: Vec<PathBuf>,
 }
 
 fn default_database_url() -> SecretString {
@@ -101,6 +110,9 @@ impl Default for Config {
             log_format: LogFormat::default(),
             db_connect_timeout: default_db_connect_timeout(),
             db_max_connections: default_db_max_connections(),
+            master_key: None,
+            master_key_file: None,
+            keyring_files: Vec::new(),
         }
     }
 }
@@ -127,6 +139,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("LOG_FORMAT", "log_format"),
     ("DB_CONNECT_TIMEOUT", "db_connect_timeout"),
     ("DB_MAX_CONNECTIONS", "db_max_connections"),
+    ("MASTER_KEY", "master_key"),
+    ("MASTER_KEY_FILE", "master_key_file"),
+    ("KEYRING_FILES", "keyring_files"),
 ];
 
 /// Where configuration comes from; tests build this by hand.
@@ -180,6 +195,16 @@ impl Config {
         if self.db_max_connections == 0 {
             return Err(ConfigError::new("db_max_connections", "must be at least 1"));
         }
+        if self.master_key.is_some() && self.master_key_file.is_some() {
+            return Err(ConfigError::new(
+                "master_key",
+                "set only one of master_key (VIEAGENT_MASTER_KEY) and master_key_file (VIEAGENT_MASTER_KEY_FILE)",
+            ));
+        }
+        if let Some(key) = &self.master_key {
+            crate::vault::MasterKey::from_base64(key.expose_secret())
+                .map_err(|reason| ConfigError::new("master_key (VIEAGENT_MASTER_KEY)", reason))?;
+        }
         Ok(())
     }
 
@@ -214,6 +239,21 @@ impl Config {
         table.insert(
             "db_max_connections".into(),
             i64::from(self.db_max_connections).into(),
+        );
+        if self.master_key.is_some() {
+            table.insert("master_key".into(), "<redacted>".into());
+        }
+        if let Some(path) = &self.master_key_file {
+            table.insert("master_key_file".into(), path.display().to_string().into());
+        }
+        table.insert(
+            "keyring_files".into(),
+            toml::Value::Array(
+                self.keyring_files
+                    .iter()
+                    .map(|p| p.display().to_string().into())
+                    .collect(),
+            ),
         );
         toml::to_string(&table).unwrap_or_default()
     }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod vault;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::{self, DynStore, Store, StoreError};
+use crate::vault::Vault;
 
 /// Shared application state: cheap to clone, everything behind one `Arc`.
 #[derive(Clone)]
@@ -25,19 +26,25 @@ pub struct AppState {
 
 struct Inner {
     store: DynStore,
+    vault: Vault,
     config: Config,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
-    pub fn new(store: DynStore, config: Config) -> Self {
+    pub fn new(store: DynStore, vault: Vault, config: Config) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
+                vault,
                 config,
                 shutting_down: AtomicBool::new(false),
             }),
         }
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -83,7 +90,8 @@ where
 {
     let store = store::connect(&config).await?;
     prepare_schema(store.as_ref()).await?;
-    let state = AppState::new(store.clone(), config);
+    let vault = Vault::open(&config, store.clone()).await?;
+    let state = AppState::new(store.clone(), vault, config);
     let result = serve(state, listener, shutdown).await;
     store.close().await;
     result

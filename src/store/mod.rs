@@ -212,6 +212,24 @@ pub trait Store: Send + Sync + 'static {
         key_name: &str,
     ) -> StoreResult<bool>;
 
+    /// `(key_version, rows)` ascending.
+    async fn credential_key_versions(&self) -> StoreResult<Vec<(i32, i64)>>;
+    /// Credentials whose key version is not `version`, by id, after `after`.
+    async fn credentials_not_on_version(
+        &self,
+        version: i32,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<CredentialRow>>;
+    /// Apply re-sealed values in one transaction; returns rows updated.
+    async fn reseal_credentials(&self, rows: &[ResealedCredential]) -> StoreResult<u64>;
+
+    // ---- vault key versions ----
+    async fn vault_keys(&self) -> StoreResult<Vec<VaultKeyRow>>;
+    /// Insert a key version; a [`StoreError::UniqueViolation`] if the version
+    /// or fingerprint is taken.
+    async fn insert_vault_key(&self, row: &VaultKeyRow) -> StoreResult<()>;
+
     // ---- execution logs (the Shadow Journal) ----
     async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog>;
     /// Record how a call ended. Only a `pending`/`running` row changes; returns

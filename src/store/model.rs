@@ -197,6 +197,28 @@ impl fmt::Debug for CredentialRow {
     }
 }
 
+/// One master-key version registered in `vault_meta`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultKeyRow {
+    pub key_version: i32,
+    pub key_fingerprint: String,
+    pub canary: String,
+    pub canary_iv: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A credential re-sealed under a new key version during rotation. The update
+/// applies only if the row still holds the nonce it was read with (a
+/// concurrent `put` wins).
+#[derive(Clone)]
+pub struct ResealedCredential {
+    pub id: Uuid,
+    pub old_iv: String,
+    pub encrypted_value: String,
+    pub iv: String,
+    pub key_version: i32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExecutionLog {
     pub id: Uuid,

@@ -621,6 +621,91 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn credential_key_versions(&self) -> StoreResult<Vec<(i32, i64)>> {
+        let rows = sqlx::query(
+            "SELECT key_version, count(*) AS n FROM credentials GROUP BY key_version ORDER BY key_version",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("key_version")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    async fn credentials_not_on_version(
+        &self,
+        version: i32,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<CredentialRow>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            credential_cols!(),
+            " FROM credentials WHERE key_version <> ? AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?"
+        ))
+        .bind(version)
+        .bind(after.map(|u| u.to_string()))
+        .bind(after.map(|u| u.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(credential_from)
+        .collect()
+    }
+
+    async fn reseal_credentials(&self, rows: &[ResealedCredential]) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await?;
+        let mut updated = 0;
+        for row in rows {
+            let done = sqlx::query(
+                "UPDATE credentials SET encrypted_value = ?, iv = ?, key_version = ? WHERE id = ? AND iv = ?",
+            )
+            .bind(&row.encrypted_value)
+            .bind(&row.iv)
+            .bind(row.key_version)
+            .bind(row.id.to_string())
+            .bind(&row.old_iv)
+            .execute(&mut *tx)
+            .await?;
+            updated += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    async fn vault_keys(&self) -> StoreResult<Vec<VaultKeyRow>> {
+        let rows = sqlx::query(
+            "SELECT key_version, key_fingerprint, canary, canary_iv, created_at FROM vault_meta ORDER BY key_version",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VaultKeyRow {
+                    key_version: r.try_get("key_version")?,
+                    key_fingerprint: r.try_get("key_fingerprint")?,
+                    canary: r.try_get("canary")?,
+                    canary_iv: r.try_get("canary_iv")?,
+                    created_at: parse_ts(r.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_vault_key(&self, row: &VaultKeyRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO vault_meta (key_version, key_fingerprint, canary, canary_iv) VALUES (?, ?, ?, ?)",
+        )
+        .bind(row.key_version)
+        .bind(&row.key_fingerprint)
+        .bind(&row.canary)
+        .bind(&row.canary_iv)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog> {
         let row = sqlx::query(concat!(
             "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot) \

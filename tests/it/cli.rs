@@ -199,6 +199,7 @@ async fn serve_answers_health_and_stops_on_sigterm(backend: Backend) {
             "127.0.0.1:0",
         ])
         .env("VIEAGENT_LOG_LEVEL", "info")
+        .env("VIEAGENT_MASTER_KEY", &db.master_key)
         .current_dir(db.dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -60,6 +60,8 @@ pub struct TestDb {
     pub url: String,
     /// For SQLite: the directory holding the file (and anything else the test writes).
     pub dir: TempDir,
+    /// The Vault master key (base64) this database's config uses.
+    pub master_key: String,
     pg: Option<(String, String)>,
 }
 
@@ -67,6 +69,12 @@ impl TestDb {
     pub async fn new(backend: Backend) -> Self {
         vieagent::install_crypto_provider();
         let dir = tempfile::tempdir().expect("tempdir");
+        let master_key = secrecy::ExposeSecret::expose_secret(
+            &vieagent::vault::MasterKey::generate()
+                .expect("key")
+                .to_base64(),
+        )
+        .to_string();
         match backend {
             Backend::Sqlite => {
                 let path = dir.path().join("test.db");
@@ -74,6 +82,7 @@ impl TestDb {
                     backend,
                     url: format!("sqlite://{}", path.display()),
                     dir,
+                    master_key,
                     pg: None,
                 }
             }
@@ -98,6 +107,7 @@ impl TestDb {
                     backend,
                     url: url.to_string(),
                     dir,
+                    master_key,
                     pg: Some((admin, name)),
                 }
             }
@@ -129,7 +139,15 @@ impl TestDb {
         .expect("test config");
         config.db_connect_timeout = Duration::from_secs(5);
         config.db_max_connections = 8;
+        config.master_key = Some(secrecy::SecretString::from(self.master_key.clone()));
         config
+    }
+
+    /// A Vault over this database with its configured master key.
+    pub async fn vault(&self, store: &DynStore) -> vieagent::vault::Vault {
+        vieagent::vault::Vault::open(&self.config(), store.clone())
+            .await
+            .expect("open vault")
     }
 
     /// A connected store with the schema migrated.

@@ -5,3 +5,4 @@ mod helpers;
 mod cli;
 mod server;
 mod store_story;
+mod vault;
