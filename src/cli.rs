@@ -69,6 +69,36 @@ pub enum Command {
     /// The Vault's master keys: status, rotation, key generation.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Manage marketplace agents.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Create or update an agent from a live engine flow (name, input schema,
+    /// credential types are read from the engine).
+    Import {
+        /// flowise or activepieces
+        #[arg(long)]
+        engine: String,
+        #[arg(long)]
+        flow_id: String,
+        /// Display name (default: the flow's).
+        #[arg(long)]
+        name: Option<String>,
+        /// MCP tool name (default: derived from the name).
+        #[arg(long)]
+        tool_name: Option<String>,
+        /// JSON Schema file for flows that do not declare their inputs.
+        #[arg(long, value_name = "FILE")]
+        input_schema: Option<PathBuf>,
+        /// Publish it (refused while the engine check finds problems).
+        #[arg(long)]
+        publish: bool,
+    },
+    /// List agents.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -366,6 +396,53 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             })
             .await
         }
+        Command::Agents(cmd) => {
+            with_store(&config, |store| async move {
+                match cmd {
+                    AgentsCommand::Import {
+                        engine,
+                        flow_id,
+                        name,
+                        tool_name,
+                        input_schema,
+                        publish,
+                    } => {
+                        agents_import(
+                            cfg,
+                            store,
+                            engine,
+                            flow_id,
+                            name,
+                            tool_name,
+                            input_schema,
+                            publish,
+                        )
+                        .await
+                    }
+                    AgentsCommand::List => {
+                        for a in store
+                            .list_agents(&store::AgentFilter {
+                                limit: Some(1000),
+                                ..Default::default()
+                            })
+                            .await?
+                        {
+                            println!(
+                                "{}\t{}\t{}\t{} {}\t{}",
+                                a.tool_name,
+                                a.status,
+                                a.name,
+                                a.engine_type,
+                                a.engine_flow_id,
+                                a.id
+                            );
+                        }
+                        Ok(())
+                    }
+                }
+            })
+            .await
+        }
         Command::Keys(cmd) => {
             with_store(&config, |store| async move {
                 match cmd {
@@ -412,6 +489,79 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             .await
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn agents_import(
+    config: &Config,
+    store: store::DynStore,
+    engine: String,
+    flow_id: String,
+    name: Option<String>,
+    tool_name: Option<String>,
+    input_schema: Option<PathBuf>,
+    publish: bool,
+) -> Result<()> {
+    let engine_type: store::EngineType = engine
+        .parse()
+        .map_err(|e| Error::InvalidInput(format!("--engine: {e}")))?;
+    let input_schema = match input_schema {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::InvalidInput(format!("--input-schema {}: {e}", path.display()))
+            })?;
+            Some(serde_json::from_str(&text).map_err(|e| {
+                Error::InvalidInput(format!("--input-schema {}: not JSON: {e}", path.display()))
+            })?)
+        }
+        None => None,
+    };
+    let engines = crate::engines::Engines::from_config(&config.engines)
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    let report = crate::agents::import(
+        store.as_ref(),
+        &engines,
+        crate::agents::ImportRequest {
+            engine_type,
+            flow_id,
+            name,
+            tool_name,
+            input_schema,
+            publish,
+        },
+    )
+    .await?;
+    let a = &report.agent;
+    println!(
+        "{} agent {} ({}) from {} flow {}: status {}",
+        if report.created { "created" } else { "updated" },
+        a.tool_name,
+        a.name,
+        a.engine_type,
+        a.engine_flow_id,
+        a.status
+    );
+    if !a.required_credential_types.is_empty() {
+        println!(
+            "  needs credentials: {}",
+            a.required_credential_types.join(", ")
+        );
+    }
+    for w in &report.description.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !report.description.publish_blockers.is_empty() {
+        for b in &report.description.publish_blockers {
+            eprintln!("problem: {b}");
+        }
+        if publish {
+            return Err(Error::Conflict(format!(
+                "refusing to publish {}: fix the problems above and import again",
+                a.tool_name
+            )));
+        }
+    }
+    Ok(())
 }
 
 async fn vault_status(config: &Config, store: store::DynStore) -> Result<()> {

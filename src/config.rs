@@ -81,6 +81,170 @@ pub struct Config {
     /// More key files the Vault may decrypt with (other key versions during a rotation).
     #[serde(default)]
     pub keyring_files: Vec<PathBuf>,
+    /// Workflow engines the gateway calls.
+    #[serde(default)]
+    pub engines: EnginesConfig,
+}
+
+/// `[engines.flowise]` and `[engines.activepieces]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnginesConfig {
+    #[serde(default)]
+    pub flowise: FlowiseConfig,
+    #[serde(default)]
+    pub activepieces: ActivepiecesConfig,
+}
+
+/// Timeouts and limits shared by every engine client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineHttpConfig {
+    pub connect_timeout: Duration,
+    pub call_timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_call_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_max_response_bytes() -> usize {
+    10 * 1024 * 1024
+}
+
+/// How one credential type reaches a Flowise flow.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowiseCredentialMapping {
+    /// Flowise credential component names that mean this type (e.g. `openAIApi`).
+    pub credential_names: Vec<String>,
+    /// `overrideConfig` keys the decrypted value is injected as (e.g. `openAIApiKey`).
+    pub override_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowiseConfig {
+    /// e.g. `http://localhost:3000`; the engine is disabled while unset.
+    #[serde(default)]
+    pub base_url: Option<url::Url>,
+    /// Flowise API key: sent as the per-flow key on predictions and as the
+    /// workspace key on management routes (describe/import).
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
+    /// TCP/TLS connect timeout.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Whole-call timeout (agents may override it with `timeout_ms`).
+    #[serde(default = "default_call_timeout", with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Largest engine response body accepted.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// Extra or replacement credential-type mappings, merged over the built-in ones.
+    #[serde(default)]
+    pub credentials: std::collections::BTreeMap<String, FlowiseCredentialMapping>,
+}
+
+impl Default for FlowiseConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            connect_timeout: default_connect_timeout(),
+            call_timeout: default_call_timeout(),
+            max_response_bytes: default_max_response_bytes(),
+            credentials: Default::default(),
+        }
+    }
+}
+
+impl FlowiseConfig {
+    pub fn http(&self) -> EngineHttpConfig {
+        EngineHttpConfig {
+            connect_timeout: self.connect_timeout,
+            call_timeout: self.call_timeout,
+            max_response_bytes: self.max_response_bytes,
+        }
+    }
+}
+
+impl ActivepiecesConfig {
+    pub fn http(&self) -> EngineHttpConfig {
+        EngineHttpConfig {
+            connect_timeout: self.connect_timeout,
+            call_timeout: self.call_timeout,
+            max_response_bytes: self.max_response_bytes,
+        }
+    }
+}
+
+/// Authentication the Activepieces Catch Webhook trigger demands.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum WebhookAuth {
+    Basic {
+        username: String,
+        password: SecretString,
+    },
+    Header {
+        name: String,
+        value: SecretString,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivepiecesConfig {
+    /// e.g. `https://cloud.activepieces.com`; the engine is disabled while unset.
+    #[serde(default)]
+    pub base_url: Option<url::Url>,
+    /// API key for the flows API (describe/import); webhooks need none.
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    /// TCP/TLS connect timeout.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Whole-call timeout (agents may override it with `timeout_ms`).
+    #[serde(default = "default_call_timeout", with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Largest engine response body accepted.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// Auth configured on the flows' Catch Webhook trigger, if any.
+    #[serde(default)]
+    pub webhook_auth: Option<WebhookAuth>,
+    /// Body field the user's credentials are sent in (`trigger.body._credentials.<provider>`).
+    #[serde(default = "default_credentials_field")]
+    pub credentials_field: String,
+    /// Activepieces' own sync webhook timeout (`AP_WEBHOOK_TIMEOUT_SECONDS`): a
+    /// 204 arriving after it means the flow did not answer in time.
+    #[serde(default = "default_ap_sync_timeout", with = "humantime_serde")]
+    pub sync_timeout: Duration,
+}
+
+impl Default for ActivepiecesConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            token: None,
+            connect_timeout: default_connect_timeout(),
+            call_timeout: default_call_timeout(),
+            max_response_bytes: default_max_response_bytes(),
+            webhook_auth: None,
+            credentials_field: default_credentials_field(),
+            sync_timeout: default_ap_sync_timeout(),
+        }
+    }
+}
+
+fn default_credentials_field() -> String {
+    "_credentials".into()
+}
+fn default_ap_sync_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_database_url() -> SecretString {
@@ -113,6 +277,7 @@ impl Default for Config {
             master_key: None,
             master_key_file: None,
             keyring_files: Vec::new(),
+            engines: EnginesConfig::default(),
         }
     }
 }
@@ -142,6 +307,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("MASTER_KEY", "master_key"),
     ("MASTER_KEY_FILE", "master_key_file"),
     ("KEYRING_FILES", "keyring_files"),
+    ("FLOWISE_URL", "engines.flowise.base_url"),
+    ("FLOWISE_API_KEY", "engines.flowise.api_key"),
+    ("ACTIVEPIECES_URL", "engines.activepieces.base_url"),
+    ("ACTIVEPIECES_TOKEN", "engines.activepieces.token"),
 ];
 
 /// Where configuration comes from; tests build this by hand.
@@ -201,6 +370,33 @@ impl Config {
                 "set only one of master_key (VIEAGENT_MASTER_KEY) and master_key_file (VIEAGENT_MASTER_KEY_FILE)",
             ));
         }
+        let flowise = &self.engines.flowise;
+        if flowise.api_key.is_some() && flowise.base_url.is_none() {
+            return Err(ConfigError::new(
+                "engines.flowise.base_url (VIEAGENT_FLOWISE_URL)",
+                "is required when engines.flowise.api_key is set",
+            ));
+        }
+        let ap = &self.engines.activepieces;
+        if (ap.token.is_some() || ap.webhook_auth.is_some()) && ap.base_url.is_none() {
+            return Err(ConfigError::new(
+                "engines.activepieces.base_url (VIEAGENT_ACTIVEPIECES_URL)",
+                "is required when the Activepieces token or webhook auth is set",
+            ));
+        }
+        for (setting, url) in [
+            ("engines.flowise.base_url", &flowise.base_url),
+            ("engines.activepieces.base_url", &ap.base_url),
+        ] {
+            if let Some(url) = url
+                && !matches!(url.scheme(), "http" | "https")
+            {
+                return Err(ConfigError::new(
+                    setting,
+                    "must be an http:// or https:// URL",
+                ));
+            }
+        }
         if let Some(key) = &self.master_key {
             crate::vault::MasterKey::from_base64(key.expose_secret())
                 .map_err(|reason| ConfigError::new("master_key (VIEAGENT_MASTER_KEY)", reason))?;
@@ -255,17 +451,80 @@ impl Config {
                     .collect(),
             ),
         );
+        let mut engines = toml::Table::new();
+        let f = &self.engines.flowise;
+        let mut flowise = toml::Table::new();
+        if let Some(url) = &f.base_url {
+            flowise.insert("base_url".into(), redact_url(url.as_str()).into());
+        }
+        if f.api_key.is_some() {
+            flowise.insert("api_key".into(), "<redacted>".into());
+        }
+        http_table(&mut flowise, &f.http());
+        engines.insert("flowise".into(), flowise.into());
+        let a = &self.engines.activepieces;
+        let mut ap = toml::Table::new();
+        if let Some(url) = &a.base_url {
+            ap.insert("base_url".into(), redact_url(url.as_str()).into());
+        }
+        if a.token.is_some() {
+            ap.insert("token".into(), "<redacted>".into());
+        }
+        if let Some(auth) = &a.webhook_auth {
+            ap.insert(
+                "webhook_auth".into(),
+                match auth {
+                    WebhookAuth::Basic { .. } => "basic <redacted>",
+                    WebhookAuth::Header { .. } => "header <redacted>",
+                }
+                .into(),
+            );
+        }
+        ap.insert(
+            "credentials_field".into(),
+            a.credentials_field.clone().into(),
+        );
+        ap.insert(
+            "sync_timeout".into(),
+            humantime::format_duration(a.sync_timeout)
+                .to_string()
+                .into(),
+        );
+        http_table(&mut ap, &a.http());
+        engines.insert("activepieces".into(), ap.into());
+        table.insert("engines".into(), engines.into());
         toml::to_string(&table).unwrap_or_default()
     }
 }
 
+fn http_table(table: &mut toml::Table, http: &EngineHttpConfig) {
+    table.insert(
+        "connect_timeout".into(),
+        humantime::format_duration(http.connect_timeout)
+            .to_string()
+            .into(),
+    );
+    table.insert(
+        "call_timeout".into(),
+        humantime::format_duration(http.call_timeout)
+            .to_string()
+            .into(),
+    );
+    table.insert(
+        "max_response_bytes".into(),
+        i64::try_from(http.max_response_bytes)
+            .unwrap_or(i64::MAX)
+            .into(),
+    );
+}
+
 fn figment_error(err: figment::Error) -> ConfigError {
     // figment errors name the key path; never echo a value (it may be a secret).
-    let setting = err
-        .path
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "config".to_string());
+    let setting = if err.path.is_empty() {
+        "config".to_string()
+    } else {
+        err.path.join(".")
+    };
     let message = match &err.kind {
         figment::error::Kind::InvalidType(actual, expected) => {
             format!("expected {expected}, found {actual}")

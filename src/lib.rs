@@ -5,9 +5,12 @@
 //! caller bound (tests use port 0); `cli` is the `vieagent` binary.
 
 pub mod accounts;
+pub mod agents;
 pub mod cli;
 pub mod config;
+pub mod engines;
 pub mod error;
+pub mod scrub;
 pub mod server;
 pub mod store;
 pub mod telemetry;

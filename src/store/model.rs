@@ -120,6 +120,10 @@ pub struct Agent {
     pub price_monthly: Option<Decimal>,
     pub credits_per_call: i32,
     pub status: AgentStatus,
+    /// Engine-specific request mapping (e.g. `{"input_mode": "form"}` for Flowise).
+    pub engine_config: Value,
+    /// Call timeout overriding the engine's default.
+    pub timeout_ms: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -137,6 +141,8 @@ pub struct NewAgent {
     pub price_monthly: Option<Decimal>,
     pub credits_per_call: i32,
     pub status: AgentStatus,
+    pub engine_config: Value,
+    pub timeout_ms: Option<i32>,
 }
 
 /// A partial update of an agent; `None` leaves a column as it is.
@@ -154,6 +160,8 @@ pub struct AgentPatch {
     pub price_monthly: Option<Option<Decimal>>,
     pub credits_per_call: Option<i32>,
     pub status: Option<AgentStatus>,
+    pub engine_config: Option<Value>,
+    pub timeout_ms: Option<Option<i32>>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -28,7 +28,7 @@ macro_rules! agent_cols {
     () => {
         "id, name, tool_name, description, engine_type, engine_flow_id, input_schema, \
          required_credential_types, price_one_time, price_monthly, credits_per_call, status, \
-         created_at, updated_at"
+         engine_config, timeout_ms, created_at, updated_at"
     };
 }
 macro_rules! credential_cols {
@@ -112,6 +112,8 @@ fn agent_from(row: &PgRow) -> StoreResult<Agent> {
         price_monthly: row.try_get("price_monthly")?,
         credits_per_call: row.try_get("credits_per_call")?,
         status: parse(row.try_get("status")?)?,
+        engine_config: row.try_get("engine_config")?,
+        timeout_ms: row.try_get("timeout_ms")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -348,8 +350,8 @@ impl Store for PgStore {
         let row = sqlx::query(concat!(
             "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
              input_schema, required_credential_types, price_one_time, price_monthly, \
-             credits_per_call, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
+             credits_per_call, status, engine_config, timeout_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
             agent_cols!()
         ))
         .bind(Uuid::new_v4())
@@ -364,6 +366,8 @@ impl Store for PgStore {
         .bind(new.price_monthly)
         .bind(new.credits_per_call)
         .bind(new.status.as_str())
+        .bind(&new.engine_config)
+        .bind(new.timeout_ms)
         .fetch_one(&self.pool)
         .await?;
         agent_from(&row)
@@ -465,6 +469,12 @@ impl Store for PgStore {
         }
         if let Some(v) = patch.status {
             q.push(", status = ").push_bind(v.as_str());
+        }
+        if let Some(v) = &patch.engine_config {
+            q.push(", engine_config = ").push_bind(v.clone());
+        }
+        if let Some(v) = patch.timeout_ms {
+            q.push(", timeout_ms = ").push_bind(v);
         }
         q.push(" WHERE id = ")
             .push_bind(id)

@@ -44,7 +44,7 @@ macro_rules! agent_cols {
     () => {
         "id, name, tool_name, description, engine_type, engine_flow_id, input_schema, \
          required_credential_types, price_one_time, price_monthly, credits_per_call, status, \
-         created_at, updated_at"
+         engine_config, timeout_ms, created_at, updated_at"
     };
 }
 macro_rules! credential_cols {
@@ -190,6 +190,8 @@ fn agent_from(row: &SqliteRow) -> StoreResult<Agent> {
         price_monthly: opt_decimal(row.try_get("price_monthly")?)?,
         credits_per_call: row.try_get("credits_per_call")?,
         status: parse(row.try_get("status")?)?,
+        engine_config: json(row.try_get("engine_config")?)?,
+        timeout_ms: row.try_get("timeout_ms")?,
         created_at: parse_ts(row.try_get("created_at")?)?,
         updated_at: parse_ts(row.try_get("updated_at")?)?,
     })
@@ -431,8 +433,8 @@ impl Store for SqliteStore {
         let row = sqlx::query(concat!(
             "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
              input_schema, required_credential_types, price_one_time, price_monthly, \
-             credits_per_call, status) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+             credits_per_call, status, engine_config, timeout_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
             agent_cols!()
         ))
         .bind(Uuid::new_v4().to_string())
@@ -447,6 +449,8 @@ impl Store for SqliteStore {
         .bind(decimal_text(new.price_monthly))
         .bind(new.credits_per_call)
         .bind(new.status.as_str())
+        .bind(json_text(&new.engine_config))
+        .bind(new.timeout_ms)
         .fetch_one(&self.writer)
         .await?;
         agent_from(&row)
@@ -549,6 +553,12 @@ impl Store for SqliteStore {
         }
         if let Some(v) = patch.status {
             q.push(", status = ").push_bind(v.as_str());
+        }
+        if let Some(v) = &patch.engine_config {
+            q.push(", engine_config = ").push_bind(json_text(v));
+        }
+        if let Some(v) = patch.timeout_ms {
+            q.push(", timeout_ms = ").push_bind(v);
         }
         q.push(" WHERE id = ")
             .push_bind(id.to_string())

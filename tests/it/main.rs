@@ -3,6 +3,7 @@
 mod helpers;
 
 mod cli;
+mod engines;
 mod server;
 mod store_story;
 mod vault;

@@ -52,6 +52,8 @@ fn new_agent(tool_name: &str) -> NewAgent {
         price_monthly: None,
         credits_per_call: 1,
         status: AgentStatus::Draft,
+        engine_config: json!({"input_mode": "question"}),
+        timeout_ms: None,
     }
 }
 
@@ -363,6 +365,8 @@ async fn agents_round_trip_json_arrays_decimals(backend: Backend) {
     new.price_one_time = Some(Decimal::from_str("9.99").expect("dec"));
     new.price_monthly = Some(Decimal::from_str("12345678.90").expect("dec"));
     new.credits_per_call = 7;
+    new.engine_config = json!({"input_mode": "form", "nested": {"a": [1, 2]}});
+    new.timeout_ms = Some(45_000);
     let created = store.create_agent(&new).await.expect("create");
     let got = store
         .get_agent(created.id)
@@ -381,6 +385,8 @@ async fn agents_round_trip_json_arrays_decimals(backend: Backend) {
         Some("12345678.90")
     );
     assert_eq!(got.credits_per_call, 7);
+    assert_eq!(got.engine_config, new.engine_config);
+    assert_eq!(got.timeout_ms, Some(45_000));
     assert_eq!(got.status, AgentStatus::Draft);
     assert_eq!(got.engine_type, EngineType::Flowise);
 
