@@ -103,8 +103,9 @@ const KEPT_FIELDS: &[&str] = &[
     "action",
 ];
 
-const VARS_BUG: &str = "Flowise 3.1.x does not apply overrideConfig.vars to {{$vars.x}} templates \
-(FlowiseAI/Flowise#5170): variable arguments reach code nodes only, prompts keep the stored value";
+const VARS_BUG: &str = "some Flowise 3.1.x releases do not apply overrideConfig.vars to {{$vars.x}} \
+templates (FlowiseAI/Flowise#5170, seen on 3.1.4): there, variable arguments reach code nodes only and \
+prompts keep the stored value; check your Flowise version";
 
 /// How the tool's arguments become the prediction body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +207,8 @@ impl FlowiseEngine {
             }
         }
         for credential in credentials.iter() {
-            let Some(mapping) = self.mappings.get(&credential.provider) else {
+            let Some(targets) = self.targets_for(&credential.provider, options.engine_config)
+            else {
                 return Err(EngineError::BadInput(format!(
                     "no Flowise mapping for credential type '{}' (configure engines.flowise.credentials.{})",
                     credential.provider, credential.provider
@@ -221,8 +223,21 @@ impl FlowiseEngine {
                     credential.provider
                 )));
             }
-            for key in &mapping.override_keys {
-                override_config.insert(key.clone(), Value::String(value.to_string()));
+            for target in targets {
+                match target.split_once('.') {
+                    // A node's model config object: merged by Flowise into the node's config.
+                    Some((config, key)) => {
+                        let entry = override_config
+                            .entry(config.to_string())
+                            .or_insert_with(|| Value::Object(Map::new()));
+                        if let Value::Object(obj) = entry {
+                            obj.insert(key.to_string(), Value::String(value.to_string()));
+                        }
+                    }
+                    None => {
+                        override_config.insert(target, Value::String(value.to_string()));
+                    }
+                }
             }
         }
         if let Some(session) = options.session_id {
@@ -262,15 +277,19 @@ impl FlowiseEngine {
         Chatflow::parse(&raw)
     }
 
-    /// Which credential types each node needs: `(node label, type)` pairs,
-    /// plus Flowise credential names with no mapping (they stay the flow's).
-    fn credential_usage(&self, flow: &Chatflow) -> (Vec<(String, String)>, BTreeSet<String>) {
+    /// Which credential types each node needs, plus Flowise credential
+    /// names with no mapping (those stay the flow's own).
+    fn credential_usage(&self, flow: &Chatflow) -> (Vec<NodeCredential>, BTreeSet<String>) {
         let mut used = Vec::new();
         let mut unmapped = BTreeSet::new();
         for node in &flow.nodes {
-            for name in node_credential_names(node) {
+            for (name, model_config) in node_credential_names(node) {
                 match self.type_for_credential_name(&name) {
-                    Some(ty) => used.push((node_label(node), ty.to_string())),
+                    Some(ty) => used.push(NodeCredential {
+                        label: node_label(node),
+                        ty: ty.to_string(),
+                        model_config,
+                    }),
                     None => {
                         unmapped.insert(name);
                     }
@@ -282,9 +301,20 @@ impl FlowiseEngine {
         (used, unmapped)
     }
 
-    /// Problems that would make injected credentials be silently dropped.
-    fn override_problems(&self, flow: &Chatflow, required: &[String]) -> Vec<String> {
+    /// Where each required credential must be injected so that every node
+    /// using it really receives it, and the problems that would make Flowise
+    /// silently drop it. A node accepts the value as a top-level override key
+    /// it has enabled (e.g. `openAIApiKey` on a ChatOpenAI node labelled
+    /// `OpenAI`), or — Agentflow V2 model nodes — inside its enabled model
+    /// config parameter (`llmModelConfig.openAIApiKey`; recorded on Flowise
+    /// 3.1.2: the UI offers `llmModelConfig`, not `openAIApiKey`, for LLM nodes).
+    fn injection_plan(
+        &self,
+        flow: &Chatflow,
+        required: &[String],
+    ) -> (BTreeMap<String, BTreeSet<String>>, Vec<String>) {
         let (used, _) = self.credential_usage(flow);
+        let mut targets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut problems = Vec::new();
         for ty in required {
             let Some(mapping) = self.mappings.get(ty) else {
@@ -294,11 +324,7 @@ impl FlowiseEngine {
                 ));
                 continue;
             };
-            let nodes: Vec<&String> = used
-                .iter()
-                .filter(|(_, t)| t == ty)
-                .map(|(label, _)| label)
-                .collect();
+            let nodes: Vec<&NodeCredential> = used.iter().filter(|n| &n.ty == ty).collect();
             if nodes.is_empty() {
                 continue;
             }
@@ -308,21 +334,61 @@ impl FlowiseEngine {
                      Configuration → Security → Override Config is off), so the user's {ty} key \
                      would be silently dropped and the flow would run on its stored credential"
                 ));
-                break;
+                continue;
             }
-            for label in nodes {
-                let enabled = flow.enabled_params(label);
-                if !mapping.override_keys.iter().any(|k| enabled.contains(k)) {
+            for node in nodes {
+                let enabled = flow.enabled_params(&node.label);
+                if let Some(key) = mapping.override_keys.iter().find(|k| enabled.contains(*k)) {
+                    targets.entry(ty.clone()).or_default().insert(key.clone());
+                } else if let Some(config) =
+                    node.model_config.as_ref().filter(|c| enabled.contains(*c))
+                    && let Some(key) = mapping.override_keys.first()
+                {
+                    targets
+                        .entry(ty.clone())
+                        .or_default()
+                        .insert(format!("{config}.{key}"));
+                } else {
                     problems.push(format!(
-                        "node '{label}' does not allow overriding {} (enable it under Override Config), \
+                        "node '{}' does not allow overriding {}{} (enable it under Override Config), \
                          so the user's {ty} key would be silently dropped",
-                        mapping.override_keys.join(" / ")
+                        node.label,
+                        mapping.override_keys.join(" / "),
+                        node.model_config.as_ref().map(|c| format!(" or {c}")).unwrap_or_default()
                     ));
                 }
             }
         }
-        problems
+        (targets, problems)
     }
+
+    /// The `overrideConfig` paths a provider's value is injected at: the
+    /// agent's recorded targets, else the mapping's top-level keys.
+    fn targets_for(&self, provider: &str, engine_config: &Value) -> Option<Vec<String>> {
+        let recorded: Vec<String> = engine_config
+            .pointer(&format!("/credential_targets/{provider}"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !recorded.is_empty() {
+            return Some(recorded);
+        }
+        self.mappings.get(provider).map(|m| m.override_keys.clone())
+    }
+}
+
+/// A node that needs a credential type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct NodeCredential {
+    label: String,
+    ty: String,
+    /// For Agentflow V2 model nodes: the config parameter holding model settings.
+    model_config: Option<String>,
 }
 
 /// What the gateway reads from `GET /api/v1/chatflows/{id}`.
@@ -429,16 +495,19 @@ fn node_label(node: &Value) -> String {
 }
 
 /// Flowise credential component names a node uses: declared credential
-/// parameters (chatflow nodes) or the model it picks (Agentflow V2 nodes).
-fn node_credential_names(node: &Value) -> BTreeSet<String> {
+/// parameters (chatflow nodes), or the model an Agentflow V2 node picks by
+/// name (`inputs.llmModel`, `inputs.agentModel`), with that node's model
+/// config parameter (`llmModelConfig`).
+fn node_credential_names(node: &Value) -> BTreeSet<(String, Option<String>)> {
     let mut names = BTreeSet::new();
     let data = node.get("data").unwrap_or(&Value::Null);
-    for param in data
+    let credential_params = data
         .get("inputParams")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
+        .chain(data.get("credential").filter(|c| c.is_object()));
+    for param in credential_params {
         if param.get("type").and_then(Value::as_str) == Some("credential") {
             for name in param
                 .get("credentialNames")
@@ -447,19 +516,8 @@ fn node_credential_names(node: &Value) -> BTreeSet<String> {
                 .flatten()
                 .filter_map(Value::as_str)
             {
-                names.insert(name.to_string());
+                names.insert((name.to_string(), None));
             }
-        }
-    }
-    if let Some(credential) = data.get("credential") {
-        for name in credential
-            .get("credentialNames")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
-            names.insert(name.to_string());
         }
     }
     if names.is_empty()
@@ -470,7 +528,7 @@ fn node_credential_names(node: &Value) -> BTreeSet<String> {
             .and_then(Value::as_str)
             .is_some_and(|c| !c.is_empty())
     {
-        names.insert(cred.to_string());
+        names.insert((cred.to_string(), None));
     }
     if let Some(inputs) = data.get("inputs").and_then(Value::as_object) {
         for (key, value) in inputs {
@@ -478,7 +536,7 @@ fn node_credential_names(node: &Value) -> BTreeSet<String> {
                 && let Some(model) = value.as_str()
                 && let Some((_, cred)) = MODEL_CREDENTIALS.iter().find(|(m, _)| *m == model)
             {
-                names.insert(cred.to_string());
+                names.insert((cred.to_string(), Some(format!("{key}Config"))));
             }
         }
     }
@@ -500,6 +558,24 @@ fn referenced_vars(flow_data: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// `$vars` the flow references and allows overriding (they become optional
+/// tool arguments); warns about the rest and about Flowise#5170.
+fn overridable_vars(flow: &Chatflow, warnings: &mut Vec<String>) -> Vec<String> {
+    let (enabled, disabled): (Vec<String>, Vec<String>) = referenced_vars(&flow.raw_flow_data)
+        .into_iter()
+        .partition(|v| flow.override_status && flow.override_variables.contains(v));
+    if !disabled.is_empty() {
+        warnings.push(format!(
+            "the flow uses $vars {} but does not allow overriding them; they are not tool arguments",
+            disabled.join(", ")
+        ));
+    }
+    if !enabled.is_empty() {
+        warnings.push(format!("{VARS_BUG} (variables: {})", enabled.join(", ")));
+    }
+    enabled
 }
 
 /// JSON Schema for a chat-style flow: a required `question` and one optional
@@ -757,7 +833,7 @@ impl Engine for FlowiseEngine {
                         )
                     }
                     "chatInput" => (
-                        question_schema(&[]),
+                        question_schema(&overridable_vars(&flow, &mut warnings)),
                         json!({"input_mode": "question"}),
                         String::new(),
                     ),
@@ -774,31 +850,16 @@ impl Engine for FlowiseEngine {
                     }
                 }
             }
-            None => {
-                let vars = referenced_vars(&flow.raw_flow_data);
-                let (enabled, disabled): (Vec<String>, Vec<String>) = vars
-                    .into_iter()
-                    .partition(|v| flow.override_status && flow.override_variables.contains(v));
-                if !disabled.is_empty() {
-                    warnings.push(format!(
-                        "the flow uses $vars {} but does not allow overriding them; they are not tool arguments",
-                        disabled.join(", ")
-                    ));
-                }
-                if !enabled.is_empty() {
-                    warnings.push(format!("{VARS_BUG} (variables: {})", enabled.join(", ")));
-                }
-                (
-                    question_schema(&enabled),
-                    json!({"input_mode": "question"}),
-                    String::new(),
-                )
-            }
+            None => (
+                question_schema(&overridable_vars(&flow, &mut warnings)),
+                json!({"input_mode": "question"}),
+                String::new(),
+            ),
         };
         let (used, unmapped) = self.credential_usage(&flow);
         let required: Vec<String> = used
             .iter()
-            .map(|(_, ty)| ty.clone())
+            .map(|n| n.ty.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -808,7 +869,12 @@ impl Engine for FlowiseEngine {
                 unmapped.into_iter().collect::<Vec<_>>().join(", ")
             ));
         }
-        blockers.extend(self.override_problems(&flow, &required));
+        let (targets, problems) = self.injection_plan(&flow, &required);
+        blockers.extend(problems);
+        let mut engine_config = engine_config;
+        if !targets.is_empty() {
+            engine_config["credential_targets"] = json!(targets);
+        }
         Ok(FlowDescription {
             name: flow.name.clone(),
             description: if description.is_empty() {
@@ -831,7 +897,22 @@ impl Engine for FlowiseEngine {
         engine_config: &Value,
     ) -> Result<Vec<String>, EngineError> {
         let flow = self.get_chatflow(flow_id).await?;
-        let mut problems = self.override_problems(&flow, required_credential_types);
+        let (targets, mut problems) = self.injection_plan(&flow, required_credential_types);
+        for (ty, needed) in &targets {
+            let configured: BTreeSet<String> = self
+                .targets_for(ty, engine_config)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let missing: Vec<&String> = needed.difference(&configured).collect();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "the flow needs the {ty} key injected at {} but the agent's engine_config.credential_targets \
+                     does not include it; re-import the agent from the flow",
+                    missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
         let form_flow = flow.start_node().is_some_and(|s| {
             s.pointer("/data/inputs/startInputType")
                 .and_then(Value::as_str)

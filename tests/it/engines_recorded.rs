@@ -1,0 +1,359 @@
+//! The Flowise adapter against responses recorded from a real Flowise 3.1.2
+//! (tests/fixtures/flowise/recorded: status, content type and body exactly
+//! as the server sent them; lab secrets redacted).
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use vieagent::config::FlowiseConfig;
+use vieagent::engines::flowise::FlowiseEngine;
+use vieagent::engines::{Engine, EngineError, InvokeOptions};
+use vieagent::vault::Credentials;
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The override key the recordings used (a fake, sent to a fake OpenAI).
+const RECORDED_KEY: &str = "sk-RECORDED-FAKE-KEY-123";
+
+fn recorded(name: &str) -> Value {
+    let file = format!(
+        "{}/tests/fixtures/flowise/recorded/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&file).expect("recording")).expect("json")
+}
+
+/// Serve a recording's response at its request's method and path.
+async fn replay(server: &MockServer, rec: &Value) {
+    let response = &rec["response"];
+    let status = response["status"].as_u64().expect("status") as u16;
+    let content_type = response["content_type"]
+        .as_str()
+        .unwrap_or("application/json");
+    Mock::given(method(rec["request"]["method"].as_str().expect("method")))
+        .and(path(rec["request"]["path"].as_str().expect("path")))
+        .respond_with(ResponseTemplate::new(status).set_body_raw(
+            response["body"].as_str().unwrap_or("").to_string(),
+            content_type,
+        ))
+        .mount(server)
+        .await;
+}
+
+fn flow_id(rec: &Value) -> String {
+    rec["request"]["path"]
+        .as_str()
+        .and_then(|p| p.rsplit('/').next())
+        .expect("flow id")
+        .to_string()
+}
+
+fn engine(server: &MockServer) -> FlowiseEngine {
+    vieagent::install_crypto_provider();
+    FlowiseEngine::new(&FlowiseConfig {
+        base_url: Some(server.uri().parse().expect("url")),
+        api_key: Some(SecretString::from("workspace-key")),
+        ..FlowiseConfig::default()
+    })
+    .expect("engine")
+}
+
+fn openai(key: &str) -> Credentials {
+    let mut c = Credentials::default();
+    c.insert("openai", "default", SecretString::from(key.to_string()));
+    c
+}
+
+async fn outcome(
+    name: &str,
+    args: Value,
+    engine_config: Value,
+    credentials: Credentials,
+) -> Result<vieagent::engines::EngineOutput, EngineError> {
+    let server = MockServer::start().await;
+    let rec = recorded(name);
+    replay(&server, &rec).await;
+    let options = InvokeOptions::new(&engine_config);
+    engine(&server)
+        .invoke(&flow_id(&rec), &args, &credentials, &options)
+        .await
+}
+
+#[tokio::test]
+async fn recorded_successes_map_text_and_execution_ids() {
+    let form = outcome(
+        "p10_af_form_success",
+        json!({"customerName": "Alice", "age": 42, "plan": "a"}),
+        json!({"input_mode": "form"}),
+        Credentials::default(),
+    )
+    .await
+    .expect("form flow");
+    assert_eq!(form.text, "Hello Alice! age=42 plan=a");
+    let body: Value = serde_json::from_str(
+        recorded("p10_af_form_success")["response"]["body"]
+            .as_str()
+            .expect("body"),
+    )
+    .expect("json");
+    assert_eq!(
+        form.external_execution_id.as_deref(),
+        body["executionId"].as_str(),
+        "Agentflow V2: executionId"
+    );
+    assert!(form.result.get("agentFlowExecutedData").is_none());
+
+    let chat = outcome(
+        "p20_af_chat_question_success",
+        json!({"question": "Hello gateway"}),
+        json!({"input_mode": "question"}),
+        Credentials::default(),
+    )
+    .await
+    .expect("chat flow");
+    assert_eq!(chat.text, "You said: Hello gateway");
+
+    let chatflow = outcome(
+        "p63_cf_enabled_cred_override_key",
+        json!({"question": "hello llm"}),
+        json!({}),
+        openai(RECORDED_KEY),
+    )
+    .await
+    .expect("chatflow");
+    assert_eq!(chatflow.text, "Hello from fake OpenAI.");
+    let body: Value = serde_json::from_str(
+        recorded("p63_cf_enabled_cred_override_key")["response"]["body"]
+            .as_str()
+            .expect("body"),
+    )
+    .expect("json");
+    assert_eq!(
+        chatflow.external_execution_id.as_deref(),
+        body["chatMessageId"].as_str(),
+        "chatflow: chatMessageId"
+    );
+}
+
+#[tokio::test]
+async fn recorded_agentflow_responses_echoing_the_key_are_cleaned() {
+    for name in [
+        "p82_af_llm_cred_llmModelConfig_key",
+        "p83_af_llm_keyenabled_toplevel_key",
+    ] {
+        let rec = recorded(name);
+        assert!(
+            rec["response"]["body"]
+                .as_str()
+                .expect("body")
+                .contains(RECORDED_KEY),
+            "{name}: the real engine echoed the key"
+        );
+        let out = outcome(
+            name,
+            json!({"question": "hello agent llm"}),
+            json!({}),
+            openai(RECORDED_KEY),
+        )
+        .await
+        .expect("success");
+        let shown = serde_json::to_string(&out).expect("json");
+        assert!(
+            !shown.contains(RECORDED_KEY),
+            "{name}: key survived the adapter: {shown}"
+        );
+        assert_eq!(out.text, "Hello from fake OpenAI.");
+    }
+}
+
+#[tokio::test]
+async fn recorded_errors_are_classified() {
+    let q = || json!({"question": "q"});
+    let e = outcome(
+        "p11_af_form_question_and_form_error",
+        json!({"customerName": "A"}),
+        json!({"input_mode": "form"}),
+        Credentials::default(),
+    )
+    .await
+    .expect_err("question and form");
+    assert!(
+        matches!(e, EngineError::Rejected { status: 500, .. }),
+        "{e:?}"
+    );
+    for name in ["p30_protected_no_key", "p31_protected_wrong_key"] {
+        let e = outcome(name, q(), json!({}), Credentials::default())
+            .await
+            .expect_err(name);
+        assert_eq!(
+            e,
+            EngineError::GatewayRejected { status: 500 },
+            "{name}: a wrong flow key comes back as 500 Unauthorized"
+        );
+    }
+    for name in ["p40_unknown_flow_valid_uuid", "p41_invalid_flow_id"] {
+        let e = outcome(name, q(), json!({}), Credentials::default())
+            .await
+            .expect_err(name);
+        assert!(
+            matches!(e, EngineError::FlowNotFound { .. }),
+            "{name}: {e:?}"
+        );
+    }
+    let e = outcome(
+        "p62_cf_enabled_nocred_empty_override",
+        q(),
+        json!({}),
+        openai(RECORDED_KEY),
+    )
+    .await
+    .expect_err("missing credentials");
+    assert!(
+        matches!(&e, EngineError::Failed { status: 500, excerpt } if excerpt.starts_with("Missing credentials")),
+        "{e:?}"
+    );
+    for name in ["p69_cf_provider_401", "p84_af_llm_provider_401"] {
+        let e = outcome(name, q(), json!({}), openai(RECORDED_KEY))
+            .await
+            .expect_err(name);
+        assert_eq!(
+            e,
+            EngineError::CredentialRejected {
+                provider: "openai".into()
+            },
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn recorded_ping_and_management_auth() {
+    let server = MockServer::start().await;
+    replay(&server, &recorded("p01_ping")).await;
+    engine(&server).health().await.expect("pong");
+    let rec = recorded("p04_get_chatflow_no_auth");
+    replay(&server, &rec).await;
+    let e = engine(&server)
+        .describe(&flow_id(&rec))
+        .await
+        .expect_err("401");
+    assert_eq!(e, EngineError::GatewayRejected { status: 401 });
+}
+
+/// A recorded chatflow document (GET /chatflows/{id}, or the create/update answer).
+async fn describe_recorded(name: &str) -> vieagent::engines::FlowDescription {
+    let rec = recorded(name);
+    let flow: Value =
+        serde_json::from_str(rec["response"]["body"].as_str().expect("body")).expect("json");
+    let id = flow["id"].as_str().expect("id").to_string();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v1/chatflows/{id}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(flow))
+        .mount(&server)
+        .await;
+    engine(&server).describe(&id).await.expect("describe")
+}
+
+#[tokio::test]
+async fn recorded_flows_describe_to_schemas_credentials_and_injection_targets() {
+    // Chatflow: ChatOpenAI (label "OpenAI" on 3.1.2) with openAIApiKey enabled.
+    let d = describe_recorded("p02_get_chatflow_with_apikey").await;
+    assert_eq!(d.required_credential_types, vec!["openai".to_string()]);
+    assert_eq!(
+        d.engine_config["credential_targets"]["openai"],
+        json!(["openAIApiKey"])
+    );
+    assert!(d.publish_blockers.is_empty(), "{:?}", d.publish_blockers);
+    assert_eq!(
+        d.input_schema.as_ref().expect("schema")["required"],
+        json!(["question"])
+    );
+
+    // Agentflow V2 LLM node: the UI offers llmModelConfig, so the key goes inside it.
+    let d = describe_recorded("22_update_apiconfig_af_llm_cred").await;
+    assert_eq!(d.required_credential_types, vec!["openai".to_string()]);
+    assert_eq!(
+        d.engine_config["credential_targets"]["openai"],
+        json!(["llmModelConfig.openAIApiKey"])
+    );
+    assert!(d.publish_blockers.is_empty(), "{:?}", d.publish_blockers);
+
+    // Overrides off / key not enabled: publishing is refused, naming the node.
+    let d = describe_recorded("22_update_apiconfig_cf_override_status_false_cred").await;
+    assert!(
+        d.publish_blockers
+            .iter()
+            .any(|b| b.contains("Override Config is off")),
+        "{:?}",
+        d.publish_blockers
+    );
+    let d = describe_recorded("22_update_apiconfig_cf_override_param_disabled_cred").await;
+    assert!(
+        d.publish_blockers
+            .iter()
+            .any(|b| b.contains("node 'OpenAI'") && b.contains("openAIApiKey")),
+        "{:?}",
+        d.publish_blockers
+    );
+
+    // Agentflow V2 form Start node.
+    let d = describe_recorded("20_create_af_form").await;
+    assert_eq!(d.engine_config["input_mode"], "form");
+    let schema = d.input_schema.expect("schema");
+    assert_eq!(schema["properties"]["customerName"]["type"], "string");
+    assert_eq!(schema["properties"]["age"]["type"], "number");
+    assert_eq!(schema["properties"]["plan"]["enum"], json!(["a", "b"]));
+    assert!(d.required_credential_types.is_empty());
+
+    // Agentflow using $vars: the enabled variable is an argument, the other is not.
+    let d = describe_recorded("p03_get_chatflow_agentflow_vars_with_apikey").await;
+    let schema = d.input_schema.expect("schema");
+    assert_eq!(schema["properties"]["greeting"]["type"], "string");
+    assert!(schema["properties"].get("secretVar").is_none());
+    assert!(
+        d.warnings.iter().any(|w| w.contains("secretVar")),
+        "{:?}",
+        d.warnings
+    );
+}
+
+#[tokio::test]
+async fn injection_into_agentflow_model_config_matches_the_recorded_request() {
+    // p82's request is what made the real Flowise use the user's key.
+    let rec = recorded("p82_af_llm_cred_llmModelConfig_key");
+    let sent: Value =
+        serde_json::from_str(rec["request"]["body"].as_str().expect("request body")).expect("json");
+    assert_eq!(
+        sent["overrideConfig"]["llmModelConfig"]["openAIApiKey"],
+        RECORDED_KEY
+    );
+    let seen = rec["fake_openai_server_saw"].to_string();
+    assert!(
+        seen.contains(&format!("Bearer {RECORDED_KEY}")),
+        "the provider got the injected key: {seen}"
+    );
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(rec["request"]["path"].as_str().expect("path")))
+        .and(body_partial_json(
+            json!({"question": sent["question"], "overrideConfig": sent["overrideConfig"]}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            rec["response"]["body"].as_str().expect("body").to_string(),
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let config = json!({"input_mode": "question", "credential_targets": {"openai": ["llmModelConfig.openAIApiKey"]}});
+    let out = engine(&server)
+        .invoke(
+            &flow_id(&rec),
+            &json!({"question": sent["question"]}),
+            &openai(RECORDED_KEY),
+            &InvokeOptions::new(&config),
+        )
+        .await
+        .expect("same request, same success");
+    assert_eq!(out.text, "Hello from fake OpenAI.");
+}
