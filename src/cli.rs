@@ -51,7 +51,16 @@ pub enum Command {
         /// Address to listen on (default 127.0.0.1:8080).
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+        /// Seed the built-in demo agent (default: only on a fresh embedded database).
+        #[arg(long, conflicts_with = "no_demo")]
+        demo: bool,
+        /// Never seed the demo agent.
+        #[arg(long)]
+        no_demo: bool,
     },
+    /// Serve MCP over stdin/stdout for the user owning VIEAGENT_API_KEY
+    /// (what Claude Desktop / Cursor launch). Logs go to stderr.
+    Stdio,
     /// Apply database migrations and exit.
     Migrate,
     /// Inspect configuration.
@@ -210,8 +219,18 @@ pub fn main() -> ExitCode {
         log_format: cli.global.log_format.clone(),
         ..Overrides::default()
     };
-    if let Command::Serve { listen } = &cli.command {
+    if let Command::Serve {
+        listen,
+        demo,
+        no_demo,
+    } = &cli.command
+    {
         overrides.listen = listen.clone();
+        overrides.demo = match (demo, no_demo) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
     }
     let config = match Config::load(&Sources {
         file: cli.global.config.clone(),
@@ -235,7 +254,10 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command, config)) {
+    let result = runtime.block_on(dispatch(cli.command, config));
+    // stdin reads (stdio transport) cannot be cancelled: don't wait on them.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::debug!(error = ?e, "command failed");
@@ -253,6 +275,19 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                 .await
                 .map_err(|e| Error::Startup(format!("cannot listen on {}: {e}", config.listen)))?;
             server::run(config, listener, shutdown_signal()).await
+        }
+        Command::Stdio => {
+            let state = server::prepare(config).await?;
+            let result = crate::mcp::stdio::serve(state.clone(), shutdown_signal()).await;
+            state.shutdown_token().cancel();
+            state.call_tracker().close();
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                state.call_tracker().wait(),
+            )
+            .await;
+            state.store().close().await;
+            result
         }
         Command::Migrate => {
             let store = store::connect(&config).await?;

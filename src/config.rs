@@ -84,6 +84,72 @@ pub struct Config {
     /// Workflow engines the gateway calls.
     #[serde(default)]
     pub engines: EnginesConfig,
+    /// MCP transports.
+    #[serde(default)]
+    pub mcp: McpConfig,
+    /// `vieagent stdio`: the API key of the user the session acts for.
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
+    /// How long a resolved API key is trusted before it is looked up again
+    /// (a revoked key stops working within this time).
+    #[serde(default = "default_auth_cache_ttl", with = "humantime_serde")]
+    pub auth_cache_ttl: Duration,
+    /// How often SQLite deployments check for catalog changes made by other
+    /// processes (PostgreSQL is notified at once; this is its safety net ×10).
+    #[serde(default = "default_catalog_poll_interval", with = "humantime_serde")]
+    pub catalog_poll_interval: Duration,
+    /// How often calls left `running` by a dead process are looked for.
+    #[serde(default = "default_recovery_interval", with = "humantime_serde")]
+    pub recovery_interval: Duration,
+    /// Seed the built-in demo agent: unset = only on a fresh embedded SQLite database.
+    #[serde(default)]
+    pub demo: Option<bool>,
+}
+
+/// `[mcp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    /// Host names accepted on MCP endpoints (DNS-rebinding protection). Unset:
+    /// localhost names when listening on loopback, any host otherwise.
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Browser origins accepted (e.g. `http://localhost:6274` for MCP Inspector); empty = no Origin check.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Largest MCP request body.
+    #[serde(default = "default_mcp_max_request_bytes")]
+    pub max_request_bytes: usize,
+    /// `tools/list` page size for large catalogs (0 = one page).
+    #[serde(default = "default_tools_page_size")]
+    pub tools_page_size: usize,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: None,
+            allowed_origins: Vec::new(),
+            max_request_bytes: default_mcp_max_request_bytes(),
+            tools_page_size: default_tools_page_size(),
+        }
+    }
+}
+
+fn default_tools_page_size() -> usize {
+    1000
+}
+fn default_mcp_max_request_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_auth_cache_ttl() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_catalog_poll_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_recovery_interval() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// `[engines.flowise]` and `[engines.activepieces]`.
@@ -278,6 +344,12 @@ impl Default for Config {
             master_key_file: None,
             keyring_files: Vec::new(),
             engines: EnginesConfig::default(),
+            mcp: McpConfig::default(),
+            api_key: None,
+            auth_cache_ttl: default_auth_cache_ttl(),
+            catalog_poll_interval: default_catalog_poll_interval(),
+            recovery_interval: default_recovery_interval(),
+            demo: None,
         }
     }
 }
@@ -293,6 +365,8 @@ pub struct Overrides {
     pub log_level: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo: Option<bool>,
 }
 
 /// Environment variables this program reads, as `VIEAGENT_<NAME>` → config key.
@@ -311,6 +385,13 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("FLOWISE_API_KEY", "engines.flowise.api_key"),
     ("ACTIVEPIECES_URL", "engines.activepieces.base_url"),
     ("ACTIVEPIECES_TOKEN", "engines.activepieces.token"),
+    ("API_KEY", "api_key"),
+    ("AUTH_CACHE_TTL", "auth_cache_ttl"),
+    ("CATALOG_POLL_INTERVAL", "catalog_poll_interval"),
+    ("RECOVERY_INTERVAL", "recovery_interval"),
+    ("DEMO", "demo"),
+    ("MCP_ALLOWED_HOSTS", "mcp.allowed_hosts"),
+    ("MCP_ALLOWED_ORIGINS", "mcp.allowed_origins"),
 ];
 
 /// Where configuration comes from; tests build this by hand.
@@ -493,6 +574,52 @@ impl Config {
         http_table(&mut ap, &a.http());
         engines.insert("activepieces".into(), ap.into());
         table.insert("engines".into(), engines.into());
+        if self.api_key.is_some() {
+            table.insert("api_key".into(), "<redacted>".into());
+        }
+        for (name, d) in [
+            ("auth_cache_ttl", self.auth_cache_ttl),
+            ("catalog_poll_interval", self.catalog_poll_interval),
+            ("recovery_interval", self.recovery_interval),
+        ] {
+            table.insert(
+                name.into(),
+                humantime::format_duration(d).to_string().into(),
+            );
+        }
+        if let Some(demo) = self.demo {
+            table.insert("demo".into(), demo.into());
+        }
+        let mut mcp = toml::Table::new();
+        if let Some(hosts) = &self.mcp.allowed_hosts {
+            mcp.insert(
+                "allowed_hosts".into(),
+                toml::Value::Array(hosts.iter().map(|h| h.clone().into()).collect()),
+            );
+        }
+        mcp.insert(
+            "allowed_origins".into(),
+            toml::Value::Array(
+                self.mcp
+                    .allowed_origins
+                    .iter()
+                    .map(|h| h.clone().into())
+                    .collect(),
+            ),
+        );
+        mcp.insert(
+            "tools_page_size".into(),
+            i64::try_from(self.mcp.tools_page_size)
+                .unwrap_or(i64::MAX)
+                .into(),
+        );
+        mcp.insert(
+            "max_request_bytes".into(),
+            i64::try_from(self.mcp.max_request_bytes)
+                .unwrap_or(i64::MAX)
+                .into(),
+        );
+        table.insert("mcp".into(), mcp.into());
         toml::to_string(&table).unwrap_or_default()
     }
 }

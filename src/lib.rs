@@ -6,10 +6,15 @@
 
 pub mod accounts;
 pub mod agents;
+pub mod auth;
+pub mod calls;
+pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod engines;
 pub mod error;
+pub mod mcp;
 pub mod scrub;
 pub mod server;
 pub mod store;

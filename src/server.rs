@@ -1,8 +1,10 @@
-//! The HTTP server: one [`AppState`], one router, [`run`] for `serve` and tests.
+//! The gateway process: one [`AppState`], one router, [`run`] for `serve`
+//! and tests, [`prepare`] shared with `vieagent stdio`.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, State};
 use axum::http::{Request, StatusCode};
@@ -11,11 +13,19 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Config;
+use crate::auth::AuthCache;
+use crate::calls::journal::Journal;
+use crate::catalog::Catalog;
+use crate::config::{Config, DatabaseKind};
+use crate::engines::Engines;
 use crate::error::{Error, Result};
-use crate::store::{self, DynStore, Store, StoreError};
+use crate::mcp::SessionRegistry;
+use crate::mcp::sse::SseSessions;
+use crate::store::{self, Backend, DynStore, Store, StoreError};
 use crate::vault::Vault;
 
 /// Shared application state: cheap to clone, everything behind one `Arc`.
@@ -26,33 +36,94 @@ pub struct AppState {
 
 struct Inner {
     store: DynStore,
+    journal: Journal,
     vault: Vault,
+    engines: Engines,
+    catalog: Catalog,
+    sessions: SessionRegistry,
+    sse_sessions: SseSessions,
+    auth: AuthCache,
     config: Config,
+    shutdown: CancellationToken,
+    calls: TaskTracker,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
-    pub fn new(store: DynStore, vault: Vault, config: Config) -> Self {
+    pub fn new(store: DynStore, vault: Vault, engines: Engines, config: Config) -> Self {
         Self {
             inner: Arc::new(Inner {
+                auth: AuthCache::new(config.auth_cache_ttl),
+                journal: Journal::start(
+                    store.clone(),
+                    match store.backend() {
+                        Backend::Sqlite => 1,
+                        Backend::Postgres => (config.db_max_connections / 4).clamp(1, 4) as usize,
+                    },
+                ),
                 store,
                 vault,
+                engines,
+                catalog: Catalog::new(),
+                sessions: SessionRegistry::default(),
+                sse_sessions: SseSessions::default(),
                 config,
+                shutdown: CancellationToken::new(),
+                calls: TaskTracker::new(),
                 shutting_down: AtomicBool::new(false),
             }),
         }
-    }
-
-    pub fn vault(&self) -> &Vault {
-        &self.inner.vault
     }
 
     pub fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
     }
 
+    /// The Shadow Journal writer (group-committed `execution_logs` writes).
+    pub fn journal(&self) -> &Journal {
+        &self.inner.journal
+    }
+
+    pub fn store_arc(&self) -> &DynStore {
+        &self.inner.store
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
+    pub fn engines(&self) -> &Engines {
+        &self.inner.engines
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub fn sessions(&self) -> &SessionRegistry {
+        &self.inner.sessions
+    }
+
+    pub fn sse_sessions(&self) -> &SseSessions {
+        &self.inner.sse_sessions
+    }
+
+    pub fn auth(&self) -> &AuthCache {
+        &self.inner.auth
+    }
+
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Cancelled when the process shuts down.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+
+    /// In-flight tool calls.
+    pub fn call_tracker(&self) -> &TaskTracker {
+        &self.inner.calls
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -61,6 +132,28 @@ impl AppState {
 
     fn begin_shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// Reload the catalog now (after a change made by this process).
+    pub async fn refresh_catalog(&self) -> Result<bool> {
+        Ok(self.catalog().refresh(self.store()).await?)
+    }
+
+    /// The longest a call can legitimately run: any `running` row older than
+    /// this (plus a margin) belongs to a process that is gone.
+    pub fn max_call_duration(&self) -> Duration {
+        let engines = &self.config().engines;
+        let mut longest = engines
+            .flowise
+            .call_timeout
+            .max(engines.activepieces.call_timeout)
+            .max(Duration::from_secs(10));
+        for entry in self.catalog().snapshot().entries() {
+            if let Some(ms) = entry.agent.timeout_ms.and_then(|ms| u64::try_from(ms).ok()) {
+                longest = longest.max(Duration::from_millis(ms));
+            }
+        }
+        longest
     }
 }
 
@@ -82,37 +175,122 @@ pub async fn prepare_schema(store: &dyn Store) -> Result<()> {
     }
 }
 
+/// Everything a gateway process needs before it serves: database (migrated),
+/// Vault key check, engines, demo seed, stale-call recovery, catalog, and the
+/// background tasks (catalog watcher, list-changed fan-out, recovery sweep).
+pub async fn prepare(config: Config) -> Result<AppState> {
+    crate::install_crypto_provider();
+    let store = store::connect(&config).await?;
+    prepare_schema(store.as_ref()).await?;
+    let vault = Vault::open(&config, store.clone()).await?;
+    let engines = Engines::from_config(&config.engines)
+        .map_err(|e| Error::Startup(format!("engine configuration: {e}")))?;
+    if !engines.configured().is_empty() {
+        tracing::info!(engines = ?engines.configured(), "engines configured");
+    }
+    crate::demo::seed_if_wanted(&config, store.as_ref()).await?;
+    let state = AppState::new(store, vault, engines, config);
+    state.refresh_catalog().await?;
+    recover_stale_calls(&state).await;
+    spawn_background(&state);
+    Ok(state)
+}
+
+/// Mark calls left running by a dead process as failed ("gateway restarted").
+async fn recover_stale_calls(state: &AppState) {
+    let stale_after = state.max_call_duration() + Duration::from_secs(5);
+    let cutoff = chrono::Utc::now()
+        - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::minutes(5));
+    match state
+        .store()
+        .fail_stale_executions(cutoff, "gateway restarted")
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            rows = n,
+            "marked calls left running by a stopped gateway as failed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "stale call recovery failed"),
+    }
+}
+
+fn spawn_background(state: &AppState) {
+    // Catalog changes made anywhere (this process, CLI, other replicas).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
+    let watcher = state.clone();
+    let stop = state.shutdown_token().clone();
+    let poll = state.config().catalog_poll_interval;
+    tokio::spawn(async move {
+        watcher.store().watch_catalog(tx, stop, poll).await;
+    });
+    let refresher = state.clone();
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            while rx.try_recv().is_ok() {} // coalesce bursts
+            if let Err(e) = refresher.refresh_catalog().await {
+                tracing::warn!(error = %e, "catalog refresh failed");
+            }
+        }
+    });
+    crate::mcp::spawn_list_changed_notifier(state.clone());
+    // Periodic recovery: rows whose process died recently become failed once
+    // their longest possible run time has passed.
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        let interval = sweeper.config().recovery_interval;
+        loop {
+            tokio::select! {
+                _ = sweeper.shutdown_token().cancelled() => return,
+                _ = tokio::time::sleep(interval) => recover_stale_calls(&sweeper).await,
+            }
+        }
+    });
+}
+
 /// Start the gateway on `listener` and serve until `shutdown` resolves.
-/// Connects to the configured database (with retries) and migrates it first.
 pub async fn run<F>(config: Config, listener: TcpListener, shutdown: F) -> Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let store = store::connect(&config).await?;
-    prepare_schema(store.as_ref()).await?;
-    let vault = Vault::open(&config, store.clone()).await?;
-    let state = AppState::new(store.clone(), vault, config);
-    let result = serve(state, listener, shutdown).await;
-    store.close().await;
-    result
+    let state = prepare(config).await?;
+    serve(state, listener, shutdown).await
 }
 
-/// Serve an already-prepared state.
+/// Serve a prepared state until `shutdown`; in-flight calls finish first.
 pub async fn serve<F>(state: AppState, listener: TcpListener, shutdown: F) -> Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
     let addr = listener.local_addr()?;
     let app = router(state.clone());
-    tracing::info!(%addr, "vieagent listening on http://{addr}");
+    tracing::info!(%addr, tools = state.catalog().snapshot().len(), "vieagent listening on http://{addr}");
     let on_shutdown = state.clone();
-    axum::serve(listener, app)
+    // Small SSE frames must not wait for Nagle's algorithm (40 ms stalls).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             on_shutdown.begin_shutdown();
             tracing::info!("shutdown requested, draining connections");
+            // Ends SSE streams and MCP sessions so the server can drain.
+            on_shutdown.shutdown_token().cancel();
         })
-        .await?;
+        .await;
+    state.shutdown_token().cancel();
+    state.call_tracker().close();
+    if tokio::time::timeout(Duration::from_secs(30), state.call_tracker().wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight calls did not finish within 30 s");
+    }
+    state.store().close().await;
+    result?;
     tracing::info!("server stopped");
     Ok(())
 }
@@ -121,6 +299,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::mcp::routes(&state))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let path = request
@@ -151,7 +330,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store().migration_status().await {
         Ok(status) if status.is_current() => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "database": "ok", "migrations": "current" })),
+            Json(json!({
+                "status": "ready",
+                "database": "ok",
+                "migrations": "current",
+                "tools": state.catalog().snapshot().len(),
+            })),
         ),
         Ok(status) => {
             let reason = if status.unknown().is_empty() {
@@ -176,4 +360,9 @@ fn unready(reason: &str) -> (StatusCode, Json<serde_json::Value>) {
         StatusCode::SERVICE_UNAVAILABLE,
         Json(json!({ "status": "unready", "reason": reason })),
     )
+}
+
+/// Whether this configuration uses the embedded database.
+pub fn is_embedded(config: &Config) -> bool {
+    matches!(config.database_kind(), Ok(DatabaseKind::Sqlite))
 }

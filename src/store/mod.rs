@@ -23,7 +23,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Typed store failures. Constraint violations carry the constraint's stable
 /// name (the same on both backends, e.g. `agents_tool_name_key`).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
@@ -242,6 +242,63 @@ pub trait Store: Send + Sync + 'static {
         &self,
         filter: &ExecutionLogFilter,
     ) -> StoreResult<Vec<ExecutionLog>>;
+    /// Apply journal writes in one transaction (inserts first, then finishes).
+    /// Returns, per op, whether it changed a row (a `Finish` of an already
+    /// finished row is `false`). All or nothing.
+    async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<bool>>;
+    /// Record a call that ended before reaching the engine (bad arguments,
+    /// missing credentials, …): one row, already finished.
+    async fn insert_finished_execution_log(
+        &self,
+        new: &NewExecutionLog,
+        outcome: &ExecutionOutcome,
+    ) -> StoreResult<ExecutionLog>;
+    /// Mark `pending`/`running` rows created before `older_than` as failed
+    /// with `error` (their process is gone). Returns how many.
+    async fn fail_stale_executions(
+        &self,
+        older_than: chrono::DateTime<chrono::Utc>,
+        error: &str,
+    ) -> StoreResult<u64>;
+
+    // ---- catalog change tracking ----
+    /// Bumped by a trigger on every write to `agents`.
+    async fn catalog_version(&self) -> StoreResult<i64>;
+    /// Send `()` on `changed` whenever any process changes the agents table,
+    /// until `stop` is cancelled. PostgreSQL: LISTEN/NOTIFY (plus a slow poll
+    /// as a safety net); SQLite: a cheap version poll every `poll`.
+    async fn watch_catalog(
+        &self,
+        changed: tokio::sync::mpsc::Sender<()>,
+        stop: tokio_util::sync::CancellationToken,
+        poll: Duration,
+    );
+}
+
+/// The poll loop shared by both backends' `watch_catalog`.
+pub(crate) async fn poll_catalog_version(
+    store: &dyn Store,
+    changed: &tokio::sync::mpsc::Sender<()>,
+    stop: &tokio_util::sync::CancellationToken,
+    poll: Duration,
+    mut last: Option<i64>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(poll) => {}
+        }
+        match store.catalog_version().await {
+            Ok(v) if Some(v) != last => {
+                if last.is_some() && changed.send(()).await.is_err() {
+                    return;
+                }
+                last = Some(v);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "catalog version poll failed"),
+        }
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

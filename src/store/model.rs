@@ -263,6 +263,17 @@ pub struct ExecutionOutcome {
     pub error: Option<String>,
 }
 
+/// One Shadow Journal write. Batches of these are committed together.
+#[derive(Debug, Clone)]
+pub enum JournalOp {
+    /// Insert a row (normally `running`) before the engine is called.
+    Start(NewExecutionLog),
+    /// Insert a row that is already finished (a call refused before the engine).
+    Record(NewExecutionLog, ExecutionOutcome),
+    /// Finish a `pending`/`running` row.
+    Finish(Uuid, ExecutionOutcome),
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionLogFilter {
     pub user_id: Option<Uuid>,

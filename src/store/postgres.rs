@@ -631,6 +631,148 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<bool>> {
+        // One op needs no explicit transaction: a single statement is atomic
+        // and saves the BEGIN/COMMIT round trips.
+        if let [op] = ops {
+            return Ok(vec![match op {
+                JournalOp::Start(new) => {
+                    self.insert_execution_log(new).await?;
+                    true
+                }
+                JournalOp::Record(new, outcome) => {
+                    self.insert_finished_execution_log(new, outcome).await?;
+                    true
+                }
+                JournalOp::Finish(id, outcome) => self.finish_execution_log(*id, outcome).await?,
+            }]);
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut results = vec![false; ops.len()];
+        let inserts: Vec<(usize, &NewExecutionLog, Option<&ExecutionOutcome>)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                JournalOp::Start(new) => Some((i, new, None)),
+                JournalOp::Record(new, outcome) => Some((i, new, Some(outcome))),
+                JournalOp::Finish(..) => None,
+            })
+            .collect();
+        if !inserts.is_empty() {
+            let mut q = QueryBuilder::<sqlx::Postgres>::new(
+                "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
+                 external_execution_id, output_snapshot, duration_ms, credits_consumed, error, finished_at) ",
+            );
+            q.push_values(&inserts, |mut row, (_, new, outcome)| {
+                let status = outcome.map_or(new.status, |o| o.status);
+                row.push_bind(new.id)
+                    .push_bind(new.user_id)
+                    .push_bind(new.agent_id)
+                    .push_bind(status.as_str())
+                    .push_bind(new.input_snapshot.clone())
+                    .push_bind(outcome.and_then(|o| o.external_execution_id.clone()))
+                    .push_bind(outcome.and_then(|o| o.output_snapshot.clone()))
+                    .push_bind(outcome.and_then(|o| o.duration_ms))
+                    .push_bind(outcome.map_or(0, |o| o.credits_consumed))
+                    .push_bind(outcome.and_then(|o| o.error.clone()))
+                    .push(if outcome.is_some() { "NOW()" } else { "NULL" });
+            });
+            let done = q.build().execute(&mut *tx).await?;
+            if done.rows_affected() != inserts.len() as u64 {
+                return Err(StoreError::Database("journal insert count mismatch".into()));
+            }
+            for (i, _, _) in &inserts {
+                results[*i] = true;
+            }
+        }
+        for (i, op) in ops.iter().enumerate() {
+            if let JournalOp::Finish(id, outcome) = op {
+                let done = sqlx::query(
+                    "UPDATE execution_logs SET status = $2, external_execution_id = $3, \
+                     output_snapshot = $4, duration_ms = $5, credits_consumed = $6, error = $7, \
+                     finished_at = NOW() \
+                     WHERE id = $1 AND status IN ('pending', 'running')",
+                )
+                .bind(id)
+                .bind(outcome.status.as_str())
+                .bind(&outcome.external_execution_id)
+                .bind(&outcome.output_snapshot)
+                .bind(outcome.duration_ms)
+                .bind(outcome.credits_consumed)
+                .bind(&outcome.error)
+                .execute(&mut *tx)
+                .await?;
+                results[i] = done.rows_affected() == 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn insert_finished_execution_log(
+        &self,
+        new: &NewExecutionLog,
+        outcome: &ExecutionOutcome,
+    ) -> StoreResult<ExecutionLog> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
+             external_execution_id, output_snapshot, duration_ms, credits_consumed, error, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NOW()) RETURNING ",
+            log_cols!()
+        ))
+        .bind(new.id)
+        .bind(new.user_id)
+        .bind(new.agent_id)
+        .bind(outcome.status.as_str())
+        .bind(&new.input_snapshot)
+        .bind(&outcome.external_execution_id)
+        .bind(&outcome.output_snapshot)
+        .bind(outcome.duration_ms)
+        .bind(outcome.credits_consumed)
+        .bind(&outcome.error)
+        .fetch_one(&self.pool)
+        .await?;
+        log_from(&row)
+    }
+
+    async fn fail_stale_executions(
+        &self,
+        older_than: chrono::DateTime<chrono::Utc>,
+        error: &str,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE execution_logs SET status = 'failed', error = $2, finished_at = NOW(), credits_consumed = 0 \
+             WHERE status IN ('pending', 'running') AND created_at < $1",
+        )
+        .bind(older_than)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn catalog_version(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT version FROM catalog_state WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn watch_catalog(
+        &self,
+        changed: tokio::sync::mpsc::Sender<()>,
+        stop: tokio_util::sync::CancellationToken,
+        poll: Duration,
+    ) {
+        let start = self.catalog_version().await.ok();
+        // NOTIFY is immediate; the slow poll catches anything missed while reconnecting.
+        tokio::join!(
+            self.listen_catalog(&changed, &stop),
+            poll_catalog_version(self, &changed, &stop, poll * 10, start)
+        );
+    }
+
     async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog> {
         let row = sqlx::query(concat!(
             "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot) \
@@ -723,6 +865,53 @@ impl Store for PgStore {
             .iter()
             .map(log_from)
             .collect()
+    }
+}
+
+impl PgStore {
+    /// LISTEN on the catalog channel until `stop`; reconnects with backoff.
+    async fn listen_catalog(
+        &self,
+        changed: &tokio::sync::mpsc::Sender<()>,
+        stop: &tokio_util::sync::CancellationToken,
+    ) {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+                l.listen("vieagent_catalog").await?;
+                Ok::<_, sqlx::Error>(l)
+            }
+            .await;
+            match listener {
+                Ok(mut l) => {
+                    delay = Duration::from_millis(200);
+                    // Changes made while we were not listening.
+                    if changed.send(()).await.is_err() {
+                        return;
+                    }
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            n = l.try_recv() => match n {
+                                Ok(Some(_)) => {
+                                    if changed.send(()).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(None) | Err(_) => break, // connection lost: reconnect
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "catalog LISTEN failed; retrying"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
     }
 }
 

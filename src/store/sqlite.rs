@@ -716,6 +716,149 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<bool>> {
+        // One op needs no explicit transaction: a single statement is atomic
+        // and saves the BEGIN/COMMIT round trips.
+        if let [op] = ops {
+            return Ok(vec![match op {
+                JournalOp::Start(new) => {
+                    self.insert_execution_log(new).await?;
+                    true
+                }
+                JournalOp::Record(new, outcome) => {
+                    self.insert_finished_execution_log(new, outcome).await?;
+                    true
+                }
+                JournalOp::Finish(id, outcome) => self.finish_execution_log(*id, outcome).await?,
+            }]);
+        }
+        let mut tx = self.writer.begin().await?;
+        let mut results = vec![false; ops.len()];
+        let inserts: Vec<(usize, &NewExecutionLog, Option<&ExecutionOutcome>)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                JournalOp::Start(new) => Some((i, new, None)),
+                JournalOp::Record(new, outcome) => Some((i, new, Some(outcome))),
+                JournalOp::Finish(..) => None,
+            })
+            .collect();
+        // 11 parameters a row; stay far below SQLite's 32,766.
+        for chunk in inserts.chunks(1000) {
+            let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
+                 external_execution_id, output_snapshot, duration_ms, credits_consumed, error, finished_at) ",
+            );
+            q.push_values(chunk, |mut row, (_, new, outcome)| {
+                let status = outcome.map_or(new.status, |o| o.status);
+                row.push_bind(new.id.to_string())
+                    .push_bind(new.user_id.to_string())
+                    .push_bind(new.agent_id.to_string())
+                    .push_bind(status.as_str())
+                    .push_bind(opt_json_text(&new.input_snapshot))
+                    .push_bind(outcome.and_then(|o| o.external_execution_id.clone()))
+                    .push_bind(outcome.and_then(|o| opt_json_text(&o.output_snapshot)))
+                    .push_bind(outcome.and_then(|o| o.duration_ms))
+                    .push_bind(outcome.map_or(0, |o| o.credits_consumed))
+                    .push_bind(outcome.and_then(|o| o.error.clone()))
+                    .push(if outcome.is_some() { now!() } else { "NULL" });
+            });
+            let done = q.build().execute(&mut *tx).await?;
+            if done.rows_affected() != chunk.len() as u64 {
+                return Err(StoreError::Database("journal insert count mismatch".into()));
+            }
+            for (i, _, _) in chunk {
+                results[*i] = true;
+            }
+        }
+        for (i, op) in ops.iter().enumerate() {
+            if let JournalOp::Finish(id, outcome) = op {
+                let done = sqlx::query(concat!(
+                    "UPDATE execution_logs SET status = ?, external_execution_id = ?, \
+                     output_snapshot = ?, duration_ms = ?, credits_consumed = ?, error = ?, \
+                     finished_at = ",
+                    now!(),
+                    " WHERE id = ? AND status IN ('pending', 'running')"
+                ))
+                .bind(outcome.status.as_str())
+                .bind(&outcome.external_execution_id)
+                .bind(opt_json_text(&outcome.output_snapshot))
+                .bind(outcome.duration_ms)
+                .bind(outcome.credits_consumed)
+                .bind(&outcome.error)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                results[i] = done.rows_affected() == 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn insert_finished_execution_log(
+        &self,
+        new: &NewExecutionLog,
+        outcome: &ExecutionOutcome,
+    ) -> StoreResult<ExecutionLog> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
+             external_execution_id, output_snapshot, duration_ms, credits_consumed, error, finished_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ",
+            now!(),
+            ") RETURNING ",
+            log_cols!()
+        ))
+        .bind(new.id.to_string())
+        .bind(new.user_id.to_string())
+        .bind(new.agent_id.to_string())
+        .bind(outcome.status.as_str())
+        .bind(opt_json_text(&new.input_snapshot))
+        .bind(&outcome.external_execution_id)
+        .bind(opt_json_text(&outcome.output_snapshot))
+        .bind(outcome.duration_ms)
+        .bind(outcome.credits_consumed)
+        .bind(&outcome.error)
+        .fetch_one(&self.writer)
+        .await?;
+        log_from(&row)
+    }
+
+    async fn fail_stale_executions(
+        &self,
+        older_than: chrono::DateTime<chrono::Utc>,
+        error: &str,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(concat!(
+            "UPDATE execution_logs SET status = 'failed', error = ?, finished_at = ",
+            now!(),
+            ", credits_consumed = 0 WHERE status IN ('pending', 'running') AND created_at < ?"
+        ))
+        .bind(error)
+        .bind(ts(older_than))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn catalog_version(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT version FROM catalog_state WHERE id = 1")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn watch_catalog(
+        &self,
+        changed: tokio::sync::mpsc::Sender<()>,
+        stop: tokio_util::sync::CancellationToken,
+        poll: Duration,
+    ) {
+        let start = self.catalog_version().await.ok();
+        poll_catalog_version(self, &changed, &stop, poll, start).await;
+    }
+
     async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog> {
         let row = sqlx::query(concat!(
             "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot) \

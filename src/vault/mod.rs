@@ -139,6 +139,45 @@ pub struct RotationReport {
 pub struct Vault {
     keyring: Arc<Keyring>,
     store: DynStore,
+    rows: Arc<RowCache>,
+}
+
+type CachedRows = (Arc<Vec<CredentialRow>>, std::time::Instant);
+
+/// Sealed credential rows per user, kept briefly so a call does not read the
+/// database for them every time. Only ciphertext is cached; values are
+/// decrypted per call. Local writes invalidate at once; changes made by
+/// another process are seen within the TTL (a provider that is missing from
+/// the cache is always re-read, so newly added credentials work at once).
+struct RowCache {
+    ttl: std::time::Duration,
+    rows: std::sync::Mutex<std::collections::HashMap<Uuid, CachedRows>>,
+}
+
+impl RowCache {
+    fn get(&self, user: Uuid) -> Option<Arc<Vec<CredentialRow>>> {
+        let rows = self.rows.lock().ok()?;
+        let (cached, at) = rows.get(&user)?;
+        (at.elapsed() < self.ttl).then(|| cached.clone())
+    }
+
+    fn put(&self, user: Uuid, value: Arc<Vec<CredentialRow>>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut rows) = self.rows.lock() {
+            if rows.len() >= 10_000 {
+                rows.clear();
+            }
+            rows.insert(user, (value, std::time::Instant::now()));
+        }
+    }
+
+    fn forget(&self, user: Uuid) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.remove(&user);
+        }
+    }
 }
 
 impl fmt::Debug for Vault {
@@ -358,6 +397,10 @@ impl Vault {
             Self {
                 keyring: Arc::new(keyring),
                 store,
+                rows: Arc::new(RowCache {
+                    ttl: config.auth_cache_ttl,
+                    rows: Default::default(),
+                }),
             },
             target_version,
         ))
@@ -445,6 +488,7 @@ impl Vault {
                 StoreError::ForeignKeyViolation { .. } => Error::NotFound("no such user".into()),
                 other => other.into(),
             })?;
+        self.rows.forget(user.id);
         tracing::info!(user_id = %user.id, provider, key_name, key_version = row.key_version, "credential stored");
         Ok(CredentialInfo::from(&row))
     }
@@ -461,10 +505,12 @@ impl Vault {
     }
 
     pub async fn delete(&self, user_id: Uuid, provider: &str, key_name: &str) -> Result<bool> {
-        Ok(self
+        let deleted = self
             .store
             .delete_credential(user_id, provider, key_name)
-            .await?)
+            .await?;
+        self.rows.forget(user_id);
+        Ok(deleted)
     }
 
     /// Decrypt the credentials a call needs. For a provider with several keys,
@@ -479,11 +525,24 @@ impl Vault {
         if required.is_empty() {
             return Ok(credentials);
         }
-        let rows = self
-            .store
-            .list_credentials(user_id)
-            .await
-            .map_err(ResolveError::Store)?;
+        let has_all = |rows: &[CredentialRow]| {
+            required
+                .iter()
+                .all(|p| rows.iter().any(|r| &r.provider == p))
+        };
+        let rows = match self.rows.get(user_id) {
+            Some(rows) if has_all(&rows) => rows,
+            _ => {
+                let rows = Arc::new(
+                    self.store
+                        .list_credentials(user_id)
+                        .await
+                        .map_err(ResolveError::Store)?,
+                );
+                self.rows.put(user_id, rows.clone());
+                rows
+            }
+        };
         let mut missing = Vec::new();
         for provider in required {
             if credentials.get(provider).is_some() {

@@ -419,7 +419,10 @@ async fn flowise_describe_chatflow_with_vars_and_openai_node() {
     let d = flowise(&server).describe(FLOW).await.expect("describe");
     assert_eq!(d.name, "Support Q&A");
     assert_eq!(d.required_credential_types, vec!["openai".to_string()]);
-    assert_eq!(d.engine_config, json!({"input_mode": "question"}));
+    assert_eq!(
+        d.engine_config,
+        json!({"input_mode": "question", "credential_targets": {"openai": ["openAIApiKey"]}})
+    );
     let schema = d.input_schema.expect("schema");
     assert_eq!(schema["type"], "object");
     assert_eq!(schema["required"], json!(["question"]));
@@ -449,7 +452,10 @@ async fn flowise_describe_agentflow_form_start_node() {
     serve_chatflow(&server, &flow).await;
     let id = flow["id"].as_str().expect("id");
     let d = flowise(&server).describe(id).await.expect("describe");
-    assert_eq!(d.engine_config, json!({"input_mode": "form"}));
+    assert_eq!(
+        d.engine_config,
+        json!({"input_mode": "form", "credential_targets": {"openai": ["openAIApiKey"]}})
+    );
     assert_eq!(
         d.description,
         "Refund request: Collects what we need to decide a refund"
@@ -927,7 +933,11 @@ async fn import_cli_creates_publishes_and_refuses_unsafe_flows(backend: crate::h
         .expect("get")
         .expect("exists");
     assert_eq!(good_agent.status, vieagent::store::AgentStatus::Published);
-    assert_eq!(good_agent.engine_config, json!({"input_mode": "form"}));
+    assert_eq!(good_agent.engine_config["input_mode"], "form");
+    assert_eq!(
+        good_agent.engine_config["credential_targets"]["openai"],
+        json!(["openAIApiKey"])
+    );
     assert_eq!(
         good_agent.input_schema["properties"]["channel"]["enum"],
         json!(["web", "store", "phone"])

@@ -140,7 +140,19 @@ impl TestDb {
         config.db_connect_timeout = Duration::from_secs(5);
         config.db_max_connections = 8;
         config.master_key = Some(secrecy::SecretString::from(self.master_key.clone()));
+        config.demo = Some(false);
+        config.catalog_poll_interval = Duration::from_millis(100);
         config
+    }
+
+    /// A Vault that re-reads credential rows on every resolve (no row cache),
+    /// for tests that change rows behind its back.
+    pub async fn vault_uncached(&self, store: &DynStore) -> vieagent::vault::Vault {
+        let mut config = self.config();
+        config.auth_cache_ttl = Duration::ZERO;
+        vieagent::vault::Vault::open(&config, store.clone())
+            .await
+            .expect("open vault")
     }
 
     /// A Vault over this database with its configured master key.
@@ -217,7 +229,13 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb) -> Self {
-        let config = db.config();
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// Start with a test configuration adjusted by `adjust` (engines, timeouts…).
+    pub async fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut vieagent::Config)) -> Self {
+        let mut config = db.config();
+        adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -239,6 +257,29 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// A store on the same database (for setup and assertions).
+    pub async fn store(&self) -> DynStore {
+        self.db.store().await
+    }
+
+    /// A user with an API key.
+    pub async fn user_with_key(&self, email: &str) -> (vieagent::store::User, String) {
+        let store = self.store().await;
+        let user = vieagent::accounts::create_user(
+            store.as_ref(),
+            email,
+            None,
+            vieagent::store::Role::User,
+            "free",
+        )
+        .await
+        .expect("create user");
+        let (_, key) = vieagent::accounts::create_key(store.as_ref(), user.id, "test")
+            .await
+            .expect("key");
+        (user, secrecy::ExposeSecret::expose_secret(&key).to_string())
     }
 
     async fn wait_ready(&self) {

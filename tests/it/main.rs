@@ -4,6 +4,9 @@ mod helpers;
 
 mod cli;
 mod engines;
+mod engines_recorded;
+mod mcp;
+mod mcp_client;
 mod server;
 mod store_story;
 mod vault;

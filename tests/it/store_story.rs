@@ -188,7 +188,7 @@ async fn schema_is_current_and_legacy_tables_absent(backend: Backend) {
         let mut c = db.raw_pg().await;
         let defaults: Vec<(String, String, Option<String>)> = sqlx::query(
             "SELECT table_name::text, column_name::text, column_default::text FROM information_schema.columns \
-             WHERE table_schema = 'public' AND ((column_name = 'id') OR (table_name = 'agents' AND column_name = 'status') \
+             WHERE table_schema = 'public' AND ((column_name = 'id' AND table_name IN ('users', 'agents', 'credentials', 'execution_logs', 'api_keys')) OR (table_name = 'agents' AND column_name = 'status') \
              OR (table_name = 'execution_logs' AND column_name = 'status'))",
         )
         .fetch_all(&mut c)

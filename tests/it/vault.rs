@@ -194,7 +194,7 @@ fn assert_undecryptable(
 async fn rows_moved_or_tampered_fail_to_decrypt(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let vault = db.vault(&store).await;
+    let vault = db.vault_uncached(&store).await; // rows are changed behind its back
     let ada = new_user(&store, "ada@example.com").await;
     let bob = new_user(&store, "bob@example.com").await;
     vault

@@ -1,0 +1,534 @@
+//! Gateway benchmark: tool calls straight to a loopback mock engine vs the
+//! same calls through the gateway (MCP streamable HTTP, protocol 2026-07-28,
+//! stateless), at concurrency 1/16/64, with the journal on SQLite and on
+//! PostgreSQL; plus `tools/list` latency at 100/1,000/10,000 agents.
+//!
+//! `cargo bench --bench gateway` — prints a Markdown table and writes
+//! `bench/results.json`. Measured in one run against the direct baseline
+//! because these machines are noisy; never asserted in tests.
+//! Set `VIEAGENT_BENCH_CALLS` (default 4000 per series) to change the size and
+//! `VIEAGENT_TEST_DATABASE_URL` for PostgreSQL (skipped with a note if unreachable).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::routing::post;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use vieagent::config::{Config, Overrides, Sources};
+use vieagent::store::{AgentStatus, EngineType, NewAgent, Role};
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+#[derive(Clone, Copy)]
+struct Series {
+    p50_ms: f64,
+    p99_ms: f64,
+    throughput: f64,
+    errors: usize,
+}
+
+/// Run `total` calls of `one` with `concurrency` workers.
+async fn drive<F, Fut>(total: usize, concurrency: usize, one: F) -> Series
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let one = Arc::new(one);
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (one, next, errors) = (one.clone(), next.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return latencies;
+                }
+                let t = Instant::now();
+                if !one(i).await {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                latencies.push(t.elapsed());
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for w in workers {
+        all.extend(w.await.expect("worker"));
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    Series {
+        p50_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+        throughput: total as f64 / elapsed.as_secs_f64(),
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+fn spawn_mock_engine() -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/api/v1/prediction/{id}",
+                post(|Json(body): Json<Value>| async move {
+                    Json(json!({
+                        "text": format!("answer to {}", body["question"].as_str().unwrap_or("")),
+                        "chatId": "c0ffee00-1111-4222-8333-444455556666",
+                        "chatMessageId": "0a1b2c3d-4e5f-4061-8273-9a8b7c6d5e4f"
+                    }))
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    rx.recv().expect("mock addr")
+}
+
+struct Gateway {
+    addr: std::net::SocketAddr,
+    key: String,
+    store: vieagent::store::DynStore,
+    _dir: tempfile::TempDir,
+    cleanup: Option<(String, String)>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+async fn start_gateway(
+    database_url: &str,
+    dir: tempfile::TempDir,
+    engine: std::net::SocketAddr,
+    cleanup: Option<(String, String)>,
+) -> Gateway {
+    let mut config = Config::load(&Sources {
+        file: None,
+        overrides: Overrides {
+            database_url: Some(database_url.to_string()),
+            log_level: Some("error".into()),
+            ..Overrides::default()
+        },
+        skip_env: true,
+    })
+    .expect("config");
+    config.master_key = Some(
+        vieagent::vault::MasterKey::generate()
+            .expect("key")
+            .to_base64(),
+    );
+    config.demo = Some(false);
+    config.db_max_connections = 32;
+    config.engines.flowise.base_url = Some(format!("http://{engine}").parse().expect("url"));
+    config.catalog_poll_interval = Duration::from_millis(200);
+    let store = vieagent::store::connect(&config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let vault = vieagent::vault::Vault::open(&config, store.clone())
+        .await
+        .expect("vault");
+    store
+        .create_agent(&NewAgent {
+            name: "Bench Q&A".into(),
+            tool_name: "bench_qa".into(),
+            description: "bench".into(),
+            engine_type: EngineType::Flowise,
+            engine_flow_id: "9c7a4d5e-2f1b-4c3a-9e8d-7b6a5c4d3e2f".into(),
+            input_schema: json!({"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"], "additionalProperties": false}),
+            required_credential_types: vec!["openai".into()],
+            price_one_time: None,
+            price_monthly: None,
+            credits_per_call: 1,
+            status: AgentStatus::Published,
+            engine_config: json!({"input_mode": "question"}),
+            timeout_ms: None,
+        })
+        .await
+        .expect("agent");
+    let user = vieagent::accounts::create_user(
+        store.as_ref(),
+        "bench@example.com",
+        None,
+        Role::User,
+        "free",
+    )
+    .await
+    .expect("user");
+    let (_, key) = vieagent::accounts::create_key(store.as_ref(), user.id, "bench")
+        .await
+        .expect("key");
+    vault
+        .put(
+            &user,
+            "openai",
+            "default",
+            &SecretString::from("sk-bench-0123456789"),
+        )
+        .await
+        .expect("credential");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(vieagent::run(config, listener, async move {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Gateway {
+        addr,
+        key: key.expose_secret().to_string(),
+        store,
+        _dir: dir,
+        cleanup,
+        stop: Some(tx),
+    }
+}
+
+/// (label, database URL, scratch dir, PostgreSQL (admin URL, database) to drop).
+type BenchDb = (
+    &'static str,
+    String,
+    tempfile::TempDir,
+    Option<(String, String)>,
+);
+
+fn call_body(id: usize, tool: &str) -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {
+            "name": tool,
+            "arguments": {"question": format!("question {id}")},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}
+            }
+        }
+    })
+}
+
+fn list_body(cursor: Option<&str>) -> Value {
+    let mut body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/list",
+        "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}
+        }}
+    });
+    if let Some(cursor) = cursor {
+        body["params"]["cursor"] = json!(cursor);
+    }
+    body
+}
+
+/// The JSON-RPC message of a response (plain JSON or one SSE `data:` line).
+fn message(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|_| {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .find(|v| v.get("result").is_some() || v.get("error").is_some())
+            .unwrap_or(Value::Null)
+    })
+}
+
+async fn mcp_post(
+    http: &reqwest::Client,
+    target: &(std::net::SocketAddr, String),
+    method: &str,
+    name: Option<&str>,
+    body: &Value,
+) -> Option<String> {
+    let mut request = http
+        .post(format!("http://{}/mcp", target.0))
+        .bearer_auth(&target.1)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .json(body);
+    if let Some(name) = name {
+        request = request.header("mcp-name", name);
+    }
+    let response = request.send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.text().await.ok()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    vieagent::install_crypto_provider();
+    let calls: usize = std::env::var("VIEAGENT_BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    let engine = spawn_mock_engine();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let engine_url =
+        format!("http://{engine}/api/v1/prediction/9c7a4d5e-2f1b-4c3a-9e8d-7b6a5c4d3e2f");
+    let mut results = serde_json::Map::new();
+    let mut table = String::from(
+        "| journal | concurrency | direct p50 | direct p99 | gateway p50 | gateway p99 | overhead p50 | overhead p99 | gateway calls/s | errors |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+
+    let mut backends: Vec<BenchDb> = Vec::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    backends.push((
+        "sqlite",
+        format!("sqlite://{}", dir.path().join("bench.db").display()),
+        dir,
+        None,
+    ));
+    let admin = std::env::var("VIEAGENT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    match sqlx::PgConnection::connect(&admin).await {
+        Ok(mut c) => {
+            let name = format!("vieagent_bench_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut c)
+                .await
+                .expect("create db");
+            let mut url = url::Url::parse(&admin).expect("url");
+            url.set_path(&format!("/{name}"));
+            backends.push((
+                "postgres",
+                url.to_string(),
+                tempfile::tempdir().expect("tempdir"),
+                Some((admin.clone(), name)),
+            ));
+        }
+        Err(e) => eprintln!("PostgreSQL unreachable ({e}); benchmarking SQLite only"),
+    }
+
+    for (label, url, dir, cleanup) in backends {
+        let mut gw = start_gateway(&url, dir, engine, cleanup).await;
+        let target = Arc::new((gw.addr, gw.key.clone()));
+        // Warm up.
+        for i in 0..300 {
+            let _ = mcp_post(
+                &http,
+                &target,
+                "tools/call",
+                Some("bench_qa"),
+                &call_body(i, "bench_qa"),
+            )
+            .await;
+            let _ = http
+                .post(&engine_url)
+                .json(&json!({"question": "warm"}))
+                .send()
+                .await;
+        }
+        for concurrency in [1usize, 16, 64] {
+            let n = if concurrency == 1 { calls / 4 } else { calls };
+            let h = http.clone();
+            let u = engine_url.clone();
+            let direct = drive(n, concurrency, move |i| {
+                let (h, u) = (h.clone(), u.clone());
+                async move {
+                    match h.post(&u).bearer_auth("k").json(&json!({"question": format!("question {i}"), "overrideConfig": {"openAIApiKey": "sk-bench-0123456789"}, "streaming": false})).send().await {
+                        Ok(r) => r.json::<Value>().await.is_ok(),
+                        Err(_) => false,
+                    }
+                }
+            })
+            .await;
+            let h = http.clone();
+            let t = target.clone();
+            let through = drive(n, concurrency, move |i| {
+                let (h, t) = (h.clone(), t.clone());
+                async move {
+                    mcp_post(
+                        &h,
+                        &t,
+                        "tools/call",
+                        Some("bench_qa"),
+                        &call_body(i, "bench_qa"),
+                    )
+                    .await
+                    .is_some_and(|body| body.contains("\"isError\":false"))
+                }
+            })
+            .await;
+            let overhead50 = through.p50_ms - direct.p50_ms;
+            let overhead99 = through.p99_ms - direct.p99_ms;
+            table.push_str(&format!(
+                "| {label} | {concurrency} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.0} | {} |\n",
+                direct.p50_ms, direct.p99_ms, through.p50_ms, through.p99_ms, overhead50, overhead99, through.throughput, through.errors + direct.errors
+            ));
+            results.insert(
+                format!("{label}_c{concurrency}"),
+                json!({
+                    "journal": label, "concurrency": concurrency, "calls": n,
+                    "direct": {"p50_ms": direct.p50_ms, "p99_ms": direct.p99_ms, "calls_per_s": direct.throughput, "errors": direct.errors},
+                    "gateway_mcp_streamable_http": {"p50_ms": through.p50_ms, "p99_ms": through.p99_ms, "calls_per_s": through.throughput, "errors": through.errors},
+                    "overhead_ms": {"p50": overhead50, "p99": overhead99}
+                }),
+            );
+        }
+        // Every call journaled: rows = calls made (warm-up included), none running.
+        let rows = gw
+            .store
+            .list_execution_logs(&vieagent::store::ExecutionLogFilter {
+                status: Some(vieagent::store::ExecutionStatus::Running),
+                limit: Some(10),
+                ..Default::default()
+            })
+            .await
+            .expect("rows");
+        assert!(rows.is_empty(), "no call left running");
+        if let Some(stop) = gw.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Some((admin, name)) = gw.cleanup.take() {
+            gw.store.close().await;
+            if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&mut c)
+                .await;
+            }
+        }
+    }
+
+    // tools/list latency at catalog sizes (SQLite).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("list.db").display());
+    let gw = start_gateway(&url, dir, engine, None).await;
+    let target = (gw.addr, gw.key.clone());
+    let mut list_table = String::from(
+        "| agents | first page p50 | first page p99 | pages | whole list p50 | whole list p99 | bytes |\n|---|---|---|---|---|---|---|\n",
+    );
+    let mut created = 1usize;
+    for size in [100usize, 1000, 10_000] {
+        while created < size {
+            gw.store
+                .create_agent(&NewAgent {
+                    name: format!("Agent {created}"),
+                    tool_name: format!("agent_{created:05}"),
+                    description: "A marketplace agent that answers questions about a topic".into(),
+                    engine_type: EngineType::Flowise,
+                    engine_flow_id: "9c7a4d5e-2f1b-4c3a-9e8d-7b6a5c4d3e2f".into(),
+                    input_schema: json!({"type": "object", "properties": {"question": {"type": "string", "title": "Question"}, "tone": {"type": "string", "enum": ["a", "b"]}}, "required": ["question"], "additionalProperties": false}),
+                    required_credential_types: vec!["openai".into()],
+                    price_one_time: None,
+                    price_monthly: None,
+                    credits_per_call: 1,
+                    status: AgentStatus::Published,
+                    engine_config: json!({"input_mode": "question"}),
+                    timeout_ms: None,
+                })
+                .await
+                .expect("agent");
+            created += 1;
+        }
+        // Wait for the catalog to include them all.
+        for _ in 0..600 {
+            let ready: Value = http
+                .get(format!("http://{}/readyz", gw.addr))
+                .send()
+                .await
+                .expect("readyz")
+                .json()
+                .await
+                .expect("json");
+            if ready["tools"].as_u64() == Some(size as u64) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut first = Vec::new();
+        let mut full = Vec::new();
+        let mut bytes = 0;
+        let mut pages = 0;
+        for _ in 0..30 {
+            let t = Instant::now();
+            let body = mcp_post(&http, &target, "tools/list", None, &list_body(None))
+                .await
+                .expect("tools/list");
+            first.push(t.elapsed());
+            let mut cursor = message(&body)["result"]["nextCursor"]
+                .as_str()
+                .map(str::to_string);
+            let (mut total_bytes, mut n) = (body.len(), 1);
+            while let Some(c) = cursor {
+                let body = mcp_post(&http, &target, "tools/list", None, &list_body(Some(&c)))
+                    .await
+                    .expect("page");
+                total_bytes += body.len();
+                n += 1;
+                cursor = message(&body)["result"]["nextCursor"]
+                    .as_str()
+                    .map(str::to_string);
+            }
+            full.push(t.elapsed());
+            bytes = total_bytes;
+            pages = n;
+        }
+        first.sort();
+        full.sort();
+        let (p50, p99) = (percentile(&first, 0.5), percentile(&first, 0.99));
+        let (all50, all99) = (percentile(&full, 0.5), percentile(&full, 0.99));
+        list_table.push_str(&format!("| {size} | {p50:.2} ms | {p99:.2} ms | {pages} | {all50:.2} ms | {all99:.2} ms | {bytes} |\n"));
+        results.insert(
+            format!("tools_list_{size}"),
+            json!({"agents": size, "first_page": {"p50_ms": p50, "p99_ms": p99}, "all_pages": {"pages": pages, "p50_ms": all50, "p99_ms": all99, "bytes": bytes}}),
+        );
+    }
+
+    println!(
+        "\n### Tool calls: direct to the mock engine vs through the gateway\n\n{table}\n### tools/list\n\n{list_table}"
+    );
+    let report = json!({
+        "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "calls_per_series": calls,
+        "results": results,
+        "markdown": format!("{table}\n{list_table}"),
+    });
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
+    std::fs::create_dir_all(&out).expect("bench dir");
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(&report).expect("json"),
+    )
+    .expect("write");
+    eprintln!("wrote bench/results.json");
+}

@@ -1,0 +1,113 @@
+//! The Shadow Journal writer: group commit for `execution_logs`.
+//!
+//! Calls submit their row writes here and wait for the commit, so "durable
+//! before the engine is called" still holds for every call; concurrent calls
+//! share one transaction (one WAL append on SQLite, one fsync on PostgreSQL)
+//! instead of paying one each. A batch that fails as a whole is retried op
+//! by op, so one bad row cannot fail its neighbours.
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::store::{
+    DynStore, ExecutionOutcome, JournalOp, NewExecutionLog, StoreError, StoreResult,
+};
+
+/// Most ops committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+struct Pending {
+    op: JournalOp,
+    reply: oneshot::Sender<StoreResult<bool>>,
+}
+
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Journal {
+    /// Spawn `writers` batch writers over `store` (1 for SQLite's single
+    /// writer; a few for PostgreSQL).
+    pub fn start(store: DynStore, writers: usize) -> Self {
+        let (tx, rx) = mpsc::channel::<Pending>(MAX_BATCH * 16);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..writers.max(1) {
+            let (store, rx) = (store.clone(), rx.clone());
+            tokio::spawn(async move { write_loop(store, rx).await });
+        }
+        Self { tx }
+    }
+
+    async fn submit(&self, op: JournalOp) -> StoreResult<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Pending { op, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the journal writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the journal writer has stopped".into()))?
+    }
+
+    /// Insert the row of a call about to reach its engine; returns once committed.
+    pub async fn start_call(&self, row: NewExecutionLog) -> StoreResult<()> {
+        self.submit(JournalOp::Start(row)).await.map(|_| ())
+    }
+
+    /// Insert the finished row of a call refused before the engine.
+    pub async fn record(&self, row: NewExecutionLog, outcome: ExecutionOutcome) -> StoreResult<()> {
+        self.submit(JournalOp::Record(row, outcome))
+            .await
+            .map(|_| ())
+    }
+
+    /// Finish a running row; `false` if it was already finished.
+    pub async fn finish(&self, id: Uuid, outcome: ExecutionOutcome) -> StoreResult<bool> {
+        self.submit(JournalOp::Finish(id, outcome)).await
+    }
+}
+
+async fn write_loop(store: DynStore, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+    loop {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(first) => batch.push(first),
+                None => return,
+            }
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+        }
+        let ops: Vec<JournalOp> = batch.iter().map(|p| p.op.clone()).collect();
+        match store.write_journal(&ops).await {
+            Ok(results) => {
+                for (pending, changed) in batch.into_iter().zip(results) {
+                    let _ = pending.reply.send(Ok(changed));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                if let Some(pending) = batch.pop() {
+                    let _ = pending.reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, ops = batch.len(), "journal batch failed; retrying op by op");
+                for pending in batch {
+                    let result = store
+                        .write_journal(std::slice::from_ref(&pending.op))
+                        .await
+                        .map(|r| r.first().copied().unwrap_or(false));
+                    let _ = pending.reply.send(result);
+                }
+            }
+        }
+    }
+}

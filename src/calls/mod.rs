@@ -1,0 +1,408 @@
+//! The one call pipeline. Every transport (MCP over stdio, streamable HTTP
+//! and legacy SSE; the chat-tools API) turns its request into a
+//! [`CallRequest`] and its wire format out of the [`ToolResult`]; every rule
+//! lives here, once:
+//!
+//! look up the tool → validate arguments against its schema → check access
+//! (seam for entitlements/credits) → resolve the user's credentials from the
+//! Vault → **commit the journal row (`running`) before calling the engine** →
+//! call the engine (cancellable, with deadline) → scrub injected secrets from
+//! the output → finish the row (`success`/`failed`, snapshots, duration,
+//! credits, error) → answer.
+//!
+//! A call that fails before the engine still gets exactly one row (`failed`,
+//! with the reason). Engine failures are tool results with `is_error`, never
+//! protocol errors.
+
+pub mod journal;
+pub mod redact;
+mod validate;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::engines::InvokeOptions;
+use crate::scrub::Scrubber;
+use crate::server::AppState;
+use crate::store::{Agent, ExecutionOutcome, ExecutionStatus, NewExecutionLog, StoreError, User};
+use crate::vault::{ResolveError, VaultError};
+use journal::Journal;
+
+pub use validate::validation_errors;
+
+/// Progress reporting back to the caller's transport (MCP progress
+/// notifications). Steps: 1 started, 2 waiting on engine, 3 done.
+#[async_trait]
+pub trait Progress: Send + Sync {
+    async fn report(&self, step: u32, total: u32, message: &str);
+}
+
+pub const PROGRESS_STEPS: u32 = 3;
+
+/// One tool call, as every transport hands it over.
+pub struct CallRequest {
+    pub user: Arc<User>,
+    pub tool_name: String,
+    pub arguments: Value,
+    pub progress: Option<Arc<dyn Progress>>,
+    /// Fires when the client cancels or disconnects.
+    pub cancel: CancellationToken,
+    pub session_id: Option<String>,
+    /// The transport, for logs and metrics (`stdio`, `streamable_http`, `sse`, `chat`).
+    pub transport: &'static str,
+}
+
+/// What a call produced, in transport-neutral form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    /// The execution_logs row (absent only when nothing could be journaled).
+    pub execution_id: Option<Uuid>,
+    pub status: ExecutionStatus,
+    pub is_error: bool,
+    /// Text for chat clients (the answer, or what went wrong and what to do).
+    pub text: String,
+    /// Structured output (always a JSON object).
+    pub structured: Value,
+    pub credits_consumed: i32,
+    /// Machine-readable failure kind (`invalid_arguments`, `missing_credentials`,
+    /// `cancelled`, `timeout`, …).
+    pub error_kind: Option<String>,
+}
+
+/// Failures that are not tool results.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("unknown tool '{0}'")]
+    UnknownTool(String),
+    #[error("arguments must be a JSON object")]
+    ArgumentsNotObject,
+    /// The journal (database) is unavailable: the call was not run, because an
+    /// unjournaled call could not be billed or audited.
+    #[error("journal unavailable: the call was not run ({0})")]
+    JournalUnavailable(String),
+}
+
+/// Run one call to completion. The work runs in its own task so the journal
+/// row is always finished, even if the caller's transport goes away.
+pub async fn call(state: &AppState, request: CallRequest) -> Result<ToolResult, CallError> {
+    let state = state.clone();
+    let tracker = state.call_tracker().clone();
+    let handle = tracker.spawn(async move { run(&state, request).await });
+    match handle.await {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::error!(error = %e, "call task failed");
+            Err(CallError::JournalUnavailable("the call task failed".into()))
+        }
+    }
+}
+
+async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallError> {
+    let started = Instant::now();
+    let snapshot = state.catalog().snapshot();
+    let entry = snapshot
+        .get(&request.tool_name)
+        .cloned()
+        .ok_or_else(|| CallError::UnknownTool(request.tool_name.clone()))?;
+    if !request.arguments.is_object() {
+        return Err(CallError::ArgumentsNotObject);
+    }
+    let execution_id = Uuid::new_v4();
+    let span = tracing::info_span!(
+        "call",
+        %execution_id,
+        tool = %entry.agent.tool_name,
+        agent_id = %entry.agent.id,
+        user_id = %request.user.id,
+        transport = request.transport,
+        engine = %entry.agent.engine_type,
+    );
+    async move {
+        let agent = &entry.agent;
+        let store = state.journal();
+        let new_row = |input_snapshot: Value| NewExecutionLog {
+            id: execution_id,
+            user_id: request.user.id,
+            agent_id: agent.id,
+            status: ExecutionStatus::Running,
+            input_snapshot: Some(input_snapshot),
+        };
+
+        // Arguments against the tool's schema.
+        let errors = validation_errors(&entry.validator, &request.arguments);
+        if !errors.is_empty() {
+            let snapshot_in = redact::input_snapshot(&request.arguments, &Scrubber::default());
+            let message = format!(
+                "Invalid arguments for tool '{}':\n{}",
+                agent.tool_name,
+                errors.iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n")
+            );
+            return reject(store, new_row(snapshot_in), "invalid_arguments", message, json!({"errors": errors}), started).await;
+        }
+
+        // Access check: entitlements and credits plug in here.
+        if let Err(denial) = check_access(agent, &request.user) {
+            let snapshot_in = redact::input_snapshot(&request.arguments, &Scrubber::default());
+            return reject(store, new_row(snapshot_in), "access_denied", denial, json!({}), started).await;
+        }
+
+        // The user's credentials, decrypted for this call only.
+        let credentials = match state
+            .vault()
+            .resolve(request.user.id, &agent.required_credential_types)
+            .await
+        {
+            Ok(c) => c,
+            Err(ResolveError::Vault(VaultError::MissingCredentials { providers })) => {
+                let snapshot_in = redact::input_snapshot(&request.arguments, &Scrubber::default());
+                let message = missing_credentials_message(agent, &request.user, &providers);
+                return reject(
+                    store,
+                    new_row(snapshot_in),
+                    "missing_credentials",
+                    message,
+                    json!({"missing_credentials": providers}),
+                    started,
+                )
+                .await;
+            }
+            Err(ResolveError::Vault(VaultError::Undecryptable { provider, .. })) => {
+                let snapshot_in = redact::input_snapshot(&request.arguments, &Scrubber::default());
+                let message = format!(
+                    "Your stored {provider} credential cannot be decrypted; set it again \
+                     (vieagent credentials set --user {} --provider {provider}).",
+                    request.user.email
+                );
+                return reject(store, new_row(snapshot_in), "credential_unreadable", message, json!({"provider": provider}), started).await;
+            }
+            Err(ResolveError::Store(e)) => return Err(CallError::JournalUnavailable(e.to_string())),
+        };
+        let scrubber = Scrubber::new(credentials.iter().map(|c| c.value.expose_secret()));
+        let input_snapshot = redact::input_snapshot(&request.arguments, &scrubber);
+
+        // Durable before the engine is called.
+        if let Err(e) = store.start_call(new_row(input_snapshot)).await {
+            tracing::error!(error = %e, "journal write failed; not calling the engine");
+            return Err(CallError::JournalUnavailable(journal_reason(&e)));
+        }
+        report(&request, 1, "started").await;
+
+        let engine = match state.engines().for_agent(agent.engine_type, &agent.engine_config) {
+            Ok(engine) => engine,
+            Err(e) => {
+                let message = format!("Tool '{}' is unavailable: {e}.", agent.tool_name);
+                return finish_failed(store, execution_id, "engine_not_configured", message, started, None).await;
+            }
+        };
+        let mut options = InvokeOptions::new(&agent.engine_config);
+        options.timeout = agent
+            .timeout_ms
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(Duration::from_millis);
+        options.session_id = request.session_id.as_deref();
+        report(&request, 2, "waiting on engine").await;
+        let engine_started = Instant::now();
+        let invoked = tokio::select! {
+            r = engine.invoke(&agent.engine_flow_id, &request.arguments, &credentials, &options) => Some(r),
+            _ = request.cancel.cancelled() => None,
+        };
+        let engine_ms = engine_started.elapsed().as_millis();
+        drop(credentials);
+
+        let result = match invoked {
+            None => {
+                tracing::info!("call cancelled by the client");
+                finish_failed(store, execution_id, "cancelled", "The call was cancelled.".into(), started, None).await
+            }
+            Some(Err(e)) => {
+                let message = format!("Tool '{}' failed: {}", agent.tool_name, scrubber.text(&e.to_string()));
+                tracing::warn!(kind = e.kind(), error = %message, engine_ms = engine_ms as u64, "engine call failed");
+                finish_failed(store, execution_id, e.kind(), message, started, None).await
+            }
+            Some(Ok(mut output)) => {
+                scrubber.value(&mut output.result);
+                let text = scrubber.text(&output.text).into_owned();
+                let external = output
+                    .external_execution_id
+                    .as_deref()
+                    .map(|id| scrubber.text(id).into_owned());
+                let structured = as_object(output.result);
+                let credits = agent.credits_per_call;
+                let outcome = ExecutionOutcome {
+                    status: ExecutionStatus::Success,
+                    external_execution_id: external,
+                    output_snapshot: Some(structured.clone()),
+                    duration_ms: Some(elapsed_ms(started)),
+                    credits_consumed: credits,
+                    error: None,
+                };
+                write_outcome(store, execution_id, &outcome).await;
+                tracing::info!(engine_ms = engine_ms as u64, total_ms = elapsed_ms(started), "call succeeded");
+                Ok(ToolResult {
+                    execution_id: Some(execution_id),
+                    status: ExecutionStatus::Success,
+                    is_error: false,
+                    text,
+                    structured,
+                    credits_consumed: credits,
+                    error_kind: None,
+                })
+            }
+        };
+        report(&request, 3, "done").await;
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// Entitlement and credit checks (a seam: today every published agent is
+/// callable by every active user).
+fn check_access(_agent: &Agent, user: &User) -> Result<(), String> {
+    if user.disabled_at.is_some() {
+        return Err("Your account is disabled.".into());
+    }
+    Ok(())
+}
+
+fn missing_credentials_message(agent: &Agent, user: &User, providers: &[String]) -> String {
+    let first = providers.first().map(String::as_str).unwrap_or("openai");
+    format!(
+        "Tool '{}' needs your credentials for: {}. They are stored encrypted in the gateway's Vault and \
+         used only for your calls. Add them with `vieagent credentials set --user {} --provider {first}` \
+         (the key is read from stdin), or ask your administrator to add them \
+         (PUT /admin/v1/users/{}/credentials/{first}), then call the tool again.",
+        agent.tool_name,
+        providers.join(", "),
+        user.email,
+        user.id
+    )
+}
+
+fn as_object(value: Value) -> Value {
+    match value {
+        Value::Object(_) => value,
+        Value::Null => Value::Object(Map::new()),
+        other => json!({ "result": other }),
+    }
+}
+
+fn elapsed_ms(started: Instant) -> i32 {
+    i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX)
+}
+
+fn journal_reason(e: &StoreError) -> String {
+    match e {
+        StoreError::Unavailable(_) => "the database is unreachable".into(),
+        other => other.to_string(),
+    }
+}
+
+async fn report(request: &CallRequest, step: u32, message: &str) {
+    if let Some(progress) = &request.progress {
+        progress.report(step, PROGRESS_STEPS, message).await;
+    }
+}
+
+/// A call refused before the engine: one row, already `failed`.
+async fn reject(
+    store: &Journal,
+    row: NewExecutionLog,
+    kind: &str,
+    message: String,
+    details: Value,
+    started: Instant,
+) -> Result<ToolResult, CallError> {
+    let outcome = ExecutionOutcome {
+        status: ExecutionStatus::Failed,
+        external_execution_id: None,
+        output_snapshot: None,
+        duration_ms: Some(elapsed_ms(started)),
+        credits_consumed: 0,
+        error: Some(message.clone()),
+    };
+    let id = row.id;
+    if let Err(e) = store.record(row, outcome).await {
+        tracing::error!(error = %e, "journal write failed");
+        return Err(CallError::JournalUnavailable(journal_reason(&e)));
+    }
+    tracing::info!(kind, "call refused before the engine");
+    Ok(error_result(Some(id), kind, message, details))
+}
+
+async fn finish_failed(
+    store: &Journal,
+    execution_id: Uuid,
+    kind: &str,
+    message: String,
+    started: Instant,
+    details: Option<Value>,
+) -> Result<ToolResult, CallError> {
+    let outcome = ExecutionOutcome {
+        status: ExecutionStatus::Failed,
+        external_execution_id: None,
+        output_snapshot: None,
+        duration_ms: Some(elapsed_ms(started)),
+        credits_consumed: 0,
+        error: Some(message.clone()),
+    };
+    write_outcome(store, execution_id, &outcome).await;
+    Ok(error_result(
+        Some(execution_id),
+        kind,
+        message,
+        details.unwrap_or_else(|| json!({})),
+    ))
+}
+
+fn error_result(
+    execution_id: Option<Uuid>,
+    kind: &str,
+    message: String,
+    details: Value,
+) -> ToolResult {
+    let mut structured = json!({"error": {"kind": kind, "message": message}});
+    if let (Value::Object(target), Value::Object(extra)) = (&mut structured["error"], details) {
+        target.extend(extra);
+    }
+    ToolResult {
+        execution_id,
+        status: ExecutionStatus::Failed,
+        is_error: true,
+        text: message,
+        structured,
+        credits_consumed: 0,
+        error_kind: Some(kind.to_string()),
+    }
+}
+
+/// Finish the row, retrying briefly: after the engine ran, the outcome must
+/// not be lost to a transient database error. If it still fails the row stays
+/// `running` and startup/periodic recovery marks it failed.
+async fn write_outcome(store: &Journal, execution_id: Uuid, outcome: &ExecutionOutcome) {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=5 {
+        match store.finish(execution_id, outcome.clone()).await {
+            Ok(true) => return,
+            Ok(false) => {
+                tracing::warn!("execution row was already finished");
+                return;
+            }
+            Err(e) if attempt < 5 => {
+                tracing::warn!(error = %e, attempt, "finishing the execution row failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not finish the execution row; recovery will mark it failed")
+            }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The tool catalog: published agents held in memory with compiled argument
+//! validators and ready-made MCP tool definitions. `tools/list` and
+//! `get_tool` read a snapshot and never touch the database; the snapshot is
+//! rebuilt when the agents table changes (this process, the CLI, another
+//! replica), and subscribers hear about it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, RwLock};
+
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use serde_json::Value;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::store::{Agent, AgentFilter, AgentStatus, Store, StoreResult};
+
+/// One callable tool.
+pub struct CatalogEntry {
+    pub agent: Agent,
+    pub validator: Arc<jsonschema::Validator>,
+    pub tool: Tool,
+}
+
+/// An immutable view of the catalog.
+#[derive(Default)]
+pub struct Snapshot {
+    /// Increases whenever the published set or any published agent changes.
+    pub version: u64,
+    entries: BTreeMap<String, Arc<CatalogEntry>>,
+    tools: Arc<Vec<Tool>>,
+    fingerprint: u64,
+}
+
+impl Snapshot {
+    pub fn get(&self, tool_name: &str) -> Option<&Arc<CatalogEntry>> {
+        self.entries.get(tool_name)
+    }
+
+    /// Tool definitions ordered by name.
+    pub fn tools(&self) -> Arc<Vec<Tool>> {
+        self.tools.clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<CatalogEntry>> {
+        self.entries.values()
+    }
+}
+
+pub struct Catalog {
+    current: RwLock<Arc<Snapshot>>,
+    changed: watch::Sender<u64>,
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Catalog {
+    pub fn new() -> Self {
+        let (changed, _) = watch::channel(0);
+        Self {
+            current: RwLock::new(Arc::new(Snapshot::default())),
+            changed,
+            refresh_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.current.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Notified with the new version whenever the catalog changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Reload published agents from the store; returns whether anything changed.
+    pub async fn refresh(&self, store: &dyn Store) -> StoreResult<bool> {
+        let _guard = self.refresh_lock.lock().await;
+        let agents = load_published(store).await?;
+        let fingerprint = fingerprint(&agents);
+        let old = self.snapshot();
+        if fingerprint == old.fingerprint && old.version > 0 {
+            return Ok(false);
+        }
+        // Reuse compiled validators of agents that did not change.
+        let reusable: HashMap<(Uuid, i64), Arc<jsonschema::Validator>> = old
+            .entries
+            .values()
+            .map(|e| {
+                (
+                    (e.agent.id, e.agent.updated_at.timestamp_micros()),
+                    e.validator.clone(),
+                )
+            })
+            .collect();
+        let mut entries = BTreeMap::new();
+        for agent in agents {
+            let key = (agent.id, agent.updated_at.timestamp_micros());
+            let validator = match reusable.get(&key) {
+                Some(v) => v.clone(),
+                None => match compile(&agent.input_schema) {
+                    Ok(v) => Arc::new(v),
+                    Err(e) => {
+                        tracing::error!(tool = %agent.tool_name, error = %e, "agent input_schema does not compile; tool not published");
+                        continue;
+                    }
+                },
+            };
+            let tool = tool_for(&agent);
+            entries.insert(
+                agent.tool_name.clone(),
+                Arc::new(CatalogEntry {
+                    agent,
+                    validator,
+                    tool,
+                }),
+            );
+        }
+        let tools = Arc::new(entries.values().map(|e| e.tool.clone()).collect());
+        let version = old.version + 1;
+        let snapshot = Arc::new(Snapshot {
+            version,
+            entries,
+            tools,
+            fingerprint,
+        });
+        tracing::info!(version, tools = snapshot.len(), "tool catalog refreshed");
+        match self.current.write() {
+            Ok(mut s) => *s = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+        self.changed.send_replace(version);
+        Ok(true)
+    }
+}
+
+async fn load_published(store: &dyn Store) -> StoreResult<Vec<Agent>> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_agents(&AgentFilter {
+                status: Some(AgentStatus::Published),
+                after_tool_name: after.clone(),
+                limit: Some(1000),
+                ..AgentFilter::default()
+            })
+            .await?;
+        let done = page.len() < 1000;
+        after = page.last().map(|a| a.tool_name.clone());
+        all.extend(page);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+fn fingerprint(agents: &[Agent]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    agents.len().hash(&mut h);
+    for a in agents {
+        a.id.hash(&mut h);
+        a.tool_name.hash(&mut h);
+        a.updated_at.timestamp_micros().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Compile an input schema for argument validation. Remote `$ref`s are never
+/// fetched (the validator is built without network resolvers).
+pub fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::validator_for(schema).map_err(|e| e.to_string())
+}
+
+/// The MCP tool for an agent: its input schema as parameters, the agent's
+/// name as title, open-world (it calls an external engine).
+pub fn tool_for(agent: &Agent) -> Tool {
+    let schema: JsonObject = agent.input_schema.as_object().cloned().unwrap_or_default();
+    let description = if agent.description.trim().is_empty() {
+        agent.name.clone()
+    } else {
+        agent.description.clone()
+    };
+    Tool::new(agent.tool_name.clone(), description, Arc::new(schema))
+        .with_title(agent.name.clone())
+        .with_annotations(ToolAnnotations::with_title(agent.name.clone()).open_world(true))
+}

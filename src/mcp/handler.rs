@@ -1,0 +1,238 @@
+//! The MCP server handler: written by hand because tools are dynamic (one per
+//! published agent). Every transport uses this handler; calls go through
+//! [`crate::calls`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, MetaObject, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
+    ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
+use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+use crate::auth::AuthUser;
+use crate::calls::{self, CallError, CallRequest, Progress, ToolResult};
+use crate::server::AppState;
+use crate::store::User;
+
+pub const INSTRUCTIONS: &str = "VieAgent Gateway: each tool is a marketplace agent that runs in a \
+workflow engine (Flowise or Activepieces) with your own stored credentials. Tool arguments follow \
+each tool's input schema. Failures come back as tool errors that say what to do (e.g. which \
+credential to add).";
+
+#[derive(Clone)]
+pub struct GatewayHandler {
+    state: AppState,
+    /// stdio serves exactly one user, known at start.
+    fixed_user: Option<Arc<User>>,
+    transport: &'static str,
+}
+
+impl GatewayHandler {
+    /// For HTTP transports: the user comes from each request's auth middleware.
+    pub fn http(state: AppState, transport: &'static str) -> Self {
+        Self {
+            state,
+            fixed_user: None,
+            transport,
+        }
+    }
+
+    /// For stdio: one user for the whole session.
+    pub fn stdio(state: AppState, user: Arc<User>) -> Self {
+        Self {
+            state,
+            fixed_user: Some(user),
+            transport: "stdio",
+        }
+    }
+
+    fn user(&self, context: &RequestContext<RoleServer>) -> Option<Arc<User>> {
+        if let Some(user) = &self.fixed_user {
+            return Some(user.clone());
+        }
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<AuthUser>())
+            .map(|auth| auth.user.clone())
+    }
+}
+
+struct McpProgress {
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+}
+
+#[async_trait]
+impl Progress for McpProgress {
+    async fn report(&self, step: u32, total: u32, message: &str) {
+        let param = ProgressNotificationParam::new(self.token.clone(), f64::from(step))
+            .with_total(f64::from(total))
+            .with_message(message);
+        if let Err(e) = self.peer.notify_progress(param).await {
+            tracing::debug!(error = %e, "progress notification not delivered");
+        }
+    }
+}
+
+/// A pipeline result as an MCP tool result: text content, structured
+/// content (an object) and the execution id in `_meta`.
+pub fn tool_result(result: ToolResult) -> CallToolResult {
+    let mut out = if result.is_error {
+        CallToolResult::error(vec![ContentBlock::text(result.text)])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(result.text)])
+    };
+    out.structured_content = Some(result.structured);
+    if let Some(id) = result.execution_id {
+        let mut meta = MetaObject::new();
+        meta.0.insert(
+            "io.vieagent/execution_id".into(),
+            Value::String(id.to_string()),
+        );
+        meta.0.insert(
+            "io.vieagent/credits_consumed".into(),
+            json!(result.credits_consumed),
+        );
+        out.meta = Some(meta);
+    }
+    out
+}
+
+impl ServerHandler for GatewayHandler {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("vieagent", env!("CARGO_PKG_VERSION"))
+                .with_title("VieAgent Gateway"),
+        )
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        if self.user(&context).is_none() {
+            return Err(McpError::invalid_request("not authenticated", None));
+        }
+        let tools = self.state.catalog().snapshot().tools();
+        let page_size = self.state.config().mcp.tools_page_size;
+        if page_size == 0 || tools.len() <= page_size {
+            return Ok(ListToolsResult::with_all_items(tools.as_ref().clone()));
+        }
+        // Large catalogs are paged; the cursor is the offset of the next page.
+        let start = match request.and_then(|r| r.cursor) {
+            Some(cursor) => cursor
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= tools.len())
+                .ok_or_else(|| McpError::invalid_params("invalid tools/list cursor", None))?,
+            None => 0,
+        };
+        let end = (start + page_size).min(tools.len());
+        let mut page = ListToolsResult::with_all_items(tools[start..end].to_vec());
+        page.next_cursor = (end < tools.len()).then(|| end.to_string());
+        Ok(page)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.state
+            .catalog()
+            .snapshot()
+            .get(name)
+            .map(|entry| entry.tool.clone())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let Some(user) = self.user(&context) else {
+            return Err(McpError::invalid_request("not authenticated", None));
+        };
+        let progress = context.meta.get_progress_token().map(|token| {
+            Arc::new(McpProgress {
+                peer: context.peer.clone(),
+                token,
+            }) as Arc<dyn Progress>
+        });
+        let tool_name = request.name.to_string();
+        let call = CallRequest {
+            user,
+            tool_name: tool_name.clone(),
+            arguments: Value::Object(request.arguments.unwrap_or_default()),
+            progress,
+            cancel: context.ct.clone(),
+            session_id: None,
+            transport: self.transport,
+        };
+        match calls::call(&self.state, call).await {
+            Ok(result) => Ok(tool_result(result).into()),
+            Err(CallError::UnknownTool(name)) => Err(McpError::invalid_params(
+                format!(
+                    "unknown tool '{name}': it does not exist or is not published; call tools/list for the available tools"
+                ),
+                Some(json!({ "tool": name })),
+            )),
+            Err(e @ CallError::ArgumentsNotObject) => {
+                Err(McpError::invalid_params(e.to_string(), None))
+            }
+            Err(e @ CallError::JournalUnavailable(_)) => {
+                tracing::error!(tool = %tool_name, error = %e, "call refused");
+                Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                    "{e}. Please try again shortly."
+                ))])
+                .into())
+            }
+        }
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.state
+            .sessions()
+            .register(context.peer.clone(), self.transport);
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    /// Protocol 2026-07-28: `subscriptions/listen` carries `tools/list_changed`.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let mut changes = self.state.catalog().subscribe();
+        changes.mark_unchanged();
+        let _active = self.state.sessions().track_listener(self.transport);
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    if context.accepted().tools_list_changed == Some(true)
+                        && let Err(e) = context.sink().notify_tool_list_changed().await
+                    {
+                        tracing::debug!(error = %e, "subscription closed");
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}

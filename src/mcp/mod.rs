@@ -1,0 +1,249 @@
+//! MCP transports, all serving [`handler::GatewayHandler`]:
+//! * streamable HTTP at `/mcp` (rmcp `StreamableHttpService`): sessions for
+//!   protocols 2025-03-26 … 2025-11-25, stateless for 2026-07-28;
+//! * legacy HTTP+SSE (protocol 2024-11-05) at `GET /sse` + `POST /messages` ([`sse`]);
+//! * stdio (`vieagent stdio`, [`stdio`]).
+//!
+//! The session registry keeps the peers of connected sessions so a catalog
+//! change reaches every one as `notifications/tools/list_changed`.
+
+pub mod handler;
+pub mod sse;
+pub mod stdio;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{Peer, RoleServer};
+
+use crate::server::AppState;
+
+/// Connected sessions, for `tools/list_changed` fan-out.
+#[derive(Default)]
+pub struct SessionRegistry {
+    next_id: AtomicU64,
+    peers: Mutex<Vec<(u64, &'static str, Peer<RoleServer>)>>,
+    listeners: Arc<AtomicUsize>,
+}
+
+/// Counts a live `subscriptions/listen` while held.
+pub struct ListenerGuard(Arc<AtomicUsize>);
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl SessionRegistry {
+    pub fn register(&self, peer: Peer<RoleServer>, transport: &'static str) {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut peers) = self.peers.lock() {
+            peers.retain(|(_, _, p)| !p.is_transport_closed());
+            peers.push((id, transport, peer));
+        }
+    }
+
+    pub fn track_listener(&self, _transport: &'static str) -> ListenerGuard {
+        self.listeners.fetch_add(1, Ordering::SeqCst);
+        ListenerGuard(self.listeners.clone())
+    }
+
+    /// Live sessions per transport (closed ones are dropped).
+    pub fn active(&self) -> Vec<(&'static str, usize)> {
+        let mut counts: Vec<(&'static str, usize)> = Vec::new();
+        if let Ok(mut peers) = self.peers.lock() {
+            peers.retain(|(_, _, p)| !p.is_transport_closed());
+            for (_, transport, _) in peers.iter() {
+                match counts.iter_mut().find(|(t, _)| t == transport) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((transport, 1)),
+                }
+            }
+        }
+        let listeners = self.listeners.load(Ordering::SeqCst);
+        if listeners > 0 {
+            counts.push(("subscriptions", listeners));
+        }
+        counts
+    }
+
+    /// Tell every live session that the tool list changed.
+    pub async fn notify_tool_list_changed(&self) {
+        let peers: Vec<(u64, Peer<RoleServer>)> = match self.peers.lock() {
+            Ok(mut peers) => {
+                peers.retain(|(_, _, p)| !p.is_transport_closed());
+                peers.iter().map(|(id, _, p)| (*id, p.clone())).collect()
+            }
+            Err(_) => return,
+        };
+        let mut dead = Vec::new();
+        for (id, peer) in peers {
+            let sent =
+                tokio::time::timeout(Duration::from_secs(5), peer.notify_tool_list_changed()).await;
+            if !matches!(sent, Ok(Ok(()))) {
+                dead.push(id);
+            }
+        }
+        if !dead.is_empty()
+            && let Ok(mut peers) = self.peers.lock()
+        {
+            peers.retain(|(id, _, _)| !dead.contains(id));
+        }
+    }
+}
+
+/// Forward catalog changes to connected sessions until shutdown.
+pub fn spawn_list_changed_notifier(state: AppState) {
+    let mut changes = state.catalog().subscribe();
+    let stop = state.shutdown_token().clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    state.sessions().notify_tool_list_changed().await;
+                }
+            }
+        }
+    });
+}
+
+/// The `Host` names MCP endpoints accept (DNS-rebinding protection).
+/// Empty means any host.
+pub fn allowed_hosts(state: &AppState) -> Vec<String> {
+    let config = state.config();
+    match &config.mcp.allowed_hosts {
+        Some(hosts) => hosts.clone(),
+        None if config.listen.ip().is_loopback() => {
+            vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+        }
+        None => Vec::new(),
+    }
+}
+
+/// `/mcp` (streamable HTTP) and the legacy `/sse` + `/messages`, behind
+/// user authentication.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let hosts = allowed_hosts(state);
+    let mut config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(state.shutdown_token().child_token())
+        .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        // Stateless requests answered without intermediate messages get plain
+        // JSON (no SSE framing); progress still streams as SSE.
+        .with_json_response(true)
+        .with_max_request_body_bytes(state.config().mcp.max_request_bytes);
+    config = if hosts.is_empty() {
+        config.disable_allowed_hosts()
+    } else {
+        config.with_allowed_hosts(hosts)
+    };
+    if !state.config().mcp.allowed_origins.is_empty() {
+        config = config.with_allowed_origins(state.config().mcp.allowed_origins.clone());
+    }
+    let handler = handler::GatewayHandler::http(state.clone(), "streamable_http");
+    let service: StreamableHttpService<handler::GatewayHandler, LocalSessionManager> =
+        StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        );
+    // route_layer, not layer: unknown paths stay 404 instead of asking for a key.
+    Router::new()
+        .nest_service("/mcp", service)
+        .route_layer(middleware::from_fn(session_delete_no_content))
+        .merge(sse::routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require_user,
+        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), host_guard))
+}
+
+/// rmcp answers a session-terminating `DELETE /mcp` with 202; clients such as
+/// the official Python SDK expect 200/204 and warn otherwise.
+async fn session_delete_no_content(request: Request, next: Next) -> Response {
+    let is_delete = request.method() == axum::http::Method::DELETE;
+    let mut response = next.run(request).await;
+    if is_delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        *response.body_mut() = axum::body::Body::empty();
+    }
+    response
+}
+
+/// DNS-rebinding protection for every MCP route (rmcp checks `/mcp` itself;
+/// the legacy SSE routes need it too): the `Host` must be allowed, and so
+/// must the `Origin` when configured.
+async fn host_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let hosts = allowed_hosts(&state);
+    if !hosts.is_empty() {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(host_without_port);
+        let ok = host.is_some_and(|h| {
+            hosts
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(h.trim_matches(['[', ']'])))
+        });
+        if !ok {
+            return forbidden("Forbidden: Host header is not allowed");
+        }
+    }
+    let origins = &state.config().mcp.allowed_origins;
+    if !origins.is_empty()
+        && let Some(origin) = request.headers().get(header::ORIGIN)
+    {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| origins.iter().any(|a| a.eq_ignore_ascii_case(o)));
+        if !allowed {
+            return forbidden("Forbidden: Origin header is not allowed");
+        }
+    }
+    next.run(request).await
+}
+
+fn host_without_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn forbidden(message: &'static str) -> Response {
+    let mut response = (StatusCode::FORBIDDEN, message).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ports_are_stripped() {
+        assert_eq!(host_without_port("localhost:8080"), "localhost");
+        assert_eq!(host_without_port("[::1]:8080"), "::1");
+        assert_eq!(host_without_port("example.com"), "example.com");
+    }
+}
