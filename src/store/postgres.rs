@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::Value;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{QueryBuilder, Row};
@@ -685,24 +686,54 @@ impl Store for PgStore {
                 results[*i] = true;
             }
         }
-        for (i, op) in ops.iter().enumerate() {
-            if let JournalOp::Finish(id, outcome) = op {
-                let done = sqlx::query(
-                    "UPDATE execution_logs SET status = $2, external_execution_id = $3, \
-                     output_snapshot = $4, duration_ms = $5, credits_consumed = $6, error = $7, \
-                     finished_at = NOW() \
-                     WHERE id = $1 AND status IN ('pending', 'running')",
-                )
-                .bind(id)
-                .bind(outcome.status.as_str())
-                .bind(&outcome.external_execution_id)
-                .bind(&outcome.output_snapshot)
-                .bind(outcome.duration_ms)
-                .bind(outcome.credits_consumed)
-                .bind(&outcome.error)
-                .execute(&mut *tx)
-                .await?;
-                results[i] = done.rows_affected() == 1;
+        // All finishes in one statement: one round trip and one plan for the batch.
+        let finishes: Vec<(usize, &Uuid, &ExecutionOutcome)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                JournalOp::Finish(id, outcome) => Some((i, id, outcome)),
+                _ => None,
+            })
+            .collect();
+        if !finishes.is_empty() {
+            let ids: Vec<Uuid> = finishes.iter().map(|(_, id, _)| **id).collect();
+            let statuses: Vec<&str> = finishes.iter().map(|(_, _, o)| o.status.as_str()).collect();
+            let external: Vec<Option<String>> = finishes
+                .iter()
+                .map(|(_, _, o)| o.external_execution_id.clone())
+                .collect();
+            let outputs: Vec<Option<Value>> = finishes
+                .iter()
+                .map(|(_, _, o)| o.output_snapshot.clone())
+                .collect();
+            let durations: Vec<Option<i32>> =
+                finishes.iter().map(|(_, _, o)| o.duration_ms).collect();
+            let credits: Vec<i32> = finishes
+                .iter()
+                .map(|(_, _, o)| o.credits_consumed)
+                .collect();
+            let errors: Vec<Option<String>> =
+                finishes.iter().map(|(_, _, o)| o.error.clone()).collect();
+            let updated: Vec<Uuid> = sqlx::query_scalar(
+                "UPDATE execution_logs e SET status = v.status, external_execution_id = v.ext, \
+                 output_snapshot = v.out, duration_ms = v.dur, credits_consumed = v.cred, \
+                 error = v.err, finished_at = NOW() \
+                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int4[], $6::int4[], $7::text[]) \
+                   AS v(id, status, ext, out, dur, cred, err) \
+                 WHERE e.id = v.id AND e.status IN ('pending', 'running') \
+                 RETURNING e.id",
+            )
+            .bind(&ids)
+            .bind(&statuses)
+            .bind(&external)
+            .bind(&outputs)
+            .bind(&durations)
+            .bind(&credits)
+            .bind(&errors)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (i, id, _) in &finishes {
+                results[*i] = updated.contains(id);
             }
         }
         tx.commit().await?;

@@ -549,74 +549,86 @@ async fn stdio_end_to_end_with_the_real_binary(backend: Backend) {
 async fn cancellation_aborts_the_engine_call_and_records_cancelled(backend: Backend) {
     let f = Fixture::new(backend).await;
     for protocol in [Protocol::Session, Protocol::Stateless] {
-        let before: Vec<Uuid> = f.rows(f.user.id).await.iter().map(|r| r.id).collect();
         let (client, handler) = connect_http(&f.base(), &f.key, protocol).await;
-        let handle = client
-            .send_cancellable_request(
-                ClientRequest::CallToolRequest(McpRequest::new(
-                    CallToolRequestParams::new("support_qa").with_arguments(
-                        crate::mcp_client::args(json!({"question": "slow please"})),
-                    ),
-                )),
-                PeerRequestOptions::no_options(),
-            )
-            .await
-            .expect("sent");
-        for _ in 0..150 {
-            if handler
-                .progress_messages()
-                .iter()
-                .any(|m| m == "waiting on engine")
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(
-            handler
-                .progress_messages()
-                .iter()
-                .any(|m| m == "waiting on engine"),
-            "{protocol:?}: {:?}",
-            handler.progress_messages()
-        );
-        let started = std::time::Instant::now();
-        handle
-            .cancel(Some("user changed their mind".into()))
-            .await
-            .expect("cancel");
-        let mut row = None;
-        for _ in 0..150 {
-            row = f
-                .rows(f.user.id)
-                .await
-                .into_iter()
-                .find(|r| !before.contains(&r.id) && r.status == ExecutionStatus::Failed);
-            if row.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let row = row.unwrap_or_else(|| panic!("{protocol:?}: the call's row is finished"));
-        assert_eq!(
-            row.error.as_deref(),
-            Some("The call was cancelled."),
-            "{protocol:?}"
-        );
-        assert_eq!(row.credits_consumed, 0);
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{protocol:?}: cancelled promptly, not after the engine's 10 s"
-        );
-        let rows = f.rows(f.user.id).await;
-        assert_eq!(
-            rows.len(),
-            before.len() + 1,
-            "{protocol:?}: exactly one row for the call"
-        );
-        assert!(rows.iter().all(|r| r.status != ExecutionStatus::Running));
+        assert_cancel_works(&f, &client, &handler, &format!("{protocol:?}")).await;
         client.cancel().await.expect("close");
     }
+}
+
+/// Start a slow call, cancel it once the engine is waited on, and check the
+/// row ends `failed` ("cancelled") promptly, exactly once.
+async fn assert_cancel_works(
+    f: &Fixture,
+    client: &Client,
+    handler: &crate::mcp_client::TestClient,
+    label: &str,
+) {
+    let before: Vec<Uuid> = f.rows(f.user.id).await.iter().map(|r| r.id).collect();
+    let waiting_before = handler
+        .progress_messages()
+        .iter()
+        .filter(|m| *m == "waiting on engine")
+        .count();
+    let handle = client
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(McpRequest::new(
+                CallToolRequestParams::new("support_qa")
+                    .with_arguments(crate::mcp_client::args(json!({"question": "slow please"}))),
+            )),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .expect("sent");
+    let waiting = || {
+        handler
+            .progress_messages()
+            .iter()
+            .filter(|m| *m == "waiting on engine")
+            .count()
+            > waiting_before
+    };
+    for _ in 0..150 {
+        if waiting() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(waiting(), "{label}: {:?}", handler.progress_messages());
+    let started = std::time::Instant::now();
+    handle
+        .cancel(Some("user changed their mind".into()))
+        .await
+        .expect("cancel");
+    let mut row = None;
+    for _ in 0..150 {
+        row = f
+            .rows(f.user.id)
+            .await
+            .into_iter()
+            .find(|r| !before.contains(&r.id) && r.status == ExecutionStatus::Failed);
+        if row.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let row = row.unwrap_or_else(|| panic!("{label}: the call's row is finished"));
+    assert_eq!(
+        row.error.as_deref(),
+        Some("The call was cancelled."),
+        "{label}"
+    );
+    assert_eq!(row.credits_consumed, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{label}: cancelled promptly, not after the engine's 10 s"
+    );
+    let rows = f.rows(f.user.id).await;
+    assert_eq!(
+        rows.len(),
+        before.len() + 1,
+        "{label}: exactly one row for the call"
+    );
+    assert!(rows.iter().all(|r| r.status != ExecutionStatus::Running));
 }
 
 async fn pipeline_failures_are_tool_errors_with_exactly_one_row(backend: Backend) {

@@ -25,6 +25,7 @@ crate::backend_tests!(
     credentials_rows_upsert_list_delete,
     execution_logs_lifecycle_and_pagination,
     concurrent_execution_log_inserts_all_land,
+    journal_batches_commit_together,
     newer_schema_is_refused,
 );
 
@@ -1025,4 +1026,88 @@ async fn newer_schema_is_refused(backend: Backend) {
         .await
         .expect_err("server refuses a newer schema");
     assert!(err.to_string().contains("newer than this binary"), "{err}");
+}
+
+async fn journal_batches_commit_together(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let agent = store.create_agent(&new_agent("qa")).await.expect("agent");
+    let row = |id: Uuid| NewExecutionLog {
+        id,
+        user_id: ada.id,
+        agent_id: agent.id,
+        status: ExecutionStatus::Running,
+        input_snapshot: Some(json!({"q": id.to_string()})),
+    };
+    let outcome = |status: ExecutionStatus, credits: i32| ExecutionOutcome {
+        status,
+        external_execution_id: Some("ext-1".into()),
+        output_snapshot: Some(json!({"text": "done", "n": [1, 2]})),
+        duration_ms: Some(12),
+        credits_consumed: credits,
+        error: (status == ExecutionStatus::Failed).then(|| "boom".to_string()),
+    };
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let first = store
+        .write_journal(&[
+            JournalOp::Start(row(a)),
+            JournalOp::Start(row(b)),
+            JournalOp::Record(row(c), outcome(ExecutionStatus::Failed, 0)),
+        ])
+        .await
+        .expect("batch 1");
+    assert_eq!(first, vec![true, true, true]);
+    let second = store
+        .write_journal(&[
+            JournalOp::Finish(a, outcome(ExecutionStatus::Success, 3)),
+            JournalOp::Finish(b, outcome(ExecutionStatus::Failed, 0)),
+            JournalOp::Finish(c, outcome(ExecutionStatus::Success, 9)),
+            JournalOp::Finish(Uuid::new_v4(), outcome(ExecutionStatus::Success, 1)),
+        ])
+        .await
+        .expect("batch 2");
+    assert_eq!(
+        second,
+        vec![true, true, false, false],
+        "finished rows and unknown ids change nothing"
+    );
+    let a_row = store.get_execution_log(a).await.expect("get").expect("a");
+    assert_eq!(
+        (a_row.status, a_row.credits_consumed),
+        (ExecutionStatus::Success, 3)
+    );
+    assert_eq!(
+        a_row.output_snapshot,
+        Some(json!({"text": "done", "n": [1, 2]}))
+    );
+    assert_eq!(a_row.external_execution_id.as_deref(), Some("ext-1"));
+    assert!(a_row.finished_at.is_some());
+    let b_row = store.get_execution_log(b).await.expect("get").expect("b");
+    assert_eq!(
+        (b_row.status, b_row.error.as_deref()),
+        (ExecutionStatus::Failed, Some("boom"))
+    );
+    let c_row = store.get_execution_log(c).await.expect("get").expect("c");
+    assert_eq!(
+        (c_row.status, c_row.credits_consumed),
+        (ExecutionStatus::Failed, 0),
+        "recorded rows are final"
+    );
+    // A batch with a bad row fails as a whole and writes nothing.
+    let d = Uuid::new_v4();
+    let mut bad = row(Uuid::new_v4());
+    bad.user_id = Uuid::new_v4();
+    let err = store
+        .write_journal(&[JournalOp::Start(row(d)), JournalOp::Start(bad)])
+        .await
+        .expect_err("unknown user");
+    assert!(
+        matches!(err, StoreError::ForeignKeyViolation { .. }),
+        "{err:?}"
+    );
+    assert!(
+        store.get_execution_log(d).await.expect("get").is_none(),
+        "all or nothing"
+    );
 }
