@@ -64,7 +64,7 @@ pub fn normalize_email(email: &str) -> Result<String> {
 }
 
 pub fn validate_plan(plan: &str) -> Result<()> {
-    if plan.is_empty() || plan.len() > 64 || plan.chars().any(char::is_control) {
+    if plan.is_empty() || plan.chars().count() > 64 || plan.chars().any(char::is_control) {
         return Err(Error::InvalidInput(
             "plan: must be 1 to 64 printable characters".to_string(),
         ));

@@ -106,6 +106,21 @@ pub enum AgentsCommand {
         #[arg(long)]
         publish: bool,
     },
+    /// Apply a directory of agent manifests (*.yaml): create, update, and with
+    /// --prune archive agents the manifests no longer mention. All or nothing.
+    Apply {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Archive agents that no manifest mentions.
+        #[arg(long)]
+        prune: bool,
+        /// Skip the engine checks before publishing (offline review only).
+        #[arg(long)]
+        no_engine_check: bool,
+    },
     /// List agents.
     List,
 }
@@ -454,6 +469,12 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                         )
                         .await
                     }
+                    AgentsCommand::Apply {
+                        dir,
+                        dry_run,
+                        prune,
+                        no_engine_check,
+                    } => agents_apply(cfg, store, &dir, dry_run, prune, no_engine_check).await,
                     AgentsCommand::List => {
                         for a in store
                             .list_agents(&store::AgentFilter {
@@ -596,6 +617,53 @@ async fn agents_import(
             )));
         }
     }
+    Ok(())
+}
+
+async fn agents_apply(
+    config: &Config,
+    store: store::DynStore,
+    dir: &std::path::Path,
+    dry_run: bool,
+    prune: bool,
+    no_engine_check: bool,
+) -> Result<()> {
+    let engines = crate::engines::Engines::from_config(&config.engines)
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    let options = crate::manifests::ApplyOptions {
+        dry_run,
+        prune,
+        skip_engine_checks: no_engine_check,
+    };
+    let report = match crate::manifests::apply(store.as_ref(), &engines, dir, options).await {
+        Ok(report) => report,
+        Err(Error::Refused { message, problems }) => {
+            for p in &problems {
+                eprintln!("problem: {p}");
+            }
+            return Err(Error::InvalidInput(message));
+        }
+        Err(e) => return Err(e),
+    };
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    for (tool_name, action) in &report.actions {
+        println!("{}\t{tool_name}", action.as_str());
+    }
+    use crate::manifests::Action;
+    println!(
+        "{}{} created, {} updated, {} unchanged, {} archived",
+        if dry_run {
+            "dry run (nothing applied): "
+        } else {
+            ""
+        },
+        report.count(Action::Created),
+        report.count(Action::Updated),
+        report.count(Action::Unchanged),
+        report.count(Action::Archived)
+    );
     Ok(())
 }
 

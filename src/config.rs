@@ -87,6 +87,9 @@ pub struct Config {
     /// MCP transports.
     #[serde(default)]
     pub mcp: McpConfig,
+    /// Bootstrap token for the admin API (besides admin users' API keys).
+    #[serde(default)]
+    pub admin_token: Option<SecretString>,
     /// `vieagent stdio`: the API key of the user the session acts for.
     #[serde(default)]
     pub api_key: Option<SecretString>,
@@ -346,6 +349,7 @@ impl Default for Config {
             engines: EnginesConfig::default(),
             mcp: McpConfig::default(),
             api_key: None,
+            admin_token: None,
             auth_cache_ttl: default_auth_cache_ttl(),
             catalog_poll_interval: default_catalog_poll_interval(),
             recovery_interval: default_recovery_interval(),
@@ -386,6 +390,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("ACTIVEPIECES_URL", "engines.activepieces.base_url"),
     ("ACTIVEPIECES_TOKEN", "engines.activepieces.token"),
     ("API_KEY", "api_key"),
+    ("ADMIN_TOKEN", "admin_token"),
     ("AUTH_CACHE_TTL", "auth_cache_ttl"),
     ("CATALOG_POLL_INTERVAL", "catalog_poll_interval"),
     ("RECOVERY_INTERVAL", "recovery_interval"),
@@ -576,6 +581,9 @@ impl Config {
         table.insert("engines".into(), engines.into());
         if self.api_key.is_some() {
             table.insert("api_key".into(), "<redacted>".into());
+        }
+        if self.admin_token.is_some() {
+            table.insert("admin_token".into(), "<redacted>".into());
         }
         for (name, d) in [
             ("auth_cache_ttl", self.auth_cache_ttl),

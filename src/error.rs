@@ -3,7 +3,6 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::config::ConfigError;
 use crate::store::StoreError;
@@ -23,6 +22,22 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     InvalidInput(String),
+    /// Well-formed input that breaks named rules (422): each failing field and the rule.
+    #[error("invalid input: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A value that must be unique is taken (409, naming the field).
+    #[error("{}: {}", .0.field, .0.message)]
+    Duplicate(FieldError),
+    /// A state change refused, with the reasons (e.g. publish checks).
+    #[error("{message}")]
+    Refused {
+        message: String,
+        problems: Vec<String>,
+    },
     #[error("missing, invalid or revoked API key")]
     Unauthorized,
     #[error("{0}")]
@@ -35,6 +50,44 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// One failing field of a request: where, which rule, and a readable message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// The field's path, e.g. `tool_name` or `input_schema.properties.x`.
+    pub field: String,
+    /// The rule it breaks, e.g. `pattern`, `minimum`, `max_decimals`, `unique`.
+    pub rule: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(
+        field: impl Into<String>,
+        rule: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            rule: rule.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// RFC 9457 problem details, as every error response carries them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -42,10 +95,15 @@ impl Error {
             Error::Conflict(_) | Error::Store(StoreError::UniqueViolation { .. }) => {
                 StatusCode::CONFLICT
             }
+            Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::InvalidInput(_)
             | Error::Store(StoreError::CheckViolation { .. })
-            | Error::Store(StoreError::ForeignKeyViolation { .. })
-            | Error::Store(StoreError::NotNullViolation { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            | Error::Store(StoreError::NotNullViolation { .. }) => StatusCode::BAD_REQUEST,
+            Error::Store(StoreError::ForeignKeyViolation { .. })
+            | Error::Refused { .. }
+            | Error::Duplicate(_) => StatusCode::CONFLICT,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
@@ -77,12 +135,20 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
-        let body = json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "detail": detail,
-        });
+        let (errors, problems) = match self {
+            Error::Validation(errors) => (errors, Vec::new()),
+            Error::Duplicate(error) => (vec![error], Vec::new()),
+            Error::Refused { problems, .. } => (Vec::new(), problems),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let body = Problem {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("error").into(),
+            status: status.as_u16(),
+            detail,
+            errors,
+            problems,
+        };
         let mut response = (status, axum::Json(body)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -5,6 +5,7 @@
 //! caller bound (tests use port 0); `cli` is the `vieagent` binary.
 
 pub mod accounts;
+pub mod admin;
 pub mod agents;
 pub mod auth;
 pub mod calls;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod engines;
 pub mod error;
+pub mod manifests;
 pub mod mcp;
 pub mod scrub;
 pub mod server;

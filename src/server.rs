@@ -300,6 +300,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(crate::mcp::routes(&state))
+        .merge(crate::admin::routes(&state))
+        .fallback(|| async { Error::NotFound("no such endpoint".into()) })
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let path = request

@@ -177,6 +177,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>>;
     async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Users ordered by email, after `after_email`.
+    async fn list_users_page(
+        &self,
+        after_email: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
+    async fn update_user(&self, id: Uuid, patch: &UserPatch) -> StoreResult<User>;
 
     // ---- API keys ----
     async fn create_api_key(&self, new: &NewApiKey) -> StoreResult<ApiKey>;
@@ -199,6 +206,26 @@ pub trait Store: Send + Sync + 'static {
     async fn update_agent(&self, id: Uuid, patch: &AgentPatch) -> StoreResult<Agent>;
     /// Delete an agent; a [`StoreError::ForeignKeyViolation`] if execution logs reference it.
     async fn delete_agent(&self, id: Uuid) -> StoreResult<bool>;
+
+    /// Apply catalog changes (manifests) in one transaction: all or nothing.
+    async fn apply_agent_changes(&self, changes: &[AgentChange]) -> StoreResult<Vec<Agent>>;
+
+    // ---- audit ----
+    async fn insert_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditEntry>;
+    /// Newest first, before the (created_at, id) cursor.
+    async fn list_audit(
+        &self,
+        before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
+
+    // ---- usage ----
+    /// Finished calls created in `[from, to)`.
+    async fn usage_samples(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<UsageSample>>;
 
     // ---- credential rows (sealed; see `vault`) ----
     /// Insert, or replace the row for (user_id, provider, key_name) — id included,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 macro_rules! db_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -314,4 +314,56 @@ impl MigrationStatus {
     pub fn is_current(&self) -> bool {
         self.pending().is_empty() && self.unknown().is_empty()
     }
+}
+
+/// A partial update of a user.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub display_name: Option<Option<String>>,
+    pub role: Option<Role>,
+    pub plan: Option<String>,
+    /// `Some(true)` disables the user now, `Some(false)` enables them again.
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub actor_user_id: Option<Uuid>,
+    /// `user:<email>`, `admin-token` or `cli`.
+    pub actor: String,
+    /// e.g. `agent.create`, `user.disable`, `credential.put`.
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub details: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub actor_user_id: Option<Uuid>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub details: Value,
+}
+
+/// One finished call, for usage reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageSample {
+    pub user_id: Uuid,
+    pub agent_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub status: ExecutionStatus,
+    pub duration_ms: Option<i32>,
+    pub credits_consumed: i32,
+}
+
+/// A change to the agent catalog, applied with others in one transaction.
+#[derive(Debug, Clone)]
+pub enum AgentChange {
+    Create(NewAgent),
+    Update(Uuid, AgentPatch),
 }

@@ -134,6 +134,19 @@ fn credential_from(row: &PgRow) -> StoreResult<CredentialRow> {
     })
 }
 
+fn audit_from(row: &PgRow) -> StoreResult<AuditEntry> {
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        actor_user_id: row.try_get("actor_user_id")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target_type: row.try_get("target_type")?,
+        target_id: row.try_get("target_id")?,
+        details: row.try_get("details")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 fn log_from(row: &PgRow) -> StoreResult<ExecutionLog> {
     Ok(ExecutionLog {
         id: row.try_get("id")?,
@@ -248,6 +261,126 @@ impl Store for PgStore {
         .collect()
     }
 
+    async fn list_users_page(
+        &self,
+        after_email: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE ($1::text IS NULL OR email > $1) ORDER BY email LIMIT $2"
+        ))
+        .bind(after_email)
+        .bind(page_limit(Some(limit)))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(user_from)
+        .collect()
+    }
+
+    async fn update_user(&self, id: Uuid, patch: &UserPatch) -> StoreResult<User> {
+        let mut q = QueryBuilder::<sqlx::Postgres>::new("UPDATE users SET id = id");
+        if let Some(v) = &patch.display_name {
+            q.push(", display_name = ").push_bind(v.clone());
+        }
+        if let Some(v) = patch.role {
+            q.push(", role = ").push_bind(v.as_str());
+        }
+        if let Some(v) = &patch.plan {
+            q.push(", plan = ").push_bind(v.clone());
+        }
+        match patch.disabled {
+            Some(true) => {
+                q.push(", disabled_at = COALESCE(disabled_at, NOW())");
+            }
+            Some(false) => {
+                q.push(", disabled_at = NULL");
+            }
+            None => {}
+        }
+        q.push(" WHERE id = ")
+            .push_bind(id)
+            .push(concat!(" RETURNING ", user_cols!()));
+        match q.build().fetch_optional(&self.pool).await? {
+            Some(row) => user_from(&row),
+            None => Err(StoreError::NotFound { entity: "user" }),
+        }
+    }
+
+    async fn insert_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditEntry> {
+        let row = sqlx::query(
+            "INSERT INTO audit_log (id, actor_user_id, actor, action, target_type, target_id, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             RETURNING id, actor_user_id, actor, action, target_type, target_id, details, created_at",
+        )
+        .bind(Uuid::new_v4())
+        .bind(entry.actor_user_id)
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target_type)
+        .bind(&entry.target_id)
+        .bind(&entry.details)
+        .fetch_one(&self.pool)
+        .await?;
+        audit_from(&row)
+    }
+
+    async fn list_audit(
+        &self,
+        before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let mut q = QueryBuilder::<sqlx::Postgres>::new(
+            "SELECT id, actor_user_id, actor, action, target_type, target_id, details, created_at \
+             FROM audit_log WHERE TRUE",
+        );
+        if let Some((at, id)) = before {
+            q.push(" AND (created_at, id) < (")
+                .push_bind(at)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(page_limit(Some(limit)));
+        q.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(audit_from)
+            .collect()
+    }
+
+    async fn usage_samples(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<UsageSample>> {
+        let rows = sqlx::query(
+            "SELECT user_id, agent_id, created_at, status, duration_ms, credits_consumed \
+             FROM execution_logs WHERE created_at >= $1 AND created_at < $2 \
+             AND status IN ('success', 'failed')",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UsageSample {
+                    user_id: r.try_get("user_id")?,
+                    agent_id: r.try_get("agent_id")?,
+                    created_at: r.try_get("created_at")?,
+                    status: parse(r.try_get("status")?)?,
+                    duration_ms: r.try_get("duration_ms")?,
+                    credits_consumed: r.try_get("credits_consumed")?,
+                })
+            })
+            .collect()
+    }
+
     async fn create_api_key(&self, new: &NewApiKey) -> StoreResult<ApiKey> {
         let row = sqlx::query(concat!(
             "INSERT INTO api_keys (id, user_id, name, prefix, key_hash) VALUES ($1, $2, $3, $4, $5) RETURNING ",
@@ -348,30 +481,7 @@ impl Store for PgStore {
     }
 
     async fn create_agent(&self, new: &NewAgent) -> StoreResult<Agent> {
-        let row = sqlx::query(concat!(
-            "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
-             input_schema, required_credential_types, price_one_time, price_monthly, \
-             credits_per_call, status, engine_config, timeout_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
-            agent_cols!()
-        ))
-        .bind(Uuid::new_v4())
-        .bind(&new.name)
-        .bind(&new.tool_name)
-        .bind(&new.description)
-        .bind(new.engine_type.as_str())
-        .bind(&new.engine_flow_id)
-        .bind(&new.input_schema)
-        .bind(&new.required_credential_types)
-        .bind(new.price_one_time)
-        .bind(new.price_monthly)
-        .bind(new.credits_per_call)
-        .bind(new.status.as_str())
-        .bind(&new.engine_config)
-        .bind(new.timeout_ms)
-        .fetch_one(&self.pool)
-        .await?;
-        agent_from(&row)
+        create_agent_in(&self.pool, new).await
     }
 
     async fn get_agent(&self, id: Uuid) -> StoreResult<Option<Agent>> {
@@ -436,54 +546,20 @@ impl Store for PgStore {
     }
 
     async fn update_agent(&self, id: Uuid, patch: &AgentPatch) -> StoreResult<Agent> {
-        let mut q = QueryBuilder::<sqlx::Postgres>::new("UPDATE agents SET updated_at = NOW()");
-        if let Some(v) = &patch.name {
-            q.push(", name = ").push_bind(v.clone());
+        update_agent_in(&self.pool, id, patch).await
+    }
+
+    async fn apply_agent_changes(&self, changes: &[AgentChange]) -> StoreResult<Vec<Agent>> {
+        let mut tx = self.pool.begin().await?;
+        let mut applied = Vec::with_capacity(changes.len());
+        for change in changes {
+            applied.push(match change {
+                AgentChange::Create(new) => create_agent_in(&mut *tx, new).await?,
+                AgentChange::Update(id, patch) => update_agent_in(&mut *tx, *id, patch).await?,
+            });
         }
-        if let Some(v) = &patch.tool_name {
-            q.push(", tool_name = ").push_bind(v.clone());
-        }
-        if let Some(v) = &patch.description {
-            q.push(", description = ").push_bind(v.clone());
-        }
-        if let Some(v) = patch.engine_type {
-            q.push(", engine_type = ").push_bind(v.as_str());
-        }
-        if let Some(v) = &patch.engine_flow_id {
-            q.push(", engine_flow_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = &patch.input_schema {
-            q.push(", input_schema = ").push_bind(v.clone());
-        }
-        if let Some(v) = &patch.required_credential_types {
-            q.push(", required_credential_types = ")
-                .push_bind(v.clone());
-        }
-        if let Some(v) = patch.price_one_time {
-            q.push(", price_one_time = ").push_bind(v);
-        }
-        if let Some(v) = patch.price_monthly {
-            q.push(", price_monthly = ").push_bind(v);
-        }
-        if let Some(v) = patch.credits_per_call {
-            q.push(", credits_per_call = ").push_bind(v);
-        }
-        if let Some(v) = patch.status {
-            q.push(", status = ").push_bind(v.as_str());
-        }
-        if let Some(v) = &patch.engine_config {
-            q.push(", engine_config = ").push_bind(v.clone());
-        }
-        if let Some(v) = patch.timeout_ms {
-            q.push(", timeout_ms = ").push_bind(v);
-        }
-        q.push(" WHERE id = ")
-            .push_bind(id)
-            .push(concat!(" RETURNING ", agent_cols!()));
-        match q.build().fetch_optional(&self.pool).await? {
-            Some(row) => agent_from(&row),
-            None => Err(StoreError::NotFound { entity: "agent" }),
-        }
+        tx.commit().await?;
+        Ok(applied)
     }
 
     async fn delete_agent(&self, id: Uuid) -> StoreResult<bool> {
@@ -956,4 +1032,88 @@ pub(crate) fn like_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+async fn create_agent_in<'e, E>(ex: E, new: &NewAgent) -> StoreResult<Agent>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    let row = sqlx::query(concat!(
+        "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
+         input_schema, required_credential_types, price_one_time, price_monthly, \
+         credits_per_call, status, engine_config, timeout_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
+        agent_cols!()
+    ))
+    .bind(Uuid::new_v4())
+    .bind(&new.name)
+    .bind(&new.tool_name)
+    .bind(&new.description)
+    .bind(new.engine_type.as_str())
+    .bind(&new.engine_flow_id)
+    .bind(&new.input_schema)
+    .bind(&new.required_credential_types)
+    .bind(new.price_one_time)
+    .bind(new.price_monthly)
+    .bind(new.credits_per_call)
+    .bind(new.status.as_str())
+    .bind(&new.engine_config)
+    .bind(new.timeout_ms)
+    .fetch_one(ex)
+    .await?;
+    agent_from(&row)
+}
+
+async fn update_agent_in<'e, E>(ex: E, id: Uuid, patch: &AgentPatch) -> StoreResult<Agent>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    let mut q = QueryBuilder::<sqlx::Postgres>::new("UPDATE agents SET updated_at = NOW()");
+    if let Some(v) = &patch.name {
+        q.push(", name = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.tool_name {
+        q.push(", tool_name = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.description {
+        q.push(", description = ").push_bind(v.clone());
+    }
+    if let Some(v) = patch.engine_type {
+        q.push(", engine_type = ").push_bind(v.as_str());
+    }
+    if let Some(v) = &patch.engine_flow_id {
+        q.push(", engine_flow_id = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.input_schema {
+        q.push(", input_schema = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.required_credential_types {
+        q.push(", required_credential_types = ")
+            .push_bind(v.clone());
+    }
+    if let Some(v) = patch.price_one_time {
+        q.push(", price_one_time = ").push_bind(v);
+    }
+    if let Some(v) = patch.price_monthly {
+        q.push(", price_monthly = ").push_bind(v);
+    }
+    if let Some(v) = patch.credits_per_call {
+        q.push(", credits_per_call = ").push_bind(v);
+    }
+    if let Some(v) = patch.status {
+        q.push(", status = ").push_bind(v.as_str());
+    }
+    if let Some(v) = &patch.engine_config {
+        q.push(", engine_config = ").push_bind(v.clone());
+    }
+    if let Some(v) = patch.timeout_ms {
+        q.push(", timeout_ms = ").push_bind(v);
+    }
+    q.push(" WHERE id = ")
+        .push_bind(id)
+        .push(concat!(" RETURNING ", agent_cols!()));
+    match q.build().fetch_optional(ex).await? {
+        Some(row) => agent_from(&row),
+        None => Err(StoreError::NotFound { entity: "agent" }),
+    }
 }

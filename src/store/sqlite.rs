@@ -211,6 +211,23 @@ fn credential_from(row: &SqliteRow) -> StoreResult<CredentialRow> {
     })
 }
 
+fn audit_from(row: &SqliteRow) -> StoreResult<AuditEntry> {
+    Ok(AuditEntry {
+        id: uuid(row.try_get("id")?)?,
+        actor_user_id: row
+            .try_get::<Option<String>, _>("actor_user_id")?
+            .as_deref()
+            .map(uuid)
+            .transpose()?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target_type: row.try_get("target_type")?,
+        target_id: row.try_get("target_id")?,
+        details: json(row.try_get("details")?)?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+    })
+}
+
 fn log_from(row: &SqliteRow) -> StoreResult<ExecutionLog> {
     Ok(ExecutionLog {
         id: uuid(row.try_get("id")?)?,
@@ -324,6 +341,131 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn list_users_page(
+        &self,
+        after_email: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE (? IS NULL OR email > ?) ORDER BY email LIMIT ?"
+        ))
+        .bind(after_email)
+        .bind(after_email)
+        .bind(page_limit(Some(limit)))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(user_from)
+        .collect()
+    }
+
+    async fn update_user(&self, id: Uuid, patch: &UserPatch) -> StoreResult<User> {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new("UPDATE users SET id = id");
+        if let Some(v) = &patch.display_name {
+            q.push(", display_name = ").push_bind(v.clone());
+        }
+        if let Some(v) = patch.role {
+            q.push(", role = ").push_bind(v.as_str());
+        }
+        if let Some(v) = &patch.plan {
+            q.push(", plan = ").push_bind(v.clone());
+        }
+        match patch.disabled {
+            Some(true) => {
+                q.push(concat!(
+                    ", disabled_at = COALESCE(disabled_at, ",
+                    now!(),
+                    ")"
+                ));
+            }
+            Some(false) => {
+                q.push(", disabled_at = NULL");
+            }
+            None => {}
+        }
+        q.push(" WHERE id = ")
+            .push_bind(id.to_string())
+            .push(concat!(" RETURNING ", user_cols!()));
+        match q.build().fetch_optional(&self.writer).await? {
+            Some(row) => user_from(&row),
+            None => Err(StoreError::NotFound { entity: "user" }),
+        }
+    }
+
+    async fn insert_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditEntry> {
+        let row = sqlx::query(
+            "INSERT INTO audit_log (id, actor_user_id, actor, action, target_type, target_id, details) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             RETURNING id, actor_user_id, actor, action, target_type, target_id, details, created_at",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(entry.actor_user_id.map(|u| u.to_string()))
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target_type)
+        .bind(&entry.target_id)
+        .bind(json_text(&entry.details))
+        .fetch_one(&self.writer)
+        .await?;
+        audit_from(&row)
+    }
+
+    async fn list_audit(
+        &self,
+        before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT id, actor_user_id, actor, action, target_type, target_id, details, created_at \
+             FROM audit_log WHERE 1",
+        );
+        if let Some((at, id)) = before {
+            q.push(" AND (created_at, id) < (")
+                .push_bind(ts(at))
+                .push(", ")
+                .push_bind(id.to_string())
+                .push(")");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(page_limit(Some(limit)));
+        q.build()
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(audit_from)
+            .collect()
+    }
+
+    async fn usage_samples(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<UsageSample>> {
+        let rows = sqlx::query(
+            "SELECT user_id, agent_id, created_at, status, duration_ms, credits_consumed \
+             FROM execution_logs WHERE created_at >= ? AND created_at < ? \
+             AND status IN ('success', 'failed')",
+        )
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UsageSample {
+                    user_id: uuid(r.try_get("user_id")?)?,
+                    agent_id: uuid(r.try_get("agent_id")?)?,
+                    created_at: parse_ts(r.try_get("created_at")?)?,
+                    status: parse(r.try_get("status")?)?,
+                    duration_ms: r.try_get("duration_ms")?,
+                    credits_consumed: r.try_get("credits_consumed")?,
+                })
+            })
+            .collect()
+    }
+
     async fn create_api_key(&self, new: &NewApiKey) -> StoreResult<ApiKey> {
         let row = sqlx::query(concat!(
             "INSERT INTO api_keys (id, user_id, name, prefix, key_hash) VALUES (?, ?, ?, ?, ?) RETURNING ",
@@ -430,30 +572,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_agent(&self, new: &NewAgent) -> StoreResult<Agent> {
-        let row = sqlx::query(concat!(
-            "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
-             input_schema, required_credential_types, price_one_time, price_monthly, \
-             credits_per_call, status, engine_config, timeout_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
-            agent_cols!()
-        ))
-        .bind(Uuid::new_v4().to_string())
-        .bind(&new.name)
-        .bind(&new.tool_name)
-        .bind(&new.description)
-        .bind(new.engine_type.as_str())
-        .bind(&new.engine_flow_id)
-        .bind(json_text(&new.input_schema))
-        .bind(serde_json::to_string(&new.required_credential_types).unwrap_or_else(|_| "[]".into()))
-        .bind(decimal_text(new.price_one_time))
-        .bind(decimal_text(new.price_monthly))
-        .bind(new.credits_per_call)
-        .bind(new.status.as_str())
-        .bind(json_text(&new.engine_config))
-        .bind(new.timeout_ms)
-        .fetch_one(&self.writer)
-        .await?;
-        agent_from(&row)
+        create_agent_in(&self.writer, new).await
     }
 
     async fn get_agent(&self, id: Uuid) -> StoreResult<Option<Agent>> {
@@ -518,55 +637,20 @@ impl Store for SqliteStore {
     }
 
     async fn update_agent(&self, id: Uuid, patch: &AgentPatch) -> StoreResult<Agent> {
-        let mut q =
-            QueryBuilder::<sqlx::Sqlite>::new(concat!("UPDATE agents SET updated_at = ", now!()));
-        if let Some(v) = &patch.name {
-            q.push(", name = ").push_bind(v.clone());
+        update_agent_in(&self.writer, id, patch).await
+    }
+
+    async fn apply_agent_changes(&self, changes: &[AgentChange]) -> StoreResult<Vec<Agent>> {
+        let mut tx = self.writer.begin().await?;
+        let mut applied = Vec::with_capacity(changes.len());
+        for change in changes {
+            applied.push(match change {
+                AgentChange::Create(new) => create_agent_in(&mut *tx, new).await?,
+                AgentChange::Update(id, patch) => update_agent_in(&mut *tx, *id, patch).await?,
+            });
         }
-        if let Some(v) = &patch.tool_name {
-            q.push(", tool_name = ").push_bind(v.clone());
-        }
-        if let Some(v) = &patch.description {
-            q.push(", description = ").push_bind(v.clone());
-        }
-        if let Some(v) = patch.engine_type {
-            q.push(", engine_type = ").push_bind(v.as_str());
-        }
-        if let Some(v) = &patch.engine_flow_id {
-            q.push(", engine_flow_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = &patch.input_schema {
-            q.push(", input_schema = ").push_bind(json_text(v));
-        }
-        if let Some(v) = &patch.required_credential_types {
-            q.push(", required_credential_types = ")
-                .push_bind(serde_json::to_string(v).unwrap_or_else(|_| "[]".into()));
-        }
-        if let Some(v) = patch.price_one_time {
-            q.push(", price_one_time = ").push_bind(decimal_text(v));
-        }
-        if let Some(v) = patch.price_monthly {
-            q.push(", price_monthly = ").push_bind(decimal_text(v));
-        }
-        if let Some(v) = patch.credits_per_call {
-            q.push(", credits_per_call = ").push_bind(v);
-        }
-        if let Some(v) = patch.status {
-            q.push(", status = ").push_bind(v.as_str());
-        }
-        if let Some(v) = &patch.engine_config {
-            q.push(", engine_config = ").push_bind(json_text(v));
-        }
-        if let Some(v) = patch.timeout_ms {
-            q.push(", timeout_ms = ").push_bind(v);
-        }
-        q.push(" WHERE id = ")
-            .push_bind(id.to_string())
-            .push(concat!(" RETURNING ", agent_cols!()));
-        match q.build().fetch_optional(&self.writer).await? {
-            Some(row) => agent_from(&row),
-            None => Err(StoreError::NotFound { entity: "agent" }),
-        }
+        tx.commit().await?;
+        Ok(applied)
     }
 
     async fn delete_agent(&self, id: Uuid) -> StoreResult<bool> {
@@ -952,5 +1036,90 @@ impl Store for SqliteStore {
             .iter()
             .map(log_from)
             .collect()
+    }
+}
+
+async fn create_agent_in<'e, E>(ex: E, new: &NewAgent) -> StoreResult<Agent>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let row = sqlx::query(concat!(
+        "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
+         input_schema, required_credential_types, price_one_time, price_monthly, \
+         credits_per_call, status, engine_config, timeout_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+        agent_cols!()
+    ))
+    .bind(Uuid::new_v4().to_string())
+    .bind(&new.name)
+    .bind(&new.tool_name)
+    .bind(&new.description)
+    .bind(new.engine_type.as_str())
+    .bind(&new.engine_flow_id)
+    .bind(json_text(&new.input_schema))
+    .bind(serde_json::to_string(&new.required_credential_types).unwrap_or_else(|_| "[]".into()))
+    .bind(decimal_text(new.price_one_time))
+    .bind(decimal_text(new.price_monthly))
+    .bind(new.credits_per_call)
+    .bind(new.status.as_str())
+    .bind(json_text(&new.engine_config))
+    .bind(new.timeout_ms)
+    .fetch_one(ex)
+    .await?;
+    agent_from(&row)
+}
+
+async fn update_agent_in<'e, E>(ex: E, id: Uuid, patch: &AgentPatch) -> StoreResult<Agent>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let mut q =
+        QueryBuilder::<sqlx::Sqlite>::new(concat!("UPDATE agents SET updated_at = ", now!()));
+    if let Some(v) = &patch.name {
+        q.push(", name = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.tool_name {
+        q.push(", tool_name = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.description {
+        q.push(", description = ").push_bind(v.clone());
+    }
+    if let Some(v) = patch.engine_type {
+        q.push(", engine_type = ").push_bind(v.as_str());
+    }
+    if let Some(v) = &patch.engine_flow_id {
+        q.push(", engine_flow_id = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.input_schema {
+        q.push(", input_schema = ").push_bind(json_text(v));
+    }
+    if let Some(v) = &patch.required_credential_types {
+        q.push(", required_credential_types = ")
+            .push_bind(serde_json::to_string(v).unwrap_or_else(|_| "[]".into()));
+    }
+    if let Some(v) = patch.price_one_time {
+        q.push(", price_one_time = ").push_bind(decimal_text(v));
+    }
+    if let Some(v) = patch.price_monthly {
+        q.push(", price_monthly = ").push_bind(decimal_text(v));
+    }
+    if let Some(v) = patch.credits_per_call {
+        q.push(", credits_per_call = ").push_bind(v);
+    }
+    if let Some(v) = patch.status {
+        q.push(", status = ").push_bind(v.as_str());
+    }
+    if let Some(v) = &patch.engine_config {
+        q.push(", engine_config = ").push_bind(json_text(v));
+    }
+    if let Some(v) = patch.timeout_ms {
+        q.push(", timeout_ms = ").push_bind(v);
+    }
+    q.push(" WHERE id = ")
+        .push_bind(id.to_string())
+        .push(concat!(" RETURNING ", agent_cols!()));
+    match q.build().fetch_optional(ex).await? {
+        Some(row) => agent_from(&row),
+        None => Err(StoreError::NotFound { entity: "agent" }),
     }
 }

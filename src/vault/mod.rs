@@ -23,7 +23,7 @@ use uuid::Uuid;
 pub use crypto::{CredentialAad, CryptoError, Keyring, MasterKey, Sealed};
 
 use crate::config::{Config, DatabaseKind};
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldError, Result};
 use crate::store::{
     CredentialRow, DynStore, ResealedCredential, Store, StoreError, User, VaultKeyRow,
 };
@@ -749,10 +749,11 @@ pub fn validate_provider(provider: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidInput(
-            "provider: must match ^[a-z0-9_.-]{1,64}$ (e.g. openai, anthropic, google_sheets)"
-                .into(),
-        ))
+        Err(Error::Validation(vec![FieldError::new(
+            "provider",
+            "pattern",
+            "must match ^[a-z0-9_.-]{1,64}$ (e.g. openai, anthropic, google_sheets)",
+        )]))
     }
 }
 
@@ -761,9 +762,11 @@ pub fn validate_key_name(key_name: &str) -> Result<()> {
         || key_name.chars().count() > 64
         || key_name.chars().any(char::is_control)
     {
-        return Err(Error::InvalidInput(
-            "key_name: must be 1 to 64 printable characters".into(),
-        ));
+        return Err(Error::Validation(vec![FieldError::new(
+            "key_name",
+            "printable",
+            "must be 1 to 64 printable characters",
+        )]));
     }
     Ok(())
 }
@@ -771,12 +774,18 @@ pub fn validate_key_name(key_name: &str) -> Result<()> {
 fn validate_secret(secret: &SecretString) -> Result<()> {
     let value = secret.expose_secret();
     if value.trim().is_empty() {
-        return Err(Error::InvalidInput("the credential value is empty".into()));
+        return Err(Error::Validation(vec![FieldError::new(
+            "value",
+            "not_blank",
+            "the credential value is empty",
+        )]));
     }
     if value.len() > MAX_SECRET_BYTES {
-        return Err(Error::InvalidInput(format!(
-            "the credential value is larger than {MAX_SECRET_BYTES} bytes"
-        )));
+        return Err(Error::Validation(vec![FieldError::new(
+            "value",
+            "max_size",
+            format!("the credential value is larger than {MAX_SECRET_BYTES} bytes"),
+        )]));
     }
     Ok(())
 }

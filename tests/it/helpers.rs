@@ -364,3 +364,22 @@ pub async fn run_cli_with(
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// A valid draft agent for tests.
+pub fn sample_agent(tool_name: &str) -> vieagent::store::NewAgent {
+    vieagent::store::NewAgent {
+        name: format!("Agent {tool_name}"),
+        tool_name: tool_name.to_string(),
+        description: "A test agent".into(),
+        engine_type: vieagent::store::EngineType::Flowise,
+        engine_flow_id: "3f1c0a9e-flow".into(),
+        input_schema: serde_json::json!({"type": "object", "properties": {"question": {"type": "string"}}}),
+        required_credential_types: vec![],
+        price_one_time: None,
+        price_monthly: None,
+        credits_per_call: 1,
+        status: vieagent::store::AgentStatus::Draft,
+        engine_config: serde_json::json!({}),
+        timeout_ms: None,
+    }
+}

@@ -2,9 +2,11 @@
 
 mod helpers;
 
+mod admin;
 mod cli;
 mod engines;
 mod engines_recorded;
+mod manifests;
 mod mcp;
 mod mcp_client;
 mod server;

@@ -26,6 +26,7 @@ crate::backend_tests!(
     execution_logs_lifecycle_and_pagination,
     concurrent_execution_log_inserts_all_land,
     journal_batches_commit_together,
+    agent_changes_apply_all_or_nothing,
     newer_schema_is_refused,
 );
 
@@ -1110,4 +1111,60 @@ async fn journal_batches_commit_together(backend: Backend) {
         store.get_execution_log(d).await.expect("get").is_none(),
         "all or nothing"
     );
+}
+
+async fn agent_changes_apply_all_or_nothing(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let existing = store
+        .create_agent(&new_agent("taken"))
+        .await
+        .expect("agent");
+    let err = store
+        .apply_agent_changes(&[
+            AgentChange::Create(new_agent("fresh")),
+            AgentChange::Update(
+                existing.id,
+                AgentPatch {
+                    description: Some("changed".into()),
+                    ..AgentPatch::default()
+                },
+            ),
+            AgentChange::Create(new_agent("taken")),
+        ])
+        .await
+        .expect_err("duplicate tool_name");
+    assert!(matches!(err, StoreError::UniqueViolation { .. }), "{err:?}");
+    assert!(
+        store
+            .get_agent_by_tool_name("fresh")
+            .await
+            .expect("get")
+            .is_none(),
+        "rolled back"
+    );
+    assert_eq!(
+        store
+            .get_agent(existing.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .description,
+        existing.description
+    );
+    let applied = store
+        .apply_agent_changes(&[
+            AgentChange::Create(new_agent("fresh")),
+            AgentChange::Update(
+                existing.id,
+                AgentPatch {
+                    status: Some(AgentStatus::Archived),
+                    ..AgentPatch::default()
+                },
+            ),
+        ])
+        .await
+        .expect("apply");
+    assert_eq!(applied.len(), 2);
+    assert_eq!(applied[1].status, AgentStatus::Archived);
 }

@@ -497,7 +497,7 @@ async fn failed_put_leaves_previous_value_intact(backend: Backend) {
             .put(&ada, "openai", "default", &bad)
             .await
             .expect_err("refused");
-        assert!(matches!(err, vieagent::Error::InvalidInput(_)), "{err:?}");
+        assert!(matches!(err, vieagent::Error::Validation(_)), "{err:?}");
     }
     assert!(
         vault
