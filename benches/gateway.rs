@@ -161,6 +161,7 @@ async fn start_gateway(
             status: AgentStatus::Published,
             engine_config: json!({"input_mode": "question"}),
             timeout_ms: None,
+            charge_failed_calls: false,
         })
         .await
         .expect("agent");
@@ -170,6 +171,7 @@ async fn start_gateway(
         None,
         Role::User,
         "free",
+        1_000_000,
     )
     .await
     .expect("user");
@@ -455,6 +457,7 @@ async fn main() {
                     status: AgentStatus::Published,
                     engine_config: json!({"input_mode": "question"}),
                     timeout_ms: None,
+                    charge_failed_calls: false,
                 })
                 .await
                 .expect("agent");

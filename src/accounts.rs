@@ -72,21 +72,30 @@ pub fn validate_plan(plan: &str) -> Result<()> {
     Ok(())
 }
 
+/// Create a user whose account starts with `initial_credits` (normally
+/// `billing.signup_credits`).
 pub async fn create_user(
     store: &dyn Store,
     email: &str,
     display_name: Option<String>,
     role: Role,
     plan: &str,
+    initial_credits: i64,
 ) -> Result<User> {
     let email = normalize_email(email)?;
     validate_plan(plan)?;
+    if initial_credits < 0 {
+        return Err(Error::InvalidInput(
+            "initial_credits: must be 0 or more".to_string(),
+        ));
+    }
     store
         .create_user(&NewUser {
             email: email.clone(),
             display_name,
             role,
             plan: plan.to_string(),
+            initial_credits,
         })
         .await
         .map_err(|e| match e {

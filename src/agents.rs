@@ -182,6 +182,7 @@ pub async fn import(
                     status,
                     engine_config: description.engine_config.clone(),
                     timeout_ms: None,
+                    charge_failed_calls: false,
                 })
                 .await
                 .map_err(|e| match e {
@@ -441,6 +442,10 @@ pub struct AgentDefinition {
     #[serde(default, deserialize_with = "opt_int_like")]
     #[schema(minimum = 1, maximum = 3600000)]
     pub timeout_ms: Option<i32>,
+    /// Charge `credits_per_call` for calls the engine failed (default: only
+    /// successful calls are charged).
+    #[serde(default)]
+    pub charge_failed_calls: bool,
 }
 
 fn default_credits_per_call() -> i32 {
@@ -489,6 +494,7 @@ pub struct AgentUpdate {
     #[serde(default, deserialize_with = "opt_opt_int_like")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 3600000)]
     pub timeout_ms: Option<Option<i32>>,
+    pub charge_failed_calls: Option<bool>,
 }
 
 /// Largest accepted input schema (serialized).
@@ -678,6 +684,7 @@ impl AgentDefinition {
                 .clone()
                 .unwrap_or_else(|| Value::Object(Default::default())),
             timeout_ms: self.timeout_ms,
+            charge_failed_calls: self.charge_failed_calls,
         })
     }
 }
@@ -749,6 +756,7 @@ impl AgentUpdate {
             status: None,
             engine_config: self.engine_config.clone(),
             timeout_ms: self.timeout_ms,
+            charge_failed_calls: self.charge_failed_calls,
         })
     }
 }

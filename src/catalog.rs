@@ -4,7 +4,7 @@
 //! rebuilt when the agents table changes (this process, the CLI, another
 //! replica), and subscribers hear about it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 
@@ -29,6 +29,8 @@ pub struct Snapshot {
     pub version: u64,
     entries: BTreeMap<String, Arc<CatalogEntry>>,
     tools: Arc<Vec<Tool>>,
+    /// Positions in `tools` of agents that need an entitlement.
+    priced: Vec<usize>,
     fingerprint: u64,
 }
 
@@ -40,6 +42,64 @@ impl Snapshot {
     /// Tool definitions ordered by name.
     pub fn tools(&self) -> Arc<Vec<Tool>> {
         self.tools.clone()
+    }
+
+    /// Whether any tool needs a purchase (if not, every user sees the same list).
+    pub fn has_priced(&self) -> bool {
+        !self.priced.is_empty()
+    }
+
+    /// The tool list as one user sees it: a priced tool the user has no
+    /// active entitlement for gets a description line saying it needs a
+    /// purchase (so an assistant can tell the user), or is left out when
+    /// `show_unpurchased` is off. `entitled` holds the agents the user has
+    /// bought. Without priced tools this is the shared list, no copy.
+    pub fn tools_for(
+        &self,
+        entitled: &HashSet<Uuid>,
+        show_unpurchased: bool,
+        currency: &str,
+    ) -> Arc<Vec<Tool>> {
+        let locked: Vec<usize> = self
+            .priced
+            .iter()
+            .copied()
+            .filter(|&i| {
+                self.tools
+                    .get(i)
+                    .and_then(|t| self.entries.get(t.name.as_ref()))
+                    .is_some_and(|e| !entitled.contains(&e.agent.id))
+            })
+            .collect();
+        if locked.is_empty() {
+            return self.tools.clone();
+        }
+        let mut tools: Vec<Tool> = Vec::with_capacity(self.tools.len());
+        let mut next_locked = locked.iter().peekable();
+        for (i, tool) in self.tools.iter().enumerate() {
+            if next_locked.peek() != Some(&&i) {
+                tools.push(tool.clone());
+                continue;
+            }
+            next_locked.next();
+            if !show_unpurchased {
+                continue;
+            }
+            let Some(entry) = self.entries.get(tool.name.as_ref()) else {
+                continue;
+            };
+            let mut marked = tool.clone();
+            let line = crate::billing::purchase_line(&entry.agent, currency);
+            marked.description = Some(
+                match marked.description.as_deref() {
+                    Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
+                    _ => line,
+                }
+                .into(),
+            );
+            tools.push(marked);
+        }
+        Arc::new(tools)
     }
 
     pub fn len(&self) -> usize {
@@ -133,11 +193,18 @@ impl Catalog {
             );
         }
         let tools = Arc::new(entries.values().map(|e| e.tool.clone()).collect());
+        let priced = entries
+            .values()
+            .enumerate()
+            .filter(|(_, e)| crate::billing::is_priced(&e.agent))
+            .map(|(i, _)| i)
+            .collect();
         let version = old.version + 1;
         let snapshot = Arc::new(Snapshot {
             version,
             entries,
             tools,
+            priced,
             fingerprint,
         });
         tracing::info!(version, tools = snapshot.len(), "tool catalog refreshed");

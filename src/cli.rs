@@ -81,6 +81,98 @@ pub enum Command {
     /// Manage marketplace agents.
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// Users' credits: balance, grants, ledger.
+    #[command(subcommand)]
+    Credits(CreditsCommand),
+    /// Users' entitlements to priced agents.
+    #[command(subcommand)]
+    Entitlements(EntitlementsCommand),
+    /// Billing reports.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CreditsCommand {
+    /// Add credits (or remove them, with a negative amount) with a reason.
+    Grant {
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        #[arg(long, allow_hyphen_values = true)]
+        amount: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show a user's balance.
+    Show {
+        #[arg(long)]
+        user: String,
+    },
+    /// A user's ledger, newest first.
+    Ledger {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EntitlementsCommand {
+    /// Grant a user access to a priced agent.
+    Grant {
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        /// The agent's tool name or id.
+        #[arg(long)]
+        agent: String,
+        /// one_time, monthly, free or grant
+        #[arg(long, default_value = "grant")]
+        kind: String,
+        /// When it starts (RFC 3339 or YYYY-MM-DD; default now).
+        #[arg(long)]
+        starts_at: Option<String>,
+        /// When it ends (RFC 3339 or YYYY-MM-DD); monthly defaults to one month.
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// Order or invoice number.
+        #[arg(long)]
+        reference: Option<String>,
+        /// What was paid (default: the agent's price for one_time/monthly).
+        #[arg(long)]
+        price: Option<String>,
+    },
+    /// Revoke an entitlement by id.
+    Revoke {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// List a user's entitlements.
+    List {
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Usage and revenue over [from, to).
+    Report {
+        /// Start, inclusive (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        from: String,
+        /// End, exclusive (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        to: String,
+        /// user, agent or day
+        #[arg(long, default_value = "user")]
+        group_by: String,
+        /// csv or json
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +289,9 @@ pub enum UsersCommand {
         /// Display name.
         #[arg(long)]
         name: Option<String>,
+        /// Starting credits (default: billing.signup_credits).
+        #[arg(long)]
+        credits: Option<i64>,
     },
     /// List users.
     List,
@@ -333,12 +428,21 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                         role,
                         plan,
                         name,
+                        credits,
                     } => {
                         let role: Role = role
                             .parse()
                             .map_err(|e| Error::InvalidInput(format!("--role: {e}")))?;
-                        let user = accounts::create_user(store.as_ref(), &email, name, role, &plan)
-                            .await?;
+                        let credits = credits.unwrap_or(config.billing.signup_credits);
+                        let user = accounts::create_user(
+                            store.as_ref(),
+                            &email,
+                            name,
+                            role,
+                            &plan,
+                            credits,
+                        )
+                        .await?;
                         println!(
                             "created user {} <{}> role={} plan={}",
                             user.id, user.email, user.role, user.plan
@@ -496,6 +600,52 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                         Ok(())
                     }
                 }
+            })
+            .await
+        }
+        Command::Credits(cmd) => {
+            with_store(
+                &config,
+                |store| async move { credits_command(store, cmd).await },
+            )
+            .await
+        }
+        Command::Entitlements(cmd) => {
+            with_store(&config, |store| async move {
+                entitlements_command(store, cmd).await
+            })
+            .await
+        }
+        Command::Billing(BillingCommand::Report {
+            from,
+            to,
+            group_by,
+            format,
+        }) => {
+            let currency = config.billing.currency.clone();
+            with_store(&config, |store| async move {
+                let from = parse_when("--from", &from)?;
+                let to = parse_when("--to", &to)?;
+                let group_by: crate::billing::GroupBy = group_by
+                    .parse()
+                    .map_err(|e| Error::InvalidInput(format!("--group-by: {e}")))?;
+                let report =
+                    crate::billing::usage_report(store.as_ref(), from, to, group_by, &currency)
+                        .await?;
+                match format.as_str() {
+                    "csv" => print!("{}", crate::billing::report_csv(&report)),
+                    "json" => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report)
+                            .map_err(|e| Error::Internal(e.to_string()))?
+                    ),
+                    other => {
+                        return Err(Error::InvalidInput(format!(
+                            "--format: '{other}' is not one of csv, json"
+                        )));
+                    }
+                }
+                Ok(())
             })
             .await
         }
@@ -756,6 +906,168 @@ fn read_secret_from_stdin() -> Result<SecretString> {
 }
 
 /// Open the store for a one-shot command; the schema must be current.
+/// RFC 3339, or a date (midnight UTC).
+fn parse_when(flag: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "{flag}: '{value}' is not a date (YYYY-MM-DD) or an RFC 3339 time"
+            ))
+        })
+}
+
+async fn credits_command(store: store::DynStore, cmd: CreditsCommand) -> Result<()> {
+    match cmd {
+        CreditsCommand::Grant {
+            user,
+            amount,
+            reason,
+        } => {
+            let user = accounts::user_by_email(store.as_ref(), &user).await?;
+            let entry =
+                crate::billing::adjust_credits(store.as_ref(), user.id, amount, &reason).await?;
+            println!(
+                "{} {} credits for {} ({}); balance {}",
+                if amount > 0 { "added" } else { "removed" },
+                amount.unsigned_abs(),
+                user.email,
+                entry.reason,
+                entry.balance_after
+            );
+        }
+        CreditsCommand::Show { user } => {
+            let user = accounts::user_by_email(store.as_ref(), &user).await?;
+            let a = store.credit_account(user.id).await?;
+            println!(
+                "{}: balance {}, reserved {} (calls in flight), available {}",
+                user.email,
+                a.balance,
+                a.reserved,
+                a.available()
+            );
+        }
+        CreditsCommand::Ledger { user, limit } => {
+            let user = accounts::user_by_email(store.as_ref(), &user).await?;
+            for e in store
+                .list_ledger(user.id, None, limit.clamp(1, 1000))
+                .await?
+            {
+                println!(
+                    "{}\t{:+}\tbalance {}\t{}{}",
+                    e.created_at.to_rfc3339(),
+                    e.delta,
+                    e.balance_after,
+                    e.reason,
+                    e.execution_log_id
+                        .map(|id| format!(" (execution {id})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn entitlements_command(store: store::DynStore, cmd: EntitlementsCommand) -> Result<()> {
+    match cmd {
+        EntitlementsCommand::Grant {
+            user,
+            agent,
+            kind,
+            starts_at,
+            expires_at,
+            reference,
+            price,
+        } => {
+            let user = accounts::user_by_email(store.as_ref(), &user).await?;
+            let agent = crate::billing::find_agent(store.as_ref(), &agent)
+                .await?
+                .ok_or_else(|| {
+                    Error::NotFound(format!("no agent with tool name or id '{agent}'"))
+                })?;
+            let kind: store::EntitlementKind = kind
+                .parse()
+                .map_err(|e| Error::InvalidInput(format!("--kind: {e}")))?;
+            let price = price
+                .map(|p| {
+                    crate::agents::parse_price(
+                        "--price",
+                        &crate::agents::PriceInput::Text(p.clone()),
+                    )
+                    .map_err(|e| Error::InvalidInput(format!("{}: {}", e.field, e.message)))
+                })
+                .transpose()?;
+            let grant = crate::billing::Grant {
+                kind,
+                starts_at: starts_at
+                    .as_deref()
+                    .map(|v| parse_when("--starts-at", v))
+                    .transpose()?,
+                expires_at: expires_at
+                    .as_deref()
+                    .map(|v| parse_when("--expires-at", v))
+                    .transpose()?,
+                reference,
+                price,
+            };
+            let e =
+                crate::billing::grant_entitlement(store.as_ref(), None, user.id, &agent, &grant)
+                    .await?;
+            println!(
+                "granted {} access to {} for {} (id {}, {})",
+                e.kind,
+                agent.tool_name,
+                user.email,
+                e.id,
+                e.expires_at
+                    .map(|t| format!("until {}", t.to_rfc3339()))
+                    .unwrap_or_else(|| "no expiry".into())
+            );
+        }
+        EntitlementsCommand::Revoke { id } => {
+            let id = uuid::Uuid::parse_str(&id)
+                .map_err(|_| Error::InvalidInput(format!("'{id}' is not an entitlement id")))?;
+            let e = crate::billing::revoke_entitlement(store.as_ref(), None, id).await?;
+            println!(
+                "revoked entitlement {} (user {}, agent {})",
+                e.id, e.user_id, e.agent_id
+            );
+        }
+        EntitlementsCommand::List { user } => {
+            let user = accounts::user_by_email(store.as_ref(), &user).await?;
+            let now = chrono::Utc::now();
+            for e in store.list_entitlements(user.id).await? {
+                let agent = store
+                    .get_agent(e.agent_id)
+                    .await?
+                    .map(|a| a.tool_name)
+                    .unwrap_or_else(|| e.agent_id.to_string());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    e.id,
+                    agent,
+                    e.kind,
+                    if e.is_active(now) {
+                        "active"
+                    } else {
+                        "inactive"
+                    },
+                    e.expires_at
+                        .map(|t| format!("expires {}", t.to_rfc3339()))
+                        .unwrap_or_else(|| "no expiry".into())
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn with_store<F, Fut>(config: &Config, f: F) -> Result<()>
 where
     F: FnOnce(store::DynStore) -> Fut,

@@ -87,6 +87,12 @@ pub struct Config {
     /// MCP transports.
     #[serde(default)]
     pub mcp: McpConfig,
+    /// Credits and prices.
+    #[serde(default)]
+    pub billing: BillingConfig,
+    /// What the tool catalog shows each user.
+    #[serde(default)]
+    pub catalog: CatalogConfig,
     /// Bootstrap token for the admin API (besides admin users' API keys).
     #[serde(default)]
     pub admin_token: Option<SecretString>,
@@ -107,6 +113,56 @@ pub struct Config {
     /// Seed the built-in demo agent: unset = only on a fresh embedded SQLite database.
     #[serde(default)]
     pub demo: Option<bool>,
+}
+
+/// `[billing]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingConfig {
+    /// Credits a new user starts with (a `signup` ledger entry).
+    #[serde(default = "default_signup_credits")]
+    pub signup_credits: i64,
+    /// Currency of agent prices, shown in messages and reports.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            signup_credits: default_signup_credits(),
+            currency: default_currency(),
+        }
+    }
+}
+
+fn default_signup_credits() -> i64 {
+    100
+}
+fn default_currency() -> String {
+    "USD".into()
+}
+
+/// `[catalog]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// List priced tools the user has not bought (with a line saying they
+    /// need a purchase), so an assistant can tell the user; `false` hides them.
+    #[serde(default = "default_true")]
+    pub show_unpurchased: bool,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            show_unpurchased: true,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[mcp]`
@@ -348,6 +404,8 @@ impl Default for Config {
             keyring_files: Vec::new(),
             engines: EnginesConfig::default(),
             mcp: McpConfig::default(),
+            billing: BillingConfig::default(),
+            catalog: CatalogConfig::default(),
             api_key: None,
             admin_token: None,
             auth_cache_ttl: default_auth_cache_ttl(),
@@ -397,6 +455,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DEMO", "demo"),
     ("MCP_ALLOWED_HOSTS", "mcp.allowed_hosts"),
     ("MCP_ALLOWED_ORIGINS", "mcp.allowed_origins"),
+    ("SIGNUP_CREDITS", "billing.signup_credits"),
+    ("CURRENCY", "billing.currency"),
+    ("SHOW_UNPURCHASED", "catalog.show_unpurchased"),
 ];
 
 /// Where configuration comes from; tests build this by hand.
@@ -449,6 +510,15 @@ impl Config {
             .map_err(|e| ConfigError::new("log_level", e.to_string()))?;
         if self.db_max_connections == 0 {
             return Err(ConfigError::new("db_max_connections", "must be at least 1"));
+        }
+        if self.billing.signup_credits < 0 {
+            return Err(ConfigError::new(
+                "billing.signup_credits (VIEAGENT_SIGNUP_CREDITS)",
+                "must be 0 or more",
+            ));
+        }
+        if self.billing.currency.trim().is_empty() {
+            return Err(ConfigError::new("billing.currency", "must not be empty"));
         }
         if self.master_key.is_some() && self.master_key_file.is_some() {
             return Err(ConfigError::new(
@@ -628,6 +698,16 @@ impl Config {
                 .into(),
         );
         table.insert("mcp".into(), mcp.into());
+        let mut billing = toml::Table::new();
+        billing.insert("signup_credits".into(), self.billing.signup_credits.into());
+        billing.insert("currency".into(), self.billing.currency.clone().into());
+        table.insert("billing".into(), billing.into());
+        let mut catalog = toml::Table::new();
+        catalog.insert(
+            "show_unpurchased".into(),
+            self.catalog.show_unpurchased.into(),
+        );
+        table.insert("catalog".into(), catalog.into());
         toml::to_string(&table).unwrap_or_default()
     }
 }

@@ -50,6 +50,7 @@ pub async fn seed_if_wanted(config: &Config, store: &dyn Store) -> Result<()> {
                 status: AgentStatus::Published,
                 engine_config: demo_engine_config(),
                 timeout_ms: None,
+                charge_failed_calls: false,
             })
             .await?;
         tracing::info!(tool = DEMO_TOOL, "seeded the demo agent");
@@ -61,6 +62,7 @@ pub async fn seed_if_wanted(config: &Config, store: &dyn Store) -> Result<()> {
             Some("Demo user".into()),
             Role::Admin,
             "demo",
+            config.billing.signup_credits,
         )
         .await?;
         let (_, key) = accounts::create_key(store, user.id, "demo").await?;

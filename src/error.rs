@@ -42,6 +42,10 @@ pub enum Error {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    /// Temporarily unable to serve (503 with `Retry-After`); the message is
+    /// safe to show (e.g. "journal unavailable: the call was not run").
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
@@ -106,7 +110,9 @@ impl Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Store(StoreError::Unavailable(_)) | Error::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -123,7 +129,11 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let detail = if status.is_server_error() {
+        let retry_after = matches!(self, Error::Unavailable(_));
+        let detail = if let Error::Unavailable(message) = &self {
+            tracing::warn!(error = %message, "request refused: unavailable");
+            message.clone()
+        } else if status.is_server_error() {
             // Opaque to the client; the cause goes to the log.
             tracing::error!(error = %self, "request failed");
             match status {
@@ -154,6 +164,11 @@ impl IntoResponse for Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -50,6 +50,9 @@ pub struct AgentManifest {
     pub engine_config: Option<Value>,
     #[serde(default)]
     pub timeout_ms: Option<i32>,
+    /// Charge failed calls too (default: only successful calls).
+    #[serde(default)]
+    pub charge_failed_calls: bool,
 }
 
 fn default_credits() -> i32 {
@@ -231,6 +234,7 @@ async fn load(
             credits_per_call: manifest.credits_per_call,
             engine_config,
             timeout_ms: manifest.timeout_ms,
+            charge_failed_calls: manifest.charge_failed_calls,
         };
         match definition.validate() {
             Ok(new) => out.push((file.clone(), new, manifest.status)),
@@ -280,6 +284,7 @@ fn differs(current: &Agent, new: &NewAgent, status: AgentStatus) -> bool {
         || current.credits_per_call != new.credits_per_call
         || current.engine_config != new.engine_config
         || current.timeout_ms != new.timeout_ms
+        || current.charge_failed_calls != new.charge_failed_calls
         || current.status != status
 }
 
@@ -299,6 +304,7 @@ fn preview(new: &NewAgent, status: AgentStatus) -> Agent {
         status,
         engine_config: new.engine_config.clone(),
         timeout_ms: new.timeout_ms,
+        charge_failed_calls: new.charge_failed_calls,
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
     }
@@ -383,6 +389,7 @@ pub async fn apply(
                     status: Some(*status),
                     engine_config: Some(new.engine_config.clone()),
                     timeout_ms: Some(new.timeout_ms),
+                    charge_failed_calls: Some(new.charge_failed_calls),
                 },
             )),
             _ => {}

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthCache;
+use crate::billing::EntitlementCache;
 use crate::calls::journal::Journal;
 use crate::catalog::Catalog;
 use crate::config::{Config, DatabaseKind};
@@ -43,6 +44,7 @@ struct Inner {
     sessions: SessionRegistry,
     sse_sessions: SseSessions,
     auth: AuthCache,
+    entitlements: EntitlementCache,
     config: Config,
     shutdown: CancellationToken,
     calls: TaskTracker,
@@ -54,6 +56,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 auth: AuthCache::new(config.auth_cache_ttl),
+                entitlements: EntitlementCache::new(config.auth_cache_ttl),
                 journal: Journal::start(
                     store.clone(),
                     match store.backend() {
@@ -106,6 +109,11 @@ impl AppState {
 
     pub fn sse_sessions(&self) -> &SseSessions {
         &self.inner.sse_sessions
+    }
+
+    /// Users' entitlements, cached like API keys.
+    pub fn entitlements(&self) -> &EntitlementCache {
+        &self.inner.entitlements
     }
 
     pub fn auth(&self) -> &AuthCache {
@@ -301,6 +309,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(crate::mcp::routes(&state))
         .merge(crate::admin::routes(&state))
+        .merge(crate::chat::routes(&state))
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -48,6 +48,7 @@ pub struct AgentView {
     #[schema(value_type = Object)]
     pub engine_config: Value,
     pub timeout_ms: Option<i32>,
+    pub charge_failed_calls: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -69,6 +70,7 @@ impl From<Agent> for AgentView {
             status: a.status,
             engine_config: a.engine_config,
             timeout_ms: a.timeout_ms,
+            charge_failed_calls: a.charge_failed_calls,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -524,6 +526,7 @@ async fn validate_definition(
         status: AgentStatus::Draft,
         engine_config: new.engine_config,
         timeout_ms: new.timeout_ms,
+        charge_failed_calls: new.charge_failed_calls,
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
     };

@@ -1,8 +1,8 @@
 //! `/admin/v1/executions`, `/admin/v1/usage`, `/admin/v1/audit`.
 
-use std::collections::BTreeMap;
-
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -12,9 +12,10 @@ use uuid::Uuid;
 
 use super::extract::{ApiPath, ApiQuery};
 use super::{page_size, parse_time_cursor, time_cursor};
+use crate::billing::{self, GroupBy, UsageReport};
 use crate::error::{Error, Problem, Result};
 use crate::server::AppState;
-use crate::store::{AuditEntry, ExecutionLog, ExecutionLogFilter, ExecutionStatus, UsageSample};
+use crate::store::{AuditEntry, ExecutionLog, ExecutionLogFilter, ExecutionStatus};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -184,10 +185,9 @@ async fn get_execution(
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum GroupBy {
-    User,
-    Agent,
-    Day,
+pub enum ReportFormat {
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -201,68 +201,18 @@ pub struct UsageQuery {
     /// Default `day`.
     #[param(inline)]
     pub group_by: Option<GroupBy>,
+    /// `json` (default) or `csv`.
+    #[param(inline)]
+    pub format: Option<ReportFormat>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UsageRow {
-    /// User id, agent id, or date (YYYY-MM-DD).
-    pub key: String,
-    /// The user's email or the agent's tool name.
-    pub label: Option<String>,
-    pub calls: u64,
-    pub successes: u64,
-    pub failures: u64,
-    pub p50_duration_ms: Option<i64>,
-    pub p95_duration_ms: Option<i64>,
-    pub credits_consumed: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UsageReport {
-    pub from: chrono::DateTime<chrono::Utc>,
-    pub to: chrono::DateTime<chrono::Utc>,
-    #[schema(value_type = String, example = "day")]
-    pub group_by: String,
-    pub rows: Vec<UsageRow>,
-    pub totals: UsageRow,
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
-}
-
-fn summarize(key: String, label: Option<String>, samples: &[&UsageSample]) -> UsageRow {
-    let mut durations: Vec<i64> = samples
-        .iter()
-        .filter_map(|s| s.duration_ms.map(i64::from))
-        .collect();
-    durations.sort_unstable();
-    let successes = samples
-        .iter()
-        .filter(|s| s.status == ExecutionStatus::Success)
-        .count() as u64;
-    UsageRow {
-        key,
-        label,
-        calls: samples.len() as u64,
-        successes,
-        failures: samples.len() as u64 - successes,
-        p50_duration_ms: percentile(&durations, 0.50),
-        p95_duration_ms: percentile(&durations, 0.95),
-        credits_consumed: samples.iter().map(|s| i64::from(s.credits_consumed)).sum(),
-    }
-}
-
-/// Usage over a time range, grouped by user, agent or day: calls,
-/// successes, failures, p50/p95 duration, credits consumed.
+/// Usage and revenue over a time range, grouped by user, agent or day:
+/// calls, successes, failures, p50/p95 duration, credits consumed, and
+/// revenue from entitlements sold. `format=csv` answers `text/csv`.
 #[utoipa::path(get, path = "/usage", tag = "executions", params(UsageQuery),
     responses(
-        (status = 200, body = UsageReport),
+        (status = 200, body = UsageReport, content_type = "application/json"),
+        (status = 200, body = String, content_type = "text/csv"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -271,55 +221,25 @@ fn summarize(key: String, label: Option<String>, samples: &[&UsageSample]) -> Us
 async fn usage(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<UsageQuery>,
-) -> Result<axum::Json<UsageReport>> {
+) -> Result<Response> {
     let to = q.to.unwrap_or_else(chrono::Utc::now);
     let from = q.from.unwrap_or(to - chrono::Duration::days(30));
-    if from >= to {
-        return Err(Error::Validation(vec![crate::error::FieldError::new(
-            "from",
-            "before_to",
-            "must be before to",
-        )]));
-    }
-    let group_by = q.group_by.unwrap_or(GroupBy::Day);
-    let samples = state.store().usage_samples(from, to).await?;
-    let mut groups: BTreeMap<String, Vec<&UsageSample>> = BTreeMap::new();
-    for s in &samples {
-        let key = match group_by {
-            GroupBy::User => s.user_id.to_string(),
-            GroupBy::Agent => s.agent_id.to_string(),
-            GroupBy::Day => s.created_at.date_naive().to_string(),
-        };
-        groups.entry(key).or_default().push(s);
-    }
-    let mut rows = Vec::with_capacity(groups.len());
-    for (key, group) in &groups {
-        let label = match group_by {
-            GroupBy::User => match Uuid::parse_str(key) {
-                Ok(id) => state.store().get_user(id).await?.map(|u| u.email),
-                Err(_) => None,
-            },
-            GroupBy::Agent => match Uuid::parse_str(key) {
-                Ok(id) => state.store().get_agent(id).await?.map(|a| a.tool_name),
-                Err(_) => None,
-            },
-            GroupBy::Day => None,
-        };
-        rows.push(summarize(key.clone(), label, group));
-    }
-    let all: Vec<&UsageSample> = samples.iter().collect();
-    Ok(axum::Json(UsageReport {
+    let report = billing::usage_report(
+        state.store(),
         from,
         to,
-        group_by: match group_by {
-            GroupBy::User => "user",
-            GroupBy::Agent => "agent",
-            GroupBy::Day => "day",
-        }
-        .into(),
-        rows,
-        totals: summarize("total".into(), None, &all),
-    }))
+        q.group_by.unwrap_or(GroupBy::Day),
+        &state.config().billing.currency,
+    )
+    .await?;
+    Ok(match q.format.unwrap_or(ReportFormat::Json) {
+        ReportFormat::Json => axum::Json(report).into_response(),
+        ReportFormat::Csv => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            billing::report_csv(&report),
+        )
+            .into_response(),
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,5 +1,6 @@
 //! The admin HTTP API under `/admin/v1`: agents, users, API keys,
-//! credentials (write-only), execution logs, usage, audit — JSON in and out,
+//! credentials (write-only), entitlements and credits, execution logs, usage
+//! and revenue, audit — JSON in and out,
 //! RFC 9457 problem documents for errors, OpenAPI 3.1 generated from these
 //! handlers at `/admin/v1/openapi.json` with a bundled Swagger UI at
 //! `/admin/v1/docs`.
@@ -10,6 +11,7 @@
 //! writes an `audit_log` row.
 
 mod agents;
+mod billing;
 mod executions;
 pub mod extract;
 mod users;
@@ -45,7 +47,7 @@ pub struct AdminActor {
 #[openapi(
     info(
         title = "VieAgent Gateway admin API",
-        description = "Manage the agent marketplace: agents, users, API keys, credentials (write-only), execution logs, usage.",
+        description = "Manage the agent marketplace: agents, users, API keys, credentials (write-only), entitlements, credits, execution logs, usage and revenue.",
         license(name = "Apache-2.0")
     ),
     modifiers(&SecurityAddon),
@@ -55,6 +57,7 @@ pub struct AdminActor {
         (name = "agents", description = "Marketplace agents (MCP tools)"),
         (name = "users", description = "Users, their API keys and credentials"),
         (name = "executions", description = "The Shadow Journal and usage reports"),
+        (name = "billing", description = "Entitlements to priced agents, credits and the credit ledger"),
     )
 )]
 struct ApiDoc;
@@ -84,6 +87,7 @@ pub fn routes(state: &AppState) -> axum::Router<AppState> {
         .merge(agents::routes())
         .merge(users::routes())
         .merge(executions::routes())
+        .merge(billing::routes())
         .split_for_parts();
     openapi.servers = Some(vec![utoipa::openapi::Server::new("/admin/v1")]);
     let api = api
@@ -102,6 +106,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(agents::routes())
         .merge(users::routes())
         .merge(executions::routes())
+        .merge(billing::routes())
         .split_for_parts();
     let mut openapi = openapi;
     openapi.servers = Some(vec![utoipa::openapi::Server::new("/admin/v1")]);

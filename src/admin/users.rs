@@ -86,6 +86,9 @@ pub struct UserCreate {
     #[serde(default = "default_plan")]
     #[schema(min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub plan: String,
+    /// Credits the account starts with (default: `billing.signup_credits`).
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    pub initial_credits: Option<i64>,
 }
 
 fn default_role() -> Role {
@@ -296,6 +299,16 @@ async fn create_user(
             "must be at most 200 characters",
         ));
     }
+    if body
+        .initial_credits
+        .is_some_and(|c| !(0..=1_000_000_000).contains(&c))
+    {
+        errors.push(FieldError::new(
+            "initial_credits",
+            "range",
+            "must be between 0 and 1000000000",
+        ));
+    }
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
@@ -305,6 +318,8 @@ async fn create_user(
         body.display_name,
         body.role,
         &body.plan,
+        body.initial_credits
+            .unwrap_or(state.config().billing.signup_credits),
     )
     .await?;
     audit(

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::store::{
-    DynStore, ExecutionOutcome, JournalOp, NewExecutionLog, StoreError, StoreResult,
+    DynStore, ExecutionOutcome, JournalOp, JournalResult, NewExecutionLog, StoreError, StoreResult,
 };
 
 /// Most ops committed in one transaction.
@@ -20,7 +20,7 @@ const MAX_BATCH: usize = 256;
 
 struct Pending {
     op: JournalOp,
-    reply: oneshot::Sender<StoreResult<bool>>,
+    reply: oneshot::Sender<StoreResult<JournalResult>>,
 }
 
 #[derive(Clone)]
@@ -41,7 +41,7 @@ impl Journal {
         Self { tx }
     }
 
-    async fn submit(&self, op: JournalOp) -> StoreResult<bool> {
+    async fn submit(&self, op: JournalOp) -> StoreResult<JournalResult> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Pending { op, reply })
@@ -52,9 +52,15 @@ impl Journal {
             .map_err(|_| StoreError::Unavailable("the journal writer has stopped".into()))?
     }
 
-    /// Insert the row of a call about to reach its engine; returns once committed.
-    pub async fn start_call(&self, row: NewExecutionLog) -> StoreResult<()> {
-        self.submit(JournalOp::Start(row)).await.map(|_| ())
+    /// Reserve `reserve` credits and insert the row of a call about to reach
+    /// its engine; returns once committed. `InsufficientCredits` means the
+    /// row was recorded `failed` and the engine must not be called.
+    pub async fn start_call(
+        &self,
+        row: NewExecutionLog,
+        reserve: i32,
+    ) -> StoreResult<JournalResult> {
+        self.submit(JournalOp::Start { row, reserve }).await
     }
 
     /// Insert the finished row of a call refused before the engine.
@@ -64,9 +70,20 @@ impl Journal {
             .map(|_| ())
     }
 
-    /// Finish a running row; `false` if it was already finished.
-    pub async fn finish(&self, id: Uuid, outcome: ExecutionOutcome) -> StoreResult<bool> {
-        self.submit(JournalOp::Finish(id, outcome)).await
+    /// Finish a running row and settle its credits; `Unchanged` if it was
+    /// already finished (and settled).
+    pub async fn finish(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        outcome: ExecutionOutcome,
+    ) -> StoreResult<JournalResult> {
+        self.submit(JournalOp::Finish {
+            id,
+            user_id,
+            outcome,
+        })
+        .await
     }
 }
 
@@ -104,7 +121,11 @@ async fn write_loop(store: DynStore, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
                     let result = store
                         .write_journal(std::slice::from_ref(&pending.op))
                         .await
-                        .map(|r| r.first().copied().unwrap_or(false));
+                        .and_then(|r| {
+                            r.first().copied().ok_or_else(|| {
+                                StoreError::Database("the journal returned no result".into())
+                            })
+                        });
                     let _ = pending.reply.send(result);
                 }
             }

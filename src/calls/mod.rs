@@ -4,11 +4,14 @@
 //! lives here, once:
 //!
 //! look up the tool → validate arguments against its schema → check access
-//! (seam for entitlements/credits) → resolve the user's credentials from the
-//! Vault → **commit the journal row (`running`) before calling the engine** →
+//! (account enabled; a priced agent needs an active entitlement) → resolve
+//! the user's credentials from the Vault → **reserve the call's credits and
+//! commit the journal row (`running`) before calling the engine** (no
+//! credits: the row is recorded `failed` and the engine is not called) →
 //! call the engine (cancellable, with deadline) → scrub injected secrets from
-//! the output → finish the row (`success`/`failed`, snapshots, duration,
-//! credits, error) → answer.
+//! the output → finish the row and settle its credits in one transaction
+//! (`success`: charged; failed: released, or charged if the agent says so;
+//! cancelled: released) → answer.
 //!
 //! A call that fails before the engine still gets exactly one row (`failed`,
 //! with the reason). Engine failures are tool results with `is_error`, never
@@ -28,10 +31,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::billing::{self, Access};
 use crate::engines::InvokeOptions;
 use crate::scrub::Scrubber;
 use crate::server::AppState;
-use crate::store::{Agent, ExecutionOutcome, ExecutionStatus, NewExecutionLog, StoreError, User};
+use crate::store::{
+    Agent, ExecutionOutcome, ExecutionStatus, JournalResult, NewExecutionLog, StoreError, User,
+};
 use crate::vault::{ResolveError, VaultError};
 use journal::Journal;
 
@@ -87,6 +93,29 @@ pub enum CallError {
     /// unjournaled call could not be billed or audited.
     #[error("journal unavailable: the call was not run ({0})")]
     JournalUnavailable(String),
+}
+
+/// The tools `user` sees (`tools/list`, `GET /v1/tools`): the published
+/// catalog, with priced tools the user has not bought marked or hidden
+/// (`catalog.show_unpurchased`).
+pub async fn visible_tools(
+    state: &AppState,
+    user: &User,
+) -> Result<Arc<Vec<rmcp::model::Tool>>, StoreError> {
+    let snapshot = state.catalog().snapshot();
+    if !snapshot.has_priced() {
+        return Ok(snapshot.tools());
+    }
+    let entitled = state
+        .entitlements()
+        .active_agents(state.store(), user.id)
+        .await?;
+    let config = state.config();
+    Ok(snapshot.tools_for(
+        &entitled,
+        config.catalog.show_unpurchased,
+        &config.billing.currency,
+    ))
 }
 
 /// Run one call to completion. The work runs in its own task so the journal
@@ -147,10 +176,14 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
             return reject(store, new_row(snapshot_in), "invalid_arguments", message, json!({"errors": errors}), started).await;
         }
 
-        // Access check: entitlements and credits plug in here.
-        if let Err(denial) = check_access(agent, &request.user) {
-            let snapshot_in = redact::input_snapshot(&request.arguments, &Scrubber::default());
-            return reject(store, new_row(snapshot_in), "access_denied", denial, json!({}), started).await;
+        // Account enabled; a priced agent needs an active entitlement.
+        match check_access(state, agent, &request.user).await {
+            Ok(()) => {}
+            Err(AccessError::Denied { kind, message, details }) => {
+                let snapshot_in = redact::input_snapshot(&request.arguments, &Scrubber::default());
+                return reject(store, new_row(snapshot_in), kind, message, details, started).await;
+            }
+            Err(AccessError::Store(e)) => return Err(CallError::JournalUnavailable(journal_reason(&e))),
         }
 
         // The user's credentials, decrypted for this call only.
@@ -187,18 +220,37 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
         let scrubber = Scrubber::new(credentials.iter().map(|c| c.value.expose_secret()));
         let input_snapshot = redact::input_snapshot(&request.arguments, &scrubber);
 
-        // Durable before the engine is called.
-        if let Err(e) = store.start_call(new_row(input_snapshot)).await {
-            tracing::error!(error = %e, "journal write failed; not calling the engine");
-            return Err(CallError::JournalUnavailable(journal_reason(&e)));
+        // Credits reserved and the row durable before the engine is called.
+        match store.start_call(new_row(input_snapshot), agent.credits_per_call).await {
+            Ok(JournalResult::InsufficientCredits { available }) => {
+                let account = state.store().credit_account(request.user.id).await.ok();
+                let message = insufficient_credits_message(agent, &request.user, available, account);
+                tracing::info!(kind = "insufficient_credits", "call refused before the engine");
+                return Ok(error_result(
+                    Some(execution_id),
+                    "insufficient_credits",
+                    message,
+                    json!({
+                        "credits_per_call": agent.credits_per_call,
+                        "available": available,
+                        "balance": account.map(|a| a.balance),
+                    }),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "journal write failed; not calling the engine");
+                return Err(CallError::JournalUnavailable(journal_reason(&e)));
+            }
         }
+        let user_id = request.user.id;
         report(&request, 1, "started").await;
 
         let engine = match state.engines().for_agent(agent.engine_type, &agent.engine_config) {
             Ok(engine) => engine,
             Err(e) => {
                 let message = format!("Tool '{}' is unavailable: {e}.", agent.tool_name);
-                return finish_failed(store, execution_id, "engine_not_configured", message, started, None).await;
+                return finish_failed(store, (execution_id, user_id), "engine_not_configured", message, started, 0).await;
             }
         };
         let mut options = InvokeOptions::new(&agent.engine_config);
@@ -219,12 +271,13 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
         let result = match invoked {
             None => {
                 tracing::info!("call cancelled by the client");
-                finish_failed(store, execution_id, "cancelled", "The call was cancelled.".into(), started, None).await
+                finish_failed(store, (execution_id, user_id), "cancelled", "The call was cancelled.".into(), started, 0).await
             }
             Some(Err(e)) => {
                 let message = format!("Tool '{}' failed: {}", agent.tool_name, scrubber.text(&e.to_string()));
                 tracing::warn!(kind = e.kind(), error = %message, engine_ms = engine_ms as u64, "engine call failed");
-                finish_failed(store, execution_id, e.kind(), message, started, None).await
+                let charge = if agent.charge_failed_calls { agent.credits_per_call } else { 0 };
+                finish_failed(store, (execution_id, user_id), e.kind(), message, started, charge).await
             }
             Some(Ok(mut output)) => {
                 scrubber.value(&mut output.result);
@@ -243,7 +296,7 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
                     credits_consumed: credits,
                     error: None,
                 };
-                write_outcome(store, execution_id, &outcome).await;
+                write_outcome(store, execution_id, user_id, &outcome).await;
                 tracing::info!(engine_ms = engine_ms as u64, total_ms = elapsed_ms(started), "call succeeded");
                 Ok(ToolResult {
                     execution_id: Some(execution_id),
@@ -263,13 +316,113 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
     .await
 }
 
-/// Entitlement and credit checks (a seam: today every published agent is
-/// callable by every active user).
-fn check_access(_agent: &Agent, user: &User) -> Result<(), String> {
+enum AccessError {
+    Denied {
+        kind: &'static str,
+        message: String,
+        details: Value,
+    },
+    Store(StoreError),
+}
+
+/// The account must be enabled; a priced agent needs an active entitlement.
+/// (Credits are checked atomically when the journal reserves them.)
+async fn check_access(state: &AppState, agent: &Agent, user: &User) -> Result<(), AccessError> {
     if user.disabled_at.is_some() {
-        return Err("Your account is disabled.".into());
+        return Err(AccessError::Denied {
+            kind: "access_denied",
+            message: "Your account is disabled; ask your administrator to enable it.".into(),
+            details: json!({}),
+        });
     }
-    Ok(())
+    if !billing::is_priced(agent) {
+        return Ok(());
+    }
+    let entitlements = state
+        .entitlements()
+        .for_user(state.store(), user.id)
+        .await
+        .map_err(AccessError::Store)?;
+    let now = chrono::Utc::now();
+    let Access::NeedsPurchase { lapsed } = billing::access(agent, &entitlements, now) else {
+        return Ok(());
+    };
+    let currency = &state.config().billing.currency;
+    let balance = state
+        .store()
+        .credit_account(user.id)
+        .await
+        .map_err(AccessError::Store)?;
+    let why = match &lapsed {
+        Some(e) => format!("{}.", capitalize(&billing::lapsed_reason(e, now))),
+        None => "You have not bought it.".into(),
+    };
+    let kind = if agent
+        .price_one_time
+        .is_some_and(|p| p > rust_decimal::Decimal::ZERO)
+    {
+        "one_time"
+    } else {
+        "monthly"
+    };
+    Err(AccessError::Denied {
+        kind: "purchase_required",
+        message: format!(
+            "Tool '{}' ({}) requires a purchase: {}. {why} Your balance: {} credits ({} per call). \
+             Ask your administrator to grant access \
+             (vieagent entitlements grant --user {} --agent {} --kind {kind}).",
+            agent.tool_name,
+            agent.name,
+            billing::price_text(agent, currency),
+            balance.available(),
+            agent.credits_per_call,
+            user.email,
+            agent.tool_name,
+        ),
+        details: json!({
+            "agent": agent.tool_name,
+            "price_one_time": agent.price_one_time.map(|p| p.to_string()),
+            "price_monthly": agent.price_monthly.map(|p| p.to_string()),
+            "currency": currency,
+            "balance": balance.balance,
+            "available": balance.available(),
+            "lapsed_entitlement": lapsed.map(|e| json!({
+                "id": e.id,
+                "kind": e.kind,
+                "expires_at": e.expires_at,
+                "revoked_at": e.revoked_at,
+            })),
+        }),
+    })
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn insufficient_credits_message(
+    agent: &Agent,
+    user: &User,
+    available: i64,
+    account: Option<crate::store::CreditAccount>,
+) -> String {
+    let held = match account {
+        Some(a) if a.reserved > 0 => format!(
+            " (balance {}, {} held by your calls in progress)",
+            a.balance, a.reserved
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "Not enough credits for tool '{}': it costs {} credits per call and you have {available} \
+         available{held}. Ask your administrator for credits \
+         (vieagent credits grant --user {} --amount N --reason \"...\").",
+        agent.tool_name, agent.credits_per_call, user.email
+    )
 }
 
 fn missing_credentials_message(agent: &Agent, user: &User, providers: &[String]) -> String {
@@ -339,27 +492,24 @@ async fn reject(
 
 async fn finish_failed(
     store: &Journal,
-    execution_id: Uuid,
+    (execution_id, user_id): (Uuid, Uuid),
     kind: &str,
     message: String,
     started: Instant,
-    details: Option<Value>,
+    charge: i32,
 ) -> Result<ToolResult, CallError> {
     let outcome = ExecutionOutcome {
         status: ExecutionStatus::Failed,
         external_execution_id: None,
         output_snapshot: None,
         duration_ms: Some(elapsed_ms(started)),
-        credits_consumed: 0,
+        credits_consumed: charge,
         error: Some(message.clone()),
     };
-    write_outcome(store, execution_id, &outcome).await;
-    Ok(error_result(
-        Some(execution_id),
-        kind,
-        message,
-        details.unwrap_or_else(|| json!({})),
-    ))
+    write_outcome(store, execution_id, user_id, &outcome).await;
+    let mut result = error_result(Some(execution_id), kind, message, json!({}));
+    result.credits_consumed = charge;
+    Ok(result)
 }
 
 fn error_result(
@@ -386,15 +536,20 @@ fn error_result(
 /// Finish the row, retrying briefly: after the engine ran, the outcome must
 /// not be lost to a transient database error. If it still fails the row stays
 /// `running` and startup/periodic recovery marks it failed.
-async fn write_outcome(store: &Journal, execution_id: Uuid, outcome: &ExecutionOutcome) {
+async fn write_outcome(
+    store: &Journal,
+    execution_id: Uuid,
+    user_id: Uuid,
+    outcome: &ExecutionOutcome,
+) {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
-        match store.finish(execution_id, outcome.clone()).await {
-            Ok(true) => return,
-            Ok(false) => {
+        match store.finish(execution_id, user_id, outcome.clone()).await {
+            Ok(JournalResult::Unchanged) => {
                 tracing::warn!("execution row was already finished");
                 return;
             }
+            Ok(_) => return,
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "finishing the execution row failed; retrying");
                 tokio::time::sleep(delay).await;

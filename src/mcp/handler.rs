@@ -124,10 +124,15 @@ impl ServerHandler for GatewayHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        if self.user(&context).is_none() {
+        let Some(user) = self.user(&context) else {
             return Err(McpError::invalid_request("not authenticated", None));
-        }
-        let tools = self.state.catalog().snapshot().tools();
+        };
+        let tools = crate::calls::visible_tools(&self.state, &user)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "tools/list: entitlements unavailable");
+                McpError::internal_error("the tool catalog is unavailable; try again shortly", None)
+            })?;
         let page_size = self.state.config().mcp.tools_page_size;
         if page_size == 0 || tools.len() <= page_size {
             return Ok(ListToolsResult::with_all_items(tools.as_ref().clone()));
@@ -201,9 +206,16 @@ impl ServerHandler for GatewayHandler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let user = self.fixed_user.as_ref().map(|u| u.id).or_else(|| {
+            context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<AuthUser>())
+                .map(|auth| auth.user.id)
+        });
         self.state
             .sessions()
-            .register(context.peer.clone(), self.transport);
+            .register(context.peer.clone(), self.transport, user);
     }
 
     fn accepted_subscription_filter(

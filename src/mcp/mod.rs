@@ -23,14 +23,23 @@ use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{Peer, RoleServer};
+use uuid::Uuid;
 
 use crate::server::AppState;
+
+struct SessionEntry {
+    id: u64,
+    transport: &'static str,
+    /// Whose session (unknown: told about every change).
+    user: Option<Uuid>,
+    peer: Peer<RoleServer>,
+}
 
 /// Connected sessions, for `tools/list_changed` fan-out.
 #[derive(Default)]
 pub struct SessionRegistry {
     next_id: AtomicU64,
-    peers: Mutex<Vec<(u64, &'static str, Peer<RoleServer>)>>,
+    peers: Mutex<Vec<SessionEntry>>,
     listeners: Arc<AtomicUsize>,
 }
 
@@ -44,11 +53,16 @@ impl Drop for ListenerGuard {
 }
 
 impl SessionRegistry {
-    pub fn register(&self, peer: Peer<RoleServer>, transport: &'static str) {
+    pub fn register(&self, peer: Peer<RoleServer>, transport: &'static str, user: Option<Uuid>) {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut peers) = self.peers.lock() {
-            peers.retain(|(_, _, p)| !p.is_transport_closed());
-            peers.push((id, transport, peer));
+            peers.retain(|e| !e.peer.is_transport_closed());
+            peers.push(SessionEntry {
+                id,
+                transport,
+                user,
+                peer,
+            });
         }
     }
 
@@ -61,8 +75,8 @@ impl SessionRegistry {
     pub fn active(&self) -> Vec<(&'static str, usize)> {
         let mut counts: Vec<(&'static str, usize)> = Vec::new();
         if let Ok(mut peers) = self.peers.lock() {
-            peers.retain(|(_, _, p)| !p.is_transport_closed());
-            for (_, transport, _) in peers.iter() {
+            peers.retain(|e| !e.peer.is_transport_closed());
+            for SessionEntry { transport, .. } in peers.iter() {
                 match counts.iter_mut().find(|(t, _)| t == transport) {
                     Some((_, n)) => *n += 1,
                     None => counts.push((transport, 1)),
@@ -78,10 +92,24 @@ impl SessionRegistry {
 
     /// Tell every live session that the tool list changed.
     pub async fn notify_tool_list_changed(&self) {
+        self.notify(None).await;
+    }
+
+    /// Tell one user's sessions that their tool list changed (an entitlement
+    /// was granted or revoked).
+    pub async fn notify_user_tool_list_changed(&self, user: Uuid) {
+        self.notify(Some(user)).await;
+    }
+
+    async fn notify(&self, only: Option<Uuid>) {
         let peers: Vec<(u64, Peer<RoleServer>)> = match self.peers.lock() {
             Ok(mut peers) => {
-                peers.retain(|(_, _, p)| !p.is_transport_closed());
-                peers.iter().map(|(id, _, p)| (*id, p.clone())).collect()
+                peers.retain(|e| !e.peer.is_transport_closed());
+                peers
+                    .iter()
+                    .filter(|e| only.is_none() || e.user.is_none() || e.user == only)
+                    .map(|e| (e.id, e.peer.clone()))
+                    .collect()
             }
             Err(_) => return,
         };
@@ -96,7 +124,7 @@ impl SessionRegistry {
         if !dead.is_empty()
             && let Ok(mut peers) = self.peers.lock()
         {
-            peers.retain(|(id, _, _)| !dead.contains(id));
+            peers.retain(|e| !dead.contains(&e.id));
         }
     }
 }

@@ -4,6 +4,7 @@
 //! The store owns SQL, transactions and row ↔ domain mapping. It holds no
 //! business rules: those live in the call pipeline and the admin API.
 
+pub(crate) mod credits;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -37,6 +38,8 @@ pub enum StoreError {
     NotNullViolation { constraint: String },
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    #[error("not enough credits ({available} available)")]
+    InsufficientCredits { available: i64 },
     #[error(
         "the database schema is newer than this binary (database has migrations {unknown:?} \
          that this vieagent {binary} does not know); upgrade vieagent or use the matching database"
@@ -258,35 +261,67 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_vault_key(&self, row: &VaultKeyRow) -> StoreResult<()>;
 
     // ---- execution logs (the Shadow Journal) ----
+    /// Insert a row holding no credits (the journal's `Start` reserves them).
     async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog>;
-    /// Record how a call ended. Only a `pending`/`running` row changes; returns
-    /// `false` if the row was already finished (settlement is idempotent).
-    async fn finish_execution_log(&self, id: Uuid, outcome: &ExecutionOutcome)
-    -> StoreResult<bool>;
     async fn get_execution_log(&self, id: Uuid) -> StoreResult<Option<ExecutionLog>>;
     /// Newest first.
     async fn list_execution_logs(
         &self,
         filter: &ExecutionLogFilter,
     ) -> StoreResult<Vec<ExecutionLog>>;
-    /// Apply journal writes in one transaction (inserts first, then finishes).
-    /// Returns, per op, whether it changed a row (a `Finish` of an already
-    /// finished row is `false`). All or nothing.
-    async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<bool>>;
+    /// Apply journal writes in one transaction: lock the credit accounts
+    /// involved, finish and settle rows, reserve credits for starts (a start
+    /// the credits do not cover is recorded `failed`), insert rows, write
+    /// balances and ledger debits. Returns what each op did (a `Finish` of an
+    /// already finished row is `Unchanged`: settlement is idempotent). All
+    /// or nothing.
+    async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<JournalResult>>;
     /// Record a call that ended before reaching the engine (bad arguments,
-    /// missing credentials, …): one row, already finished.
+    /// missing credentials, …): one row, already finished, charging nothing.
     async fn insert_finished_execution_log(
         &self,
         new: &NewExecutionLog,
         outcome: &ExecutionOutcome,
     ) -> StoreResult<ExecutionLog>;
     /// Mark `pending`/`running` rows created before `older_than` as failed
-    /// with `error` (their process is gone). Returns how many.
+    /// with `error` (their process is gone), charging nothing and releasing
+    /// the credits they held. Returns how many.
     async fn fail_stale_executions(
         &self,
         older_than: chrono::DateTime<chrono::Utc>,
         error: &str,
     ) -> StoreResult<u64>;
+
+    // ---- credits and entitlements ----
+    /// A user's credits (zero if the account was never credited).
+    async fn credit_account(&self, user_id: Uuid) -> StoreResult<CreditAccount>;
+    /// Add (or, negative, remove) credits with a ledger entry, in one
+    /// transaction. Refuses to take away credits held by calls in flight.
+    async fn adjust_credits(
+        &self,
+        user_id: Uuid,
+        delta: i64,
+        reason: &str,
+    ) -> StoreResult<LedgerEntry>;
+    /// Newest first, before the (created_at, id) cursor.
+    async fn list_ledger(
+        &self,
+        user_id: Uuid,
+        before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+        limit: u32,
+    ) -> StoreResult<Vec<LedgerEntry>>;
+    async fn create_entitlement(&self, new: &NewEntitlement) -> StoreResult<Entitlement>;
+    async fn get_entitlement(&self, id: Uuid) -> StoreResult<Option<Entitlement>>;
+    /// All of a user's entitlements (active or not), newest first.
+    async fn list_entitlements(&self, user_id: Uuid) -> StoreResult<Vec<Entitlement>>;
+    /// `false` if it does not exist or was already revoked.
+    async fn revoke_entitlement(&self, id: Uuid) -> StoreResult<bool>;
+    /// Entitlements with a price created in `[from, to)`.
+    async fn revenue_samples(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<RevenueSample>>;
 
     // ---- catalog change tracking ----
     /// Bumped by a trigger on every write to `agents`.

@@ -62,6 +62,11 @@ db_enum!(
 );
 
 db_enum!(
+    /// How a user came to be allowed to use a priced agent.
+    EntitlementKind { OneTime => "one_time", Monthly => "monthly", Free => "free", Grant => "grant" }
+);
+
+db_enum!(
     /// The Shadow Journal's states: pending → running → success | failed.
     ExecutionStatus { Pending => "pending", Running => "running", Success => "success", Failed => "failed" }
 );
@@ -83,6 +88,8 @@ pub struct NewUser {
     pub display_name: Option<String>,
     pub role: Role,
     pub plan: String,
+    /// Credits the new account starts with (a `signup` ledger entry).
+    pub initial_credits: i64,
 }
 
 /// An API key's metadata. The key itself is never stored, only its SHA-256.
@@ -124,6 +131,8 @@ pub struct Agent {
     pub engine_config: Value,
     /// Call timeout overriding the engine's default.
     pub timeout_ms: Option<i32>,
+    /// Charge `credits_per_call` for calls the engine failed (default: no).
+    pub charge_failed_calls: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -143,6 +152,7 @@ pub struct NewAgent {
     pub status: AgentStatus,
     pub engine_config: Value,
     pub timeout_ms: Option<i32>,
+    pub charge_failed_calls: bool,
 }
 
 /// A partial update of an agent; `None` leaves a column as it is.
@@ -162,6 +172,7 @@ pub struct AgentPatch {
     pub status: Option<AgentStatus>,
     pub engine_config: Option<Value>,
     pub timeout_ms: Option<Option<i32>>,
+    pub charge_failed_calls: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -238,6 +249,8 @@ pub struct ExecutionLog {
     pub output_snapshot: Option<Value>,
     pub duration_ms: Option<i32>,
     pub credits_consumed: i32,
+    /// Credits held while the call runs (released or charged when it ends).
+    pub credits_reserved: i32,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -266,12 +279,101 @@ pub struct ExecutionOutcome {
 /// One Shadow Journal write. Batches of these are committed together.
 #[derive(Debug, Clone)]
 pub enum JournalOp {
-    /// Insert a row (normally `running`) before the engine is called.
-    Start(NewExecutionLog),
+    /// Reserve `reserve` credits and insert the row (`running`) before the
+    /// engine is called. If the user's available credits do not cover
+    /// `reserve`, the row is recorded `failed` instead (insufficient credits).
+    Start { row: NewExecutionLog, reserve: i32 },
     /// Insert a row that is already finished (a call refused before the engine).
     Record(NewExecutionLog, ExecutionOutcome),
-    /// Finish a `pending`/`running` row.
-    Finish(Uuid, ExecutionOutcome),
+    /// Finish a `pending`/`running` row and settle the credits it reserved:
+    /// the outcome's `credits_consumed` (capped at the row's
+    /// `credits_reserved`) becomes a ledger debit referencing the row, the
+    /// rest is released. A row already finished changes nothing.
+    Finish {
+        id: Uuid,
+        user_id: Uuid,
+        outcome: ExecutionOutcome,
+    },
+}
+
+/// What a journal op did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalResult {
+    /// Written (and, for `Finish`, settled).
+    Applied,
+    /// A `Finish` of a row that was already finished: nothing changed.
+    Unchanged,
+    /// A `Start` whose credits were not available: recorded as failed.
+    InsufficientCredits { available: i64 },
+}
+
+/// A user's credits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CreditAccount {
+    pub balance: i64,
+    /// Held by calls in flight.
+    pub reserved: i64,
+}
+
+impl CreditAccount {
+    pub fn available(&self) -> i64 {
+        self.balance - self.reserved
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerEntry {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub delta: i64,
+    pub reason: String,
+    pub execution_log_id: Option<Uuid>,
+    pub balance_after: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entitlement {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub agent_id: Uuid,
+    pub kind: EntitlementKind,
+    pub starts_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub reference: Option<String>,
+    /// What was paid, for revenue reports.
+    pub price: Option<Decimal>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Entitlement {
+    /// In force at `now`: not revoked, started, not expired.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none()
+            && self.starts_at <= now
+            && self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEntitlement {
+    pub user_id: Uuid,
+    pub agent_id: Uuid,
+    pub kind: EntitlementKind,
+    pub starts_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub reference: Option<String>,
+    pub price: Option<Decimal>,
+}
+
+/// One paid entitlement, for revenue reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevenueSample {
+    pub user_id: Uuid,
+    pub agent_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub price: Decimal,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,7 @@
 //! PostgreSQL backend: the seed schema with native types (UUID, JSONB, TEXT[],
 //! DECIMAL(10,2), TIMESTAMPTZ). For production and multi-replica deployments.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ macro_rules! agent_cols {
     () => {
         "id, name, tool_name, description, engine_type, engine_flow_id, input_schema, \
          required_credential_types, price_one_time, price_monthly, credits_per_call, status, \
-         engine_config, timeout_ms, created_at, updated_at"
+         engine_config, timeout_ms, charge_failed_calls, created_at, updated_at"
     };
 }
 macro_rules! credential_cols {
@@ -40,8 +41,29 @@ macro_rules! credential_cols {
 macro_rules! log_cols {
     () => {
         "id, user_id, agent_id, status, external_execution_id, input_snapshot, output_snapshot, \
-         duration_ms, credits_consumed, error, created_at, finished_at"
+         duration_ms, credits_consumed, credits_reserved, error, created_at, finished_at"
     };
+}
+
+macro_rules! ledger_cols {
+    () => {
+        "id, user_id, delta, reason, execution_log_id, balance_after, created_at"
+    };
+}
+macro_rules! entitlement_cols {
+    () => {
+        "id, user_id, agent_id, kind, starts_at, expires_at, reference, price, revoked_at, created_at"
+    };
+}
+
+/// What a journal batch inserts for one op.
+enum InsertKind<'a> {
+    /// A started call holding this many credits.
+    Started(i32),
+    /// A start refused for lack of credits, with the recorded error.
+    Refused(String),
+    /// A call that ended before the engine.
+    Finished(&'a ExecutionOutcome),
 }
 
 pub struct PgStore {
@@ -115,6 +137,7 @@ fn agent_from(row: &PgRow) -> StoreResult<Agent> {
         status: parse(row.try_get("status")?)?,
         engine_config: row.try_get("engine_config")?,
         timeout_ms: row.try_get("timeout_ms")?,
+        charge_failed_calls: row.try_get("charge_failed_calls")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -147,6 +170,33 @@ fn audit_from(row: &PgRow) -> StoreResult<AuditEntry> {
     })
 }
 
+fn ledger_from(row: &PgRow) -> StoreResult<LedgerEntry> {
+    Ok(LedgerEntry {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        delta: row.try_get("delta")?,
+        reason: row.try_get("reason")?,
+        execution_log_id: row.try_get("execution_log_id")?,
+        balance_after: row.try_get("balance_after")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn entitlement_from(row: &PgRow) -> StoreResult<Entitlement> {
+    Ok(Entitlement {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        agent_id: row.try_get("agent_id")?,
+        kind: parse(row.try_get("kind")?)?,
+        starts_at: row.try_get("starts_at")?,
+        expires_at: row.try_get("expires_at")?,
+        reference: row.try_get("reference")?,
+        price: row.try_get("price")?,
+        revoked_at: row.try_get("revoked_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 fn log_from(row: &PgRow) -> StoreResult<ExecutionLog> {
     Ok(ExecutionLog {
         id: row.try_get("id")?,
@@ -158,6 +208,7 @@ fn log_from(row: &PgRow) -> StoreResult<ExecutionLog> {
         output_snapshot: row.try_get("output_snapshot")?,
         duration_ms: row.try_get("duration_ms")?,
         credits_consumed: row.try_get("credits_consumed")?,
+        credits_reserved: row.try_get("credits_reserved")?,
         error: row.try_get("error")?,
         created_at: row.try_get("created_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -206,6 +257,7 @@ impl Store for PgStore {
     }
 
     async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(concat!(
             "INSERT INTO users (id, email, display_name, role, plan) VALUES ($1, $2, $3, $4, $5) RETURNING ",
             user_cols!()
@@ -215,9 +267,28 @@ impl Store for PgStore {
         .bind(&new.display_name)
         .bind(new.role.as_str())
         .bind(&new.plan)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        user_from(&row)
+        let user = user_from(&row)?;
+        let credits = new.initial_credits.max(0);
+        sqlx::query("INSERT INTO credit_accounts (user_id, balance) VALUES ($1, $2)")
+            .bind(user.id)
+            .bind(credits)
+            .execute(&mut *tx)
+            .await?;
+        if credits > 0 {
+            sqlx::query(
+                "INSERT INTO credit_ledger (id, user_id, delta, reason, balance_after) \
+                 VALUES ($1, $2, $3, 'signup', $3)",
+            )
+            .bind(Uuid::new_v4())
+            .bind(user.id)
+            .bind(credits)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(user)
     }
 
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
@@ -708,96 +779,74 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<bool>> {
-        // One op needs no explicit transaction: a single statement is atomic
-        // and saves the BEGIN/COMMIT round trips.
-        if let [op] = ops {
-            return Ok(vec![match op {
-                JournalOp::Start(new) => {
-                    self.insert_execution_log(new).await?;
-                    true
-                }
-                JournalOp::Record(new, outcome) => {
-                    self.insert_finished_execution_log(new, outcome).await?;
-                    true
-                }
-                JournalOp::Finish(id, outcome) => self.finish_execution_log(*id, outcome).await?,
-            }]);
+    async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<JournalResult>> {
+        if let [JournalOp::Record(new, outcome)] = ops {
+            // A single statement is atomic: no BEGIN/COMMIT round trips.
+            self.insert_finished_execution_log(new, outcome).await?;
+            return Ok(vec![JournalResult::Applied]);
+        }
+        if ops.is_empty() {
+            return Ok(Vec::new());
         }
         let mut tx = self.pool.begin().await?;
-        let mut results = vec![false; ops.len()];
-        let inserts: Vec<(usize, &NewExecutionLog, Option<&ExecutionOutcome>)> = ops
-            .iter()
-            .enumerate()
-            .filter_map(|(i, op)| match op {
-                JournalOp::Start(new) => Some((i, new, None)),
-                JournalOp::Record(new, outcome) => Some((i, new, Some(outcome))),
-                JournalOp::Finish(..) => None,
-            })
-            .collect();
-        if !inserts.is_empty() {
-            let mut q = QueryBuilder::<sqlx::Postgres>::new(
-                "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
-                 external_execution_id, output_snapshot, duration_ms, credits_consumed, error, finished_at) ",
-            );
-            q.push_values(&inserts, |mut row, (_, new, outcome)| {
-                let status = outcome.map_or(new.status, |o| o.status);
-                row.push_bind(new.id)
-                    .push_bind(new.user_id)
-                    .push_bind(new.agent_id)
-                    .push_bind(status.as_str())
-                    .push_bind(new.input_snapshot.clone())
-                    .push_bind(outcome.and_then(|o| o.external_execution_id.clone()))
-                    .push_bind(outcome.and_then(|o| o.output_snapshot.clone()))
-                    .push_bind(outcome.and_then(|o| o.duration_ms))
-                    .push_bind(outcome.map_or(0, |o| o.credits_consumed))
-                    .push_bind(outcome.and_then(|o| o.error.clone()))
-                    .push(if outcome.is_some() { "NOW()" } else { "NULL" });
-            });
-            let done = q.build().execute(&mut *tx).await?;
-            if done.rows_affected() != inserts.len() as u64 {
-                return Err(StoreError::Database("journal insert count mismatch".into()));
-            }
-            for (i, _, _) in &inserts {
-                results[*i] = true;
+
+        // 1. Lock the accounts involved, in user order (no deadlocks between
+        //    batches, whichever replica they run on).
+        let users = credits::users_to_lock(ops);
+        let mut locked = HashMap::with_capacity(users.len());
+        if !users.is_empty() {
+            let rows = sqlx::query(
+                "SELECT user_id, balance, reserved FROM credit_accounts \
+                 WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE",
+            )
+            .bind(&users)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                locked.insert(
+                    r.try_get::<Uuid, _>("user_id")?,
+                    CreditAccount {
+                        balance: r.try_get("balance")?,
+                        reserved: r.try_get("reserved")?,
+                    },
+                );
             }
         }
-        // All finishes in one statement: one round trip and one plan for the batch.
-        let finishes: Vec<(usize, &Uuid, &ExecutionOutcome)> = ops
+
+        // 2. Finish rows, all in one statement; the charge is capped at what
+        //    the row reserved.
+        let finishes: Vec<(&Uuid, &ExecutionOutcome)> = ops
             .iter()
-            .enumerate()
-            .filter_map(|(i, op)| match op {
-                JournalOp::Finish(id, outcome) => Some((i, id, outcome)),
+            .filter_map(|op| match op {
+                JournalOp::Finish { id, outcome, .. } => Some((id, outcome)),
                 _ => None,
             })
             .collect();
+        let mut settled = HashMap::with_capacity(finishes.len());
         if !finishes.is_empty() {
-            let ids: Vec<Uuid> = finishes.iter().map(|(_, id, _)| **id).collect();
-            let statuses: Vec<&str> = finishes.iter().map(|(_, _, o)| o.status.as_str()).collect();
+            let ids: Vec<Uuid> = finishes.iter().map(|(id, _)| **id).collect();
+            let statuses: Vec<&str> = finishes.iter().map(|(_, o)| o.status.as_str()).collect();
             let external: Vec<Option<String>> = finishes
                 .iter()
-                .map(|(_, _, o)| o.external_execution_id.clone())
+                .map(|(_, o)| o.external_execution_id.clone())
                 .collect();
             let outputs: Vec<Option<Value>> = finishes
                 .iter()
-                .map(|(_, _, o)| o.output_snapshot.clone())
+                .map(|(_, o)| o.output_snapshot.clone())
                 .collect();
-            let durations: Vec<Option<i32>> =
-                finishes.iter().map(|(_, _, o)| o.duration_ms).collect();
-            let credits: Vec<i32> = finishes
-                .iter()
-                .map(|(_, _, o)| o.credits_consumed)
-                .collect();
+            let durations: Vec<Option<i32>> = finishes.iter().map(|(_, o)| o.duration_ms).collect();
+            let credits: Vec<i32> = finishes.iter().map(|(_, o)| o.credits_consumed).collect();
             let errors: Vec<Option<String>> =
-                finishes.iter().map(|(_, _, o)| o.error.clone()).collect();
-            let updated: Vec<Uuid> = sqlx::query_scalar(
+                finishes.iter().map(|(_, o)| o.error.clone()).collect();
+            let rows = sqlx::query(
                 "UPDATE execution_logs e SET status = v.status, external_execution_id = v.ext, \
-                 output_snapshot = v.out, duration_ms = v.dur, credits_consumed = v.cred, \
+                 output_snapshot = v.out, duration_ms = v.dur, \
+                 credits_consumed = GREATEST(0, LEAST(v.cred, e.credits_reserved)), \
                  error = v.err, finished_at = NOW() \
                  FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int4[], $6::int4[], $7::text[]) \
                    AS v(id, status, ext, out, dur, cred, err) \
                  WHERE e.id = v.id AND e.status IN ('pending', 'running') \
-                 RETURNING e.id",
+                 RETURNING e.id, e.credits_reserved",
             )
             .bind(&ids)
             .bind(&statuses)
@@ -808,12 +857,117 @@ impl Store for PgStore {
             .bind(&errors)
             .fetch_all(&mut *tx)
             .await?;
-            for (i, id, _) in &finishes {
-                results[*i] = updated.contains(id);
+            for r in &rows {
+                settled.insert(
+                    r.try_get::<Uuid, _>("id")?,
+                    r.try_get::<i32, _>("credits_reserved")?,
+                );
             }
         }
+
+        // 3. The credit arithmetic, against the locked balances.
+        let plan = credits::plan(ops, &locked, &settled);
+
+        // 4. Insert started (or refused) and recorded rows.
+        let inserts: Vec<(&NewExecutionLog, InsertKind<'_>)> = ops
+            .iter()
+            .zip(&plan.results)
+            .filter_map(|(op, result)| match op {
+                JournalOp::Start { row, reserve } => Some((
+                    row,
+                    match result {
+                        JournalResult::InsufficientCredits { available } => InsertKind::Refused(
+                            credits::insufficient_credits_error(*reserve, *available),
+                        ),
+                        _ => InsertKind::Started(credits::reserved_for(*reserve, *result)),
+                    },
+                )),
+                JournalOp::Record(row, outcome) => Some((row, InsertKind::Finished(outcome))),
+                JournalOp::Finish { .. } => None,
+            })
+            .collect();
+        for chunk in inserts.chunks(1000) {
+            let mut q = QueryBuilder::<sqlx::Postgres>::new(
+                "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
+                 external_execution_id, output_snapshot, duration_ms, credits_consumed, \
+                 credits_reserved, error, finished_at) ",
+            );
+            q.push_values(chunk, |mut b, (new, kind)| {
+                b.push_bind(new.id)
+                    .push_bind(new.user_id)
+                    .push_bind(new.agent_id);
+                match kind {
+                    InsertKind::Started(reserved) => {
+                        b.push_bind(new.status.as_str())
+                            .push_bind(new.input_snapshot.clone())
+                            .push("NULL, NULL, NULL, 0")
+                            .push_bind(*reserved)
+                            .push("NULL, NULL");
+                    }
+                    InsertKind::Refused(error) => {
+                        b.push_bind(ExecutionStatus::Failed.as_str())
+                            .push_bind(new.input_snapshot.clone())
+                            .push("NULL, NULL, NULL, 0, 0")
+                            .push_bind(error.clone())
+                            .push("NOW()");
+                    }
+                    InsertKind::Finished(o) => {
+                        b.push_bind(o.status.as_str())
+                            .push_bind(new.input_snapshot.clone())
+                            .push_bind(o.external_execution_id.clone())
+                            .push_bind(o.output_snapshot.clone())
+                            .push_bind(o.duration_ms)
+                            .push("0, 0")
+                            .push_bind(o.error.clone())
+                            .push("NOW()");
+                    }
+                }
+            });
+            let done = q.build().execute(&mut *tx).await?;
+            if done.rows_affected() != chunk.len() as u64 {
+                return Err(StoreError::Database("journal insert count mismatch".into()));
+            }
+        }
+
+        // 5. Write the accounts and the debits.
+        if !plan.accounts.is_empty() {
+            let users: Vec<Uuid> = plan.accounts.iter().map(|(u, _)| *u).collect();
+            let balances: Vec<i64> = plan.accounts.iter().map(|(_, a)| a.balance).collect();
+            let reserved: Vec<i64> = plan.accounts.iter().map(|(_, a)| a.reserved).collect();
+            sqlx::query(
+                "INSERT INTO credit_accounts (user_id, balance, reserved) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::int8[]) \
+                 ON CONFLICT (user_id) DO UPDATE SET balance = EXCLUDED.balance, \
+                 reserved = EXCLUDED.reserved, updated_at = NOW()",
+            )
+            .bind(&users)
+            .bind(&balances)
+            .bind(&reserved)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !plan.debits.is_empty() {
+            let ids: Vec<Uuid> = plan.debits.iter().map(|d| d.id).collect();
+            let users: Vec<Uuid> = plan.debits.iter().map(|d| d.user_id).collect();
+            let deltas: Vec<i64> = plan.debits.iter().map(|d| d.delta).collect();
+            let logs: Vec<Uuid> = plan.debits.iter().map(|d| d.execution_log_id).collect();
+            let after: Vec<i64> = plan.debits.iter().map(|d| d.balance_after).collect();
+            sqlx::query(
+                "INSERT INTO credit_ledger (id, user_id, delta, reason, execution_log_id, balance_after) \
+                 SELECT id, user_id, delta, 'call', log_id, after \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::int8[]) \
+                   AS v(id, user_id, delta, log_id, after)",
+            )
+            .bind(&ids)
+            .bind(&users)
+            .bind(&deltas)
+            .bind(&logs)
+            .bind(&after)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(results)
+        Ok(plan.results)
     }
 
     async fn insert_finished_execution_log(
@@ -835,7 +989,7 @@ impl Store for PgStore {
         .bind(&outcome.external_execution_id)
         .bind(&outcome.output_snapshot)
         .bind(outcome.duration_ms)
-        .bind(outcome.credits_consumed)
+        .bind(0_i32)
         .bind(&outcome.error)
         .fetch_one(&self.pool)
         .await?;
@@ -847,15 +1001,224 @@ impl Store for PgStore {
         older_than: chrono::DateTime<chrono::Utc>,
         error: &str,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE execution_logs SET status = 'failed', error = $2, finished_at = NOW(), credits_consumed = 0 \
-             WHERE status IN ('pending', 'running') AND created_at < $1",
+        let mut tx = self.pool.begin().await?;
+        // Same lock order as the journal: accounts (by user) before rows.
+        let users: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT user_id FROM execution_logs \
+             WHERE status IN ('pending', 'running') AND created_at < $1 ORDER BY user_id",
+        )
+        .bind(older_than)
+        .fetch_all(&mut *tx)
+        .await?;
+        if users.is_empty() {
+            return Ok(0);
+        }
+        sqlx::query(
+            "SELECT 1 FROM credit_accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE",
+        )
+        .bind(&users)
+        .execute(&mut *tx)
+        .await?;
+        let released = sqlx::query(
+            "WITH failed AS ( \
+               UPDATE execution_logs SET status = 'failed', error = $2, finished_at = NOW(), \
+                 credits_consumed = 0 \
+               WHERE status IN ('pending', 'running') AND created_at < $1 AND user_id = ANY($3) \
+               RETURNING user_id, credits_reserved), \
+             per_user AS (SELECT user_id, sum(credits_reserved) AS held, count(*) AS n \
+               FROM failed GROUP BY user_id), \
+             released AS (UPDATE credit_accounts a SET reserved = GREATEST(0, a.reserved - p.held), \
+               updated_at = NOW() FROM per_user p WHERE a.user_id = p.user_id AND p.held > 0) \
+             SELECT COALESCE(sum(n), 0)::int8 FROM per_user",
         )
         .bind(older_than)
         .bind(error)
+        .bind(&users)
+        .fetch_one(&mut *tx)
+        .await?;
+        let count: i64 = released.try_get(0)?;
+        tx.commit().await?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn credit_account(&self, user_id: Uuid) -> StoreResult<CreditAccount> {
+        let row = sqlx::query("SELECT balance, reserved FROM credit_accounts WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => CreditAccount {
+                balance: r.try_get("balance")?,
+                reserved: r.try_get("reserved")?,
+            },
+            None => CreditAccount {
+                balance: 0,
+                reserved: 0,
+            },
+        })
+    }
+
+    async fn adjust_credits(
+        &self,
+        user_id: Uuid,
+        delta: i64,
+        reason: &str,
+    ) -> StoreResult<LedgerEntry> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO credit_accounts (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(
+            "SELECT balance, reserved FROM credit_accounts WHERE user_id = $1 FOR UPDATE",
+        )
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let account = CreditAccount {
+            balance: row.try_get("balance")?,
+            reserved: row.try_get("reserved")?,
+        };
+        let balance = account.balance.saturating_add(delta);
+        if balance < account.reserved {
+            return Err(StoreError::InsufficientCredits {
+                available: account.available(),
+            });
+        }
+        sqlx::query(
+            "UPDATE credit_accounts SET balance = $2, updated_at = NOW() WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .bind(balance)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(concat!(
+            "INSERT INTO credit_ledger (id, user_id, delta, reason, balance_after) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING ",
+            ledger_cols!()
+        ))
+        .bind(Uuid::new_v4())
+        .bind(user_id)
+        .bind(delta)
+        .bind(reason)
+        .bind(balance)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        ledger_from(&row)
+    }
+
+    async fn list_ledger(
+        &self,
+        user_id: Uuid,
+        before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+        limit: u32,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        let mut q = QueryBuilder::<sqlx::Postgres>::new(concat!(
+            "SELECT ",
+            ledger_cols!(),
+            " FROM credit_ledger WHERE user_id = "
+        ));
+        q.push_bind(user_id);
+        if let Some((at, id)) = before {
+            q.push(" AND (created_at, id) < (")
+                .push_bind(at)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(page_limit(Some(limit)));
+        q.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(ledger_from)
+            .collect()
+    }
+
+    async fn create_entitlement(&self, new: &NewEntitlement) -> StoreResult<Entitlement> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO entitlements (id, user_id, agent_id, kind, starts_at, expires_at, reference, price) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+            entitlement_cols!()
+        ))
+        .bind(Uuid::new_v4())
+        .bind(new.user_id)
+        .bind(new.agent_id)
+        .bind(new.kind.as_str())
+        .bind(new.starts_at)
+        .bind(new.expires_at)
+        .bind(&new.reference)
+        .bind(new.price)
+        .fetch_one(&self.pool)
+        .await?;
+        entitlement_from(&row)
+    }
+
+    async fn get_entitlement(&self, id: Uuid) -> StoreResult<Option<Entitlement>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            entitlement_cols!(),
+            " FROM entitlements WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(entitlement_from)
+        .transpose()
+    }
+
+    async fn list_entitlements(&self, user_id: Uuid) -> StoreResult<Vec<Entitlement>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            entitlement_cols!(),
+            " FROM entitlements WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(entitlement_from)
+        .collect()
+    }
+
+    async fn revoke_entitlement(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE entitlements SET revoked_at = NOW() WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revenue_samples(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<RevenueSample>> {
+        let rows = sqlx::query(
+            "SELECT user_id, agent_id, created_at, price FROM entitlements \
+             WHERE price IS NOT NULL AND created_at >= $1 AND created_at < $2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RevenueSample {
+                    user_id: r.try_get("user_id")?,
+                    agent_id: r.try_get("agent_id")?,
+                    created_at: r.try_get("created_at")?,
+                    price: r.try_get("price")?,
+                })
+            })
+            .collect()
     }
 
     async fn catalog_version(&self) -> StoreResult<i64> {
@@ -894,29 +1257,6 @@ impl Store for PgStore {
         .fetch_one(&self.pool)
         .await?;
         log_from(&row)
-    }
-
-    async fn finish_execution_log(
-        &self,
-        id: Uuid,
-        outcome: &ExecutionOutcome,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE execution_logs SET status = $2, external_execution_id = $3, \
-             output_snapshot = $4, duration_ms = $5, credits_consumed = $6, error = $7, \
-             finished_at = NOW() \
-             WHERE id = $1 AND status IN ('pending', 'running')",
-        )
-        .bind(id)
-        .bind(outcome.status.as_str())
-        .bind(&outcome.external_execution_id)
-        .bind(&outcome.output_snapshot)
-        .bind(outcome.duration_ms)
-        .bind(outcome.credits_consumed)
-        .bind(&outcome.error)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn get_execution_log(&self, id: Uuid) -> StoreResult<Option<ExecutionLog>> {
@@ -1041,8 +1381,8 @@ where
     let row = sqlx::query(concat!(
         "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
          input_schema, required_credential_types, price_one_time, price_monthly, \
-         credits_per_call, status, engine_config, timeout_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
+         credits_per_call, status, engine_config, timeout_ms, charge_failed_calls) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ",
         agent_cols!()
     ))
     .bind(Uuid::new_v4())
@@ -1059,6 +1399,7 @@ where
     .bind(new.status.as_str())
     .bind(&new.engine_config)
     .bind(new.timeout_ms)
+    .bind(new.charge_failed_calls)
     .fetch_one(ex)
     .await?;
     agent_from(&row)
@@ -1108,6 +1449,9 @@ where
     }
     if let Some(v) = patch.timeout_ms {
         q.push(", timeout_ms = ").push_bind(v);
+    }
+    if let Some(v) = patch.charge_failed_calls {
+        q.push(", charge_failed_calls = ").push_bind(v);
     }
     q.push(" WHERE id = ")
         .push_bind(id)

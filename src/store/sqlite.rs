@@ -5,6 +5,7 @@
 //! SQLite's lock (no `SQLITE_BUSY` storms under load); reads use a separate
 //! pool and proceed concurrently with the writer.
 
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ macro_rules! agent_cols {
     () => {
         "id, name, tool_name, description, engine_type, engine_flow_id, input_schema, \
          required_credential_types, price_one_time, price_monthly, credits_per_call, status, \
-         engine_config, timeout_ms, created_at, updated_at"
+         engine_config, timeout_ms, charge_failed_calls, created_at, updated_at"
     };
 }
 macro_rules! credential_cols {
@@ -55,8 +56,26 @@ macro_rules! credential_cols {
 macro_rules! log_cols {
     () => {
         "id, user_id, agent_id, status, external_execution_id, input_snapshot, output_snapshot, \
-         duration_ms, credits_consumed, error, created_at, finished_at"
+         duration_ms, credits_consumed, credits_reserved, error, created_at, finished_at"
     };
+}
+
+macro_rules! ledger_cols {
+    () => {
+        "id, user_id, delta, reason, execution_log_id, balance_after, created_at"
+    };
+}
+macro_rules! entitlement_cols {
+    () => {
+        "id, user_id, agent_id, kind, starts_at, expires_at, reference, price, revoked_at, created_at"
+    };
+}
+
+/// What a journal batch inserts for one op.
+enum InsertKind<'a> {
+    Started(i32),
+    Refused(String),
+    Finished(&'a ExecutionOutcome),
 }
 
 pub struct SqliteStore {
@@ -192,6 +211,7 @@ fn agent_from(row: &SqliteRow) -> StoreResult<Agent> {
         status: parse(row.try_get("status")?)?,
         engine_config: json(row.try_get("engine_config")?)?,
         timeout_ms: row.try_get("timeout_ms")?,
+        charge_failed_calls: row.try_get::<i64, _>("charge_failed_calls")? != 0,
         created_at: parse_ts(row.try_get("created_at")?)?,
         updated_at: parse_ts(row.try_get("updated_at")?)?,
     })
@@ -228,6 +248,37 @@ fn audit_from(row: &SqliteRow) -> StoreResult<AuditEntry> {
     })
 }
 
+fn ledger_from(row: &SqliteRow) -> StoreResult<LedgerEntry> {
+    Ok(LedgerEntry {
+        id: uuid(row.try_get("id")?)?,
+        user_id: uuid(row.try_get("user_id")?)?,
+        delta: row.try_get("delta")?,
+        reason: row.try_get("reason")?,
+        execution_log_id: row
+            .try_get::<Option<String>, _>("execution_log_id")?
+            .as_deref()
+            .map(uuid)
+            .transpose()?,
+        balance_after: row.try_get("balance_after")?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+    })
+}
+
+fn entitlement_from(row: &SqliteRow) -> StoreResult<Entitlement> {
+    Ok(Entitlement {
+        id: uuid(row.try_get("id")?)?,
+        user_id: uuid(row.try_get("user_id")?)?,
+        agent_id: uuid(row.try_get("agent_id")?)?,
+        kind: parse(row.try_get("kind")?)?,
+        starts_at: parse_ts(row.try_get("starts_at")?)?,
+        expires_at: opt_ts(row.try_get("expires_at")?)?,
+        reference: row.try_get("reference")?,
+        price: opt_decimal(row.try_get("price")?)?,
+        revoked_at: opt_ts(row.try_get("revoked_at")?)?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+    })
+}
+
 fn log_from(row: &SqliteRow) -> StoreResult<ExecutionLog> {
     Ok(ExecutionLog {
         id: uuid(row.try_get("id")?)?,
@@ -239,6 +290,7 @@ fn log_from(row: &SqliteRow) -> StoreResult<ExecutionLog> {
         output_snapshot: opt_json(row.try_get("output_snapshot")?)?,
         duration_ms: row.try_get("duration_ms")?,
         credits_consumed: row.try_get("credits_consumed")?,
+        credits_reserved: row.try_get("credits_reserved")?,
         error: row.try_get("error")?,
         created_at: parse_ts(row.try_get("created_at")?)?,
         finished_at: opt_ts(row.try_get("finished_at")?)?,
@@ -290,6 +342,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(concat!(
             "INSERT INTO users (id, email, display_name, role, plan) VALUES (?, ?, ?, ?, ?) RETURNING ",
             user_cols!()
@@ -299,9 +352,29 @@ impl Store for SqliteStore {
         .bind(&new.display_name)
         .bind(new.role.as_str())
         .bind(&new.plan)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *tx)
         .await?;
-        user_from(&row)
+        let user = user_from(&row)?;
+        let credits = new.initial_credits.max(0);
+        sqlx::query("INSERT INTO credit_accounts (user_id, balance) VALUES (?, ?)")
+            .bind(user.id.to_string())
+            .bind(credits)
+            .execute(&mut *tx)
+            .await?;
+        if credits > 0 {
+            sqlx::query(
+                "INSERT INTO credit_ledger (id, user_id, delta, reason, balance_after) \
+                 VALUES (?, ?, ?, 'signup', ?)",
+            )
+            .bind(Uuid::new_v4().to_string())
+            .bind(user.id.to_string())
+            .bind(credits)
+            .bind(credits)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(user)
     }
 
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
@@ -800,84 +873,158 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<bool>> {
-        // One op needs no explicit transaction: a single statement is atomic
-        // and saves the BEGIN/COMMIT round trips.
-        if let [op] = ops {
-            return Ok(vec![match op {
-                JournalOp::Start(new) => {
-                    self.insert_execution_log(new).await?;
-                    true
-                }
-                JournalOp::Record(new, outcome) => {
-                    self.insert_finished_execution_log(new, outcome).await?;
-                    true
-                }
-                JournalOp::Finish(id, outcome) => self.finish_execution_log(*id, outcome).await?,
-            }]);
+    async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<JournalResult>> {
+        if let [JournalOp::Record(new, outcome)] = ops {
+            self.insert_finished_execution_log(new, outcome).await?;
+            return Ok(vec![JournalResult::Applied]);
         }
-        let mut tx = self.writer.begin().await?;
-        let mut results = vec![false; ops.len()];
-        let inserts: Vec<(usize, &NewExecutionLog, Option<&ExecutionOutcome>)> = ops
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        // IMMEDIATE takes the write lock up front: balances read below cannot
+        // change (not even from another process) until commit.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+
+        let users = credits::users_to_lock(ops);
+        let mut locked = HashMap::with_capacity(users.len());
+        for chunk in users.chunks(500) {
+            let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+                "SELECT user_id, balance, reserved FROM credit_accounts WHERE user_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for u in chunk {
+                list.push_bind(u.to_string());
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&mut *tx).await? {
+                locked.insert(
+                    uuid(r.try_get("user_id")?)?,
+                    CreditAccount {
+                        balance: r.try_get("balance")?,
+                        reserved: r.try_get("reserved")?,
+                    },
+                );
+            }
+        }
+
+        let mut settled = HashMap::new();
+        for op in ops {
+            let JournalOp::Finish { id, outcome, .. } = op else {
+                continue;
+            };
+            let reserved: Option<i32> = sqlx::query_scalar(concat!(
+                "UPDATE execution_logs SET status = ?, external_execution_id = ?, \
+                 output_snapshot = ?, duration_ms = ?, \
+                 credits_consumed = max(0, min(?, credits_reserved)), error = ?, finished_at = ",
+                now!(),
+                " WHERE id = ? AND status IN ('pending', 'running') RETURNING credits_reserved"
+            ))
+            .bind(outcome.status.as_str())
+            .bind(&outcome.external_execution_id)
+            .bind(opt_json_text(&outcome.output_snapshot))
+            .bind(outcome.duration_ms)
+            .bind(outcome.credits_consumed)
+            .bind(&outcome.error)
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(reserved) = reserved {
+                settled.insert(*id, reserved);
+            }
+        }
+
+        let plan = credits::plan(ops, &locked, &settled);
+
+        let inserts: Vec<(&NewExecutionLog, InsertKind<'_>)> = ops
             .iter()
-            .enumerate()
-            .filter_map(|(i, op)| match op {
-                JournalOp::Start(new) => Some((i, new, None)),
-                JournalOp::Record(new, outcome) => Some((i, new, Some(outcome))),
-                JournalOp::Finish(..) => None,
+            .zip(&plan.results)
+            .filter_map(|(op, result)| match op {
+                JournalOp::Start { row, reserve } => Some((
+                    row,
+                    match result {
+                        JournalResult::InsufficientCredits { available } => InsertKind::Refused(
+                            credits::insufficient_credits_error(*reserve, *available),
+                        ),
+                        _ => InsertKind::Started(credits::reserved_for(*reserve, *result)),
+                    },
+                )),
+                JournalOp::Record(row, outcome) => Some((row, InsertKind::Finished(outcome))),
+                JournalOp::Finish { .. } => None,
             })
             .collect();
-        // 11 parameters a row; stay far below SQLite's 32,766.
+        // ≤ 9 parameters a row; stay far below SQLite's 32,766.
         for chunk in inserts.chunks(1000) {
             let mut q = QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
-                 external_execution_id, output_snapshot, duration_ms, credits_consumed, error, finished_at) ",
+                 external_execution_id, output_snapshot, duration_ms, credits_consumed, \
+                 credits_reserved, error, finished_at) ",
             );
-            q.push_values(chunk, |mut row, (_, new, outcome)| {
-                let status = outcome.map_or(new.status, |o| o.status);
-                row.push_bind(new.id.to_string())
+            q.push_values(chunk, |mut b, (new, kind)| {
+                b.push_bind(new.id.to_string())
                     .push_bind(new.user_id.to_string())
-                    .push_bind(new.agent_id.to_string())
-                    .push_bind(status.as_str())
-                    .push_bind(opt_json_text(&new.input_snapshot))
-                    .push_bind(outcome.and_then(|o| o.external_execution_id.clone()))
-                    .push_bind(outcome.and_then(|o| opt_json_text(&o.output_snapshot)))
-                    .push_bind(outcome.and_then(|o| o.duration_ms))
-                    .push_bind(outcome.map_or(0, |o| o.credits_consumed))
-                    .push_bind(outcome.and_then(|o| o.error.clone()))
-                    .push(if outcome.is_some() { now!() } else { "NULL" });
+                    .push_bind(new.agent_id.to_string());
+                match kind {
+                    InsertKind::Started(reserved) => {
+                        b.push_bind(new.status.as_str())
+                            .push_bind(opt_json_text(&new.input_snapshot))
+                            .push("NULL, NULL, NULL, 0")
+                            .push_bind(*reserved)
+                            .push("NULL, NULL");
+                    }
+                    InsertKind::Refused(error) => {
+                        b.push_bind(ExecutionStatus::Failed.as_str())
+                            .push_bind(opt_json_text(&new.input_snapshot))
+                            .push("NULL, NULL, NULL, 0, 0")
+                            .push_bind(error.clone())
+                            .push(now!());
+                    }
+                    InsertKind::Finished(o) => {
+                        b.push_bind(o.status.as_str())
+                            .push_bind(opt_json_text(&new.input_snapshot))
+                            .push_bind(o.external_execution_id.clone())
+                            .push_bind(opt_json_text(&o.output_snapshot))
+                            .push_bind(o.duration_ms)
+                            .push("0, 0")
+                            .push_bind(o.error.clone())
+                            .push(now!());
+                    }
+                }
             });
             let done = q.build().execute(&mut *tx).await?;
             if done.rows_affected() != chunk.len() as u64 {
                 return Err(StoreError::Database("journal insert count mismatch".into()));
             }
-            for (i, _, _) in chunk {
-                results[*i] = true;
-            }
         }
-        for (i, op) in ops.iter().enumerate() {
-            if let JournalOp::Finish(id, outcome) = op {
-                let done = sqlx::query(concat!(
-                    "UPDATE execution_logs SET status = ?, external_execution_id = ?, \
-                     output_snapshot = ?, duration_ms = ?, credits_consumed = ?, error = ?, \
-                     finished_at = ",
-                    now!(),
-                    " WHERE id = ? AND status IN ('pending', 'running')"
-                ))
-                .bind(outcome.status.as_str())
-                .bind(&outcome.external_execution_id)
-                .bind(opt_json_text(&outcome.output_snapshot))
-                .bind(outcome.duration_ms)
-                .bind(outcome.credits_consumed)
-                .bind(&outcome.error)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-                results[i] = done.rows_affected() == 1;
-            }
+
+        for (user, account) in &plan.accounts {
+            sqlx::query(concat!(
+                "INSERT INTO credit_accounts (user_id, balance, reserved) VALUES (?, ?, ?) \
+                 ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance, \
+                 reserved = excluded.reserved, updated_at = ",
+                now!()
+            ))
+            .bind(user.to_string())
+            .bind(account.balance)
+            .bind(account.reserved)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in plan.debits.chunks(1000) {
+            let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO credit_ledger (id, user_id, delta, reason, execution_log_id, balance_after) ",
+            );
+            q.push_values(chunk, |mut b, d| {
+                b.push_bind(d.id.to_string())
+                    .push_bind(d.user_id.to_string())
+                    .push_bind(d.delta)
+                    .push("'call'")
+                    .push_bind(d.execution_log_id.to_string())
+                    .push_bind(d.balance_after);
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(results)
+        Ok(plan.results)
     }
 
     async fn insert_finished_execution_log(
@@ -901,7 +1048,7 @@ impl Store for SqliteStore {
         .bind(&outcome.external_execution_id)
         .bind(opt_json_text(&outcome.output_snapshot))
         .bind(outcome.duration_ms)
-        .bind(outcome.credits_consumed)
+        .bind(0_i32)
         .bind(&outcome.error)
         .fetch_one(&self.writer)
         .await?;
@@ -913,16 +1060,218 @@ impl Store for SqliteStore {
         older_than: chrono::DateTime<chrono::Utc>,
         error: &str,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(concat!(
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let failed = sqlx::query(concat!(
             "UPDATE execution_logs SET status = 'failed', error = ?, finished_at = ",
             now!(),
-            ", credits_consumed = 0 WHERE status IN ('pending', 'running') AND created_at < ?"
+            ", credits_consumed = 0 WHERE status IN ('pending', 'running') AND created_at < ? \
+             RETURNING user_id, credits_reserved"
         ))
         .bind(error)
         .bind(ts(older_than))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut held: BTreeMap<String, i64> = BTreeMap::new();
+        for r in &failed {
+            *held.entry(r.try_get("user_id")?).or_default() +=
+                r.try_get::<i64, _>("credits_reserved")?;
+        }
+        for (user, held) in held.into_iter().filter(|(_, h)| *h > 0) {
+            sqlx::query(concat!(
+                "UPDATE credit_accounts SET reserved = max(0, reserved - ?), updated_at = ",
+                now!(),
+                " WHERE user_id = ?"
+            ))
+            .bind(held)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(failed.len() as u64)
+    }
+
+    async fn credit_account(&self, user_id: Uuid) -> StoreResult<CreditAccount> {
+        let row = sqlx::query("SELECT balance, reserved FROM credit_accounts WHERE user_id = ?")
+            .bind(user_id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(match row {
+            Some(r) => CreditAccount {
+                balance: r.try_get("balance")?,
+                reserved: r.try_get("reserved")?,
+            },
+            None => CreditAccount {
+                balance: 0,
+                reserved: 0,
+            },
+        })
+    }
+
+    async fn adjust_credits(
+        &self,
+        user_id: Uuid,
+        delta: i64,
+        reason: &str,
+    ) -> StoreResult<LedgerEntry> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO credit_accounts (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT balance, reserved FROM credit_accounts WHERE user_id = ?")
+            .bind(user_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let account = CreditAccount {
+            balance: row.try_get("balance")?,
+            reserved: row.try_get("reserved")?,
+        };
+        let balance = account.balance.saturating_add(delta);
+        if balance < account.reserved {
+            return Err(StoreError::InsufficientCredits {
+                available: account.available(),
+            });
+        }
+        sqlx::query(concat!(
+            "UPDATE credit_accounts SET balance = ?, updated_at = ",
+            now!(),
+            " WHERE user_id = ?"
+        ))
+        .bind(balance)
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(concat!(
+            "INSERT INTO credit_ledger (id, user_id, delta, reason, balance_after) \
+             VALUES (?, ?, ?, ?, ?) RETURNING ",
+            ledger_cols!()
+        ))
+        .bind(Uuid::new_v4().to_string())
+        .bind(user_id.to_string())
+        .bind(delta)
+        .bind(reason)
+        .bind(balance)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        ledger_from(&row)
+    }
+
+    async fn list_ledger(
+        &self,
+        user_id: Uuid,
+        before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+        limit: u32,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(concat!(
+            "SELECT ",
+            ledger_cols!(),
+            " FROM credit_ledger WHERE user_id = "
+        ));
+        q.push_bind(user_id.to_string());
+        if let Some((at, id)) = before {
+            q.push(" AND (created_at, id) < (")
+                .push_bind(ts(at))
+                .push(", ")
+                .push_bind(id.to_string())
+                .push(")");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(page_limit(Some(limit)));
+        q.build()
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(ledger_from)
+            .collect()
+    }
+
+    async fn create_entitlement(&self, new: &NewEntitlement) -> StoreResult<Entitlement> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO entitlements (id, user_id, agent_id, kind, starts_at, expires_at, reference, price) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+            entitlement_cols!()
+        ))
+        .bind(Uuid::new_v4().to_string())
+        .bind(new.user_id.to_string())
+        .bind(new.agent_id.to_string())
+        .bind(new.kind.as_str())
+        .bind(ts(new.starts_at))
+        .bind(new.expires_at.map(ts))
+        .bind(&new.reference)
+        .bind(decimal_text(new.price))
+        .fetch_one(&self.writer)
+        .await?;
+        entitlement_from(&row)
+    }
+
+    async fn get_entitlement(&self, id: Uuid) -> StoreResult<Option<Entitlement>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            entitlement_cols!(),
+            " FROM entitlements WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(entitlement_from)
+        .transpose()
+    }
+
+    async fn list_entitlements(&self, user_id: Uuid) -> StoreResult<Vec<Entitlement>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            entitlement_cols!(),
+            " FROM entitlements WHERE user_id = ? ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(user_id.to_string())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(entitlement_from)
+        .collect()
+    }
+
+    async fn revoke_entitlement(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query(concat!(
+            "UPDATE entitlements SET revoked_at = ",
+            now!(),
+            " WHERE id = ? AND revoked_at IS NULL"
+        ))
+        .bind(id.to_string())
         .execute(&self.writer)
         .await?;
-        Ok(done.rows_affected())
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revenue_samples(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<RevenueSample>> {
+        let rows = sqlx::query(
+            "SELECT user_id, agent_id, created_at, price FROM entitlements \
+             WHERE price IS NOT NULL AND created_at >= ? AND created_at < ?",
+        )
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RevenueSample {
+                    user_id: uuid(r.try_get("user_id")?)?,
+                    agent_id: uuid(r.try_get("agent_id")?)?,
+                    created_at: parse_ts(r.try_get("created_at")?)?,
+                    price: opt_decimal(r.try_get("price")?)?
+                        .ok_or_else(|| StoreError::corrupt("entitlement price is missing"))?,
+                })
+            })
+            .collect()
     }
 
     async fn catalog_version(&self) -> StoreResult<i64> {
@@ -957,30 +1306,6 @@ impl Store for SqliteStore {
         .fetch_one(&self.writer)
         .await?;
         log_from(&row)
-    }
-
-    async fn finish_execution_log(
-        &self,
-        id: Uuid,
-        outcome: &ExecutionOutcome,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(concat!(
-            "UPDATE execution_logs SET status = ?, external_execution_id = ?, \
-             output_snapshot = ?, duration_ms = ?, credits_consumed = ?, error = ?, \
-             finished_at = ",
-            now!(),
-            " WHERE id = ? AND status IN ('pending', 'running')"
-        ))
-        .bind(outcome.status.as_str())
-        .bind(&outcome.external_execution_id)
-        .bind(opt_json_text(&outcome.output_snapshot))
-        .bind(outcome.duration_ms)
-        .bind(outcome.credits_consumed)
-        .bind(&outcome.error)
-        .bind(id.to_string())
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn get_execution_log(&self, id: Uuid) -> StoreResult<Option<ExecutionLog>> {
@@ -1046,8 +1371,8 @@ where
     let row = sqlx::query(concat!(
         "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
          input_schema, required_credential_types, price_one_time, price_monthly, \
-         credits_per_call, status, engine_config, timeout_ms) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+         credits_per_call, status, engine_config, timeout_ms, charge_failed_calls) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
         agent_cols!()
     ))
     .bind(Uuid::new_v4().to_string())
@@ -1064,6 +1389,7 @@ where
     .bind(new.status.as_str())
     .bind(json_text(&new.engine_config))
     .bind(new.timeout_ms)
+    .bind(i64::from(new.charge_failed_calls))
     .fetch_one(ex)
     .await?;
     agent_from(&row)
@@ -1114,6 +1440,9 @@ where
     }
     if let Some(v) = patch.timeout_ms {
         q.push(", timeout_ms = ").push_bind(v);
+    }
+    if let Some(v) = patch.charge_failed_calls {
+        q.push(", charge_failed_calls = ").push_bind(i64::from(v));
     }
     q.push(" WHERE id = ")
         .push_bind(id.to_string())

@@ -202,6 +202,7 @@ async fn auth_401_403_and_both_ways_in(backend: Backend) {
         None,
         vieagent::store::Role::Admin,
         "pro",
+        1_000_000,
     )
     .await
     .expect("admin user");
@@ -298,6 +299,7 @@ async fn agents_lifecycle_publish_archive_delete(backend: Backend) {
         None,
         vieagent::store::Role::User,
         "free",
+        1_000_000,
     )
     .await
     .expect("user");
@@ -305,6 +307,18 @@ async fn agents_lifecycle_publish_archive_delete(backend: Backend) {
         .await
         .expect("key");
     let key = secrecy::ExposeSecret::expose_secret(&key).to_string();
+    // The agent is priced: Ada buys it.
+    let (status, bought) = a
+        .post(
+            &format!("/users/{}/entitlements", user.id),
+            json!({"agent": "echo_one", "kind": "one_time", "reference": "order-1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{bought}");
+    assert_eq!(
+        (bought["price"].clone(), bought["active"].clone()),
+        (json!("9.99"), json!(true))
+    );
     let (client, handler) =
         connect_http(&format!("http://{}", a.app.addr), &key, Protocol::Session).await;
     assert!(
@@ -908,12 +922,22 @@ async fn executions_usage_and_audit(backend: Backend) {
             None,
             vieagent::store::Role::User,
             "free",
+            1_000_000,
         )
         .await
         .expect("user");
         let (_, key) = vieagent::accounts::create_key(store.as_ref(), u.id, "k")
             .await
             .expect("key");
+        // Ada buys it once (9.99), Bob subscribes (4.5 a month).
+        let kind = if email.starts_with("ada") { "one_time" } else { "monthly" };
+        let (status, e) = a
+            .post(
+                &format!("/users/{}/entitlements", u.id),
+                json!({"agent": agent_id, "kind": kind}),
+            )
+            .await;
+        assert_eq!(status, 201, "{e}");
         users.push((u, secrecy::ExposeSecret::expose_secret(&key).to_string()));
     }
     for (i, (_, key)) in users.iter().enumerate() {
@@ -995,7 +1019,36 @@ async fn executions_usage_and_audit(backend: Backend) {
         (json!(3), json!(6))
     );
     assert!(bob_row["p50_duration_ms"].is_i64() && bob_row["p95_duration_ms"].is_i64());
+    assert_eq!(
+        (ada_row["revenue"].clone(), bob_row["revenue"].clone()),
+        (json!("9.99"), json!("4.50"))
+    );
     assert_eq!(by_user["totals"]["calls"], 5);
+    assert_eq!(by_user["totals"]["revenue"], "14.49");
+    assert_eq!(by_user["currency"], "USD");
+    let csv = a
+        .app
+        .http
+        .get(a.app.url("/admin/v1/usage?group_by=agent&format=csv"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(
+        csv.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/csv; charset=utf-8")
+    );
+    let csv = csv.text().await.expect("body");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "key,label,calls,successes,failures,p50_duration_ms,p95_duration_ms,credits_consumed,revenue,currency"
+    );
+    assert!(lines[1].starts_with(&format!("{agent_id},echo_usage,5,3,2,")), "{csv}");
+    assert!(lines[1].ends_with(",9,14.49,USD"), "{csv}");
+    assert!(lines[2].starts_with("total,,5,3,2,"), "{csv}");
     let (_, by_agent) = a.get("/usage?group_by=agent").await;
     assert_eq!(by_agent["rows"][0]["label"], "echo_usage");
     assert_eq!(by_agent["rows"][0]["credits_consumed"], 9);
@@ -1030,6 +1083,7 @@ async fn execution_pagination_is_stable_under_concurrent_inserts(backend: Backen
         None,
         vieagent::store::Role::User,
         "free",
+        1_000_000,
     )
     .await
     .expect("user");

@@ -273,6 +273,7 @@ impl TestApp {
             None,
             vieagent::store::Role::User,
             "free",
+            1_000_000,
         )
         .await
         .expect("create user");
@@ -381,5 +382,6 @@ pub fn sample_agent(tool_name: &str) -> vieagent::store::NewAgent {
         status: vieagent::store::AgentStatus::Draft,
         engine_config: serde_json::json!({}),
         timeout_ms: None,
+        charge_failed_calls: false,
     }
 }

@@ -93,6 +93,7 @@ fn qa_agent(tool_name: &str) -> NewAgent {
         status: AgentStatus::Published,
         engine_config: json!({"input_mode": "question"}),
         timeout_ms: None,
+        charge_failed_calls: false,
     }
 }
 
@@ -935,6 +936,7 @@ async fn stale_running_rows_are_recovered(backend: Backend) {
         None,
         vieagent::store::Role::User,
         "free",
+        1_000_000,
     )
     .await
     .expect("user");

@@ -31,7 +31,7 @@ crate::backend_tests!(
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
-    accounts::create_user(store, email, None, Role::User, "free")
+    accounts::create_user(store, email, None, Role::User, "free", 1_000_000)
         .await
         .expect("create user")
 }
@@ -56,6 +56,7 @@ fn new_agent(tool_name: &str) -> NewAgent {
         status: AgentStatus::Draft,
         engine_config: json!({"input_mode": "question"}),
         timeout_ms: None,
+        charge_failed_calls: false,
     }
 }
 
@@ -220,6 +221,7 @@ async fn users_crud_and_unique_email(backend: Backend) {
         Some("Ada".into()),
         Role::Admin,
         "pro",
+        1_000_000,
     )
     .await
     .expect("create");
@@ -245,6 +247,7 @@ async fn users_crud_and_unique_email(backend: Backend) {
             display_name: None,
             role: Role::User,
             plan: "free".into(),
+            initial_credits: 100,
         })
         .await
         .expect_err("duplicate email");
@@ -259,6 +262,7 @@ async fn users_crud_and_unique_email(backend: Backend) {
             display_name: None,
             role: Role::User,
             plan: "free".into(),
+            initial_credits: 0,
         })
         .await
         .expect_err("not normalized");
@@ -809,20 +813,29 @@ async fn execution_logs_lifecycle_and_pagination(backend: Backend) {
 
     let id = Uuid::new_v4();
     let input = json!({"question": "Hôm nay trời thế nào?", "n": 2});
-    let log = store
-        .insert_execution_log(&NewExecutionLog {
-            id,
-            user_id: ada.id,
-            agent_id: agent.id,
-            status: ExecutionStatus::Running,
-            input_snapshot: Some(input.clone()),
-        })
+    let started = store
+        .write_journal(&[JournalOp::Start {
+            row: NewExecutionLog {
+                id,
+                user_id: ada.id,
+                agent_id: agent.id,
+                status: ExecutionStatus::Running,
+                input_snapshot: Some(input.clone()),
+            },
+            reserve: 3,
+        }])
         .await
-        .expect("insert");
+        .expect("start");
+    assert_eq!(started, vec![JournalResult::Applied]);
+    let log = store
+        .get_execution_log(id)
+        .await
+        .expect("get")
+        .expect("row");
     assert_eq!(log.id, id);
     assert_eq!(log.status, ExecutionStatus::Running);
     assert_eq!(log.input_snapshot, Some(input));
-    assert_eq!(log.credits_consumed, 0);
+    assert_eq!((log.credits_consumed, log.credits_reserved), (0, 3));
     assert!(log.finished_at.is_none());
 
     let outcome = ExecutionOutcome {
@@ -833,25 +846,29 @@ async fn execution_logs_lifecycle_and_pagination(backend: Backend) {
         credits_consumed: 3,
         error: None,
     };
-    assert!(
+    let finish = |outcome: ExecutionOutcome| JournalOp::Finish {
+        id,
+        user_id: ada.id,
+        outcome,
+    };
+    assert_eq!(
         store
-            .finish_execution_log(id, &outcome)
+            .write_journal(&[finish(outcome.clone())])
             .await
-            .expect("finish")
+            .expect("finish"),
+        vec![JournalResult::Applied]
     );
-    assert!(
-        !store
-            .finish_execution_log(
-                id,
-                &ExecutionOutcome {
-                    status: ExecutionStatus::Failed,
-                    error: Some("late".into()),
-                    credits_consumed: 0,
-                    ..outcome.clone()
-                }
-            )
+    assert_eq!(
+        store
+            .write_journal(&[finish(ExecutionOutcome {
+                status: ExecutionStatus::Failed,
+                error: Some("late".into()),
+                credits_consumed: 0,
+                ..outcome.clone()
+            })])
             .await
             .expect("finish twice"),
+        vec![JournalResult::Unchanged],
         "a finished row never changes again"
     );
     let done = store
@@ -1050,28 +1067,67 @@ async fn journal_batches_commit_together(backend: Backend) {
         error: (status == ExecutionStatus::Failed).then(|| "boom".to_string()),
     };
     let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let start = |id: Uuid| JournalOp::Start {
+        row: row(id),
+        reserve: 3,
+    };
+    let finish = |id: Uuid, outcome: ExecutionOutcome| JournalOp::Finish {
+        id,
+        user_id: ada.id,
+        outcome,
+    };
+    let before = store.credit_account(ada.id).await.expect("account");
     let first = store
         .write_journal(&[
-            JournalOp::Start(row(a)),
-            JournalOp::Start(row(b)),
+            start(a),
+            start(b),
             JournalOp::Record(row(c), outcome(ExecutionStatus::Failed, 0)),
         ])
         .await
         .expect("batch 1");
-    assert_eq!(first, vec![true, true, true]);
+    assert_eq!(first, vec![JournalResult::Applied; 3]);
+    assert_eq!(
+        store
+            .credit_account(ada.id)
+            .await
+            .expect("account")
+            .reserved,
+        before.reserved + 6,
+        "both starts hold their credits"
+    );
     let second = store
         .write_journal(&[
-            JournalOp::Finish(a, outcome(ExecutionStatus::Success, 3)),
-            JournalOp::Finish(b, outcome(ExecutionStatus::Failed, 0)),
-            JournalOp::Finish(c, outcome(ExecutionStatus::Success, 9)),
-            JournalOp::Finish(Uuid::new_v4(), outcome(ExecutionStatus::Success, 1)),
+            finish(a, outcome(ExecutionStatus::Success, 3)),
+            finish(b, outcome(ExecutionStatus::Failed, 0)),
+            finish(c, outcome(ExecutionStatus::Success, 9)),
+            finish(Uuid::new_v4(), outcome(ExecutionStatus::Success, 1)),
         ])
         .await
         .expect("batch 2");
     assert_eq!(
         second,
-        vec![true, true, false, false],
+        vec![
+            JournalResult::Applied,
+            JournalResult::Applied,
+            JournalResult::Unchanged,
+            JournalResult::Unchanged
+        ],
         "finished rows and unknown ids change nothing"
+    );
+    let after = store.credit_account(ada.id).await.expect("account");
+    assert_eq!(
+        (after.balance, after.reserved),
+        (before.balance - 3, before.reserved),
+        "a charged 3, b released"
+    );
+    let ledger = store.list_ledger(ada.id, None, 10).await.expect("ledger");
+    assert_eq!(
+        (
+            ledger[0].delta,
+            ledger[0].execution_log_id,
+            ledger[0].reason.as_str()
+        ),
+        (-3, Some(a), "call")
     );
     let a_row = store.get_execution_log(a).await.expect("get").expect("a");
     assert_eq!(
@@ -1100,7 +1156,13 @@ async fn journal_batches_commit_together(backend: Backend) {
     let mut bad = row(Uuid::new_v4());
     bad.user_id = Uuid::new_v4();
     let err = store
-        .write_journal(&[JournalOp::Start(row(d)), JournalOp::Start(bad)])
+        .write_journal(&[
+            start(d),
+            JournalOp::Start {
+                row: bad,
+                reserve: 0,
+            },
+        ])
         .await
         .expect_err("unknown user");
     assert!(
@@ -1110,6 +1172,11 @@ async fn journal_batches_commit_together(backend: Backend) {
     assert!(
         store.get_execution_log(d).await.expect("get").is_none(),
         "all or nothing"
+    );
+    assert_eq!(
+        store.credit_account(ada.id).await.expect("account"),
+        after,
+        "the failed batch reserved nothing"
     );
 }
 

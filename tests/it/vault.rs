@@ -22,7 +22,7 @@ crate::backend_tests!(
 );
 
 async fn new_user(store: &DynStore, email: &str) -> User {
-    accounts::create_user(store.as_ref(), email, None, Role::User, "free")
+    accounts::create_user(store.as_ref(), email, None, Role::User, "free", 1_000_000)
         .await
         .expect("user")
 }
