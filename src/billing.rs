@@ -40,10 +40,10 @@ pub fn is_priced(agent: &Agent) -> bool {
 pub fn price_text(agent: &Agent, currency: &str) -> String {
     let mut parts = Vec::new();
     if let Some(p) = positive(agent.price_one_time) {
-        parts.push(format!("{p} {currency} one-time"));
+        parts.push(format!("{p:.2} {currency} one-time"));
     }
     if let Some(p) = positive(agent.price_monthly) {
-        parts.push(format!("{p} {currency} a month"));
+        parts.push(format!("{p:.2} {currency} a month"));
     }
     if parts.is_empty() {
         "free".into()

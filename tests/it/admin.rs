@@ -930,7 +930,11 @@ async fn executions_usage_and_audit(backend: Backend) {
             .await
             .expect("key");
         // Ada buys it once (9.99), Bob subscribes (4.5 a month).
-        let kind = if email.starts_with("ada") { "one_time" } else { "monthly" };
+        let kind = if email.starts_with("ada") {
+            "one_time"
+        } else {
+            "monthly"
+        };
         let (status, e) = a
             .post(
                 &format!("/users/{}/entitlements", u.id),
@@ -1046,7 +1050,10 @@ async fn executions_usage_and_audit(backend: Backend) {
         lines[0],
         "key,label,calls,successes,failures,p50_duration_ms,p95_duration_ms,credits_consumed,revenue,currency"
     );
-    assert!(lines[1].starts_with(&format!("{agent_id},echo_usage,5,3,2,")), "{csv}");
+    assert!(
+        lines[1].starts_with(&format!("{agent_id},echo_usage,5,3,2,")),
+        "{csv}"
+    );
     assert!(lines[1].ends_with(",9,14.49,USD"), "{csv}");
     assert!(lines[2].starts_with("total,,5,3,2,"), "{csv}");
     let (_, by_agent) = a.get("/usage?group_by=agent").await;

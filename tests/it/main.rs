@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod billing;
 mod cli;
 mod engines;
 mod engines_recorded;

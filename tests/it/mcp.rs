@@ -1006,7 +1006,7 @@ async fn stale_running_rows_are_recovered(backend: Backend) {
     app.stop().await.expect("stop");
 }
 
-async fn exec(db: &TestDb, sql: &str) {
+pub(crate) async fn exec(db: &TestDb, sql: &str) {
     match db.backend {
         Backend::Postgres => {
             let mut c = db.raw_pg().await;
