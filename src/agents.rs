@@ -394,6 +394,23 @@ pub fn opt_int_like<'de, D: serde::Deserializer<'de>>(
     }
 }
 
+/// An i64 written as an integer or an integral float (`198.0`).
+pub fn int64_like<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+    let n = <serde_json::Number as serde::Deserialize>::deserialize(d)?;
+    integral(&n).ok_or_else(|| serde::de::Error::custom(format!("expected an integer, found {n}")))
+}
+
+pub fn opt_int64_like<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<i64>, D::Error> {
+    match <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => integral(&n)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, found {n}"))),
+    }
+}
+
 pub fn opt_opt_int_like<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<Option<i32>>, D::Error> {

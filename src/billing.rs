@@ -472,7 +472,7 @@ fn summarize(key: String, label: Option<String>, group: &Group<'_>) -> UsageRow 
             .iter()
             .map(|s| i64::from(s.credits_consumed))
             .sum(),
-        revenue: group.revenue.round_dp(2).to_string(),
+        revenue: format!("{:.2}", group.revenue),
     }
 }
 

@@ -350,8 +350,9 @@ pub struct ToolCallsRequest {
     /// OpenAI: `[{"id", "type": "function", "function": {"name", "arguments"}}]`.
     #[schema(value_type = Option<Vec<Object>>)]
     pub tool_calls: Option<Vec<Value>>,
-    /// Anthropic: content blocks; the `tool_use` ones are run.
-    #[schema(value_type = Option<Object>)]
+    /// Anthropic: an array of content blocks; the `tool_use` ones are run.
+    /// (Ignored when `tool_calls` is present: an OpenAI message's content.)
+    #[schema(value_type = Option<serde_json::Value>)]
     pub content: Option<Value>,
 }
 

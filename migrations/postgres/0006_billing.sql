@@ -50,3 +50,12 @@ ALTER TABLE execution_logs
   ADD CONSTRAINT execution_logs_credits_reserved_check CHECK (credits_reserved >= 0);
 
 ALTER TABLE agents ADD COLUMN charge_failed_calls BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- The ledger is append-only: corrections are new entries, never edits.
+CREATE FUNCTION credit_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'credit_ledger is append-only' USING ERRCODE = 'restrict_violation';
+END;
+$$;
+CREATE TRIGGER credit_ledger_append_only BEFORE UPDATE OR DELETE ON credit_ledger
+  FOR EACH ROW EXECUTE FUNCTION credit_ledger_append_only();

@@ -43,3 +43,13 @@ ALTER TABLE execution_logs ADD COLUMN credits_reserved INTEGER NOT NULL DEFAULT 
 
 ALTER TABLE agents ADD COLUMN charge_failed_calls INTEGER NOT NULL DEFAULT 0
   CONSTRAINT agents_charge_failed_calls_check CHECK (charge_failed_calls IN (0, 1));
+
+-- The ledger is append-only: corrections are new entries, never edits.
+CREATE TRIGGER credit_ledger_no_update BEFORE UPDATE ON credit_ledger
+BEGIN
+  SELECT RAISE(ABORT, 'credit_ledger is append-only');
+END;
+CREATE TRIGGER credit_ledger_no_delete BEFORE DELETE ON credit_ledger
+BEGIN
+  SELECT RAISE(ABORT, 'credit_ledger is append-only');
+END;

@@ -350,7 +350,7 @@ async fn delete_agent(
         Ok(false) => return Err(Error::NotFound(format!("no agent with id {id}"))),
         Err(StoreError::ForeignKeyViolation { .. }) => {
             return Err(Error::Conflict(format!(
-                "agent {} has execution logs (the billing history keeps them); archive it instead: POST /admin/v1/agents/{id}/archive",
+                "agent {} has execution logs or entitlements (the billing history keeps them); archive it instead: POST /admin/v1/agents/{id}/archive",
                 agent.tool_name
             )));
         }

@@ -251,6 +251,7 @@ impl CreditsView {
 pub struct CreditAdjustment {
     /// Credits to add (positive) or remove (negative).
     #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000, example = 500)]
+    #[serde(deserialize_with = "crate::agents::int64_like")]
     pub amount: i64,
     /// Why (kept in the ledger).
     #[schema(min_length = 1, max_length = 500, example = "November top-up")]

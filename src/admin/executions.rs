@@ -211,8 +211,8 @@ pub struct UsageQuery {
 /// revenue from entitlements sold. `format=csv` answers `text/csv`.
 #[utoipa::path(get, path = "/usage", tag = "executions", params(UsageQuery),
     responses(
-        (status = 200, body = UsageReport, content_type = "application/json"),
-        (status = 200, body = String, content_type = "text/csv"),
+        (status = 200, description = "The report (JSON, or CSV with `format=csv`)",
+            content((UsageReport = "application/json"), (String = "text/csv"))),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),

@@ -88,6 +88,7 @@ pub struct UserCreate {
     pub plan: String,
     /// Credits the account starts with (default: `billing.signup_credits`).
     #[schema(minimum = 0, maximum = 1_000_000_000)]
+    #[serde(default, deserialize_with = "crate::agents::opt_int64_like")]
     pub initial_credits: Option<i64>,
 }
 

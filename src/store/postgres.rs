@@ -56,14 +56,49 @@ macro_rules! entitlement_cols {
     };
 }
 
-/// What a journal batch inserts for one op.
-enum InsertKind<'a> {
-    /// A started call holding this many credits.
-    Started(i32),
-    /// A start refused for lack of credits, with the recorded error.
-    Refused(String),
-    /// A call that ended before the engine.
-    Finished(&'a ExecutionOutcome),
+/// The execution_logs rows a journal batch inserts, as columns for UNNEST.
+#[derive(Default)]
+struct LogColumns {
+    id: Vec<Uuid>,
+    user_id: Vec<Uuid>,
+    agent_id: Vec<Uuid>,
+    status: Vec<&'static str>,
+    input: Vec<Option<Value>>,
+    external: Vec<Option<String>>,
+    output: Vec<Option<Value>>,
+    duration: Vec<Option<i32>>,
+    reserved: Vec<i32>,
+    error: Vec<Option<String>>,
+    finished: Vec<bool>,
+}
+
+impl LogColumns {
+    /// `outcome` present (or `status` final): the row is finished now.
+    fn push(
+        &mut self,
+        row: &NewExecutionLog,
+        status: ExecutionStatus,
+        outcome: Option<&ExecutionOutcome>,
+        reserved: i32,
+        error: Option<String>,
+    ) {
+        self.id.push(row.id);
+        self.user_id.push(row.user_id);
+        self.agent_id.push(row.agent_id);
+        self.status.push(status.as_str());
+        self.input.push(row.input_snapshot.clone());
+        self.external
+            .push(outcome.and_then(|o| o.external_execution_id.clone()));
+        self.output
+            .push(outcome.and_then(|o| o.output_snapshot.clone()));
+        self.duration.push(outcome.and_then(|o| o.duration_ms));
+        self.reserved.push(reserved);
+        self.error.push(error);
+        self.finished.push(matches!(
+            status,
+            ExecutionStatus::Success | ExecutionStatus::Failed
+        ));
+    }
 }
 
 pub struct PgStore {
@@ -780,41 +815,32 @@ impl Store for PgStore {
     }
 
     async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<JournalResult>> {
-        if let [JournalOp::Record(new, outcome)] = ops {
-            // A single statement is atomic: no BEGIN/COMMIT round trips.
-            self.insert_finished_execution_log(new, outcome).await?;
-            return Ok(vec![JournalResult::Applied]);
-        }
-        if ops.is_empty() {
-            return Ok(Vec::new());
+        // A lone op (the common case at low load) is one atomic statement:
+        // no BEGIN/COMMIT round trips, row locks held for one statement only.
+        match ops {
+            [] => return Ok(Vec::new()),
+            [JournalOp::Record(new, outcome)] => {
+                self.insert_finished_execution_log(new, outcome).await?;
+                return Ok(vec![JournalResult::Applied]);
+            }
+            [JournalOp::Start { row, reserve }] => {
+                return Ok(vec![self.start_one(row, *reserve).await?]);
+            }
+            [
+                JournalOp::Finish {
+                    id,
+                    user_id,
+                    outcome,
+                },
+            ] => return Ok(vec![self.finish_one(*id, *user_id, outcome).await?]),
+            _ => {}
         }
         let mut tx = self.pool.begin().await?;
 
-        // 1. Lock the accounts involved, in user order (no deadlocks between
-        //    batches, whichever replica they run on).
+        // 1+2. One statement locks the accounts involved, in user order (no
+        //    deadlocks between batches, whichever replica they run on), then
+        //    finishes rows; each charge is capped at what the row reserved.
         let users = credits::users_to_lock(ops);
-        let mut locked = HashMap::with_capacity(users.len());
-        if !users.is_empty() {
-            let rows = sqlx::query(
-                "SELECT user_id, balance, reserved FROM credit_accounts \
-                 WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE",
-            )
-            .bind(&users)
-            .fetch_all(&mut *tx)
-            .await?;
-            for r in &rows {
-                locked.insert(
-                    r.try_get::<Uuid, _>("user_id")?,
-                    CreditAccount {
-                        balance: r.try_get("balance")?,
-                        reserved: r.try_get("reserved")?,
-                    },
-                );
-            }
-        }
-
-        // 2. Finish rows, all in one statement; the charge is capped at what
-        //    the row reserved.
         let finishes: Vec<(&Uuid, &ExecutionOutcome)> = ops
             .iter()
             .filter_map(|op| match op {
@@ -822,149 +848,148 @@ impl Store for PgStore {
                 _ => None,
             })
             .collect();
-        let mut settled = HashMap::with_capacity(finishes.len());
-        if !finishes.is_empty() {
-            let ids: Vec<Uuid> = finishes.iter().map(|(id, _)| **id).collect();
-            let statuses: Vec<&str> = finishes.iter().map(|(_, o)| o.status.as_str()).collect();
-            let external: Vec<Option<String>> = finishes
-                .iter()
-                .map(|(_, o)| o.external_execution_id.clone())
-                .collect();
-            let outputs: Vec<Option<Value>> = finishes
-                .iter()
-                .map(|(_, o)| o.output_snapshot.clone())
-                .collect();
-            let durations: Vec<Option<i32>> = finishes.iter().map(|(_, o)| o.duration_ms).collect();
-            let credits: Vec<i32> = finishes.iter().map(|(_, o)| o.credits_consumed).collect();
-            let errors: Vec<Option<String>> =
-                finishes.iter().map(|(_, o)| o.error.clone()).collect();
-            let rows = sqlx::query(
-                "UPDATE execution_logs e SET status = v.status, external_execution_id = v.ext, \
+        let ids: Vec<Uuid> = finishes.iter().map(|(id, _)| **id).collect();
+        let statuses: Vec<&str> = finishes.iter().map(|(_, o)| o.status.as_str()).collect();
+        let external: Vec<Option<String>> = finishes
+            .iter()
+            .map(|(_, o)| o.external_execution_id.clone())
+            .collect();
+        let outputs: Vec<Option<Value>> = finishes
+            .iter()
+            .map(|(_, o)| o.output_snapshot.clone())
+            .collect();
+        let durations: Vec<Option<i32>> = finishes.iter().map(|(_, o)| o.duration_ms).collect();
+        let charges: Vec<i32> = finishes.iter().map(|(_, o)| o.credits_consumed).collect();
+        let errors: Vec<Option<String>> = finishes.iter().map(|(_, o)| o.error.clone()).collect();
+        let rows = sqlx::query(
+            "WITH locked AS ( \
+               SELECT user_id, balance, reserved FROM credit_accounts \
+               WHERE user_id = ANY($8) ORDER BY user_id FOR UPDATE), \
+             fin AS ( \
+               UPDATE execution_logs e SET status = v.status, external_execution_id = v.ext, \
                  output_snapshot = v.out, duration_ms = v.dur, \
                  credits_consumed = GREATEST(0, LEAST(v.cred, e.credits_reserved)), \
                  error = v.err, finished_at = NOW() \
-                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int4[], $6::int4[], $7::text[]) \
-                   AS v(id, status, ext, out, dur, cred, err) \
-                 WHERE e.id = v.id AND e.status IN ('pending', 'running') \
-                 RETURNING e.id, e.credits_reserved",
-            )
-            .bind(&ids)
-            .bind(&statuses)
-            .bind(&external)
-            .bind(&outputs)
-            .bind(&durations)
-            .bind(&credits)
-            .bind(&errors)
-            .fetch_all(&mut *tx)
-            .await?;
-            for r in &rows {
-                settled.insert(
-                    r.try_get::<Uuid, _>("id")?,
-                    r.try_get::<i32, _>("credits_reserved")?,
-                );
+               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int4[], $6::int4[], $7::text[]) \
+                 AS v(id, status, ext, out, dur, cred, err) \
+               WHERE e.id = v.id AND e.status IN ('pending', 'running') \
+                 AND (SELECT count(*) FROM locked) >= 0 \
+               RETURNING e.id, e.credits_reserved) \
+             SELECT TRUE AS account, user_id AS id, balance, reserved FROM locked \
+             UNION ALL \
+             SELECT FALSE, id, NULL::int8, credits_reserved::int8 FROM fin",
+        )
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&external)
+        .bind(&outputs)
+        .bind(&durations)
+        .bind(&charges)
+        .bind(&errors)
+        .bind(&users)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut locked = HashMap::with_capacity(users.len());
+        let mut settled = HashMap::with_capacity(finishes.len());
+        for r in &rows {
+            let id: Uuid = r.try_get("id")?;
+            let reserved: i64 = r.try_get::<Option<i64>, _>("reserved")?.unwrap_or(0);
+            if r.try_get::<bool, _>("account")? {
+                let balance: i64 = r.try_get::<Option<i64>, _>("balance")?.unwrap_or(0);
+                locked.insert(id, CreditAccount { balance, reserved });
+            } else {
+                settled.insert(id, i32::try_from(reserved).unwrap_or(i32::MAX));
             }
         }
 
         // 3. The credit arithmetic, against the locked balances.
         let plan = credits::plan(ops, &locked, &settled);
 
-        // 4. Insert started (or refused) and recorded rows.
-        let inserts: Vec<(&NewExecutionLog, InsertKind<'_>)> = ops
-            .iter()
-            .zip(&plan.results)
-            .filter_map(|(op, result)| match op {
-                JournalOp::Start { row, reserve } => Some((
-                    row,
-                    match result {
-                        JournalResult::InsufficientCredits { available } => InsertKind::Refused(
-                            credits::insufficient_credits_error(*reserve, *available),
-                        ),
-                        _ => InsertKind::Started(credits::reserved_for(*reserve, *result)),
-                    },
-                )),
-                JournalOp::Record(row, outcome) => Some((row, InsertKind::Finished(outcome))),
-                JournalOp::Finish { .. } => None,
-            })
-            .collect();
-        for chunk in inserts.chunks(1000) {
-            let mut q = QueryBuilder::<sqlx::Postgres>::new(
-                "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
-                 external_execution_id, output_snapshot, duration_ms, credits_consumed, \
-                 credits_reserved, error, finished_at) ",
-            );
-            q.push_values(chunk, |mut b, (new, kind)| {
-                b.push_bind(new.id)
-                    .push_bind(new.user_id)
-                    .push_bind(new.agent_id);
-                match kind {
-                    InsertKind::Started(reserved) => {
-                        b.push_bind(new.status.as_str())
-                            .push_bind(new.input_snapshot.clone())
-                            .push("NULL, NULL, NULL, 0")
-                            .push_bind(*reserved)
-                            .push("NULL, NULL");
-                    }
-                    InsertKind::Refused(error) => {
-                        b.push_bind(ExecutionStatus::Failed.as_str())
-                            .push_bind(new.input_snapshot.clone())
-                            .push("NULL, NULL, NULL, 0, 0")
-                            .push_bind(error.clone())
-                            .push("NOW()");
-                    }
-                    InsertKind::Finished(o) => {
-                        b.push_bind(o.status.as_str())
-                            .push_bind(new.input_snapshot.clone())
-                            .push_bind(o.external_execution_id.clone())
-                            .push_bind(o.output_snapshot.clone())
-                            .push_bind(o.duration_ms)
-                            .push("0, 0")
-                            .push_bind(o.error.clone())
-                            .push("NOW()");
-                    }
+        // 4. One statement writes the rest: started (or refused) and
+        //    recorded rows, account balances, ledger debits.
+        let mut logs = LogColumns::default();
+        for (op, result) in ops.iter().zip(&plan.results) {
+            match op {
+                JournalOp::Start { row, reserve } => match result {
+                    JournalResult::InsufficientCredits { available } => logs.push(
+                        row,
+                        ExecutionStatus::Failed,
+                        None,
+                        0,
+                        Some(credits::insufficient_credits_error(*reserve, *available)),
+                    ),
+                    _ => logs.push(
+                        row,
+                        row.status,
+                        None,
+                        credits::reserved_for(*reserve, *result),
+                        None,
+                    ),
+                },
+                JournalOp::Record(row, outcome) => {
+                    logs.push(row, outcome.status, Some(outcome), 0, outcome.error.clone())
                 }
-            });
-            let done = q.build().execute(&mut *tx).await?;
-            if done.rows_affected() != chunk.len() as u64 {
-                return Err(StoreError::Database("journal insert count mismatch".into()));
+                JournalOp::Finish { .. } => {}
             }
         }
-
-        // 5. Write the accounts and the debits.
-        if !plan.accounts.is_empty() {
-            let users: Vec<Uuid> = plan.accounts.iter().map(|(u, _)| *u).collect();
-            let balances: Vec<i64> = plan.accounts.iter().map(|(_, a)| a.balance).collect();
-            let reserved: Vec<i64> = plan.accounts.iter().map(|(_, a)| a.reserved).collect();
-            sqlx::query(
-                "INSERT INTO credit_accounts (user_id, balance, reserved) \
-                 SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::int8[]) \
-                 ON CONFLICT (user_id) DO UPDATE SET balance = EXCLUDED.balance, \
-                 reserved = EXCLUDED.reserved, updated_at = NOW()",
-            )
-            .bind(&users)
-            .bind(&balances)
-            .bind(&reserved)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !plan.debits.is_empty() {
-            let ids: Vec<Uuid> = plan.debits.iter().map(|d| d.id).collect();
-            let users: Vec<Uuid> = plan.debits.iter().map(|d| d.user_id).collect();
-            let deltas: Vec<i64> = plan.debits.iter().map(|d| d.delta).collect();
-            let logs: Vec<Uuid> = plan.debits.iter().map(|d| d.execution_log_id).collect();
-            let after: Vec<i64> = plan.debits.iter().map(|d| d.balance_after).collect();
-            sqlx::query(
-                "INSERT INTO credit_ledger (id, user_id, delta, reason, execution_log_id, balance_after) \
-                 SELECT id, user_id, delta, 'call', log_id, after \
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::int8[]) \
-                   AS v(id, user_id, delta, log_id, after)",
-            )
-            .bind(&ids)
-            .bind(&users)
-            .bind(&deltas)
-            .bind(&logs)
-            .bind(&after)
-            .execute(&mut *tx)
-            .await?;
+        let expected_logs = logs.id.len() as i64;
+        let users: Vec<Uuid> = plan.accounts.iter().map(|(u, _)| *u).collect();
+        let balances: Vec<i64> = plan.accounts.iter().map(|(_, a)| a.balance).collect();
+        let reserved: Vec<i64> = plan.accounts.iter().map(|(_, a)| a.reserved).collect();
+        let debit_ids: Vec<Uuid> = plan.debits.iter().map(|d| d.id).collect();
+        let debit_users: Vec<Uuid> = plan.debits.iter().map(|d| d.user_id).collect();
+        let deltas: Vec<i64> = plan.debits.iter().map(|d| d.delta).collect();
+        let debit_logs: Vec<Uuid> = plan.debits.iter().map(|d| d.execution_log_id).collect();
+        let after: Vec<i64> = plan.debits.iter().map(|d| d.balance_after).collect();
+        let inserted: i64 = sqlx::query_scalar(
+            "WITH logs AS ( \
+               INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
+                 external_execution_id, output_snapshot, duration_ms, credits_consumed, \
+                 credits_reserved, error, finished_at) \
+               SELECT id, user_id, agent_id, status, input, ext, out, dur, 0, held, err, \
+                 CASE WHEN done THEN NOW() END \
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[], \
+                 $6::text[], $7::jsonb[], $8::int4[], $9::int4[], $10::text[], $11::bool[]) \
+                 AS v(id, user_id, agent_id, status, input, ext, out, dur, held, err, done) \
+               RETURNING 1), \
+             accounts AS ( \
+               INSERT INTO credit_accounts (user_id, balance, reserved) \
+               SELECT * FROM UNNEST($12::uuid[], $13::int8[], $14::int8[]) \
+               ON CONFLICT (user_id) DO UPDATE SET balance = EXCLUDED.balance, \
+                 reserved = EXCLUDED.reserved, updated_at = NOW() \
+               RETURNING 1), \
+             debits AS ( \
+               INSERT INTO credit_ledger (id, user_id, delta, reason, execution_log_id, balance_after) \
+               SELECT id, user_id, delta, 'call', log_id, after \
+               FROM UNNEST($15::uuid[], $16::uuid[], $17::int8[], $18::uuid[], $19::int8[]) \
+                 AS v(id, user_id, delta, log_id, after) \
+               RETURNING 1) \
+             SELECT (SELECT count(*) FROM logs) + 0 * (SELECT count(*) FROM accounts) \
+               + 0 * (SELECT count(*) FROM debits)",
+        )
+        .bind(&logs.id)
+        .bind(&logs.user_id)
+        .bind(&logs.agent_id)
+        .bind(&logs.status)
+        .bind(&logs.input)
+        .bind(&logs.external)
+        .bind(&logs.output)
+        .bind(&logs.duration)
+        .bind(&logs.reserved)
+        .bind(&logs.error)
+        .bind(&logs.finished)
+        .bind(&users)
+        .bind(&balances)
+        .bind(&reserved)
+        .bind(&debit_ids)
+        .bind(&debit_users)
+        .bind(&deltas)
+        .bind(&debit_logs)
+        .bind(&after)
+        .fetch_one(&mut *tx)
+        .await?;
+        if inserted != expected_logs {
+            return Err(StoreError::Database("journal insert count mismatch".into()));
         }
         tx.commit().await?;
         Ok(plan.results)
@@ -1316,6 +1341,94 @@ impl Store for PgStore {
 }
 
 impl PgStore {
+    /// Reserve credits and insert a started row, in one statement. The
+    /// conditional UPDATE re-checks `balance - reserved` after waiting for a
+    /// concurrent writer's row lock, so two calls never spend one credit.
+    async fn start_one(&self, row: &NewExecutionLog, reserve: i32) -> StoreResult<JournalResult> {
+        if reserve <= 0 {
+            self.insert_execution_log(row).await?;
+            return Ok(JournalResult::Applied);
+        }
+        let started: i64 = sqlx::query_scalar(
+            "WITH acc AS ( \
+               UPDATE credit_accounts SET reserved = reserved + $6, updated_at = NOW() \
+               WHERE user_id = $2 AND balance - reserved >= $6 RETURNING user_id), \
+             ins AS ( \
+               INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, credits_reserved) \
+               SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM acc) RETURNING id) \
+             SELECT count(*) FROM ins",
+        )
+        .bind(row.id)
+        .bind(row.user_id)
+        .bind(row.agent_id)
+        .bind(row.status.as_str())
+        .bind(&row.input_snapshot)
+        .bind(reserve)
+        .fetch_one(&self.pool)
+        .await?;
+        if started == 1 {
+            return Ok(JournalResult::Applied);
+        }
+        // Refused: record it, with the balance as it is now.
+        let available = self.credit_account(row.user_id).await?.available();
+        let outcome = ExecutionOutcome {
+            status: ExecutionStatus::Failed,
+            external_execution_id: None,
+            output_snapshot: None,
+            duration_ms: None,
+            credits_consumed: 0,
+            error: Some(credits::insufficient_credits_error(reserve, available)),
+        };
+        self.insert_finished_execution_log(row, &outcome).await?;
+        Ok(JournalResult::InsufficientCredits { available })
+    }
+
+    /// Finish a row and settle its credits, in one statement: the row's own
+    /// `credits_reserved` is released, the charge (capped at it) debited with
+    /// a ledger entry referencing the row. A finished row changes nothing.
+    async fn finish_one(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        outcome: &ExecutionOutcome,
+    ) -> StoreResult<JournalResult> {
+        let finished: i64 = sqlx::query_scalar(
+            "WITH fin AS ( \
+               UPDATE execution_logs SET status = $2, external_execution_id = $3, \
+                 output_snapshot = $4, duration_ms = $5, \
+                 credits_consumed = GREATEST(0, LEAST($6, credits_reserved)), \
+                 error = $7, finished_at = NOW() \
+               WHERE id = $1 AND status IN ('pending', 'running') \
+               RETURNING id, credits_reserved, credits_consumed), \
+             acc AS ( \
+               UPDATE credit_accounts a SET reserved = GREATEST(0, a.reserved - fin.credits_reserved), \
+                 balance = a.balance - fin.credits_consumed, updated_at = NOW() \
+               FROM fin WHERE a.user_id = $8 AND (fin.credits_reserved > 0 OR fin.credits_consumed > 0) \
+               RETURNING a.balance), \
+             led AS ( \
+               INSERT INTO credit_ledger (id, user_id, delta, reason, execution_log_id, balance_after) \
+               SELECT $9, $8, -fin.credits_consumed, 'call', fin.id, (SELECT balance FROM acc) \
+               FROM fin WHERE fin.credits_consumed > 0) \
+             SELECT count(*) FROM fin",
+        )
+        .bind(id)
+        .bind(outcome.status.as_str())
+        .bind(&outcome.external_execution_id)
+        .bind(&outcome.output_snapshot)
+        .bind(outcome.duration_ms)
+        .bind(outcome.credits_consumed)
+        .bind(&outcome.error)
+        .bind(user_id)
+        .bind(Uuid::new_v4())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(if finished == 1 {
+            JournalResult::Applied
+        } else {
+            JournalResult::Unchanged
+        })
+    }
+
     /// LISTEN on the catalog channel until `stop`; reconnects with backoff.
     async fn listen_catalog(
         &self,

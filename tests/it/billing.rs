@@ -851,6 +851,26 @@ async fn crash_recovery_releases_reserved_credits(backend: Backend) {
         .await
         .expect_err("held credits stay");
     assert!(err.to_string().contains("only 2 are available"), "{err}");
+    // The ledger is append-only, in the database itself.
+    for sql in [
+        "UPDATE credit_ledger SET delta = 1000",
+        "DELETE FROM credit_ledger",
+    ] {
+        let err = match backend {
+            Backend::Postgres => sqlx::query(sql)
+                .execute(&mut db.raw_pg().await)
+                .await
+                .expect_err(sql),
+            Backend::Sqlite => sqlx::query(sql)
+                .execute(&mut db.raw_sqlite().await)
+                .await
+                .expect_err(sql),
+        };
+        assert!(
+            err.to_string().contains("credit_ledger is append-only"),
+            "{err}"
+        );
+    }
     // Long enough ago that no live process can still be running them.
     let backdate = match backend {
         Backend::Postgres => "UPDATE execution_logs SET created_at = NOW() - INTERVAL '1 hour'",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # schemathesis against the live admin API: starts `vieagent serve` on a fresh
 # embedded database with a bootstrap admin token, fuzzes every operation of
-# /admin/v1/openapi.json, fails on any 5xx or non-conforming response.
+# /admin/v1/openapi.json and (as a user) /v1/openapi.json, fails on any 5xx
+# or non-conforming response.
 # Usage: tests/schemathesis/run.sh /path/to/vieagent /path/to/st
 set -euo pipefail
 BIN=$1
@@ -21,6 +22,15 @@ for _ in $(seq 1 100); do
 done
 "$ST" --config-file "$HERE/schemathesis.toml" run "http://127.0.0.1:$PORT/admin/v1/openapi.json" \
   -H "Authorization: Bearer $TOKEN" --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" --seed 1
+# The chat-tools API, as a user: make one through the admin API, then fuzz.
+USER_ID=$(curl -fsS -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d '{"email":"fuzz@example.com","initial_credits":1000}' "http://127.0.0.1:$PORT/admin/v1/users" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+USER_KEY=$(curl -fsS -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d '{"name":"fuzz"}' "http://127.0.0.1:$PORT/admin/v1/users/$USER_ID/keys" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+"$ST" --config-file "$HERE/schemathesis.toml" run "http://127.0.0.1:$PORT/v1/openapi.json" \
+  -H "Authorization: Bearer $USER_KEY" --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" --seed 1
 if grep -q "ERROR" "$WORK/server.err"; then
   echo "the server logged errors during the run:" >&2
   grep "ERROR" "$WORK/server.err" | head -20 >&2
