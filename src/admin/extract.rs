@@ -21,8 +21,29 @@ where
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
+        // Through `Value` first: serde would also build a struct from a JSON
+        // array (`[]`), and every body here is an object.
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(value)) if !value.is_object() => {
+                Err(Error::InvalidInput("the body must be a JSON object".into()))
+            }
+            Ok(axum::Json(value)) => {
+                serde_path_to_error::deserialize(value)
+                    .map(Self)
+                    .map_err(|e| {
+                        let path = e.path().to_string();
+                        let inner = e.into_inner().to_string();
+                        let message = if path == "." {
+                            inner
+                        } else {
+                            format!("{path}: {inner}")
+                        };
+                        Error::InvalidInput(format!(
+                            "the body does not match the expected shape: {}",
+                            message.chars().take(500).collect::<String>()
+                        ))
+                    })
+            }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::UnsupportedMediaType(
                 "expected a JSON body with Content-Type: application/json".into(),
             )),
