@@ -38,6 +38,7 @@ use crate::admin::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::AuthUser;
 use crate::calls::{self, CallError, CallRequest, ToolResult};
 use crate::error::{Error, FieldError, Problem, Result};
+use crate::limits::Refusal;
 use crate::server::AppState;
 use crate::store::{ExecutionLog, ExecutionStatus, User};
 
@@ -281,7 +282,16 @@ fn call_error(e: CallError) -> Error {
             "type",
             "must be a JSON object",
         )]),
-        e @ CallError::JournalUnavailable(_) => Error::Unavailable(e.to_string()),
+        e @ (CallError::JournalUnavailable(_) | CallError::ShuttingDown) => {
+            Error::Unavailable(e.to_string())
+        }
+        CallError::Limited { refusal, message } => match refusal {
+            Refusal::Overloaded { .. } => Error::Unavailable(message),
+            other => Error::TooManyRequests {
+                message,
+                retry_after: other.retry_after(),
+            },
+        },
     }
 }
 
@@ -325,6 +335,7 @@ async fn run_call(
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn invoke(
@@ -564,9 +575,13 @@ async fn execute(state: &AppState, user: Arc<User>, call: PlannedCall) -> Result
             ),
             "invalid_arguments",
         )),
+        // A limit: a result the model can relay (the other calls may have run).
+        Err(CallError::Limited { refusal, message }) => Ok(not_run(&call, message, refusal.kind())),
         // Nothing was run and nothing could be recorded: not a result to
         // show the model, a reason to retry the request.
-        Err(e @ CallError::JournalUnavailable(_)) => Err(Error::Unavailable(e.to_string())),
+        Err(e @ (CallError::JournalUnavailable(_) | CallError::ShuttingDown)) => {
+            Err(Error::Unavailable(e.to_string()))
+        }
     }
 }
 

@@ -113,6 +113,69 @@ pub struct Config {
     /// Seed the built-in demo agent: unset = only on a fresh embedded SQLite database.
     #[serde(default)]
     pub demo: Option<bool>,
+    /// Serve `/metrics` on this address instead of the main listener.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// On SIGTERM: how long in-flight calls may run on before they are
+    /// stopped (their rows failed with `shutdown`, their credits released).
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// How often this process records that it is alive (multi-replica
+    /// recovery: calls of a replica silent for 3 intervals are failed).
+    #[serde(default = "default_heartbeat_interval", with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Rate and concurrency limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Tool calls per user per minute (unset: no limit).
+    #[serde(default)]
+    pub calls_per_minute: Option<u32>,
+    /// Calls one agent may run at once (unset: no limit).
+    #[serde(default)]
+    pub agent_concurrency: Option<u32>,
+    /// Engine calls in flight across the process; more wait (backpressure).
+    #[serde(default = "default_max_inflight_calls")]
+    pub max_inflight_calls: u32,
+    /// How long a call may wait for an engine slot before it is refused.
+    #[serde(default = "default_queue_timeout", with = "humantime_serde")]
+    pub queue_timeout: Duration,
+    /// Largest request body on any HTTP route.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            calls_per_minute: None,
+            agent_concurrency: None,
+            max_inflight_calls: default_max_inflight_calls(),
+            queue_timeout: default_queue_timeout(),
+            max_body_bytes: default_max_body_bytes(),
+        }
+    }
+}
+
+fn default_max_inflight_calls() -> u32 {
+    1024
+}
+fn default_queue_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_max_body_bytes() -> usize {
+    8 * 1024 * 1024
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_heartbeat_interval() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// `[billing]`
@@ -411,6 +474,10 @@ impl Default for Config {
             auth_cache_ttl: default_auth_cache_ttl(),
             catalog_poll_interval: default_catalog_poll_interval(),
             recovery_interval: default_recovery_interval(),
+            metrics_listen: None,
+            shutdown_grace: default_shutdown_grace(),
+            heartbeat_interval: default_heartbeat_interval(),
+            limits: LimitsConfig::default(),
             demo: None,
         }
     }
@@ -455,6 +522,14 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DEMO", "demo"),
     ("MCP_ALLOWED_HOSTS", "mcp.allowed_hosts"),
     ("MCP_ALLOWED_ORIGINS", "mcp.allowed_origins"),
+    ("METRICS_LISTEN", "metrics_listen"),
+    ("SHUTDOWN_GRACE", "shutdown_grace"),
+    ("HEARTBEAT_INTERVAL", "heartbeat_interval"),
+    ("RATE_LIMIT_PER_MINUTE", "limits.calls_per_minute"),
+    ("AGENT_CONCURRENCY", "limits.agent_concurrency"),
+    ("MAX_INFLIGHT_CALLS", "limits.max_inflight_calls"),
+    ("QUEUE_TIMEOUT", "limits.queue_timeout"),
+    ("MAX_BODY_BYTES", "limits.max_body_bytes"),
     ("SIGNUP_CREDITS", "billing.signup_credits"),
     ("CURRENCY", "billing.currency"),
     ("SHOW_UNPURCHASED", "catalog.show_unpurchased"),
@@ -510,6 +585,30 @@ impl Config {
             .map_err(|e| ConfigError::new("log_level", e.to_string()))?;
         if self.db_max_connections == 0 {
             return Err(ConfigError::new("db_max_connections", "must be at least 1"));
+        }
+        if self.limits.calls_per_minute == Some(0) {
+            return Err(ConfigError::new(
+                "limits.calls_per_minute (VIEAGENT_RATE_LIMIT_PER_MINUTE)",
+                "must be at least 1 (leave it unset for no limit)",
+            ));
+        }
+        if self.limits.agent_concurrency == Some(0) {
+            return Err(ConfigError::new(
+                "limits.agent_concurrency (VIEAGENT_AGENT_CONCURRENCY)",
+                "must be at least 1 (leave it unset for no limit)",
+            ));
+        }
+        if self.limits.max_inflight_calls == 0 {
+            return Err(ConfigError::new(
+                "limits.max_inflight_calls",
+                "must be at least 1",
+            ));
+        }
+        if self.heartbeat_interval.is_zero() {
+            return Err(ConfigError::new(
+                "heartbeat_interval",
+                "must be more than 0",
+            ));
         }
         if self.billing.signup_credits < 0 {
             return Err(ConfigError::new(
@@ -659,6 +758,8 @@ impl Config {
             ("auth_cache_ttl", self.auth_cache_ttl),
             ("catalog_poll_interval", self.catalog_poll_interval),
             ("recovery_interval", self.recovery_interval),
+            ("shutdown_grace", self.shutdown_grace),
+            ("heartbeat_interval", self.heartbeat_interval),
         ] {
             table.insert(
                 name.into(),
@@ -708,6 +809,33 @@ impl Config {
             self.catalog.show_unpurchased.into(),
         );
         table.insert("catalog".into(), catalog.into());
+        if let Some(addr) = self.metrics_listen {
+            table.insert("metrics_listen".into(), addr.to_string().into());
+        }
+        let mut limits = toml::Table::new();
+        if let Some(n) = self.limits.calls_per_minute {
+            limits.insert("calls_per_minute".into(), i64::from(n).into());
+        }
+        if let Some(n) = self.limits.agent_concurrency {
+            limits.insert("agent_concurrency".into(), i64::from(n).into());
+        }
+        limits.insert(
+            "max_inflight_calls".into(),
+            i64::from(self.limits.max_inflight_calls).into(),
+        );
+        limits.insert(
+            "queue_timeout".into(),
+            humantime::format_duration(self.limits.queue_timeout)
+                .to_string()
+                .into(),
+        );
+        limits.insert(
+            "max_body_bytes".into(),
+            i64::try_from(self.limits.max_body_bytes)
+                .unwrap_or(i64::MAX)
+                .into(),
+        );
+        table.insert("limits".into(), limits.into());
         toml::to_string(&table).unwrap_or_default()
     }
 }

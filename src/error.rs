@@ -46,6 +46,12 @@ pub enum Error {
     /// safe to show (e.g. "journal unavailable: the call was not run").
     #[error("{0}")]
     Unavailable(String),
+    /// A rate or concurrency limit (429 with `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
@@ -113,6 +119,7 @@ impl Error {
             Error::Store(StoreError::Unavailable(_)) | Error::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -129,7 +136,13 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let retry_after = matches!(self, Error::Unavailable(_));
+        let retry_after = match &self {
+            Error::Unavailable(_) => Some(5),
+            Error::TooManyRequests { retry_after, .. } => {
+                Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+            }
+            _ => None,
+        };
         let detail = if let Error::Unavailable(message) = &self {
             tracing::warn!(error = %message, "request refused: unavailable");
             message.clone()
@@ -164,10 +177,10 @@ impl IntoResponse for Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if retry_after {
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if status == StatusCode::UNAUTHORIZED {
             response

@@ -15,6 +15,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthCache;
@@ -24,6 +26,7 @@ use crate::catalog::Catalog;
 use crate::config::{Config, DatabaseKind};
 use crate::engines::Engines;
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::mcp::SessionRegistry;
 use crate::mcp::sse::SseSessions;
 use crate::store::{self, Backend, DynStore, Store, StoreError};
@@ -45,8 +48,10 @@ struct Inner {
     sse_sessions: SseSessions,
     auth: AuthCache,
     entitlements: EntitlementCache,
+    limits: Limits,
     config: Config,
     shutdown: CancellationToken,
+    hard_stop: CancellationToken,
     calls: TaskTracker,
     shutting_down: AtomicBool,
 }
@@ -57,6 +62,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 auth: AuthCache::new(config.auth_cache_ttl),
                 entitlements: EntitlementCache::new(config.auth_cache_ttl),
+                limits: Limits::new(&config.limits),
                 journal: Journal::start(
                     store.clone(),
                     match store.backend() {
@@ -72,6 +78,7 @@ impl AppState {
                 sse_sessions: SseSessions::default(),
                 config,
                 shutdown: CancellationToken::new(),
+                hard_stop: CancellationToken::new(),
                 calls: TaskTracker::new(),
                 shutting_down: AtomicBool::new(false),
             }),
@@ -129,6 +136,16 @@ impl AppState {
         &self.inner.shutdown
     }
 
+    /// Cancelled when the shutdown grace period is over: calls still
+    /// running are stopped (rows `failed`, credits released).
+    pub fn hard_stop(&self) -> &CancellationToken {
+        &self.inner.hard_stop
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
     /// In-flight tool calls.
     pub fn call_tracker(&self) -> &TaskTracker {
         &self.inner.calls
@@ -138,7 +155,7 @@ impl AppState {
         self.inner.shutting_down.load(Ordering::SeqCst)
     }
 
-    fn begin_shutdown(&self) {
+    pub fn begin_shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
     }
 
@@ -250,7 +267,10 @@ fn spawn_background(state: &AppState) {
         loop {
             tokio::select! {
                 _ = sweeper.shutdown_token().cancelled() => return,
-                _ = tokio::time::sleep(interval) => recover_stale_calls(&sweeper).await,
+                _ = tokio::time::sleep(interval) => {
+                    recover_stale_calls(&sweeper).await;
+                    sweeper.limits().prune();
+                }
             }
         }
     });
@@ -280,37 +300,90 @@ where
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    if let Some(metrics_addr) = state.config().metrics_listen {
+        let metrics_listener = TcpListener::bind(metrics_addr).await.map_err(|e| {
+            Error::Startup(format!("cannot listen on {metrics_addr} for metrics: {e}"))
+        })?;
+        let metrics_app = Router::new()
+            .route("/metrics", get(crate::metrics::render))
+            .with_state(state.clone());
+        let stop = state.shutdown_token().clone();
+        tracing::info!(addr = %metrics_addr, "metrics on http://{metrics_addr}/metrics");
+        tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, metrics_app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "metrics listener failed");
+            }
+        });
+    }
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             on_shutdown.begin_shutdown();
-            tracing::info!("shutdown requested, draining connections");
-            // Ends SSE streams and MCP sessions so the server can drain.
-            on_shutdown.shutdown_token().cancel();
+            let grace = on_shutdown.config().shutdown_grace;
+            tracing::info!(
+                grace_s = grace.as_secs_f64(),
+                in_flight = on_shutdown.call_tracker().len(),
+                "shutdown requested: refusing new calls, letting in-flight calls finish"
+            );
+            // Stop accepting now; sessions stay open while their calls run.
+            let drainer = on_shutdown.clone();
+            tokio::spawn(async move { drain(drainer, grace).await });
         })
         .await;
-    state.shutdown_token().cancel();
-    state.call_tracker().close();
-    if tokio::time::timeout(Duration::from_secs(30), state.call_tracker().wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("in-flight calls did not finish within 30 s");
-    }
+    drain(state.clone(), state.config().shutdown_grace).await;
     state.store().close().await;
     result?;
     tracing::info!("server stopped");
     Ok(())
 }
 
+/// Let in-flight calls finish for up to `grace`, then stop the rest (their
+/// rows are failed with `shutdown`, their credits released) and close the
+/// sessions and streams so the server can exit. Idempotent.
+async fn drain(state: AppState, grace: Duration) {
+    let tracker = state.call_tracker().clone();
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err()
+        && !state.hard_stop().is_cancelled()
+    {
+        tracing::warn!(
+            in_flight = tracker.len(),
+            "grace period over: stopping the calls still running"
+        );
+    }
+    state.hard_stop().cancel();
+    // Stopped calls record their rows; give them a moment.
+    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            in_flight = tracker.len(),
+            "calls did not stop; recovery will fail their rows"
+        );
+    }
+    // Ends SSE streams and MCP sessions so the server can drain.
+    state.shutdown_token().cancel();
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    if state.config().metrics_listen.is_none() {
+        router = router.route("/metrics", get(crate::metrics::render));
+    }
+    crate::metrics::install();
+    let max_body = state.config().limits.max_body_bytes;
+    router
         .merge(crate::mcp::routes(&state))
         .merge(crate::admin::routes(&state))
         .merge(crate::chat::routes(&state))
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let path = request
@@ -318,9 +391,19 @@ pub fn router(state: AppState) -> Router {
                     .get::<MatchedPath>()
                     .map(MatchedPath::as_str)
                     .unwrap_or("unmatched");
-                tracing::info_span!("http", method = %request.method(), path)
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("http", method = %request.method(), path, request_id)
             }),
         )
+        .layer(RequestBodyLimitLayer::new(max_body))
+        // The request id: the caller's `x-request-id`, or a new UUID; echoed
+        // on the response and recorded on the request's span.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

@@ -104,7 +104,12 @@ async fn write_loop(store: DynStore, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
             }
         }
         let ops: Vec<JournalOp> = batch.iter().map(|p| p.op.clone()).collect();
-        match store.write_journal(&ops).await {
+        let started = std::time::Instant::now();
+        let written = store.write_journal(&ops).await;
+        metrics::histogram!("vieagent_journal_write_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("vieagent_journal_batch_ops").record(ops.len() as f64);
+        match written {
             Ok(results) => {
                 for (pending, changed) in batch.into_iter().zip(results) {
                     let _ = pending.reply.send(Ok(changed));

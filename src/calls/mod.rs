@@ -22,6 +22,7 @@ pub mod redact;
 mod validate;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -33,6 +34,7 @@ use uuid::Uuid;
 
 use crate::billing::{self, Access};
 use crate::engines::InvokeOptions;
+use crate::limits::Refusal;
 use crate::scrub::Scrubber;
 use crate::server::AppState;
 use crate::store::{
@@ -93,6 +95,25 @@ pub enum CallError {
     /// unjournaled call could not be billed or audited.
     #[error("journal unavailable: the call was not run ({0})")]
     JournalUnavailable(String),
+    /// A limit refused the call before anything ran (not journaled).
+    #[error("{message}")]
+    Limited { refusal: Refusal, message: String },
+    /// The gateway is shutting down and takes no new calls.
+    #[error("the gateway is shutting down; the call was not run. Try again in a moment")]
+    ShuttingDown,
+}
+
+impl CallError {
+    /// When a retry may succeed, for `Retry-After`.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::Limited { refusal, .. } => Some(refusal.retry_after()),
+            CallError::ShuttingDown | CallError::JournalUnavailable(_) => {
+                Some(Duration::from_secs(5))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The tools `user` sees (`tools/list`, `GET /v1/tools`): the published
@@ -121,6 +142,13 @@ pub async fn visible_tools(
 /// Run one call to completion. The work runs in its own task so the journal
 /// row is always finished, even if the caller's transport goes away.
 pub async fn call(state: &AppState, request: CallRequest) -> Result<ToolResult, CallError> {
+    if state.is_shutting_down() {
+        metrics::counter!("vieagent_calls_refused_total", "reason" => "shutting_down").increment(1);
+        return Err(CallError::ShuttingDown);
+    }
+    if let Err(refusal) = state.limits().check_rate(request.user.id) {
+        return Err(limited(refusal, &request.tool_name));
+    }
     let state = state.clone();
     let tracker = state.call_tracker().clone();
     let handle = tracker.spawn(async move { run(&state, request).await });
@@ -144,6 +172,10 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
         return Err(CallError::ArgumentsNotObject);
     }
     let execution_id = Uuid::new_v4();
+    let transport = request.transport;
+    // Engine time, set once the engine answered (0: it was never called).
+    let engine_nanos = AtomicU64::new(0);
+    let engine_nanos = &engine_nanos;
     let span = tracing::info_span!(
         "call",
         %execution_id,
@@ -153,7 +185,8 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
         transport = request.transport,
         engine = %entry.agent.engine_type,
     );
-    async move {
+    let measured = entry.clone();
+    let result = async move {
         let agent = &entry.agent;
         let store = state.journal();
         let new_row = |input_snapshot: Value| NewExecutionLog {
@@ -220,6 +253,13 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
         let scrubber = Scrubber::new(credentials.iter().map(|c| c.value.expose_secret()));
         let input_snapshot = redact::input_snapshot(&request.arguments, &scrubber);
 
+        // A slot for this agent and for an engine call (waiting, bounded).
+        let permits = state
+            .limits()
+            .acquire(agent.id)
+            .await
+            .map_err(|refusal| limited(refusal, &agent.tool_name))?;
+
         // Credits reserved and the row durable before the engine is called.
         match store.start_call(new_row(input_snapshot), agent.credits_per_call).await {
             Ok(JournalResult::InsufficientCredits { available }) => {
@@ -262,24 +302,35 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
         report(&request, 2, "waiting on engine").await;
         let engine_started = Instant::now();
         let invoked = tokio::select! {
-            r = engine.invoke(&agent.engine_flow_id, &request.arguments, &credentials, &options) => Some(r),
-            _ = request.cancel.cancelled() => None,
+            r = engine.invoke(&agent.engine_flow_id, &request.arguments, &credentials, &options) => Ok(r),
+            _ = request.cancel.cancelled() => Err("cancelled"),
+            _ = state.hard_stop().cancelled() => Err("shutdown"),
         };
-        let engine_ms = engine_started.elapsed().as_millis();
-        drop(credentials);
+        let engine_time = engine_started.elapsed();
+        let engine_ms = engine_time.as_millis();
+        drop((credentials, permits));
 
         let result = match invoked {
-            None => {
+            Err("shutdown") => {
+                tracing::warn!("call stopped: the gateway is shutting down");
+                let message = format!(
+                    "Tool '{}' was stopped because the gateway is shutting down (shutdown); \
+                     nothing was charged. Please call it again.",
+                    agent.tool_name
+                );
+                finish_failed(store, (execution_id, user_id), "shutdown", message, started, 0).await
+            }
+            Err(_) => {
                 tracing::info!("call cancelled by the client");
                 finish_failed(store, (execution_id, user_id), "cancelled", "The call was cancelled.".into(), started, 0).await
             }
-            Some(Err(e)) => {
+            Ok(Err(e)) => {
                 let message = format!("Tool '{}' failed: {}", agent.tool_name, scrubber.text(&e.to_string()));
                 tracing::warn!(kind = e.kind(), error = %message, engine_ms = engine_ms as u64, "engine call failed");
                 let charge = if agent.charge_failed_calls { agent.credits_per_call } else { 0 };
                 finish_failed(store, (execution_id, user_id), e.kind(), message, started, charge).await
             }
-            Some(Ok(mut output)) => {
+            Ok(Ok(mut output)) => {
                 scrubber.value(&mut output.result);
                 let text = scrubber.text(&output.text).into_owned();
                 let external = output
@@ -310,10 +361,46 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
             }
         };
         report(&request, 3, "done").await;
+        engine_nanos.store(
+            u64::try_from(engine_time.as_nanos()).unwrap_or(u64::MAX).max(1),
+            Ordering::Relaxed,
+        );
         result
     }
     .instrument(span)
-    .await
+    .await;
+    if let Ok(r) = &result {
+        let agent = &measured.agent;
+        let total = started.elapsed();
+        let engine = agent.engine_type.as_str();
+        let outcome = r.error_kind.clone().unwrap_or_else(|| "success".into());
+        metrics::counter!("vieagent_tool_calls_total", "tool" => agent.tool_name.clone(), "engine" => engine, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("vieagent_call_duration_seconds", "transport" => transport)
+            .record(total.as_secs_f64());
+        let nanos = engine_nanos.load(Ordering::Relaxed);
+        if nanos > 0 {
+            let engine_time = Duration::from_nanos(nanos);
+            metrics::histogram!("vieagent_engine_duration_seconds", "engine" => engine)
+                .record(engine_time.as_secs_f64());
+            metrics::histogram!("vieagent_gateway_overhead_seconds")
+                .record(total.saturating_sub(engine_time).as_secs_f64());
+        }
+        if r.credits_consumed > 0 {
+            metrics::counter!("vieagent_credits_consumed_total", "tool" => agent.tool_name.clone())
+                .increment(u64::try_from(r.credits_consumed).unwrap_or(0));
+        }
+    }
+    result
+}
+
+fn limited(refusal: Refusal, tool: &str) -> CallError {
+    metrics::counter!("vieagent_calls_refused_total", "reason" => refusal.kind()).increment(1);
+    tracing::info!(reason = refusal.kind(), tool, "call refused by a limit");
+    CallError::Limited {
+        message: refusal.message(tool),
+        refusal,
+    }
 }
 
 enum AccessError {

@@ -202,6 +202,24 @@ impl ServerHandler for GatewayHandler {
                 ))])
                 .into())
             }
+            // Limits and shutdown: a tool error the assistant can relay, with
+            // when to retry.
+            Err(e @ (CallError::Limited { .. } | CallError::ShuttingDown)) => {
+                let kind = match &e {
+                    CallError::Limited { refusal, .. } => refusal.kind(),
+                    _ => "shutting_down",
+                };
+                let retry_ms = e.retry_after().map_or(0, |d| d.as_millis());
+                let mut out = CallToolResult::error(vec![ContentBlock::text(e.to_string())]);
+                out.structured_content = Some(json!({
+                    "error": {"kind": kind, "message": e.to_string(), "retry_after_ms": retry_ms}
+                }));
+                let mut meta = MetaObject::new();
+                meta.0
+                    .insert("io.vieagent/retry_after_ms".into(), json!(retry_ms));
+                out.meta = Some(meta);
+                Ok(out.into())
+            }
         }
     }
 

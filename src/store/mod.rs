@@ -172,6 +172,8 @@ pub trait Store: Send + Sync + 'static {
     async fn migration_status(&self) -> StoreResult<MigrationStatus>;
     /// A cheap round trip to the database.
     async fn ping(&self) -> StoreResult<()>;
+    /// Pool connections open and idle (for metrics).
+    fn pool_stats(&self) -> PoolStats;
     /// Close the pool(s), waiting for connections to be returned.
     async fn close(&self);
 

@@ -307,6 +307,13 @@ pub enum JournalResult {
     InsufficientCredits { available: i64 },
 }
 
+/// Connections of the store's pool(s).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+}
+
 /// A user's credits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CreditAccount {

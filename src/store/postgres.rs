@@ -291,6 +291,13 @@ impl Store for PgStore {
         self.pool.close().await;
     }
 
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+        }
+    }
+
     async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(concat!(

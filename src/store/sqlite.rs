@@ -341,6 +341,14 @@ impl Store for SqliteStore {
         self.writer.close().await;
     }
 
+    fn pool_stats(&self) -> PoolStats {
+        let idle = self.reader.num_idle() + self.writer.num_idle();
+        PoolStats {
+            size: self.reader.size() + self.writer.size(),
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+        }
+    }
+
     async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(concat!(

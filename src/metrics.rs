@@ -1,0 +1,128 @@
+//! Prometheus metrics (`GET /metrics`), recorded with the `metrics` crate.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `vieagent_tool_calls_total` | counter | `tool`, `engine`, `outcome` (`success` or the error kind) |
+//! | `vieagent_call_duration_seconds` | histogram | `transport` — whole call, as the client sees it |
+//! | `vieagent_engine_duration_seconds` | histogram | `engine` — the engine request alone |
+//! | `vieagent_gateway_overhead_seconds` | histogram | — call time minus engine time |
+//! | `vieagent_credits_consumed_total` | counter | `tool` |
+//! | `vieagent_calls_refused_total` | counter | `reason` (`rate_limited`, `agent_busy`, `overloaded`, `shutting_down`) |
+//! | `vieagent_journal_write_seconds` | histogram | — one journal transaction |
+//! | `vieagent_journal_batch_ops` | histogram | — ops per journal transaction |
+//! | `vieagent_engine_calls_in_flight` | gauge | — |
+//! | `vieagent_mcp_sessions` | gauge | `transport` |
+//! | `vieagent_db_pool_connections` | gauge | `state` (`in_use`, `idle`) |
+//! | `vieagent_http_requests_total` | counter | `method`, `path` (the route), `status` |
+//! | `vieagent_http_request_duration_seconds` | histogram | `method`, `path` |
+//!
+//! One recorder per process (tests run several servers in one process and
+//! share it; their assertions compare before/after values).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::server::AppState;
+
+/// Histogram buckets (seconds): 0.25 ms … 2 min.
+const BUCKETS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0, 60.0, 120.0,
+];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Install the process-wide recorder (once) and return its handle; `None`
+/// if another recorder was installed first.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("vieagent_journal_batch_ops".into()),
+                        BATCH_BUCKETS,
+                    )
+                });
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics disabled");
+                    return None;
+                }
+            };
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "another metrics recorder is installed; /metrics is empty");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// `GET /metrics`: the Prometheus text format, with the gauges read now.
+pub async fn render(State(state): State<AppState>) -> Response {
+    sample_gauges(&state);
+    let body = match install() {
+        Some(handle) => {
+            handle.run_upkeep();
+            handle.render()
+        }
+        None => String::new(),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+const TRANSPORTS: &[&str] = &["streamable_http", "sse", "stdio", "subscriptions"];
+
+fn sample_gauges(state: &AppState) {
+    let active = state.sessions().active();
+    for transport in TRANSPORTS {
+        let n = active
+            .iter()
+            .find(|(t, _)| t == transport)
+            .map_or(0, |(_, n)| *n);
+        metrics::gauge!("vieagent_mcp_sessions", "transport" => *transport).set(n as f64);
+    }
+    let pool = state.store().pool_stats();
+    metrics::gauge!("vieagent_db_pool_connections", "state" => "in_use")
+        .set(f64::from(pool.size.saturating_sub(pool.idle)));
+    metrics::gauge!("vieagent_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+    metrics::gauge!("vieagent_engine_calls_in_flight")
+        .set(state.limits().engine_calls_in_flight() as f64);
+}
+
+/// Middleware: count and time every HTTP request by route.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("vieagent_http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("vieagent_http_request_duration_seconds", "method" => method, "path" => path)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
