@@ -396,6 +396,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                 state.call_tracker().wait(),
             )
             .await;
+            state.retire().await;
             state.store().close().await;
             result
         }

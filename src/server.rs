@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::mcp::SessionRegistry;
 use crate::mcp::sse::SseSessions;
-use crate::store::{self, Backend, DynStore, Store, StoreError};
+use crate::store::{self, Backend, DynStore, Orphans, Store, StoreError};
 use crate::vault::Vault;
 
 /// Shared application state: cheap to clone, everything behind one `Arc`.
@@ -49,6 +49,10 @@ struct Inner {
     auth: AuthCache,
     entitlements: EntitlementCache,
     limits: Limits,
+    replica_id: uuid::Uuid,
+    /// No recovery sweeps before this: after this process lost the database,
+    /// other replicas need time to heartbeat again before they look dead.
+    recovery_hold: std::sync::Mutex<Option<std::time::Instant>>,
     config: Config,
     shutdown: CancellationToken,
     hard_stop: CancellationToken,
@@ -63,6 +67,8 @@ impl AppState {
                 auth: AuthCache::new(config.auth_cache_ttl),
                 entitlements: EntitlementCache::new(config.auth_cache_ttl),
                 limits: Limits::new(&config.limits),
+                replica_id: uuid::Uuid::new_v4(),
+                recovery_hold: std::sync::Mutex::new(None),
                 journal: Journal::start(
                     store.clone(),
                     match store.backend() {
@@ -146,6 +152,19 @@ impl AppState {
         &self.inner.limits
     }
 
+    /// This process, as recorded in `replicas` and on its calls' rows.
+    pub fn replica_id(&self) -> uuid::Uuid {
+        self.inner.replica_id
+    }
+
+    /// Leave the replica set (clean stop): rows this process could not
+    /// finish become other replicas' to recover at once.
+    pub async fn retire(&self) {
+        if let Err(e) = self.store().remove_replica(self.replica_id()).await {
+            tracing::warn!(error = %e, "could not deregister this replica");
+        }
+    }
+
     /// In-flight tool calls.
     pub fn call_tracker(&self) -> &TaskTracker {
         &self.inner.calls
@@ -215,20 +234,45 @@ pub async fn prepare(config: Config) -> Result<AppState> {
     }
     crate::demo::seed_if_wanted(&config, store.as_ref()).await?;
     let state = AppState::new(store, vault, engines, config);
+    state.store().set_replica_id(state.replica_id());
+    state
+        .store()
+        .register_replica(state.replica_id(), &hostname(), env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(|e| Error::Startup(format!("could not register this replica: {e}")))?;
+    tracing::info!(replica = %state.replica_id(), "registered replica");
     state.refresh_catalog().await?;
     recover_stale_calls(&state).await;
     spawn_background(&state);
     Ok(state)
 }
 
-/// Mark calls left running by a dead process as failed ("gateway restarted").
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Mark calls left running by a dead process as failed ("gateway
+/// restarted"): rows of replicas that stopped heartbeating (3 intervals),
+/// and untagged rows older than the longest possible call. Live replicas'
+/// calls are never touched, however long they run.
 async fn recover_stale_calls(state: &AppState) {
+    let now = chrono::Utc::now();
     let stale_after = state.max_call_duration() + Duration::from_secs(5);
-    let cutoff = chrono::Utc::now()
-        - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::minutes(5));
+    let silent = state.config().heartbeat_interval * 3;
+    let orphans = Orphans {
+        me: Some(state.replica_id()),
+        dead_before: now - chrono::Duration::from_std(silent).unwrap_or(chrono::Duration::seconds(15)),
+        legacy_before: now
+            - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::minutes(5)),
+    };
     match state
         .store()
-        .fail_stale_executions(cutoff, "gateway restarted")
+        .fail_orphaned_executions(&orphans, "gateway restarted")
         .await
     {
         Ok(0) => {}
@@ -259,6 +303,33 @@ fn spawn_background(state: &AppState) {
         }
     });
     crate::mcp::spawn_list_changed_notifier(state.clone());
+    // Heartbeat: other replicas recover this one's calls only once it stops.
+    let beat = state.clone();
+    tokio::spawn(async move {
+        let interval = beat.config().heartbeat_interval;
+        loop {
+            tokio::select! {
+                _ = beat.shutdown_token().cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            match beat.store().heartbeat(beat.replica_id()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("this replica's registration was removed; registering again");
+                    let _ = beat
+                        .store()
+                        .register_replica(beat.replica_id(), &hostname(), env!("CARGO_PKG_VERSION"))
+                        .await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                    if let Ok(mut hold) = beat.inner.recovery_hold.lock() {
+                        *hold = Some(std::time::Instant::now() + interval * 4);
+                    }
+                }
+            }
+        }
+    });
     // Periodic recovery: rows whose process died recently become failed once
     // their longest possible run time has passed.
     let sweeper = state.clone();
@@ -268,7 +339,16 @@ fn spawn_background(state: &AppState) {
             tokio::select! {
                 _ = sweeper.shutdown_token().cancelled() => return,
                 _ = tokio::time::sleep(interval) => {
-                    recover_stale_calls(&sweeper).await;
+                    let held = sweeper
+                        .inner
+                        .recovery_hold
+                        .lock()
+                        .ok()
+                        .and_then(|h| *h)
+                        .is_some_and(|until| std::time::Instant::now() < until);
+                    if !held {
+                        recover_stale_calls(&sweeper).await;
+                    }
                     sweeper.limits().prune();
                 }
             }
@@ -334,6 +414,7 @@ where
         })
         .await;
     drain(state.clone(), state.config().shutdown_grace).await;
+    state.retire().await;
     state.store().close().await;
     result?;
     tracing::info!("server stopped");

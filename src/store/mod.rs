@@ -285,14 +285,22 @@ pub trait Store: Send + Sync + 'static {
         new: &NewExecutionLog,
         outcome: &ExecutionOutcome,
     ) -> StoreResult<ExecutionLog>;
-    /// Mark `pending`/`running` rows created before `older_than` as failed
-    /// with `error` (their process is gone), charging nothing and releasing
-    /// the credits they held. Returns how many.
-    async fn fail_stale_executions(
-        &self,
-        older_than: chrono::DateTime<chrono::Utc>,
-        error: &str,
-    ) -> StoreResult<u64>;
+    /// Mark the `pending`/`running` rows of processes that are gone as
+    /// failed with `error`, charging nothing and releasing the credits they
+    /// held. Returns how many.
+    async fn fail_orphaned_executions(&self, orphans: &Orphans, error: &str) -> StoreResult<u64>;
+
+    // ---- replicas ----
+    /// Rows this store inserts for running calls are tagged with `id`.
+    fn set_replica_id(&self, id: Uuid);
+    /// Register (or re-register) a running process.
+    async fn register_replica(&self, id: Uuid, hostname: &str, version: &str) -> StoreResult<()>;
+    /// Record that the process is alive; `false` if its row is gone.
+    async fn heartbeat(&self, id: Uuid) -> StoreResult<bool>;
+    /// A process stopping cleanly; replicas silent since `dead_before` are
+    /// forgotten too (their rows are failed first by recovery).
+    async fn remove_replica(&self, id: Uuid) -> StoreResult<()>;
+    async fn list_replicas(&self) -> StoreResult<Vec<Replica>>;
 
     // ---- credits and entitlements ----
     /// A user's credits (zero if the account was never credited).

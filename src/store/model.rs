@@ -307,6 +307,28 @@ pub enum JournalResult {
     InsufficientCredits { available: i64 },
 }
 
+/// Which unfinished rows belong to processes that are gone.
+#[derive(Debug, Clone)]
+pub struct Orphans {
+    /// This process: its rows are never touched.
+    pub me: Option<Uuid>,
+    /// A replica whose last heartbeat is older than this is gone.
+    pub dead_before: DateTime<Utc>,
+    /// Rows without a replica (written before replicas were recorded, or by
+    /// tools) count as orphaned once created before this.
+    pub legacy_before: DateTime<Utc>,
+}
+
+/// A running gateway process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub id: Uuid,
+    pub hostname: String,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+}
+
 /// Connections of the store's pool(s).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {

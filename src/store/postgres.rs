@@ -101,8 +101,21 @@ impl LogColumns {
     }
 }
 
+/// `pending`/`running` rows of processes that are gone ($1 legacy cutoff,
+/// $2 this replica, $3 heartbeat cutoff); `e` is execution_logs.
+macro_rules! pg_orphaned {
+    () => {
+        "e.status IN ('pending', 'running') AND ( \
+           (e.replica_id IS NULL AND e.created_at < $1) \
+           OR (e.replica_id IS NOT NULL AND e.replica_id IS DISTINCT FROM $2::uuid \
+               AND NOT EXISTS (SELECT 1 FROM replicas r \
+                               WHERE r.id = e.replica_id AND r.heartbeat_at >= $3)))"
+    };
+}
+
 pub struct PgStore {
     pool: PgPool,
+    replica: std::sync::OnceLock<Uuid>,
 }
 
 impl PgStore {
@@ -120,7 +133,10 @@ impl PgStore {
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(10))
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            replica: std::sync::OnceLock::new(),
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -952,9 +968,9 @@ impl Store for PgStore {
             "WITH logs AS ( \
                INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
                  external_execution_id, output_snapshot, duration_ms, credits_consumed, \
-                 credits_reserved, error, finished_at) \
+                 credits_reserved, error, finished_at, replica_id) \
                SELECT id, user_id, agent_id, status, input, ext, out, dur, 0, held, err, \
-                 CASE WHEN done THEN NOW() END \
+                 CASE WHEN done THEN NOW() END, $20::uuid \
                FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[], \
                  $6::text[], $7::jsonb[], $8::int4[], $9::int4[], $10::text[], $11::bool[]) \
                  AS v(id, user_id, agent_id, status, input, ext, out, dur, held, err, done) \
@@ -993,6 +1009,7 @@ impl Store for PgStore {
         .bind(&deltas)
         .bind(&debit_logs)
         .bind(&after)
+        .bind(self.replica.get().copied())
         .fetch_one(&mut *tx)
         .await?;
         if inserted != expected_logs {
@@ -1009,8 +1026,9 @@ impl Store for PgStore {
     ) -> StoreResult<ExecutionLog> {
         let row = sqlx::query(concat!(
             "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
-             external_execution_id, output_snapshot, duration_ms, credits_consumed, error, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NOW()) RETURNING ",
+             external_execution_id, output_snapshot, duration_ms, credits_consumed, error, finished_at, \
+             replica_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NOW(), $11) RETURNING ",
             log_cols!()
         ))
         .bind(new.id)
@@ -1023,23 +1041,23 @@ impl Store for PgStore {
         .bind(outcome.duration_ms)
         .bind(0_i32)
         .bind(&outcome.error)
+        .bind(self.replica.get().copied())
         .fetch_one(&self.pool)
         .await?;
         log_from(&row)
     }
 
-    async fn fail_stale_executions(
-        &self,
-        older_than: chrono::DateTime<chrono::Utc>,
-        error: &str,
-    ) -> StoreResult<u64> {
+    async fn fail_orphaned_executions(&self, orphans: &Orphans, error: &str) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         // Same lock order as the journal: accounts (by user) before rows.
-        let users: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT DISTINCT user_id FROM execution_logs \
-             WHERE status IN ('pending', 'running') AND created_at < $1 ORDER BY user_id",
-        )
-        .bind(older_than)
+        let users: Vec<Uuid> = sqlx::query_scalar(concat!(
+            "SELECT DISTINCT user_id FROM execution_logs e WHERE ",
+            pg_orphaned!(),
+            " ORDER BY user_id"
+        ))
+        .bind(orphans.legacy_before)
+        .bind(orphans.me)
+        .bind(orphans.dead_before)
         .fetch_all(&mut *tx)
         .await?;
         if users.is_empty() {
@@ -1051,19 +1069,22 @@ impl Store for PgStore {
         .bind(&users)
         .execute(&mut *tx)
         .await?;
-        let released = sqlx::query(
+        let released = sqlx::query(concat!(
             "WITH failed AS ( \
-               UPDATE execution_logs SET status = 'failed', error = $2, finished_at = NOW(), \
+               UPDATE execution_logs e SET status = 'failed', error = $4, finished_at = NOW(), \
                  credits_consumed = 0 \
-               WHERE status IN ('pending', 'running') AND created_at < $1 AND user_id = ANY($3) \
-               RETURNING user_id, credits_reserved), \
+               WHERE e.user_id = ANY($5) AND ",
+            pg_orphaned!(),
+            " RETURNING e.user_id, e.credits_reserved), \
              per_user AS (SELECT user_id, sum(credits_reserved) AS held, count(*) AS n \
                FROM failed GROUP BY user_id), \
              released AS (UPDATE credit_accounts a SET reserved = GREATEST(0, a.reserved - p.held), \
                updated_at = NOW() FROM per_user p WHERE a.user_id = p.user_id AND p.held > 0) \
-             SELECT COALESCE(sum(n), 0)::int8 FROM per_user",
-        )
-        .bind(older_than)
+             SELECT COALESCE(sum(n), 0)::int8 FROM per_user"
+        ))
+        .bind(orphans.legacy_before)
+        .bind(orphans.me)
+        .bind(orphans.dead_before)
         .bind(error)
         .bind(&users)
         .fetch_one(&mut *tx)
@@ -1071,6 +1092,60 @@ impl Store for PgStore {
         let count: i64 = released.try_get(0)?;
         tx.commit().await?;
         Ok(count.max(0) as u64)
+    }
+
+    fn set_replica_id(&self, id: Uuid) {
+        let _ = self.replica.set(id);
+    }
+
+    async fn register_replica(&self, id: Uuid, hostname: &str, version: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO replicas (id, hostname, version) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = NOW()",
+        )
+        .bind(id)
+        .bind(hostname)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE replicas SET heartbeat_at = NOW() WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_replica(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM replicas WHERE id = $1 OR heartbeat_at < NOW() - INTERVAL '1 day'",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_replicas(&self) -> StoreResult<Vec<Replica>> {
+        let rows = sqlx::query(
+            "SELECT id, hostname, version, started_at, heartbeat_at FROM replicas ORDER BY started_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Replica {
+                    id: r.try_get("id")?,
+                    hostname: r.try_get("hostname")?,
+                    version: r.try_get("version")?,
+                    started_at: r.try_get("started_at")?,
+                    heartbeat_at: r.try_get("heartbeat_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn credit_account(&self, user_id: Uuid) -> StoreResult<CreditAccount> {
@@ -1277,8 +1352,8 @@ impl Store for PgStore {
 
     async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog> {
         let row = sqlx::query(concat!(
-            "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING ",
+            "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, replica_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
             log_cols!()
         ))
         .bind(new.id)
@@ -1286,6 +1361,7 @@ impl Store for PgStore {
         .bind(new.agent_id)
         .bind(new.status.as_str())
         .bind(&new.input_snapshot)
+        .bind(self.replica.get().copied())
         .fetch_one(&self.pool)
         .await?;
         log_from(&row)
@@ -1361,8 +1437,8 @@ impl PgStore {
                UPDATE credit_accounts SET reserved = reserved + $6, updated_at = NOW() \
                WHERE user_id = $2 AND balance - reserved >= $6 RETURNING user_id), \
              ins AS ( \
-               INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, credits_reserved) \
-               SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM acc) RETURNING id) \
+               INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, credits_reserved, replica_id) \
+               SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM acc) RETURNING id) \
              SELECT count(*) FROM ins",
         )
         .bind(row.id)
@@ -1371,6 +1447,7 @@ impl PgStore {
         .bind(row.status.as_str())
         .bind(&row.input_snapshot)
         .bind(reserve)
+        .bind(self.replica.get().copied())
         .fetch_one(&self.pool)
         .await?;
         if started == 1 {

@@ -81,6 +81,7 @@ enum InsertKind<'a> {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    replica: std::sync::OnceLock<Uuid>,
 }
 
 impl SqliteStore {
@@ -107,7 +108,11 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.create_if_missing(false))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            replica: std::sync::OnceLock::new(),
+        })
     }
 }
 
@@ -965,8 +970,9 @@ impl Store for SqliteStore {
             let mut q = QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
                  external_execution_id, output_snapshot, duration_ms, credits_consumed, \
-                 credits_reserved, error, finished_at) ",
+                 credits_reserved, error, finished_at, replica_id) ",
             );
+            let replica = self.replica.get().map(Uuid::to_string);
             q.push_values(chunk, |mut b, (new, kind)| {
                 b.push_bind(new.id.to_string())
                     .push_bind(new.user_id.to_string())
@@ -997,6 +1003,7 @@ impl Store for SqliteStore {
                             .push(now!());
                     }
                 }
+                b.push_bind(replica.clone());
             });
             let done = q.build().execute(&mut *tx).await?;
             if done.rows_affected() != chunk.len() as u64 {
@@ -1042,8 +1049,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<ExecutionLog> {
         let row = sqlx::query(concat!(
             "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
-             external_execution_id, output_snapshot, duration_ms, credits_consumed, error, finished_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ",
+             external_execution_id, output_snapshot, duration_ms, credits_consumed, error, replica_id, \
+             finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ",
             now!(),
             ") RETURNING ",
             log_cols!()
@@ -1058,25 +1065,28 @@ impl Store for SqliteStore {
         .bind(outcome.duration_ms)
         .bind(0_i32)
         .bind(&outcome.error)
+        .bind(self.replica.get().map(Uuid::to_string))
         .fetch_one(&self.writer)
         .await?;
         log_from(&row)
     }
 
-    async fn fail_stale_executions(
-        &self,
-        older_than: chrono::DateTime<chrono::Utc>,
-        error: &str,
-    ) -> StoreResult<u64> {
+    async fn fail_orphaned_executions(&self, orphans: &Orphans, error: &str) -> StoreResult<u64> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let failed = sqlx::query(concat!(
-            "UPDATE execution_logs SET status = 'failed', error = ?, finished_at = ",
+            "UPDATE execution_logs AS e SET status = 'failed', error = ?, finished_at = ",
             now!(),
-            ", credits_consumed = 0 WHERE status IN ('pending', 'running') AND created_at < ? \
+            ", credits_consumed = 0 WHERE e.status IN ('pending', 'running') AND ( \
+               (e.replica_id IS NULL AND e.created_at < ?) \
+               OR (e.replica_id IS NOT NULL AND e.replica_id IS NOT ? \
+                   AND NOT EXISTS (SELECT 1 FROM replicas r \
+                                   WHERE r.id = e.replica_id AND r.heartbeat_at >= ?))) \
              RETURNING user_id, credits_reserved"
         ))
         .bind(error)
-        .bind(ts(older_than))
+        .bind(ts(orphans.legacy_before))
+        .bind(orphans.me.map(|id| id.to_string()))
+        .bind(ts(orphans.dead_before))
         .fetch_all(&mut *tx)
         .await?;
         let mut held: BTreeMap<String, i64> = BTreeMap::new();
@@ -1097,6 +1107,66 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(failed.len() as u64)
+    }
+
+    fn set_replica_id(&self, id: Uuid) {
+        let _ = self.replica.set(id);
+    }
+
+    async fn register_replica(&self, id: Uuid, hostname: &str, version: &str) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "INSERT INTO replicas (id, hostname, version) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = ",
+            now!()
+        ))
+        .bind(id.to_string())
+        .bind(hostname)
+        .bind(version)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query(concat!(
+            "UPDATE replicas SET heartbeat_at = ",
+            now!(),
+            " WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_replica(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM replicas WHERE id = ? \
+             OR heartbeat_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')",
+        )
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_replicas(&self) -> StoreResult<Vec<Replica>> {
+        let rows = sqlx::query(
+            "SELECT id, hostname, version, started_at, heartbeat_at FROM replicas ORDER BY started_at",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Replica {
+                    id: uuid(r.try_get("id")?)?,
+                    hostname: r.try_get("hostname")?,
+                    version: r.try_get("version")?,
+                    started_at: parse_ts(r.try_get("started_at")?)?,
+                    heartbeat_at: parse_ts(r.try_get("heartbeat_at")?)?,
+                })
+            })
+            .collect()
     }
 
     async fn credit_account(&self, user_id: Uuid) -> StoreResult<CreditAccount> {
@@ -1302,8 +1372,8 @@ impl Store for SqliteStore {
 
     async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog> {
         let row = sqlx::query(concat!(
-            "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot) \
-             VALUES (?, ?, ?, ?, ?) RETURNING ",
+            "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, replica_id) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING ",
             log_cols!()
         ))
         .bind(new.id.to_string())
@@ -1311,6 +1381,7 @@ impl Store for SqliteStore {
         .bind(new.agent_id.to_string())
         .bind(new.status.as_str())
         .bind(opt_json_text(&new.input_snapshot))
+        .bind(self.replica.get().map(Uuid::to_string))
         .fetch_one(&self.writer)
         .await?;
         log_from(&row)
