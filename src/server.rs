@@ -266,7 +266,8 @@ async fn recover_stale_calls(state: &AppState) {
     let silent = state.config().heartbeat_interval * 3;
     let orphans = Orphans {
         me: Some(state.replica_id()),
-        dead_before: now - chrono::Duration::from_std(silent).unwrap_or(chrono::Duration::seconds(15)),
+        dead_before: now
+            - chrono::Duration::from_std(silent).unwrap_or(chrono::Duration::seconds(15)),
         legacy_before: now
             - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::minutes(5)),
     };

@@ -34,18 +34,22 @@ crate::backend_tests!(
     billing_cli,
 );
 
-const ADMIN_TOKEN: &str = "billing-admin-token-77c2";
+pub(crate) const ADMIN_TOKEN: &str = "billing-admin-token-77c2";
 
-/// A Flowise mock: `fail…` questions get a 500, everything else an answer
-/// after `delay`.
-async fn engine(delay: Duration) -> MockServer {
+/// A Flowise mock: `fail…` questions get a 500, `slow…` ones an answer
+/// after 5 s, everything else an answer after `delay`.
+pub(crate) async fn engine(delay: Duration) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path_regex("^/api/v1/prediction/[A-Za-z0-9_-]+$"))
         .respond_with(move |req: &Request| {
             let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
             let question = body["question"].as_str().unwrap_or("").to_string();
-            if question.starts_with("fail") {
+            if question.starts_with("slow") {
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"text": format!("answer to: {question}")}))
+                    .set_delay(Duration::from_secs(5))
+            } else if question.starts_with("fail") {
                 ResponseTemplate::new(500)
                     .set_body_json(json!({"statusCode": 500, "message": "Error: the flow crashed"}))
                     .set_delay(delay)
@@ -60,18 +64,18 @@ async fn engine(delay: Duration) -> MockServer {
     server
 }
 
-struct Billing {
-    app: TestApp,
-    store: DynStore,
+pub(crate) struct Billing {
+    pub(crate) app: TestApp,
+    pub(crate) store: DynStore,
     _engine: MockServer,
 }
 
 impl Billing {
-    async fn start(backend: Backend, delay: Duration) -> Self {
+    pub(crate) async fn start(backend: Backend, delay: Duration) -> Self {
         Self::start_with(backend, delay, |_| {}).await
     }
 
-    async fn start_with(
+    pub(crate) async fn start_with(
         backend: Backend,
         delay: Duration,
         adjust: impl FnOnce(&mut vieagent::Config),
@@ -93,7 +97,7 @@ impl Billing {
         }
     }
 
-    async fn agent(
+    pub(crate) async fn agent(
         &self,
         tool_name: &str,
         credits: i32,
@@ -127,7 +131,7 @@ impl Billing {
             .expect("agent")
     }
 
-    async fn user(&self, email: &str, credits: i64) -> (User, String) {
+    pub(crate) async fn user(&self, email: &str, credits: i64) -> (User, String) {
         let user = vieagent::accounts::create_user(
             self.store.as_ref(),
             email,
@@ -144,7 +148,7 @@ impl Billing {
         (user, secrecy::ExposeSecret::expose_secret(&key).to_string())
     }
 
-    async fn wait_for_tools(&self, n: u64) {
+    pub(crate) async fn wait_for_tools(&self, n: u64) {
         for _ in 0..200 {
             let ready: Value = self
                 .app
@@ -164,7 +168,7 @@ impl Billing {
         panic!("catalog never reached {n} tools");
     }
 
-    async fn admin(
+    pub(crate) async fn admin(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -189,7 +193,12 @@ impl Billing {
     }
 
     /// `POST /v1/tools/{tool}/invoke` as the key's user.
-    async fn invoke(&self, key: &str, tool: &str, arguments: Value) -> (StatusCode, Value) {
+    pub(crate) async fn invoke(
+        &self,
+        key: &str,
+        tool: &str,
+        arguments: Value,
+    ) -> (StatusCode, Value) {
         let response = self
             .app
             .http
@@ -203,7 +212,7 @@ impl Billing {
         (status, response.json().await.expect("json"))
     }
 
-    async fn rows(&self, user: Uuid) -> Vec<ExecutionLog> {
+    pub(crate) async fn rows(&self, user: Uuid) -> Vec<ExecutionLog> {
         let mut all = Vec::new();
         let mut before = None;
         loop {
@@ -226,7 +235,7 @@ impl Billing {
         }
     }
 
-    async fn ledger(&self, user: Uuid) -> Vec<vieagent::store::LedgerEntry> {
+    pub(crate) async fn ledger(&self, user: Uuid) -> Vec<vieagent::store::LedgerEntry> {
         let mut all = Vec::new();
         let mut before = None;
         loop {

@@ -295,6 +295,13 @@ impl TestApp {
         panic!("server on {} never became ready", self.addr);
     }
 
+    /// Send the shutdown signal (like SIGTERM) without waiting.
+    pub fn signal_stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Ask the server to stop and wait for `run` to return.
     pub async fn stop(mut self) -> vieagent::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -316,6 +323,95 @@ impl Drop for TestApp {
         if let Some(handle) = self.handle.take() {
             handle.abort();
         }
+    }
+}
+
+/// A real `vieagent serve` process on an ephemeral port (killed on drop).
+pub struct ServerProcess {
+    pub child: tokio::process::Child,
+    pub addr: SocketAddr,
+    /// Everything it logged so far (stderr), collected in the background.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ServerProcess {
+    /// Start `vieagent serve` with a clean `VIEAGENT_*` environment plus `env`.
+    pub async fn start(cwd: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = tokio::process::Command::new(bin());
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(cwd)
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("VIEAGENT_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("VIEAGENT_LOG_LEVEL", "info")
+            .env("VIEAGENT_LOG_FORMAT", "text");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn vieagent serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = oneshot::channel::<SocketAddr>();
+        let sink = log.clone();
+        tokio::spawn(async move {
+            let mut tx = Some(tx);
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or("");
+                    if let (Ok(addr), Some(tx)) = (addr.parse::<SocketAddr>(), tx.take()) {
+                        let _ = tx.send(addr);
+                    }
+                }
+                if let Ok(mut log) = sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        let addr = match tokio::time::timeout(Duration::from_secs(30), rx).await {
+            Ok(Ok(addr)) => addr,
+            _ => panic!(
+                "vieagent serve did not start: {}",
+                log.lock().map(|l| l.clone()).unwrap_or_default()
+            ),
+        };
+        let process = Self { child, addr, log };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(process.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server on {} never became ready", process.addr);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Send a signal (`TERM`, `KILL`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
 

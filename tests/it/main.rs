@@ -10,6 +10,7 @@ mod engines_recorded;
 mod manifests;
 mod mcp;
 mod mcp_client;
+mod operations;
 mod server;
 mod store_story;
 mod vault;
