@@ -90,6 +90,12 @@ pub enum Command {
     /// Billing reports.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// Exit 0 if the server answers /healthz (for container HEALTHCHECKs;
+    /// default URL: the configured listen address).
+    Healthcheck {
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -603,6 +609,27 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                 }
             })
             .await
+        }
+        Command::Healthcheck { url } => {
+            let url = url.unwrap_or_else(|| {
+                let mut addr = config.listen;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{addr}/healthz")
+            });
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(3))
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            match client.get(&url).send().await {
+                Ok(r) if r.status().is_success() => {
+                    println!("ok: {url}");
+                    Ok(())
+                }
+                Ok(r) => Err(Error::Startup(format!("{url} answered {}", r.status()))),
+                Err(e) => Err(Error::Startup(format!("{url} is not answering: {e}"))),
+            }
         }
         Command::Credits(cmd) => {
             with_store(

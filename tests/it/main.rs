@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod billing;
+mod deploy;
 mod cli;
 mod engines;
 mod engines_recorded;
