@@ -1,7 +1,10 @@
 //! Gateway benchmark: tool calls straight to a loopback mock engine vs the
-//! same calls through the gateway (MCP streamable HTTP, protocol 2026-07-28,
-//! stateless), at concurrency 1/16/64, with the journal on SQLite and on
-//! PostgreSQL; plus `tools/list` latency at 100/1,000/10,000 agents.
+//! same calls through the gateway — MCP streamable HTTP (protocol 2026-07-28,
+//! stateless), legacy HTTP+SSE (2024-11-05, one session per client) and the
+//! chat-tools HTTP API — at concurrency 1/16/64, with the journal on SQLite
+//! and on PostgreSQL; `tools/list` latency at 100/1,000/10,000 agents; and,
+//! on the real release binary: cold start to ready on a migrated database,
+//! idle RSS and peak RSS under 64 concurrent calls.
 //!
 //! `cargo bench --bench gateway` — prints a Markdown table and writes
 //! `bench/results.json`. Measured in one run against the direct baseline
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::routing::post;
+use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -116,12 +120,7 @@ struct Gateway {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-async fn start_gateway(
-    database_url: &str,
-    dir: tempfile::TempDir,
-    engine: std::net::SocketAddr,
-    cleanup: Option<(String, String)>,
-) -> Gateway {
+fn bench_config(database_url: &str, engine: std::net::SocketAddr) -> Config {
     let mut config = Config::load(&Sources {
         file: None,
         overrides: Overrides {
@@ -141,9 +140,15 @@ async fn start_gateway(
     config.db_max_connections = 32;
     config.engines.flowise.base_url = Some(format!("http://{engine}").parse().expect("url"));
     config.catalog_poll_interval = Duration::from_millis(200);
-    let store = vieagent::store::connect(&config).await.expect("connect");
+    config
+}
+
+/// Migrate and seed a database: the bench agent, a user with credits, a key
+/// and an OpenAI credential. Returns the store and the user's API key.
+async fn seed(config: &Config) -> (vieagent::store::DynStore, String) {
+    let store = vieagent::store::connect(config).await.expect("connect");
     store.migrate().await.expect("migrate");
-    let vault = vieagent::vault::Vault::open(&config, store.clone())
+    let vault = vieagent::vault::Vault::open(config, store.clone())
         .await
         .expect("vault");
     store
@@ -187,6 +192,17 @@ async fn start_gateway(
         )
         .await
         .expect("credential");
+    (store, key.expose_secret().to_string())
+}
+
+async fn start_gateway(
+    database_url: &str,
+    dir: tempfile::TempDir,
+    engine: std::net::SocketAddr,
+    cleanup: Option<(String, String)>,
+) -> Gateway {
+    let config = bench_config(database_url, engine);
+    let (store, key) = seed(&config).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -209,7 +225,7 @@ async fn start_gateway(
     }
     Gateway {
         addr,
-        key: key.expose_secret().to_string(),
+        key,
         store,
         _dir: dir,
         cleanup,
@@ -290,6 +306,209 @@ async fn mcp_post(
     response.text().await.ok()
 }
 
+/// One legacy HTTP+SSE session: POST requests, answers on the event stream.
+struct SseSession {
+    http: reqwest::Client,
+    post_url: String,
+    key: String,
+    events: std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<sse_stream::Sse, sse_stream::Error>> + Send>,
+    >,
+}
+
+impl SseSession {
+    async fn open(http: &reqwest::Client, target: &(std::net::SocketAddr, String)) -> Option<Self> {
+        let response = http
+            .get(format!("http://{}/sse", target.0))
+            .bearer_auth(&target.1)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .ok()?;
+        let mut events = Box::pin(sse_stream::SseStream::from_bytes_stream(
+            response.bytes_stream(),
+        ));
+        let endpoint = loop {
+            let event = events.next().await?.ok()?;
+            if event.event.as_deref() == Some("endpoint") {
+                break event.data?;
+            }
+        };
+        let mut session = Self {
+            http: http.clone(),
+            post_url: format!("http://{}{endpoint}", target.0),
+            key: target.1.clone(),
+            events,
+        };
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"}}});
+        session.request(0, &init).await?;
+        session
+            .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await?;
+        Some(session)
+    }
+
+    async fn post(&self, body: &Value) -> Option<()> {
+        post_message(&self.http, &self.post_url, &self.key, body).await
+    }
+
+    /// Send a request and wait for its answer on the stream.
+    async fn request(&mut self, id: usize, body: &Value) -> Option<Value> {
+        post_message(&self.http, &self.post_url, &self.key, body).await?;
+        loop {
+            let event = self.events.next().await?.ok()?;
+            let Some(data) = event.data else { continue };
+            let Ok(message) = serde_json::from_str::<Value>(&data) else {
+                continue;
+            };
+            if message["id"] == json!(id) {
+                return Some(message);
+            }
+        }
+    }
+}
+
+async fn post_message(http: &reqwest::Client, url: &str, key: &str, body: &Value) -> Option<()> {
+    let r = http
+        .post(url)
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .ok()?;
+    r.status().is_success().then_some(())
+}
+
+/// `total` tool calls over `concurrency` SSE sessions (one per client, as
+/// legacy clients do).
+async fn drive_sse(
+    total: usize,
+    concurrency: usize,
+    http: reqwest::Client,
+    target: Arc<(std::net::SocketAddr, String)>,
+) -> Series {
+    let mut sessions = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        sessions.push(SseSession::open(&http, &target).await.expect("SSE session"));
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for mut session in sessions {
+        let (next, errors) = (next.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return latencies;
+                }
+                let id = i + 1;
+                let mut body = call_body(id, "bench_qa");
+                body["params"].as_object_mut().map(|p| p.remove("_meta"));
+                let t = Instant::now();
+                let ok = session
+                    .request(id, &body)
+                    .await
+                    .is_some_and(|m| m["result"]["isError"] == json!(false));
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                latencies.push(t.elapsed());
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for w in workers {
+        all.extend(w.await.expect("worker"));
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    Series {
+        p50_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+        throughput: total as f64 / elapsed.as_secs_f64(),
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+/// A real `vieagent serve` process (the release binary) on `database_url`.
+struct Process {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Process {
+    /// Start and wait until `/readyz` answers 200; returns the time that took.
+    async fn start(
+        http: &reqwest::Client,
+        database_url: &str,
+        master_key: &str,
+        engine: std::net::SocketAddr,
+    ) -> (Self, Duration) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vieagent"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("VIEAGENT_") {
+                cmd.env_remove(key);
+            }
+        }
+        let started = Instant::now();
+        let child = cmd
+            .args(["serve", "--listen", &addr.to_string(), "--no-demo"])
+            .env("VIEAGENT_DATABASE_URL", database_url)
+            .env("VIEAGENT_MASTER_KEY", master_key)
+            .env("VIEAGENT_FLOWISE_URL", format!("http://{engine}"))
+            .env("VIEAGENT_LOG_LEVEL", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn vieagent");
+        loop {
+            if http
+                .get(format!("http://{addr}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        (Self { child, addr }, started.elapsed())
+    }
+
+    /// (current RSS, peak RSS) in MiB, from /proc.
+    fn rss_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map_or(0.0, |kb| kb / 1024.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     vieagent::install_crypto_provider();
@@ -306,7 +525,7 @@ async fn main() {
         format!("http://{engine}/api/v1/prediction/9c7a4d5e-2f1b-4c3a-9e8d-7b6a5c4d3e2f");
     let mut results = serde_json::Map::new();
     let mut table = String::from(
-        "| journal | concurrency | direct p50 | direct p99 | gateway p50 | gateway p99 | overhead p50 | overhead p99 | gateway calls/s | errors |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| journal | concurrency | path | p50 | p99 | overhead p50 | overhead p99 | calls/s | errors |\n|---|---|---|---|---|---|---|---|---|\n",
     );
 
     let mut backends: Vec<BenchDb> = Vec::new();
@@ -388,21 +607,53 @@ async fn main() {
                 }
             })
             .await;
-            let overhead50 = through.p50_ms - direct.p50_ms;
-            let overhead99 = through.p99_ms - direct.p99_ms;
+            let sse = drive_sse(n, concurrency, http.clone(), target.clone()).await;
+            let h = http.clone();
+            let t = target.clone();
+            let chat = drive(n, concurrency, move |i| {
+                let (h, t) = (h.clone(), t.clone());
+                async move {
+                    match h
+                        .post(format!("http://{}/v1/tools/bench_qa/invoke", t.0))
+                        .bearer_auth(&t.1)
+                        .json(&json!({"arguments": {"question": format!("question {i}")}}))
+                        .send()
+                        .await
+                    {
+                        Ok(r) => r
+                            .text()
+                            .await
+                            .is_ok_and(|b| b.contains("\"status\":\"success\"")),
+                        Err(_) => false,
+                    }
+                }
+            })
+            .await;
+            let mut entry = json!({
+                "journal": label, "concurrency": concurrency, "calls": n,
+                "direct": {"p50_ms": direct.p50_ms, "p99_ms": direct.p99_ms, "calls_per_s": direct.throughput, "errors": direct.errors},
+            });
             table.push_str(&format!(
-                "| {label} | {concurrency} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.0} | {} |\n",
-                direct.p50_ms, direct.p99_ms, through.p50_ms, through.p99_ms, overhead50, overhead99, through.throughput, through.errors + direct.errors
+                "| {label} | {concurrency} | direct (baseline) | {:.3} ms | {:.3} ms | — | — | {:.0} | {} |\n",
+                direct.p50_ms, direct.p99_ms, direct.throughput, direct.errors
             ));
-            results.insert(
-                format!("{label}_c{concurrency}"),
-                json!({
-                    "journal": label, "concurrency": concurrency, "calls": n,
-                    "direct": {"p50_ms": direct.p50_ms, "p99_ms": direct.p99_ms, "calls_per_s": direct.throughput, "errors": direct.errors},
-                    "gateway_mcp_streamable_http": {"p50_ms": through.p50_ms, "p99_ms": through.p99_ms, "calls_per_s": through.throughput, "errors": through.errors},
-                    "overhead_ms": {"p50": overhead50, "p99": overhead99}
-                }),
-            );
+            for (transport, series) in [
+                ("mcp_streamable_http", through),
+                ("mcp_legacy_sse", sse),
+                ("chat_tools_http", chat),
+            ] {
+                let overhead50 = series.p50_ms - direct.p50_ms;
+                let overhead99 = series.p99_ms - direct.p99_ms;
+                table.push_str(&format!(
+                    "| {label} | {concurrency} | {transport} | {:.3} ms | {:.3} ms | {overhead50:.3} ms | {overhead99:.3} ms | {:.0} | {} |\n",
+                    series.p50_ms, series.p99_ms, series.throughput, series.errors
+                ));
+                entry[format!("gateway_{transport}")] = json!({
+                    "p50_ms": series.p50_ms, "p99_ms": series.p99_ms, "calls_per_s": series.throughput,
+                    "errors": series.errors, "overhead_ms": {"p50": overhead50, "p99": overhead99}
+                });
+            }
+            results.insert(format!("{label}_c{concurrency}"), entry);
         }
         // Every call journaled: rows = calls made (warm-up included), none running.
         let rows = gw
@@ -517,14 +768,98 @@ async fn main() {
         );
     }
 
+    // The real release binary: cold start to ready on a migrated database,
+    // idle RSS, and peak RSS while serving 64 concurrent calls.
+    let mut process_table = String::from(
+        "| journal | cold start to ready (median of 5) | RSS idle | peak RSS, 64 concurrent calls |\n|---|---|---|---|\n",
+    );
+    /// (admin URL, database name) to drop after the run.
+    type Cleanup = Option<(String, String)>;
+    let mut databases: Vec<(&str, String, Cleanup)> = Vec::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    databases.push((
+        "sqlite",
+        format!("sqlite://{}", dir.path().join("process.db").display()),
+        None,
+    ));
+    if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+        let name = format!("vieagent_bench_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut c)
+            .await
+            .expect("create db");
+        let mut url = url::Url::parse(&admin).expect("url");
+        url.set_path(&format!("/{name}"));
+        databases.push(("postgres", url.to_string(), Some((admin.clone(), name))));
+    }
+    for (label, url, cleanup) in databases {
+        let config = bench_config(&url, engine);
+        let (store, key) = seed(&config).await;
+        store.close().await;
+        let master_key = config
+            .master_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_string())
+            .expect("key");
+        let mut starts = Vec::new();
+        for _ in 0..5 {
+            let (p, took) = Process::start(&http, &url, &master_key, engine).await;
+            starts.push(took);
+            p.stop();
+        }
+        starts.sort();
+        let cold_ms = starts[starts.len() / 2].as_secs_f64() * 1000.0;
+        let (p, _) = Process::start(&http, &url, &master_key, engine).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (idle_mib, _) = p.rss_mib();
+        let target = Arc::new((p.addr, key.clone()));
+        let h = http.clone();
+        let load = drive(calls, 64, move |i| {
+            let (h, t) = (h.clone(), target.clone());
+            async move {
+                mcp_post(
+                    &h,
+                    &t,
+                    "tools/call",
+                    Some("bench_qa"),
+                    &call_body(i, "bench_qa"),
+                )
+                .await
+                .is_some_and(|body| body.contains("\"isError\":false"))
+            }
+        })
+        .await;
+        let (_, peak_mib) = p.rss_mib();
+        p.stop();
+        process_table.push_str(&format!(
+            "| {label} | {cold_ms:.1} ms | {idle_mib:.1} MiB | {peak_mib:.1} MiB ({:.0} calls/s, {} errors) |\n",
+            load.throughput, load.errors
+        ));
+        results.insert(
+            format!("process_{label}"),
+            json!({"cold_start_to_ready_ms": cold_ms, "rss_idle_mib": idle_mib,
+                   "rss_peak_c64_mib": peak_mib, "c64_calls_per_s": load.throughput, "c64_errors": load.errors}),
+        );
+        if let Some((admin, name)) = cleanup
+            && let Ok(mut c) = sqlx::PgConnection::connect(&admin).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&mut c)
+            .await;
+        }
+    }
+    drop(dir);
+
     println!(
-        "\n### Tool calls: direct to the mock engine vs through the gateway\n\n{table}\n### tools/list\n\n{list_table}"
+        "\n### Tool calls: direct to the mock engine vs through the gateway\n\n{table}\n### tools/list\n\n{list_table}\n### The release binary\n\n{process_table}"
     );
     let report = json!({
         "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
         "calls_per_series": calls,
         "results": results,
-        "markdown": format!("{table}\n{list_table}"),
+        "markdown": format!("{table}\n{list_table}\n{process_table}"),
     });
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
     std::fs::create_dir_all(&out).expect("bench dir");

@@ -33,17 +33,37 @@ fn the_deployment_runs_two_probed_non_root_read_only_replicas() {
     assert_eq!(str_at(&d, "/kind"), "Deployment");
     assert_eq!(d.pointer("/spec/replicas"), Some(&Value::from(2)));
     let pod = d.pointer("/spec/template/spec").expect("pod spec");
-    assert_eq!(pod.pointer("/securityContext/runAsNonRoot"), Some(&Value::Bool(true)));
-    assert_ne!(pod.pointer("/securityContext/runAsUser"), Some(&Value::from(0)));
+    assert_eq!(
+        pod.pointer("/securityContext/runAsNonRoot"),
+        Some(&Value::Bool(true))
+    );
+    assert_ne!(
+        pod.pointer("/securityContext/runAsUser"),
+        Some(&Value::from(0))
+    );
     let c = pod.pointer("/containers/0").expect("container");
     assert_eq!(str_at(c, "/readinessProbe/httpGet/path"), "/readyz");
     assert_eq!(str_at(c, "/livenessProbe/httpGet/path"), "/healthz");
-    for key in ["/resources/requests/cpu", "/resources/requests/memory", "/resources/limits/cpu", "/resources/limits/memory"] {
+    for key in [
+        "/resources/requests/cpu",
+        "/resources/requests/memory",
+        "/resources/limits/cpu",
+        "/resources/limits/memory",
+    ] {
         assert!(c.pointer(key).is_some(), "{key}");
     }
-    assert_eq!(c.pointer("/securityContext/readOnlyRootFilesystem"), Some(&Value::Bool(true)));
-    assert_eq!(c.pointer("/securityContext/allowPrivilegeEscalation"), Some(&Value::Bool(false)));
-    assert_eq!(c.pointer("/ports/0/containerPort"), Some(&Value::from(8080)));
+    assert_eq!(
+        c.pointer("/securityContext/readOnlyRootFilesystem"),
+        Some(&Value::Bool(true))
+    );
+    assert_eq!(
+        c.pointer("/securityContext/allowPrivilegeEscalation"),
+        Some(&Value::Bool(false))
+    );
+    assert_eq!(
+        c.pointer("/ports/0/containerPort"),
+        Some(&Value::from(8080))
+    );
     assert_eq!(c.pointer("/args/0").and_then(Value::as_str), Some("serve"));
     // Labels select the pods; the Service finds them and the named port.
     let labels = d.pointer("/spec/template/metadata/labels").expect("labels");
@@ -52,10 +72,17 @@ fn the_deployment_runs_two_probed_non_root_read_only_replicas() {
         assert_eq!(labels.get(k), Some(v), "selector {k}");
     }
     let s = load("service.yaml");
-    for (k, v) in s.pointer("/spec/selector").and_then(Value::as_object).expect("service selector") {
+    for (k, v) in s
+        .pointer("/spec/selector")
+        .and_then(Value::as_object)
+        .expect("service selector")
+    {
         assert_eq!(labels.get(k), Some(v), "service selector {k}");
     }
-    assert_eq!(str_at(&s, "/spec/ports/0/targetPort"), str_at(c, "/ports/0/name"));
+    assert_eq!(
+        str_at(&s, "/spec/ports/0/targetPort"),
+        str_at(c, "/ports/0/name")
+    );
     // Configuration comes from the ConfigMap and the Secret, by name.
     let cm = load("configmap.yaml");
     let secret = load("secret.example.yaml");
@@ -74,34 +101,56 @@ fn the_deployment_runs_two_probed_non_root_read_only_replicas() {
         .collect();
     assert_eq!(
         from,
-        [("ConfigMap", str_at(&cm, "/metadata/name")), ("Secret", str_at(&secret, "/metadata/name"))]
+        [
+            ("ConfigMap", str_at(&cm, "/metadata/name")),
+            ("Secret", str_at(&secret, "/metadata/name"))
+        ]
     );
     // SIGTERM grace: Kubernetes waits longer than the gateway's own grace.
-    let grace = humantime::parse_duration(str_at(&cm, "/data/VIEAGENT_SHUTDOWN_GRACE")).expect("duration");
+    let grace =
+        humantime::parse_duration(str_at(&cm, "/data/VIEAGENT_SHUTDOWN_GRACE")).expect("duration");
     let k8s_grace = pod
         .pointer("/terminationGracePeriodSeconds")
         .and_then(Value::as_u64)
         .expect("terminationGracePeriodSeconds");
-    assert!(k8s_grace > grace.as_secs() + 10, "{k8s_grace} s vs {grace:?}");
+    assert!(
+        k8s_grace > grace.as_secs() + 10,
+        "{k8s_grace} s vs {grace:?}"
+    );
 }
 
 #[test]
 fn the_secret_template_and_the_migration_job_are_complete() {
     let secret = load("secret.example.yaml");
     assert_eq!(str_at(&secret, "/kind"), "Secret");
-    for key in ["VIEAGENT_DATABASE_URL", "VIEAGENT_MASTER_KEY", "VIEAGENT_ADMIN_TOKEN"] {
+    for key in [
+        "VIEAGENT_DATABASE_URL",
+        "VIEAGENT_MASTER_KEY",
+        "VIEAGENT_ADMIN_TOKEN",
+    ] {
         let value = str_at(&secret, &format!("/stringData/{key}"));
-        assert!(value.contains("REPLACE_ME"), "{key} is a placeholder, not a secret");
+        assert!(
+            value.contains("REPLACE_ME"),
+            "{key} is a placeholder, not a secret"
+        );
     }
     let job = load("migrate-job.yaml");
     assert_eq!(str_at(&job, "/kind"), "Job");
-    let c = job.pointer("/spec/template/spec/containers/0").expect("container");
-    assert_eq!(c.pointer("/args/0").and_then(Value::as_str), Some("migrate"));
+    let c = job
+        .pointer("/spec/template/spec/containers/0")
+        .expect("container");
+    assert_eq!(
+        c.pointer("/args/0").and_then(Value::as_str),
+        Some("migrate")
+    );
     assert_eq!(
         job.pointer("/spec/template/spec/securityContext/runAsNonRoot"),
         Some(&Value::Bool(true))
     );
-    assert_eq!(c.pointer("/securityContext/readOnlyRootFilesystem"), Some(&Value::Bool(true)));
+    assert_eq!(
+        c.pointer("/securityContext/readOnlyRootFilesystem"),
+        Some(&Value::Bool(true))
+    );
     let deployment = load("deployment.yaml");
     assert_eq!(
         str_at(c, "/image"),
@@ -126,16 +175,27 @@ fn the_secret_template_and_the_migration_job_are_complete() {
 #[tokio::test]
 async fn the_manifest_settings_are_accepted_by_the_binary() {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
-    for (file, field) in [("configmap.yaml", "/data"), ("secret.example.yaml", "/stringData")] {
-        for (k, v) in load(file).pointer(field).and_then(Value::as_object).expect("data") {
+    for (file, field) in [
+        ("configmap.yaml", "/data"),
+        ("secret.example.yaml", "/stringData"),
+    ] {
+        for (k, v) in load(file)
+            .pointer(field)
+            .and_then(Value::as_object)
+            .expect("data")
+        {
             env.insert(k.clone(), v.as_str().expect("string value").to_string());
         }
     }
     // A real key in place of the placeholder.
     env.insert(
         "VIEAGENT_MASTER_KEY".into(),
-        secrecy::ExposeSecret::expose_secret(&vieagent::vault::MasterKey::generate().expect("key").to_base64())
-            .to_string(),
+        secrecy::ExposeSecret::expose_secret(
+            &vieagent::vault::MasterKey::generate()
+                .expect("key")
+                .to_base64(),
+        )
+        .to_string(),
     );
     let dir = tempfile::tempdir().expect("dir");
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -145,7 +205,10 @@ async fn the_manifest_settings_are_accepted_by_the_binary() {
     assert!(shown.contains("listen = \"0.0.0.0:8080\""), "{shown}");
     assert!(shown.contains("shutdown_grace = \"30s\""), "{shown}");
     assert!(shown.contains("vieagent.example.com"), "{shown}");
-    assert!(!shown.contains("REPLACE_ME_long_random_token"), "secrets stay redacted");
+    assert!(
+        !shown.contains("REPLACE_ME_long_random_token"),
+        "secrets stay redacted"
+    );
 }
 
 #[test]
@@ -155,8 +218,15 @@ fn the_dockerfile_builds_a_non_root_image_with_a_healthcheck() {
     let lines: Vec<&str> = file.lines().map(str::trim).collect();
     let froms: Vec<&&str> = lines.iter().filter(|l| l.starts_with("FROM ")).collect();
     assert_eq!(froms.len(), 2, "multi-stage: build, then runtime");
-    assert!(froms[1].contains("distroless") && froms[1].contains("nonroot"), "{}", froms[1]);
-    assert!(lines.contains(&"USER 65532:65532"), "the distroless nonroot user, numerically");
+    assert!(
+        froms[1].contains("distroless") && froms[1].contains("nonroot"),
+        "{}",
+        froms[1]
+    );
+    assert!(
+        lines.contains(&"USER 65532:65532"),
+        "the distroless nonroot user, numerically"
+    );
     assert!(lines.contains(&"EXPOSE 8080"));
     assert!(lines.iter().any(|l| l.starts_with("HEALTHCHECK ")));
     assert!(file.contains(r#"CMD ["/usr/local/bin/vieagent", "healthcheck"]"#));
@@ -166,8 +236,15 @@ fn the_dockerfile_builds_a_non_root_image_with_a_healthcheck() {
     let sources = file.find("COPY src src").expect("sources");
     assert!(deps < sources);
     for line in lines.iter().filter(|l| !l.starts_with('#')) {
-        for secret in ["VIEAGENT_MASTER_KEY", "VIEAGENT_ADMIN_TOKEN", "VIEAGENT_DATABASE_URL"] {
-            assert!(!line.contains(secret), "no secret baked into the image: {line}");
+        for secret in [
+            "VIEAGENT_MASTER_KEY",
+            "VIEAGENT_ADMIN_TOKEN",
+            "VIEAGENT_DATABASE_URL",
+        ] {
+            assert!(
+                !line.contains(secret),
+                "no secret baked into the image: {line}"
+            );
         }
     }
 }

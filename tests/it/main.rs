@@ -4,8 +4,8 @@ mod helpers;
 
 mod admin;
 mod billing;
-mod deploy;
 mod cli;
+mod deploy;
 mod engines;
 mod engines_recorded;
 mod manifests;
