@@ -852,9 +852,10 @@ async fn main() {
     }
     drop(dir);
 
-    println!(
-        "\n### Tool calls: direct to the mock engine vs through the gateway\n\n{table}\n### tools/list\n\n{list_table}\n### The release binary\n\n{process_table}"
+    let markdown = format!(
+        "### Tool calls: direct to the mock engine vs through the gateway\n\n{table}\n### tools/list\n\n{list_table}\n### The release binary\n\n{process_table}"
     );
+    println!("\n{markdown}");
     let report = json!({
         "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
         "calls_per_series": calls,
@@ -868,5 +869,15 @@ async fn main() {
         serde_json::to_string_pretty(&report).expect("json"),
     )
     .expect("write");
-    eprintln!("wrote bench/results.json");
+    std::fs::write(
+        out.join("results.md"),
+        format!(
+            "<!-- written by `cargo bench --bench gateway`; {} CPUs -->\n\n{markdown}",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0)
+        ),
+    )
+    .expect("write");
+    eprintln!("wrote bench/results.json and bench/results.md");
 }

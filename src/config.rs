@@ -127,6 +127,10 @@ pub struct Config {
     /// Rate and concurrency limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// OTLP/HTTP collector base URL (e.g. `http://otel-collector:4318`) to
+    /// export spans to; needs a binary built with the `otel` feature.
+    #[serde(default)]
+    pub otlp_endpoint: Option<url::Url>,
 }
 
 /// `[limits]`
@@ -478,6 +482,7 @@ impl Default for Config {
             shutdown_grace: default_shutdown_grace(),
             heartbeat_interval: default_heartbeat_interval(),
             limits: LimitsConfig::default(),
+            otlp_endpoint: None,
             demo: None,
         }
     }
@@ -525,6 +530,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("METRICS_LISTEN", "metrics_listen"),
     ("SHUTDOWN_GRACE", "shutdown_grace"),
     ("HEARTBEAT_INTERVAL", "heartbeat_interval"),
+    ("OTLP_ENDPOINT", "otlp_endpoint"),
     ("RATE_LIMIT_PER_MINUTE", "limits.calls_per_minute"),
     ("AGENT_CONCURRENCY", "limits.agent_concurrency"),
     ("MAX_INFLIGHT_CALLS", "limits.max_inflight_calls"),
@@ -603,6 +609,21 @@ impl Config {
                 "limits.max_inflight_calls",
                 "must be at least 1",
             ));
+        }
+        if let Some(url) = &self.otlp_endpoint {
+            if !cfg!(feature = "otel") {
+                return Err(ConfigError::new(
+                    "otlp_endpoint (VIEAGENT_OTLP_ENDPOINT)",
+                    "this binary was built without OpenTelemetry export; \
+                     rebuild with `cargo build --release --features otel` or unset it",
+                ));
+            }
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ConfigError::new(
+                    "otlp_endpoint (VIEAGENT_OTLP_ENDPOINT)",
+                    "must be an http:// or https:// URL (OTLP over HTTP)",
+                ));
+            }
         }
         if self.heartbeat_interval.is_zero() {
             return Err(ConfigError::new(
@@ -768,6 +789,9 @@ impl Config {
         }
         if let Some(demo) = self.demo {
             table.insert("demo".into(), demo.into());
+        }
+        if let Some(url) = &self.otlp_endpoint {
+            table.insert("otlp_endpoint".into(), redact_url(url.as_str()).into());
         }
         let mut mcp = toml::Table::new();
         if let Some(hosts) = &self.mcp.allowed_hosts {
@@ -980,6 +1004,23 @@ mod tests {
             overrides,
             skip_env: true,
         })
+    }
+
+    #[test]
+    fn otlp_endpoint_needs_the_feature_and_http() {
+        let mut config = Config {
+            otlp_endpoint: Some(url::Url::parse("http://collector:4318").expect("url")),
+            ..Config::default()
+        };
+        let result = config.validate();
+        if cfg!(feature = "otel") {
+            assert!(result.is_ok(), "{result:?}");
+        } else {
+            let e = result.expect_err("no silent no-op");
+            assert!(e.to_string().contains("--features otel"), "{e}");
+        }
+        config.otlp_endpoint = Some(url::Url::parse("grpc://collector:4317").expect("url"));
+        assert!(config.validate().is_err());
     }
 
     #[test]

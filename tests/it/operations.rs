@@ -886,3 +886,97 @@ async fn a_database_outage_refuses_calls_and_recovers() {
     .execute(&mut pg)
     .await;
 }
+
+/// Built with `--features otel`: spans reach an OTLP/HTTP collector, with
+/// the call's execution id, and without the caller's API key.
+#[cfg(feature = "otel")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp() {
+    use wiremock::matchers::{method, path};
+    let collector = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/v1/traces"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&collector)
+        .await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let endpoint = collector.uri();
+    let mut server = ServerProcess::start(
+        db.dir.path(),
+        &[
+            ("VIEAGENT_DATABASE_URL", db.url.as_str()),
+            ("VIEAGENT_MASTER_KEY", db.master_key.as_str()),
+            ("VIEAGENT_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("VIEAGENT_DEMO", "true"),
+            ("VIEAGENT_OTLP_ENDPOINT", endpoint.as_str()),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let user: Value = http
+        .post(server.url("/admin/v1/users"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"email": "otel@example.com"}))
+        .send()
+        .await
+        .expect("user")
+        .json()
+        .await
+        .expect("json");
+    let user_id = user["id"].as_str().expect("id");
+    let key: Value = http
+        .post(server.url(&format!("/admin/v1/users/{user_id}/keys")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "k"}))
+        .send()
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("json");
+    let key = key["key"].as_str().expect("key").to_string();
+    let called: Value = http
+        .post(server.url("/v1/tools/demo_echo/invoke"))
+        .bearer_auth(&key)
+        .json(&json!({"arguments": {"message": "traced"}}))
+        .send()
+        .await
+        .expect("invoke")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(called["status"], "success", "{called}");
+    let execution_id = called["execution_id"].as_str().expect("id").to_string();
+    // A clean stop flushes the batch exporter.
+    server.signal("TERM");
+    let status = tokio::time::timeout(Duration::from_secs(20), server.child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{}", server.log());
+    let requests = collector.received_requests().await.expect("recording");
+    assert!(!requests.is_empty(), "no OTLP export: {}", server.log());
+    let mut payload = Vec::new();
+    for request in &requests {
+        assert_eq!(
+            request
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/x-protobuf")
+        );
+        payload.extend_from_slice(&request.body);
+    }
+    let contains = |needle: &str| {
+        payload
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    };
+    assert!(contains("vieagent"), "service name");
+    assert!(contains("call"), "the call span");
+    assert!(
+        contains(&execution_id),
+        "the call span names its execution_logs row"
+    );
+    assert!(!contains(&key), "the API key is never exported");
+}
