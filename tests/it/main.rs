@@ -8,6 +8,7 @@ mod cli;
 mod deploy;
 mod engines;
 mod engines_recorded;
+mod hardening;
 mod manifests;
 mod mcp;
 mod mcp_client;

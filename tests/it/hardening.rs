@@ -1,0 +1,702 @@
+//! Hardening: a fault-injecting engine behind the real binary (logging at
+//! TRACE) on both stores, over the chat-tools API, MCP streamable HTTP and
+//! legacy SSE; `kill -9` with calls in flight; the database dropping every
+//! connection mid-load. Every call must end with exactly one row in a final
+//! state, credits must balance, and no secret may appear anywhere.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use uuid::Uuid;
+use vieagent::store::{
+    AgentStatus, DynStore, EngineType, ExecutionLog, ExecutionLogFilter, ExecutionStatus, NewAgent,
+    Role, User,
+};
+
+use crate::helpers::{Backend, ServerProcess, TestDb};
+use crate::mcp_client::{Protocol, call, connect_http, connect_sse, text_of};
+
+crate::backend_tests!(
+    engine_faults_end_in_one_failed_row_and_leak_nothing,
+    kill_9_with_50_calls_in_flight_loses_nothing,
+);
+
+const ADMIN_TOKEN: &str = "hardening-admin-token-5d1e";
+const FLOWISE_KEY: &str = "flowise-api-key-ZX81-do-not-leak";
+/// Per-agent engine timeout for the fault agents.
+const FAULT_TIMEOUT_MS: i32 = 1500;
+
+/// One injected fault: the flow id selects it; `expect` is a fragment the
+/// tool error must contain (lowercase), when the kind is certain.
+struct Fault {
+    flow: &'static str,
+    expect: Option<&'static str>,
+}
+
+const FAULTS: &[Fault] = &[
+    Fault {
+        flow: "http500",
+        expect: Some("500"),
+    },
+    Fault {
+        flow: "http502-html",
+        expect: Some("502"),
+    },
+    Fault {
+        flow: "http400",
+        expect: Some("400"),
+    },
+    Fault {
+        flow: "http401",
+        expect: None,
+    },
+    Fault {
+        flow: "http404",
+        expect: Some("not found"),
+    },
+    Fault {
+        flow: "http429",
+        expect: Some("rate-limiting"),
+    },
+    Fault {
+        flow: "hang",
+        expect: Some("timed out"),
+    },
+    Fault {
+        flow: "slow-loris",
+        expect: Some("timed out"),
+    },
+    Fault {
+        flow: "cut-mid-body",
+        expect: None,
+    },
+    Fault {
+        flow: "reset",
+        expect: None,
+    },
+    Fault {
+        flow: "garbage",
+        expect: Some("invalid"),
+    },
+    Fault {
+        flow: "truncated-json",
+        expect: Some("invalid"),
+    },
+    Fault {
+        flow: "empty-200",
+        expect: None,
+    },
+    Fault {
+        flow: "huge-stream",
+        expect: Some("larger than"),
+    },
+    Fault {
+        flow: "huge-declared",
+        expect: Some("larger than"),
+    },
+    Fault {
+        flow: "redirect",
+        expect: Some("redirect"),
+    },
+];
+
+/// A Flowise-shaped engine speaking raw HTTP/1.1 so it can misbehave at the
+/// socket level. It records every request body it received.
+pub(crate) struct FaultEngine {
+    pub(crate) url: String,
+    pub(crate) seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl FaultEngine {
+    pub(crate) async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorder = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let recorder = recorder.clone();
+                tokio::spawn(async move {
+                    let _ = serve_fault(socket, recorder).await;
+                });
+            }
+        });
+        Self { url, seen }
+    }
+
+    fn saw(&self, needle: &str) -> bool {
+        self.seen
+            .lock()
+            .map(|s| s.iter().any(|b| b.contains(needle)))
+            .unwrap_or(false)
+    }
+}
+
+async fn read_request(socket: &mut TcpStream) -> std::io::Result<(String, String)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())
+                .flatten()
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let path = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("")
+        .to_string();
+    Ok((path, String::from_utf8_lossy(&buf[head_end..]).to_string()))
+}
+
+fn response(status: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+async fn serve_fault(mut socket: TcpStream, seen: Arc<Mutex<Vec<String>>>) -> std::io::Result<()> {
+    let (path, body) = read_request(&mut socket).await?;
+    if let Ok(mut s) = seen.lock() {
+        s.push(body.clone());
+    }
+    let flow = path.rsplit('/').next().unwrap_or("").to_string();
+    let json = "application/json";
+    match flow.as_str() {
+        "http500" => {
+            let r = response(
+                "500 Internal Server Error",
+                json,
+                r#"{"statusCode":500,"message":"Error: boom"}"#,
+            );
+            socket.write_all(r.as_bytes()).await?;
+        }
+        "http502-html" => {
+            let r = response(
+                "502 Bad Gateway",
+                "text/html",
+                "<html><body>Bad Gateway</body></html>",
+            );
+            socket.write_all(r.as_bytes()).await?;
+        }
+        "http400" => {
+            let r = response(
+                "400 Bad Request",
+                json,
+                r#"{"statusCode":400,"message":"Error: bad input"}"#,
+            );
+            socket.write_all(r.as_bytes()).await?;
+        }
+        "http401" => {
+            let r = response(
+                "401 Unauthorized",
+                json,
+                r#"{"error":"Unauthorized Access"}"#,
+            );
+            socket.write_all(r.as_bytes()).await?;
+        }
+        "http404" => {
+            let r = response(
+                "404 Not Found",
+                json,
+                r#"{"statusCode":404,"message":"Chatflow not found"}"#,
+            );
+            socket.write_all(r.as_bytes()).await?;
+        }
+        "http429" => {
+            let r = response(
+                "429 Too Many Requests",
+                json,
+                r#"{"message":"Too many requests"}"#,
+            );
+            socket.write_all(r.as_bytes()).await?;
+        }
+        "hang" => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        "slow-loris" => {
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{\"text\":\"")
+                .await?;
+            for _ in 0..300 {
+                socket.write_all(b"a").await?;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        "cut-mid-body" => {
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{\"text\":\"partial")
+                .await?;
+            socket.shutdown().await?;
+        }
+        "reset" => {
+            // RST instead of FIN: linger 0 then close.
+            socket.set_zero_linger()?;
+            drop(socket);
+            return Ok(());
+        }
+        "garbage" => {
+            let r = response("200 OK", json, "<<<this is not json>>>");
+            socket.write_all(r.as_bytes()).await?;
+        }
+        "truncated-json" => {
+            let r = response("200 OK", json, r#"{"text": "an answer that never en"#);
+            socket.write_all(r.as_bytes()).await?;
+        }
+        "empty-200" => {
+            let r = response("200 OK", json, "");
+            socket.write_all(r.as_bytes()).await?;
+        }
+        "huge-stream" => {
+            // 100 MB, chunked, no length: the gateway must stop reading.
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await?;
+            let piece = vec![b'a'; 64 * 1024];
+            let mut chunk = format!("{:x}\r\n", piece.len()).into_bytes();
+            chunk.extend_from_slice(&piece);
+            chunk.extend_from_slice(b"\r\n");
+            for _ in 0..1600 {
+                socket.write_all(&chunk).await?;
+            }
+            socket.write_all(b"0\r\n\r\n").await?;
+        }
+        "huge-declared" => {
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 104857600\r\n\r\n{\"text\":\"")
+                .await?;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        "redirect" => {
+            socket
+                .write_all(b"HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/latest/meta-data/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await?;
+        }
+        "echo" => {
+            // Echo the whole request (credentials included) back, as an
+            // Agentflow V2 execution trace does.
+            let out = json!({"text": format!("you sent: {body}"), "agentFlowExecutedData": [{"data": {"input": body}}], "executionId": "exec-echo"});
+            let r = response("200 OK", json, &out.to_string());
+            socket.write_all(r.as_bytes()).await?;
+        }
+        "slow-ok" => {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let r = response("200 OK", json, r#"{"text":"late but fine"}"#);
+            let _ = socket.write_all(r.as_bytes()).await;
+        }
+        _ => {
+            let r = response("200 OK", json, r#"{"text":"fine"}"#);
+            socket.write_all(r.as_bytes()).await?;
+        }
+    }
+    let _ = socket.flush().await;
+    Ok(())
+}
+
+fn fault_agent(tool_name: &str, flow: &str, credits: i32, timeout_ms: Option<i32>) -> NewAgent {
+    NewAgent {
+        name: format!("Fault {flow}"),
+        tool_name: tool_name.into(),
+        description: format!("An engine flow that misbehaves: {flow}"),
+        engine_type: EngineType::Flowise,
+        engine_flow_id: flow.into(),
+        input_schema: json!({
+            "type": "object",
+            "properties": {"question": {"type": "string", "minLength": 1}},
+            "required": ["question"],
+            "additionalProperties": false
+        }),
+        required_credential_types: vec!["openai".into()],
+        price_one_time: None,
+        price_monthly: None,
+        credits_per_call: credits,
+        status: AgentStatus::Published,
+        engine_config: json!({"input_mode": "question"}),
+        timeout_ms,
+        charge_failed_calls: false,
+    }
+}
+
+/// A database with a user, a key, a distinctive credential and agents.
+struct Seeded {
+    db: TestDb,
+    store: DynStore,
+    user: User,
+    key: String,
+    openai_key: String,
+}
+
+async fn seed(backend: Backend, credits: i64, agents: &[NewAgent]) -> Seeded {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store.migrate().await.expect("migrate");
+    let user = vieagent::accounts::create_user(
+        store.as_ref(),
+        "ada@example.com",
+        None,
+        Role::User,
+        "free",
+        credits,
+    )
+    .await
+    .expect("user");
+    let (_, key) = vieagent::accounts::create_key(store.as_ref(), user.id, "k")
+        .await
+        .expect("key");
+    let key = secrecy::ExposeSecret::expose_secret(&key).to_string();
+    let openai_key = format!("sk-proj-LEAKCANARY{}", Uuid::new_v4().simple());
+    db.vault(&store)
+        .await
+        .put(
+            &user,
+            "openai",
+            "default",
+            &SecretString::from(openai_key.clone()),
+        )
+        .await
+        .expect("credential");
+    for agent in agents {
+        store.create_agent(agent).await.expect("agent");
+    }
+    Seeded {
+        db,
+        store,
+        user,
+        key,
+        openai_key,
+    }
+}
+
+fn server_env<'a>(db: &'a TestDb, flowise: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("VIEAGENT_DATABASE_URL", db.url.as_str()),
+        ("VIEAGENT_MASTER_KEY", db.master_key.as_str()),
+        ("VIEAGENT_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("VIEAGENT_FLOWISE_URL", flowise),
+        ("VIEAGENT_FLOWISE_API_KEY", FLOWISE_KEY),
+        ("VIEAGENT_DEMO", "false"),
+    ]
+}
+
+async fn rows(store: &DynStore, user: Uuid) -> Vec<ExecutionLog> {
+    store
+        .list_execution_logs(&ExecutionLogFilter {
+            user_id: Some(user),
+            limit: Some(10_000),
+            ..Default::default()
+        })
+        .await
+        .expect("rows")
+}
+
+async fn engine_faults_end_in_one_failed_row_and_leak_nothing(backend: Backend) {
+    let engine = FaultEngine::start().await;
+    let mut agents: Vec<NewAgent> = FAULTS
+        .iter()
+        .map(|f| {
+            fault_agent(
+                &format!("fault_{}", f.flow.replace('-', "_")),
+                f.flow,
+                2,
+                Some(FAULT_TIMEOUT_MS),
+            )
+        })
+        .collect();
+    agents.push(fault_agent("echo_secrets", "echo", 2, None));
+    agents.push(fault_agent("answers_late", "slow-ok", 2, None));
+    let s = seed(backend, 1_000, &agents).await;
+    let mut env = server_env(&s.db, &engine.url);
+    env.push(("VIEAGENT_LOG_LEVEL", "trace"));
+    let server = ServerProcess::start(s.db.dir.path(), &env).await;
+    let http = reqwest::Client::new();
+    let base = server.url("");
+    let (mcp, _) = connect_http(&base, &s.key, Protocol::Session).await;
+    let (sse, _) = connect_sse(&base, &s.key).await;
+
+    let mut seen_by_client = String::new();
+    let mut calls = 0usize;
+    let mut expected_success = 0usize;
+    for fault in FAULTS {
+        let tool = format!("fault_{}", fault.flow.replace('-', "_"));
+        let question = json!({"question": format!("trigger {}", fault.flow)});
+        // chat-tools HTTP
+        let started = std::time::Instant::now();
+        let response = http
+            .post(server.url(&format!("/v1/tools/{tool}/invoke")))
+            .bearer_auth(&s.key)
+            .json(&json!({"arguments": question}))
+            .send()
+            .await
+            .expect("invoke");
+        assert_eq!(response.status(), 200, "{tool}: a failed call is a result");
+        let body: Value = response.json().await.expect("json");
+        calls += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{tool} took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(body["status"], "failed", "{tool}: {body}");
+        assert!(body["error_kind"].is_string(), "{tool}: {body}");
+        let text = body["text"].as_str().expect("text").to_lowercase();
+        assert!(!text.trim().is_empty(), "{tool}: an error says what failed");
+        if let Some(fragment) = fault.expect {
+            assert!(
+                text.contains(fragment),
+                "{tool}: '{text}' lacks '{fragment}'"
+            );
+        }
+        let id = Uuid::parse_str(body["execution_id"].as_str().expect("id")).expect("uuid");
+        let row = s
+            .store
+            .get_execution_log(id)
+            .await
+            .expect("get")
+            .expect("row");
+        assert_eq!(row.status, ExecutionStatus::Failed, "{tool}");
+        assert!(
+            row.error.as_deref().is_some_and(|e| !e.trim().is_empty()),
+            "{tool}: the row says why"
+        );
+        assert_eq!(row.credits_consumed, 0, "{tool}: failed calls are free");
+        seen_by_client.push_str(&body.to_string());
+        // MCP streamable HTTP and legacy SSE
+        for client in [&mcp, &sse] {
+            let r = call(client, &tool, question.clone()).await;
+            calls += 1;
+            assert_eq!(r.is_error, Some(true), "{tool}: {r:?}");
+            let t = text_of(&r).to_lowercase();
+            if let Some(fragment) = fault.expect {
+                assert!(t.contains(fragment), "{tool}: '{t}' lacks '{fragment}'");
+            }
+            seen_by_client.push_str(&serde_json::to_string(&r).expect("json"));
+        }
+    }
+    // An engine echoing the injected credentials: a success, scrubbed.
+    for client in [&mcp, &sse] {
+        let r = call(client, "echo_secrets", json!({"question": "echo please"})).await;
+        calls += 1;
+        expected_success += 1;
+        assert_eq!(r.is_error, Some(false), "{r:?}");
+        assert!(text_of(&r).contains("[REDACTED]"), "{}", text_of(&r));
+        seen_by_client.push_str(&serde_json::to_string(&r).expect("json"));
+    }
+    assert!(
+        engine.saw(&s.openai_key),
+        "the credential was injected into the engine call (else this test proves nothing)"
+    );
+    // The client gives up before a slow engine answers: the call still ends
+    // in one final row.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let gave_up = impatient
+        .post(server.url("/v1/tools/answers_late/invoke"))
+        .bearer_auth(&s.key)
+        .json(&json!({"arguments": {"question": "late"}}))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client timed out");
+    calls += 1;
+    expected_success += 1;
+
+    // Every call: exactly one row, none left open; credits balance.
+    let mut all = Vec::new();
+    for _ in 0..100 {
+        all = rows(&s.store, s.user.id).await;
+        if all.len() == calls
+            && all.iter().all(|r| {
+                !matches!(
+                    r.status,
+                    ExecutionStatus::Pending | ExecutionStatus::Running
+                )
+            })
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(all.len(), calls, "one row per call");
+    let mut by_status: HashMap<String, usize> = HashMap::new();
+    for r in &all {
+        *by_status.entry(r.status.to_string()).or_default() += 1;
+    }
+    assert_eq!(
+        by_status.get("success").copied().unwrap_or(0),
+        expected_success,
+        "{by_status:?}"
+    );
+    assert_eq!(
+        by_status.get("failed").copied().unwrap_or(0),
+        calls - expected_success,
+        "{by_status:?}"
+    );
+    let account = s.store.credit_account(s.user.id).await.expect("account");
+    assert_eq!(
+        (account.balance, account.reserved),
+        (1_000 - 2 * expected_success as i64, 0),
+        "only successes are charged; nothing stays reserved"
+    );
+    // The server is still healthy.
+    let ready = http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    mcp.cancel().await.expect("close");
+    sse.cancel().await.expect("close");
+
+    // No secret anywhere: client-visible output, journal, metrics, logs.
+    let journal = serde_json::to_string(&all).expect("json");
+    let log = server.log();
+    assert!(log.contains("TRACE"), "the server logged at TRACE");
+    for secret in [
+        s.openai_key.as_str(),
+        FLOWISE_KEY,
+        s.key.as_str(),
+        s.db.master_key.as_str(),
+    ] {
+        for (place, text) in [
+            ("client", &seen_by_client),
+            ("journal", &journal),
+            ("metrics", &metrics),
+            ("log", &log),
+        ] {
+            assert!(!text.contains(secret), "a secret reached the {place}");
+        }
+    }
+}
+
+async fn kill_9_with_50_calls_in_flight_loses_nothing(backend: Backend) {
+    let engine = FaultEngine::start().await;
+    let s = seed(
+        backend,
+        500,
+        &[fault_agent("slow_tool", "hang", 3, Some(60_000))],
+    )
+    .await;
+    let mut env = server_env(&s.db, &engine.url);
+    env.extend([
+        ("VIEAGENT_HEARTBEAT_INTERVAL", "200ms"),
+        ("VIEAGENT_RECOVERY_INTERVAL", "250ms"),
+    ]);
+    let server = ServerProcess::start(s.db.dir.path(), &env).await;
+    let http = reqwest::Client::new();
+    let mut inflight = Vec::new();
+    for i in 0..50 {
+        let request = http
+            .post(server.url("/v1/tools/slow_tool/invoke"))
+            .bearer_auth(&s.key)
+            .json(&json!({"arguments": {"question": format!("call {i}")}}))
+            .send();
+        inflight.push(tokio::spawn(request));
+    }
+    // Wait until all 50 are journaled as running and reserved.
+    let mut running = 0;
+    for _ in 0..200 {
+        running = rows(&s.store, s.user.id)
+            .await
+            .iter()
+            .filter(|r| r.status == ExecutionStatus::Running)
+            .count();
+        if running == 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(running, 50, "50 calls in flight");
+    let held = s.store.credit_account(s.user.id).await.expect("account");
+    assert_eq!((held.balance, held.reserved), (500, 150));
+    server.signal("KILL");
+    for call in inflight {
+        let outcome = call.await.expect("task");
+        assert!(outcome.is_err(), "the server died mid-call");
+    }
+    drop(server);
+
+    // A restarted server recovers the dead process's calls.
+    let server = ServerProcess::start(s.db.dir.path(), &env).await;
+    let mut all = Vec::new();
+    for _ in 0..200 {
+        all = rows(&s.store, s.user.id).await;
+        if all.iter().all(|r| r.status == ExecutionStatus::Failed) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(all.len(), 50, "exactly one row per call");
+    assert!(
+        all.iter().all(|r| r.status == ExecutionStatus::Failed
+            && r.error.as_deref() == Some("gateway restarted")),
+        "{:?}",
+        all.iter()
+            .map(|r| (&r.status, &r.error))
+            .collect::<Vec<_>>()
+    );
+    let account = s.store.credit_account(s.user.id).await.expect("account");
+    assert_eq!(
+        (account.balance, account.reserved),
+        (500, 0),
+        "reservations released, nothing charged"
+    );
+    let ledger = s
+        .store
+        .list_ledger(s.user.id, None, 1000)
+        .await
+        .expect("ledger");
+    let sum: i64 = ledger.iter().map(|e| e.delta).sum();
+    assert_eq!(sum, account.balance, "the ledger adds up to the balance");
+    // And it serves again.
+    let r: Value = http
+        .post(server.url("/v1/tools/slow_tool/invoke"))
+        .bearer_auth(&s.key)
+        .json(&json!({"arguments": {"question": ""}}))
+        .send()
+        .await
+        .expect("invoke")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        r.to_string().contains("minLength") || r.to_string().contains("question"),
+        "{r}"
+    );
+}
