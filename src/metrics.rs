@@ -11,6 +11,7 @@
 //! | `vieagent_journal_write_seconds` | histogram | — one journal transaction |
 //! | `vieagent_journal_batch_ops` | histogram | — ops per journal transaction |
 //! | `vieagent_engine_calls_in_flight` | gauge | — |
+//! | `vieagent_journal_unsettled_calls` | gauge | — calls answered while the database was down, their rows not yet finished |
 //! | `vieagent_mcp_sessions` | gauge | `transport` |
 //! | `vieagent_db_pool_connections` | gauge | `state` (`in_use`, `idle`) |
 //! | `vieagent_http_requests_total` | counter | `method`, `path` (the route), `status` |

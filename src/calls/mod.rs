@@ -280,6 +280,23 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
             Ok(_) => {}
             Err(e) => {
                 tracing::error!(error = %e, "journal write failed; not calling the engine");
+                // The write may have committed with only its answer lost
+                // (the connection dropped): make sure such a row does not
+                // stay `running` with its credits held. Finishing a row
+                // that does not exist changes nothing.
+                settle_later(
+                    store.clone(),
+                    execution_id,
+                    request.user.id,
+                    ExecutionOutcome {
+                        status: ExecutionStatus::Failed,
+                        external_execution_id: None,
+                        output_snapshot: None,
+                        duration_ms: Some(elapsed_ms(started)),
+                        credits_consumed: 0,
+                        error: Some("journal unavailable: the call was not run".into()),
+                    },
+                );
                 return Err(CallError::JournalUnavailable(journal_reason(&e)));
             }
         }
@@ -630,21 +647,50 @@ async fn write_outcome(
     outcome: &ExecutionOutcome,
 ) {
     let mut delay = Duration::from_millis(50);
-    for attempt in 1..=5 {
+    for attempt in 1..=3 {
         match store.finish(execution_id, user_id, outcome.clone()).await {
             Ok(JournalResult::Unchanged) => {
                 tracing::warn!("execution row was already finished");
                 return;
             }
             Ok(_) => return,
-            Err(e) if attempt < 5 => {
+            Err(e) if attempt < 3 => {
                 tracing::warn!(error = %e, attempt, "finishing the execution row failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
             Err(e) => {
-                tracing::error!(error = %e, "could not finish the execution row; recovery will mark it failed")
+                tracing::error!(error = %e, "could not finish the execution row yet; it will be written when the database is back");
             }
         }
     }
+    settle_later(store.clone(), execution_id, user_id, outcome.clone());
+}
+
+/// Keep trying to finish a row in the background (the database is down):
+/// the client has its answer, and the row and the user's credits settle
+/// as soon as the database answers again. If this process dies first, its
+/// rows are recovered as those of a dead replica.
+fn settle_later(store: Journal, execution_id: Uuid, user_id: Uuid, outcome: ExecutionOutcome) {
+    metrics::gauge!("vieagent_journal_unsettled_calls").increment(1.0);
+    tokio::spawn(
+        async move {
+            let mut delay = Duration::from_millis(200);
+            loop {
+                match store.finish(execution_id, user_id, outcome.clone()).await {
+                    Ok(result) => {
+                        tracing::info!(?result, "execution row settled after a journal outage");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "journal still unavailable");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+            metrics::gauge!("vieagent_journal_unsettled_calls").decrement(1.0);
+        }
+        .instrument(tracing::info_span!("settle", %execution_id)),
+    );
 }

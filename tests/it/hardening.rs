@@ -307,6 +307,11 @@ async fn serve_fault(mut socket: TcpStream, seen: Arc<Mutex<Vec<String>>>) -> st
             let r = response("200 OK", json, &out.to_string());
             socket.write_all(r.as_bytes()).await?;
         }
+        "delay-200" => {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let r = response("200 OK", json, r#"{"text":"steady"}"#);
+            let _ = socket.write_all(r.as_bytes()).await;
+        }
         "slow-ok" => {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let r = response("200 OK", json, r#"{"text":"late but fine"}"#);
@@ -699,4 +704,179 @@ async fn kill_9_with_50_calls_in_flight_loses_nothing(backend: Backend) {
         r.to_string().contains("minLength") || r.to_string().contains("question"),
         "{r}"
     );
+}
+
+/// PostgreSQL drops every connection of the gateway mid-load and refuses new
+/// ones for 1.5 s (what a restart looks like to a client). Calls either run
+/// or are refused with "journal unavailable" before the engine; afterwards
+/// every journaled call has one finished row and the books balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_dropping_every_connection_mid_load_loses_nothing() {
+    use sqlx::Connection;
+    let engine = FaultEngine::start().await;
+    let s = seed(
+        Backend::Postgres,
+        10_000,
+        &[fault_agent("steady_tool", "delay-200", 1, None)],
+    )
+    .await;
+    // The gateway connects as its own role, so the outage can be aimed at it.
+    let role = format!("vieagent_restart_{}", Uuid::new_v4().simple());
+    let dbname = url::Url::parse(&s.db.url)
+        .expect("url")
+        .path()
+        .trim_start_matches('/')
+        .to_string();
+    let admin = async |sql: String| {
+        let mut pg = sqlx::PgConnection::connect(&crate::helpers::pg_admin_url())
+            .await
+            .expect("admin");
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut pg)
+            .await
+            .expect(&sql);
+    };
+    {
+        let mut pg = s.db.raw_pg().await;
+        for sql in [
+            format!("CREATE ROLE \"{role}\" LOGIN"),
+            format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO \"{role}\""),
+            format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO \"{role}\""),
+            format!("GRANT ALL ON SCHEMA public TO \"{role}\""),
+            format!("GRANT CONNECT, TEMPORARY ON DATABASE \"{dbname}\" TO \"{role}\""),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&mut pg)
+                .await
+                .expect(&sql);
+        }
+    }
+    let mut url = url::Url::parse(&s.db.url).expect("url");
+    url.set_username(&role).expect("user");
+    let app_url = url.to_string();
+    let mut env = server_env(&s.db, &engine.url);
+    env[0] = ("VIEAGENT_DATABASE_URL", app_url.as_str());
+    let server = ServerProcess::start(s.db.dir.path(), &env).await;
+    let http = reqwest::Client::new();
+
+    let workers: Vec<_> = (0..16)
+        .map(|w| {
+            let http = http.clone();
+            let url = server.url("/v1/tools/steady_tool/invoke");
+            let key = s.key.clone();
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for i in 0..15 {
+                    let r = http
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&json!({"arguments": {"question": format!("w{w} c{i}")}}))
+                        .send()
+                        .await
+                        .expect("the gateway answers");
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().await.expect("json");
+                    outcomes.push((status, body));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                outcomes
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    admin(format!("ALTER ROLE \"{role}\" NOLOGIN")).await;
+    admin(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    admin(format!("ALTER ROLE \"{role}\" LOGIN")).await;
+
+    let mut ran = Vec::new();
+    let mut refused = 0;
+    for worker in workers {
+        for (status, body) in worker.await.expect("worker") {
+            match status {
+                200 => ran.push(body),
+                503 => {
+                    refused += 1;
+                    let detail = body["detail"].as_str().unwrap_or("");
+                    assert!(
+                        detail.contains("journal unavailable") || detail.contains("database"),
+                        "{body}"
+                    );
+                }
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+    }
+    assert_eq!(ran.len() + refused, 240);
+    assert!(refused > 0, "the outage was felt");
+    assert!(!ran.is_empty());
+
+    // Rows settle once the database is back.
+    let mut all = Vec::new();
+    for _ in 0..200 {
+        all = rows(&s.store, s.user.id).await;
+        if all.iter().all(|r| {
+            !matches!(
+                r.status,
+                ExecutionStatus::Pending | ExecutionStatus::Running
+            )
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let by_id: HashMap<String, &ExecutionLog> = all.iter().map(|r| (r.id.to_string(), r)).collect();
+    let mut charged = 0i64;
+    for body in &ran {
+        let id = body["execution_id"].as_str().expect("id");
+        let row = by_id.get(id).unwrap_or_else(|| panic!("no row for {body}"));
+        assert_eq!(body["status"].as_str(), Some(row.status.as_str()), "{body}");
+        charged += i64::from(row.credits_consumed);
+    }
+    assert!(
+        all.iter().all(|r| !matches!(
+            r.status,
+            ExecutionStatus::Pending | ExecutionStatus::Running
+        )),
+        "no row left open"
+    );
+    // Rows the clients never heard of can only be failed, uncharged ones
+    // (a start that committed as its connection died).
+    for r in &all {
+        if !ran.iter().any(|b| b["execution_id"] == r.id.to_string()) {
+            assert_eq!(r.status, ExecutionStatus::Failed, "{r:?}");
+            assert_eq!(r.credits_consumed, 0);
+        }
+    }
+    let account = s.store.credit_account(s.user.id).await.expect("account");
+    assert_eq!(account.reserved, 0, "nothing stays reserved");
+    assert_eq!(
+        account.balance,
+        10_000 - charged,
+        "charged exactly the successes"
+    );
+    let ledger = s
+        .store
+        .list_ledger(s.user.id, None, 1000)
+        .await
+        .expect("ledger");
+    assert_eq!(ledger.iter().map(|e| e.delta).sum::<i64>(), account.balance);
+    drop(server);
+    // The database (and the role's grants in it) goes with the test.
+    let mut pg = sqlx::PgConnection::connect(&crate::helpers::pg_admin_url())
+        .await
+        .expect("admin");
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{dbname}\" WITH (FORCE)"
+    )))
+    .execute(&mut pg)
+    .await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP ROLE IF EXISTS \"{role}\""
+    )))
+    .execute(&mut pg)
+    .await;
 }
