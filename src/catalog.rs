@@ -249,11 +249,51 @@ fn fingerprint(agents: &[Agent]) -> u64 {
     h.finish()
 }
 
-/// Compile an input schema for argument validation. Remote `$ref`s are never
-/// fetched (the validator is built without network resolvers).
+/// Compile an input schema for argument validation.
+///
+/// * Remote and file `$ref`s are never fetched: the validator is built
+///   without the `resolve-http`/`resolve-file` resolvers, so such a schema
+///   does not compile (and says which resource it could not resolve).
+/// * `pattern`s run on the `regex` crate's engine, which guarantees linear
+///   time (no backtracking), with its compiled size bounded: a catastrophic
+///   pattern cannot stall a call, and one that needs backtracking
+///   (backreferences, lookaround) is refused when the agent is saved.
+/// * Recursive `$ref`s are fine: validation follows the instance, which the
+///   JSON parser already bounds in depth.
 pub fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
-    jsonschema::validator_for(schema).map_err(|e| e.to_string())
+    jsonschema::options()
+        .with_pattern_options(
+            jsonschema::PatternOptions::regex()
+                .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(REGEX_SIZE_LIMIT),
+        )
+        .build(schema)
+        .map_err(|e| explain_compile_error(&e.to_string()))
 }
+
+/// The validator's message, with what an admin can do about it.
+fn explain_compile_error(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("Resource '")
+        && let Some((resource, _)) = rest.split_once('\'')
+        && message.contains("retrieving it failed")
+    {
+        return format!(
+            "$ref '{resource}' points outside this schema; remote and file schemas are never \
+             fetched: copy it under \"$defs\" and refer to it as \"#/$defs/…\""
+        );
+    }
+    if message.ends_with("is not a \"regex\"") {
+        return format!(
+            "{message}: patterns run on a linear-time regex engine (no backreferences or \
+             lookaround) and must compile to at most {} KiB",
+            REGEX_SIZE_LIMIT / 1024
+        );
+    }
+    message.to_string()
+}
+
+/// Upper bound on one compiled `pattern` (and its lazy DFA cache), in bytes.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// The MCP tool for an agent: its input schema as parameters, the agent's
 /// name as title, open-world (it calls an external engine).
@@ -267,4 +307,62 @@ pub fn tool_for(agent: &Agent) -> Tool {
     Tool::new(agent.tool_name.clone(), description, Arc::new(schema))
         .with_title(agent.name.clone())
         .with_annotations(ToolAnnotations::with_title(agent.name.clone()).open_world(true))
+}
+
+#[cfg(test)]
+mod hostile_schemas {
+    use serde_json::json;
+
+    fn object(property: serde_json::Value) -> serde_json::Value {
+        json!({"type": "object", "properties": {"a": property}})
+    }
+
+    #[test]
+    fn remote_and_file_refs_are_refused_without_fetching() {
+        for target in [
+            "https://127.0.0.1:9/schema.json",
+            "http://169.254.169.254/latest",
+            "file:///etc/passwd",
+        ] {
+            let e = super::compile(&object(json!({"$ref": target}))).expect_err(target);
+            assert!(e.contains(target) && e.contains("never"), "{e}");
+            assert!(e.contains("$defs"), "{e}");
+        }
+    }
+
+    #[test]
+    fn backtracking_patterns_are_refused_and_others_run_in_linear_time() {
+        for pattern in ["^(a|aa)+\\1$", "^(?=(a+)+b)", "^(\\w{1,100}){1,100}$"] {
+            let e = super::compile(&object(json!({"type": "string", "pattern": pattern})))
+                .expect_err(pattern);
+            assert!(e.contains("linear-time"), "{e}");
+        }
+        // The classic catastrophic pattern compiles to a linear-time
+        // automaton: 100,000 characters of near-match are answered at once.
+        let v = super::compile(&object(json!({"type": "string", "pattern": "^(a+)+$"})))
+            .expect("compiles");
+        let hostile = json!({"a": format!("{}!", "a".repeat(100_000))});
+        assert!(!v.is_valid(&hostile));
+        assert!(v.is_valid(&json!({"a": "aaaa"})));
+    }
+
+    #[test]
+    fn recursive_refs_compile_and_validate() {
+        let schema = json!({
+            "type": "object",
+            "$defs": {
+                "loop": {"$ref": "#/$defs/loop"},
+                "x": {"$ref": "#/$defs/y"}, "y": {"$ref": "#/$defs/x"},
+                "tree": {"type": "object", "properties": {"child": {"$ref": "#/$defs/tree"}}}
+            },
+            "properties": {"a": {"$ref": "#/$defs/loop"}, "b": {"$ref": "#/$defs/x"}, "t": {"$ref": "#/$defs/tree"}}
+        });
+        let v = super::compile(&schema).expect("compiles");
+        let mut deep = json!({});
+        for _ in 0..100 {
+            deep = json!({"child": deep});
+        }
+        assert!(v.is_valid(&json!({"a": 1, "b": "x", "t": deep})));
+        assert!(!v.is_valid(&json!({"t": {"child": 5}})));
+    }
 }

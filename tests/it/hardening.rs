@@ -880,3 +880,117 @@ async fn postgres_dropping_every_connection_mid_load_loses_nothing() {
     .execute(&mut pg)
     .await;
 }
+
+/// Admin-supplied schemas that try to reach the network, loop, stall the
+/// regex engine or exhaust memory are refused with a clear error, and
+/// nothing is fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_schemas_are_refused_clearly() {
+    let canary = wiremock::MockServer::start().await;
+    let app = crate::helpers::TestApp::spawn_with(TestDb::new(Backend::Sqlite).await, |c| {
+        c.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+    })
+    .await;
+    let create = async |schema: Value| {
+        let body = json!({
+            "name": "Hostile", "tool_name": "hostile_schema", "engine_type": "flowise",
+            "engine_flow_id": "flow-1", "input_schema": schema, "credits_per_call": 0
+        });
+        let r = app
+            .http
+            .post(app.url("/admin/v1/agents"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("body"))
+    };
+    let remote = format!("{}/schema.json", canary.uri());
+    // ~380 KB: under the admin API's 1 MiB body limit, over the schema limit.
+    let huge_enum: Vec<Value> = (0..20_000)
+        .map(|i| json!(format!("value-{i:08}")))
+        .collect();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "remote $ref",
+            json!({"type": "object", "properties": {"a": {"$ref": remote}}}),
+            "never",
+        ),
+        (
+            "file $ref",
+            json!({"type": "object", "properties": {"a": {"$ref": "file:///etc/passwd"}}}),
+            "never",
+        ),
+        (
+            "backreference pattern",
+            json!({"type": "object", "properties": {"a": {"type": "string", "pattern": "^(a|aa)+\\1$"}}}),
+            "linear-time",
+        ),
+        (
+            "enormous enum",
+            json!({"type": "object", "properties": {"a": {"enum": huge_enum}}}),
+            "at most",
+        ),
+        (
+            "not an object schema",
+            json!({"type": "array"}),
+            "must be \\\"object\\\"",
+        ),
+    ];
+    for (name, schema, fragment) in cases {
+        let (status, body) = create(schema).await;
+        assert_eq!(status, 422, "{name}: {body}");
+        assert!(
+            body.contains("input_schema"),
+            "{name} names the field: {body}"
+        );
+        assert!(body.contains(fragment), "{name}: {body}");
+    }
+    // 10,000 levels of nesting: refused by the JSON parser, not a stack overflow.
+    let deep = format!(
+        "{{\"name\":\"Deep\",\"tool_name\":\"deep\",\"engine_type\":\"flowise\",\"engine_flow_id\":\"f\",\"input_schema\":{}{}}}",
+        "{\"a\":".repeat(10_000),
+        "}".repeat(10_000)
+    );
+    let r = app
+        .http
+        .post(app.url("/admin/v1/agents"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    let body = r.text().await.expect("body");
+    assert!(status == 400 || status == 422, "{status}: {body}");
+    assert!(
+        body.contains("recursion") || body.contains("depth") || body.contains("nest"),
+        "{body}"
+    );
+    // A recursive schema is fine.
+    let (status, body) = create(json!({
+        "type": "object",
+        "$defs": {"tree": {"type": "object", "properties": {"child": {"$ref": "#/$defs/tree"}}}},
+        "properties": {"t": {"$ref": "#/$defs/tree"}}
+    }))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        canary
+            .received_requests()
+            .await
+            .expect("recording")
+            .is_empty(),
+        "nothing was fetched"
+    );
+    let health = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(health.status(), 200);
+}
