@@ -13,6 +13,7 @@
 //! | `vieagent_engine_calls_in_flight` | gauge | — |
 //! | `vieagent_journal_unsettled_calls` | gauge | — calls answered while the database was down, their rows not yet finished |
 //! | `vieagent_mcp_sessions` | gauge | `transport` |
+//! | `vieagent_mcp_rejected_messages_total` | counter | `transport` — malformed JSON-RPC messages refused before rmcp |
 //! | `vieagent_db_pool_connections` | gauge | `state` (`in_use`, `idle`) |
 //! | `vieagent_http_requests_total` | counter | `method`, `path` (the route), `status` |
 //! | `vieagent_http_request_duration_seconds` | histogram | `method`, `path` |

@@ -7,6 +7,7 @@
 //! The session registry keeps the peers of connected sessions so a catalog
 //! change reaches every one as `notifications/tools/list_changed`.
 
+pub mod envelope;
 pub mod handler;
 pub mod sse;
 pub mod stdio;
@@ -190,6 +191,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     // route_layer, not layer: unknown paths stay 404 instead of asking for a key.
     Router::new()
         .nest_service("/mcp", service)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            envelope_guard,
+        ))
         .route_layer(middleware::from_fn(session_delete_no_content))
         .merge(sse::routes())
         .route_layer(middleware::from_fn_with_state(
@@ -197,6 +202,37 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             crate::auth::require_user,
         ))
         .route_layer(middleware::from_fn_with_state(state.clone(), host_guard))
+}
+
+/// Every `POST /mcp` body passes [`envelope::check`] before rmcp sees it:
+/// a malformed message gets a 400 with a JSON-RPC error saying what is wrong.
+async fn envelope_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let limit = state.config().mcp.max_request_bytes;
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let error = envelope_error(
+                -32600,
+                format!("Invalid Request: the message is larger than {limit} bytes"),
+            );
+            return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(error)).into_response();
+        }
+    };
+    if let Err(rejection) = envelope::check(&bytes) {
+        metrics::counter!("vieagent_mcp_rejected_messages_total", "transport" => "streamable_http")
+            .increment(1);
+        return (StatusCode::BAD_REQUEST, axum::Json(rejection.to_json())).into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+fn envelope_error(code: i64, message: String) -> serde_json::Value {
+    serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})
 }
 
 /// rmcp answers a session-terminating `DELETE /mcp` with 202; clients such as

@@ -156,6 +156,11 @@ async fn post_message(
                 .into_response();
         }
     };
+    if let Err(rejection) = super::envelope::check(&bytes) {
+        metrics::counter!("vieagent_mcp_rejected_messages_total", "transport" => "sse")
+            .increment(1);
+        return (StatusCode::BAD_REQUEST, axum::Json(rejection.to_json())).into_response();
+    }
     let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
         Ok(m) => m,
         Err(e) => {

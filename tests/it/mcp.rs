@@ -491,7 +491,7 @@ async fn legacy_sse_end_to_end(backend: Backend) {
             .text()
             .await
             .expect("text")
-            .contains("not a JSON-RPC 2.0 message")
+            .contains("\"code\":-32700")
     );
     client.cancel().await.expect("close");
 }
