@@ -19,6 +19,8 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     InvalidInput(String),
@@ -102,6 +104,7 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::NotFound(_) | Error::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) | Error::Store(StoreError::UniqueViolation { .. }) => {
                 StatusCode::CONFLICT
             }

@@ -465,6 +465,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin::routes(&state))
         .merge(crate::chat::routes(&state))
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            Error::MethodNotAllowed(format!("this endpoint does not accept {method}"))
+        })
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

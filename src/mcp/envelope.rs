@@ -140,6 +140,14 @@ fn check_params(id: &Value, method: &str, params: Option<&Value>) -> Result<(), 
         Some(Value::Null) if method != "tools/call" => {}
         Some(_) => return Err(bad(format!("\"params\" of {method} must be an object"))),
     }
+    if let Some(Value::Object(p)) = params
+        && let Some(cursor) = p.get("cursor")
+        && !matches!(cursor, Value::String(_) | Value::Null)
+    {
+        return Err(bad(format!(
+            "\"params.cursor\" of {method} must be a string (a nextCursor you were given)"
+        )));
+    }
     if method == "tools/call" {
         let Some(Value::Object(p)) = params else {
             return Err(bad(
@@ -297,6 +305,14 @@ mod tests {
             assert!(message.contains(fragment), "{body}: {message}");
             assert_eq!(&id, want_id, "{body}");
         }
+    }
+
+    #[test]
+    fn cursors_must_be_strings() {
+        let r = check(br#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"cursor":5}}"#)
+            .expect_err("refused");
+        assert_eq!((r.code, r.id), (-32602, json!(4)));
+        assert!(r.message.contains("cursor"), "{}", r.message);
     }
 
     #[test]

@@ -133,18 +133,29 @@ impl ServerHandler for GatewayHandler {
                 tracing::error!(error = %e, "tools/list: entitlements unavailable");
                 McpError::internal_error("the tool catalog is unavailable; try again shortly", None)
             })?;
-        let page_size = self.state.config().mcp.tools_page_size;
-        if page_size == 0 || tools.len() <= page_size {
-            return Ok(ListToolsResult::with_all_items(tools.as_ref().clone()));
-        }
-        // Large catalogs are paged; the cursor is the offset of the next page.
+        // Large catalogs are paged; the cursor is the offset of the next page
+        // (only ever one this server handed out as `nextCursor`).
         let start = match request.and_then(|r| r.cursor) {
             Some(cursor) => cursor
                 .parse::<usize>()
                 .ok()
-                .filter(|n| *n <= tools.len())
-                .ok_or_else(|| McpError::invalid_params("invalid tools/list cursor", None))?,
+                .filter(|n| *n > 0 && *n < tools.len())
+                .ok_or_else(|| {
+                    McpError::invalid_params(
+                        "invalid tools/list cursor: pass the nextCursor of the previous page, or no cursor for the first",
+                        None,
+                    )
+                })?,
             None => 0,
+        };
+        let page_size = self.state.config().mcp.tools_page_size;
+        if start == 0 && (page_size == 0 || tools.len() <= page_size) {
+            return Ok(ListToolsResult::with_all_items(tools.as_ref().clone()));
+        }
+        let page_size = if page_size == 0 {
+            tools.len()
+        } else {
+            page_size
         };
         let end = (start + page_size).min(tools.len());
         let mut page = ListToolsResult::with_all_items(tools[start..end].to_vec());

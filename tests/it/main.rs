@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod billing;
 mod cli;
+mod corpus;
 mod deploy;
 mod engines;
 mod engines_recorded;
