@@ -19,7 +19,7 @@
 
 pub mod journal;
 pub mod redact;
-mod validate;
+pub mod validate;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -250,6 +250,101 @@ impl FlowiseEngine {
         Ok(Value::Object(body))
     }
 
+    /// Describe a chatflow as `GET /api/v1/chatflows/{id}` returned it
+    /// (the schema generator; public for the fuzz targets).
+    pub fn describe_chatflow(&self, raw: &Value) -> Result<FlowDescription, EngineError> {
+        self.describe_flow(&Chatflow::parse(raw)?)
+    }
+
+    fn describe_flow(&self, flow: &Chatflow) -> Result<FlowDescription, EngineError> {
+        let mut warnings = Vec::new();
+        let mut blockers = Vec::new();
+        let (input_schema, engine_config, description) = match flow.start_node() {
+            Some(start) => {
+                let kind = start
+                    .pointer("/data/inputs/startInputType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("chatInput");
+                match kind {
+                    "formInput" => {
+                        let title = start
+                            .pointer("/data/inputs/formTitle")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        let desc = start
+                            .pointer("/data/inputs/formDescription")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        let description = [title, desc]
+                            .iter()
+                            .filter(|s| !s.trim().is_empty())
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(": ");
+                        (
+                            form_schema(start)?,
+                            json!({"input_mode": "form"}),
+                            description,
+                        )
+                    }
+                    "chatInput" => (
+                        question_schema(&overridable_vars(flow, &mut warnings)),
+                        json!({"input_mode": "question"}),
+                        String::new(),
+                    ),
+                    other => {
+                        blockers.push(format!(
+                            "the flow starts with '{other}', which the prediction API cannot run; \
+                             use a chat or form Start node"
+                        ));
+                        (
+                            question_schema(&[]),
+                            json!({"input_mode": "question"}),
+                            String::new(),
+                        )
+                    }
+                }
+            }
+            None => (
+                question_schema(&overridable_vars(flow, &mut warnings)),
+                json!({"input_mode": "question"}),
+                String::new(),
+            ),
+        };
+        let (used, unmapped) = self.credential_usage(flow);
+        let required: Vec<String> = used
+            .iter()
+            .map(|n| n.ty.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !unmapped.is_empty() {
+            warnings.push(format!(
+                "nodes use Flowise credentials {} that users cannot supply (no mapping); they run on the flow's stored credentials",
+                unmapped.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let (targets, problems) = self.injection_plan(flow, &required);
+        blockers.extend(problems);
+        let mut engine_config = engine_config;
+        if !targets.is_empty() {
+            engine_config["credential_targets"] = json!(targets);
+        }
+        Ok(FlowDescription {
+            name: flow.name.clone(),
+            description: if description.is_empty() {
+                format!("{} (Flowise {})", flow.name, flow.flow_type.to_lowercase())
+            } else {
+                description
+            },
+            input_schema: Some(input_schema),
+            required_credential_types: required,
+            engine_config,
+            warnings,
+            publish_blockers: blockers,
+        })
+    }
+
     async fn get_chatflow(&self, flow_id: &str) -> Result<Chatflow, EngineError> {
         valid_flow_id(flow_id)?;
         if self.api_key.is_none() {
@@ -802,92 +897,7 @@ impl Engine for FlowiseEngine {
 
     async fn describe(&self, flow_id: &str) -> Result<FlowDescription, EngineError> {
         let flow = self.get_chatflow(flow_id).await?;
-        let mut warnings = Vec::new();
-        let mut blockers = Vec::new();
-        let (input_schema, engine_config, description) = match flow.start_node() {
-            Some(start) => {
-                let kind = start
-                    .pointer("/data/inputs/startInputType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("chatInput");
-                match kind {
-                    "formInput" => {
-                        let title = start
-                            .pointer("/data/inputs/formTitle")
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        let desc = start
-                            .pointer("/data/inputs/formDescription")
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        let description = [title, desc]
-                            .iter()
-                            .filter(|s| !s.trim().is_empty())
-                            .copied()
-                            .collect::<Vec<_>>()
-                            .join(": ");
-                        (
-                            form_schema(start)?,
-                            json!({"input_mode": "form"}),
-                            description,
-                        )
-                    }
-                    "chatInput" => (
-                        question_schema(&overridable_vars(&flow, &mut warnings)),
-                        json!({"input_mode": "question"}),
-                        String::new(),
-                    ),
-                    other => {
-                        blockers.push(format!(
-                            "the flow starts with '{other}', which the prediction API cannot run; \
-                             use a chat or form Start node"
-                        ));
-                        (
-                            question_schema(&[]),
-                            json!({"input_mode": "question"}),
-                            String::new(),
-                        )
-                    }
-                }
-            }
-            None => (
-                question_schema(&overridable_vars(&flow, &mut warnings)),
-                json!({"input_mode": "question"}),
-                String::new(),
-            ),
-        };
-        let (used, unmapped) = self.credential_usage(&flow);
-        let required: Vec<String> = used
-            .iter()
-            .map(|n| n.ty.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !unmapped.is_empty() {
-            warnings.push(format!(
-                "nodes use Flowise credentials {} that users cannot supply (no mapping); they run on the flow's stored credentials",
-                unmapped.into_iter().collect::<Vec<_>>().join(", ")
-            ));
-        }
-        let (targets, problems) = self.injection_plan(&flow, &required);
-        blockers.extend(problems);
-        let mut engine_config = engine_config;
-        if !targets.is_empty() {
-            engine_config["credential_targets"] = json!(targets);
-        }
-        Ok(FlowDescription {
-            name: flow.name.clone(),
-            description: if description.is_empty() {
-                format!("{} (Flowise {})", flow.name, flow.flow_type.to_lowercase())
-            } else {
-                description
-            },
-            input_schema: Some(input_schema),
-            required_credential_types: required,
-            engine_config,
-            warnings,
-            publish_blockers: blockers,
-        })
+        self.describe_flow(&flow)
     }
 
     async fn validate(

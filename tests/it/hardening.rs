@@ -24,6 +24,7 @@ use crate::mcp_client::{Protocol, call, connect_http, connect_sse, text_of};
 crate::backend_tests!(
     engine_faults_end_in_one_failed_row_and_leak_nothing,
     kill_9_with_50_calls_in_flight_loses_nothing,
+    isolation_between_users_on_every_surface,
 );
 
 const ADMIN_TOKEN: &str = "hardening-admin-token-5d1e";
@@ -993,4 +994,133 @@ async fn hostile_input_schemas_are_refused_clearly() {
         .await
         .expect("readyz");
     assert_eq!(health.status(), 200);
+}
+
+/// Bob reaches nothing of Ada's: her purchased agent, her journal rows, her
+/// SSE session, her credentials; a user key opens no admin endpoint; an
+/// agent's flow id cannot steer the engine request elsewhere.
+async fn isolation_between_users_on_every_surface(backend: Backend) {
+    use crate::billing::Billing;
+    use reqwest::Method;
+    let b = Billing::start(backend, Duration::ZERO).await;
+    b.agent("writer", 1, Some("9.99"), None, false).await;
+    b.agent("public_qa", 0, None, None, false).await;
+    b.wait_for_tools(2).await;
+    let (ada, ada_key) = b.user("ada@example.com", 20).await;
+    let (bob, bob_key) = b.user("bob@example.com", 20).await;
+    let (status, _) = b
+        .admin(
+            Method::POST,
+            &format!("/users/{}/entitlements", ada.id),
+            Some(json!({"agent": "writer", "kind": "one_time"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, ada_call) = b
+        .invoke(&ada_key, "writer", json!({"question": "mine"}))
+        .await;
+    assert_eq!(ada_call["status"], "success", "{ada_call}");
+    let ada_execution = ada_call["execution_id"].as_str().expect("id").to_string();
+
+    // Bob cannot call what Ada bought, on any transport.
+    let (status, refused) = b
+        .invoke(&bob_key, "writer", json!({"question": "hers"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert_eq!(refused["error_kind"], "purchase_required", "{refused}");
+    let base = b.app.url("");
+    for (client, _) in [
+        crate::mcp_client::connect_http(&base, &bob_key, Protocol::Session).await,
+        crate::mcp_client::connect_http(&base, &bob_key, Protocol::Stateless).await,
+        crate::mcp_client::connect_sse(&base, &bob_key).await,
+    ] {
+        let r = call(&client, "writer", json!({"question": "hers"})).await;
+        assert_eq!(r.is_error, Some(true), "{r:?}");
+        assert!(text_of(&r).contains("requires a purchase"), "{}", text_of(&r));
+        let _ = client.cancel().await;
+    }
+    // Ada's journal rows are invisible to Bob.
+    let r = b
+        .app
+        .http
+        .get(b.app.url(&format!("/v1/executions/{ada_execution}")))
+        .bearer_auth(&bob_key)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    let r = b
+        .app
+        .http
+        .get(b.app.url(&format!("/v1/executions/{ada_execution}")))
+        .bearer_auth(&ada_key)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200, "Ada sees her own");
+    // A user key opens no admin endpoint (and the admin token is compared
+    // in constant time: `subtle::ConstantTimeEq` in src/admin/mod.rs).
+    for (method, path) in [
+        (Method::GET, "/admin/v1/users".to_string()),
+        (
+            Method::GET,
+            format!("/admin/v1/users/{}/credentials", ada.id),
+        ),
+        (
+            Method::GET,
+            format!("/admin/v1/executions?user_id={}", ada.id),
+        ),
+        (Method::POST, format!("/admin/v1/users/{}/credits", bob.id)),
+        (
+            Method::POST,
+            format!("/admin/v1/users/{}/entitlements", bob.id),
+        ),
+    ] {
+        let r = b
+            .app
+            .http
+            .request(method.clone(), b.app.url(&path))
+            .bearer_auth(&bob_key)
+            .json(&json!({"amount": 1000, "reason": "free money", "agent": "writer", "kind": "one_time"}))
+            .send()
+            .await
+            .expect("admin");
+        assert!(
+            matches!(r.status().as_u16(), 401 | 403),
+            "{method} {path}: {}",
+            r.status()
+        );
+    }
+    let account = b.store.credit_account(bob.id).await.expect("account");
+    assert_eq!(account.balance, 20, "nothing granted");
+    assert!(
+        b.rows(bob.id)
+            .await
+            .iter()
+            .all(|r| r.status == ExecutionStatus::Failed)
+    );
+    // Flow ids that would steer the engine request are refused.
+    for flow in [
+        "../../api/v1/credentials",
+        "flow?x=1",
+        "%2e%2e%2fapi",
+        "a/b",
+        "flow#frag",
+        "",
+    ] {
+        let (status, body) = b
+            .admin(
+                Method::POST,
+                "/agents",
+                Some(json!({
+                    "name": "Steer", "tool_name": "steer", "engine_type": "flowise",
+                    "engine_flow_id": flow,
+                    "input_schema": {"type": "object", "properties": {}}, "credits_per_call": 0
+                })),
+            )
+            .await;
+        assert_eq!(status, 422, "{flow}: {body}");
+        assert!(body.to_string().contains("engine_flow_id"), "{body}");
+    }
 }
