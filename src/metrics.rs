@@ -73,6 +73,26 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Drain histogram samples into their buckets every few seconds until
+/// `stop`. The exporter keeps raw samples until upkeep runs; without this a
+/// server nobody scrapes would hold every call's samples (the soak test
+/// found ~80 bytes per call of steady growth).
+pub fn spawn_upkeep(stop: tokio_util::sync::CancellationToken) {
+    let Some(handle) = install() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => handle.run_upkeep(),
+            }
+        }
+    });
+}
+
 /// `GET /metrics`: the Prometheus text format, with the gauges read now.
 pub async fn render(State(state): State<AppState>) -> Response {
     sample_gauges(&state);

@@ -286,6 +286,7 @@ async fn recover_stale_calls(state: &AppState) {
 }
 
 fn spawn_background(state: &AppState) {
+    crate::metrics::spawn_upkeep(state.shutdown_token().clone());
     // Catalog changes made anywhere (this process, CLI, other replicas).
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
     let watcher = state.clone();

@@ -481,3 +481,155 @@ pub fn sample_agent(tool_name: &str) -> vieagent::store::NewAgent {
         charge_failed_calls: false,
     }
 }
+
+impl TestDb {
+    /// A database at `url` that the test owns outright (e.g. on a
+    /// [`PrivateCluster`], deleted with it): nothing to drop.
+    pub fn at(backend: Backend, url: String) -> Self {
+        vieagent::install_crypto_provider();
+        let master_key = secrecy::ExposeSecret::expose_secret(
+            &vieagent::vault::MasterKey::generate()
+                .expect("key")
+                .to_base64(),
+        )
+        .to_string();
+        Self {
+            backend,
+            url,
+            dir: tempfile::tempdir().expect("tempdir"),
+            master_key,
+            pg: None,
+        }
+    }
+}
+
+/// A PostgreSQL cluster of the test's own (initdb in a temp dir, a free
+/// port), so it can be stopped and restarted without touching the shared
+/// server other tests use. As root, it runs as the `postgres` user.
+pub struct PrivateCluster {
+    dir: TempDir,
+    bin: PathBuf,
+    pub port: u16,
+}
+
+impl PrivateCluster {
+    pub fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                let mut dirs: Vec<PathBuf> = versions
+                    .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                    .filter(|p| p.join("initdb").exists())
+                    .collect();
+                dirs.sort();
+                dirs.pop()
+            })
+            .expect("PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let cluster = Self { dir, bin, port };
+        if cluster.as_root() {
+            let status = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown the cluster directory to postgres");
+        }
+        let data = cluster.data();
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        );
+        cluster.pg_ctl_start();
+        cluster
+    }
+
+    fn as_root(&self) -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let mut cmd = if self.as_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            std::process::Command::new(&program)
+        };
+        let out = cmd.args(args).output().expect(tool);
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn pg_ctl_start(&self) {
+        let data = self.data();
+        let socket_dir = self.dir.path().display().to_string();
+        let options = format!(
+            "-p {} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
+            self.port
+        );
+        let log = self.dir.path().join("log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D", &data, "-o", &options, "-l", &log, "-w", "-t", "30", "start",
+            ],
+        );
+    }
+
+    /// Stop the server: `fast` (clean) or `immediate` (like a crash).
+    pub fn pg_ctl_stop(&self, mode: &str) {
+        let data = self.data();
+        self.run("pg_ctl", &["-D", &data, "-m", mode, "-w", "stop"]);
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let data = self.data();
+        let program = self.bin.join("pg_ctl");
+        let mut cmd = if self.as_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            std::process::Command::new(&program)
+        };
+        let _ = cmd
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}

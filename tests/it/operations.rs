@@ -250,7 +250,7 @@ async fn rate_and_concurrency_limits(backend: Backend) {
     client.cancel().await.expect("close");
 
     // Another user has their own budget; the agent runs one call at a time.
-    let (_, bob) = b.user("bob@example.com", 100).await;
+    let (bob_user, bob) = b.user("bob@example.com", 100).await;
     let slow = {
         let (app_url, bob) = (b.app.url("/v1/tools/limited/invoke"), bob.clone());
         tokio::spawn(async move {
@@ -264,19 +264,25 @@ async fn rate_and_concurrency_limits(backend: Backend) {
                 .status()
         })
     };
-    // Wait until the slow call holds the agent's only slot.
-    let mut busy = None;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let (status, body) = b
-            .invoke(&bob, "limited", json!({"question": "quick"}))
-            .await;
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            busy = Some(body);
+    // Once the slow call is journaled as running it holds the agent's only
+    // slot (the slot is taken before the row is written).
+    let mut running = false;
+    for _ in 0..400 {
+        if b.rows(bob_user.id)
+            .await
+            .iter()
+            .any(|r| r.status == ExecutionStatus::Running)
+        {
+            running = true;
             break;
         }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let busy = busy.expect("the second concurrent call is refused");
+    assert!(running, "the slow call started");
+    let (status, busy) = b
+        .invoke(&bob, "limited", json!({"question": "quick"}))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{busy}");
     assert!(
         busy["detail"]
             .as_str()
