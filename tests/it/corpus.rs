@@ -12,13 +12,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures::StreamExt;
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use uuid::Uuid;
-use vieagent::store::{DynStore, ExecutionLogFilter, ExecutionStatus, Role};
+use vieagent::store::{DynStore, ExecutionLogFilter, ExecutionStatus};
 
 use crate::helpers::{Backend, ServerProcess, TestDb, bin};
 
@@ -499,29 +498,10 @@ async fn hostile_corpus_on_every_transport() {
     store.migrate().await.expect("migrate");
     let mut users = Vec::new();
     for email in ["ada@example.com", "bob@example.com"] {
-        let user =
-            vieagent::accounts::create_user(store.as_ref(), email, None, Role::User, "free", 50)
-                .await
-                .expect("user");
-        let (_, key) = vieagent::accounts::create_key(store.as_ref(), user.id, "k")
-            .await
-            .expect("key");
+        let (user, key) = crate::helpers::user_with_key(&store, email, 50).await;
         let secret = format!("sk-corpus-CANARY-{}", Uuid::new_v4().simple());
-        db.vault(&store)
-            .await
-            .put(
-                &user,
-                "openai",
-                "default",
-                &SecretString::from(secret.clone()),
-            )
-            .await
-            .expect("credential");
-        users.push((
-            user,
-            secrecy::ExposeSecret::expose_secret(&key).to_string(),
-            secret,
-        ));
+        db.put_credential(&store, &user, "openai", &secret).await;
+        users.push((user, key, secret));
     }
     let (ada, ada_key, ada_secret) = users[0].clone();
     let (bob, bob_key, bob_secret) = users[1].clone();
@@ -622,15 +602,19 @@ async fn hostile_corpus_on_every_transport() {
             }
         };
         seen.push_str(&body);
-        let ok = case.status.contains(&status)
-            && (status < 400
-                || !body.trim().is_empty()
-                || case.raw.is_some()
-                || case.raw_parts.is_some())
-            && case
-                .contains
-                .as_ref()
-                .is_none_or(|c| body.contains(c.as_str()));
+        // A server may close the connection on a body past its limit once it
+        // has answered 413, before the client finished sending it.
+        let cut_after_413 = status == 0 && case.name.contains("over_limit") && case.status == [413];
+        let ok = cut_after_413
+            || case.status.contains(&status)
+                && (status < 400
+                    || !body.trim().is_empty()
+                    || case.raw.is_some()
+                    || case.raw_parts.is_some())
+                && case
+                    .contains
+                    .as_ref()
+                    .is_none_or(|c| body.contains(c.as_str()));
         if !ok {
             failures.push(format!(
                 "{}: HTTP {status} (want {:?}): {body:.300}",

@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 use vieagent::store::{
     AgentStatus, DynStore, EngineType, ExecutionLog, ExecutionLogFilter, ExecutionStatus, NewAgent,
-    Role, User,
+    User,
 };
 
 use crate::helpers::{Backend, ServerProcess, TestDb};
@@ -367,31 +367,10 @@ async fn seed(backend: Backend, credits: i64, agents: &[NewAgent]) -> Seeded {
 async fn seed_on(db: TestDb, credits: i64, agents: &[NewAgent]) -> Seeded {
     let store = db.store().await;
     store.migrate().await.expect("migrate");
-    let user = vieagent::accounts::create_user(
-        store.as_ref(),
-        "ada@example.com",
-        None,
-        Role::User,
-        "free",
-        credits,
-    )
-    .await
-    .expect("user");
-    let (_, key) = vieagent::accounts::create_key(store.as_ref(), user.id, "k")
-        .await
-        .expect("key");
-    let key = secrecy::ExposeSecret::expose_secret(&key).to_string();
+    let (user, key) = crate::helpers::user_with_key(&store, "ada@example.com", credits).await;
     let openai_key = format!("sk-proj-LEAKCANARY{}", Uuid::new_v4().simple());
-    db.vault(&store)
-        .await
-        .put(
-            &user,
-            "openai",
-            "default",
-            &SecretString::from(openai_key.clone()),
-        )
-        .await
-        .expect("credential");
+    db.put_credential(&store, &user, "openai", &openai_key)
+        .await;
     for agent in agents {
         store.create_agent(agent).await.expect("agent");
     }

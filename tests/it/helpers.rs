@@ -633,3 +633,47 @@ impl Drop for PrivateCluster {
             .status();
     }
 }
+
+/// A user with `credits` and a fresh API key (returned in clear).
+pub async fn user_with_key(
+    store: &DynStore,
+    email: &str,
+    credits: i64,
+) -> (vieagent::store::User, String) {
+    let user = vieagent::accounts::create_user(
+        store.as_ref(),
+        email,
+        None,
+        vieagent::store::Role::User,
+        "free",
+        credits,
+    )
+    .await
+    .expect("user");
+    let (_, key) = vieagent::accounts::create_key(store.as_ref(), user.id, "k")
+        .await
+        .expect("key");
+    (user, secrecy::ExposeSecret::expose_secret(&key).to_string())
+}
+
+impl TestDb {
+    /// Store `value` as the user's default credential for `provider`.
+    pub async fn put_credential(
+        &self,
+        store: &DynStore,
+        user: &vieagent::store::User,
+        provider: &str,
+        value: &str,
+    ) {
+        self.vault(store)
+            .await
+            .put(
+                user,
+                provider,
+                "default",
+                &secrecy::SecretString::from(value.to_string()),
+            )
+            .await
+            .expect("credential");
+    }
+}

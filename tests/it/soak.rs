@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vieagent::store::{
-    AgentStatus, EngineType, ExecutionLogFilter, ExecutionStatus, NewAgent, Role,
-};
+use vieagent::store::{AgentStatus, EngineType, ExecutionLogFilter, ExecutionStatus, NewAgent};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -77,20 +75,7 @@ async fn soak_with_injected_faults() {
     let store = db.store().await;
     store.migrate().await.expect("migrate");
     let initial: i64 = 10_000_000;
-    let user = vieagent::accounts::create_user(
-        store.as_ref(),
-        "soak@example.com",
-        None,
-        Role::User,
-        "free",
-        initial,
-    )
-    .await
-    .expect("user");
-    let (_, key) = vieagent::accounts::create_key(store.as_ref(), user.id, "k")
-        .await
-        .expect("key");
-    let key = secrecy::ExposeSecret::expose_secret(&key).to_string();
+    let (user, key) = crate::helpers::user_with_key(&store, "soak@example.com", initial).await;
     store
         .create_agent(&NewAgent {
             name: "Soak".into(),
