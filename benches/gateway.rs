@@ -12,6 +12,10 @@
 //! Set `VIEAGENT_BENCH_CALLS` (default 4000 per series) to change the size and
 //! `VIEAGENT_TEST_DATABASE_URL` for PostgreSQL (skipped with a note if unreachable).
 
+/// The same allocator as the `vieagent` binary (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
