@@ -11,6 +11,14 @@
 //! because these machines are noisy; never asserted in tests.
 //! Set `VIEAGENT_BENCH_CALLS` (default 4000 per series) to change the size and
 //! `VIEAGENT_TEST_DATABASE_URL` for PostgreSQL (skipped with a note if unreachable).
+//!
+//! For profiling one part, `VIEAGENT_BENCH_ONLY` narrows the run: a comma
+//! list of sections (`calls`, `list`, `process`), journals (`sqlite`,
+//! `postgres`), concurrencies (`c1`, `c16`, `c64`) and paths (`direct`,
+//! `streamable`, `sse`, `chat`); a narrowed run writes
+//! `target/bench-partial.json` and leaves `bench/` alone.
+//! `VIEAGENT_BENCH_METRICS=1` prints the gateway's histogram summaries
+//! (journal write, engine, overhead, HTTP) after each part.
 
 /// The same allocator as the `vieagent` binary (src/main.rs).
 #[global_allocator]
@@ -37,7 +45,53 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
-#[derive(Clone, Copy)]
+/// What `VIEAGENT_BENCH_ONLY` keeps: within each group (sections, journals,
+/// concurrencies, paths) an empty choice keeps everything.
+struct Only(Vec<String>);
+
+impl Only {
+    const GROUPS: [&'static [&'static str]; 4] = [
+        &["calls", "list", "process"],
+        &["sqlite", "postgres"],
+        &["c1", "c16", "c64"],
+        &["direct", "streamable", "sse", "chat"],
+    ];
+
+    fn from_env() -> Self {
+        let only: Vec<String> = std::env::var("VIEAGENT_BENCH_ONLY")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        for word in &only {
+            assert!(
+                Self::GROUPS.iter().any(|g| g.contains(&word.as_str())),
+                "VIEAGENT_BENCH_ONLY: unknown word {word:?}"
+            );
+        }
+        Self(only)
+    }
+
+    fn narrowed(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    fn keeps(&self, word: &str) -> bool {
+        let group = Self::GROUPS
+            .iter()
+            .find(|g| g.contains(&word))
+            .expect("a known word");
+        let chosen: Vec<&String> = self
+            .0
+            .iter()
+            .filter(|w| group.contains(&w.as_str()))
+            .collect();
+        chosen.is_empty() || chosen.iter().any(|w| *w == word)
+    }
+}
+
+#[derive(Clone, Copy, Default)]
 struct Series {
     p50_ms: f64,
     p99_ms: f64,
@@ -275,15 +329,71 @@ fn list_body(cursor: Option<&str>) -> Value {
     body
 }
 
-/// The JSON-RPC message of a response (plain JSON or one SSE `data:` line).
-fn message(body: &str) -> Value {
-    serde_json::from_str(body).unwrap_or_else(|_| {
-        body.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-            .find(|v| v.get("result").is_some() || v.get("error").is_some())
-            .unwrap_or(Value::Null)
-    })
+/// The `nextCursor` of a tools/list answer (plain JSON or one SSE `data:`
+/// line). Scans the body without building a DOM of the whole page: the
+/// list timings measure the gateway, not the bench client's allocator.
+fn next_cursor(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        result: PageResult,
+    }
+    #[derive(serde::Deserialize)]
+    struct PageResult {
+        #[serde(rename = "nextCursor")]
+        next_cursor: Option<String>,
+    }
+    let json = match body.strip_prefix(b"data:") {
+        Some(rest) => rest,
+        None => body
+            .windows(6)
+            .position(|w| w == b"\ndata:")
+            .map_or(body, |at| &body[at + 6..]),
+    };
+    let page: Page = serde_json::Deserializer::from_slice(json)
+        .into_iter()
+        .next()
+        .and_then(Result::ok)
+        .expect("a tools/list result");
+    page.result.next_cursor
+}
+
+/// Whether a tools/call answer says the call succeeded.
+fn succeeded(body: &[u8]) -> bool {
+    std::str::from_utf8(body).is_ok_and(|b| b.contains("\"isError\":false"))
+}
+
+/// Drop a scratch PostgreSQL database (best effort).
+async fn drop_database(admin: &str, name: &str) {
+    if let Ok(mut c) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut c)
+        .await;
+    }
+}
+
+/// With `VIEAGENT_BENCH_METRICS` set, print the gateway's own view
+/// (histogram summaries from `/metrics`), for profiling.
+async fn print_metrics(http: &reqwest::Client, addr: std::net::SocketAddr, label: &str) {
+    if std::env::var_os("VIEAGENT_BENCH_METRICS").is_none() {
+        return;
+    }
+    let text = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    eprintln!("--- /metrics ({label})");
+    for line in text.lines().filter(|l| {
+        !l.starts_with('#')
+            && (l.contains("quantile") || l.contains("_sum") || l.contains("_count"))
+    }) {
+        eprintln!("{line}");
+    }
 }
 
 async fn mcp_post(
@@ -292,7 +402,7 @@ async fn mcp_post(
     method: &str,
     name: Option<&str>,
     body: &Value,
-) -> Option<String> {
+) -> Option<bytes::Bytes> {
     let mut request = http
         .post(format!("http://{}/mcp", target.0))
         .bearer_auth(&target.1)
@@ -307,7 +417,7 @@ async fn mcp_post(
     if !response.status().is_success() {
         return None;
     }
-    response.text().await.ok()
+    response.bytes().await.ok()
 }
 
 /// One legacy HTTP+SSE session: POST requests, answers on the event stream.
@@ -516,6 +626,7 @@ impl Process {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     vieagent::install_crypto_provider();
+    let only = Only::from_env();
     let calls: usize = std::env::var("VIEAGENT_BENCH_CALLS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -562,6 +673,12 @@ async fn main() {
     }
 
     for (label, url, dir, cleanup) in backends {
+        if !only.keeps("calls") || !only.keeps(label) {
+            if let Some((admin, name)) = cleanup {
+                drop_database(&admin, &name).await;
+            }
+            continue;
+        }
         let mut gw = start_gateway(&url, dir, engine, cleanup).await;
         let target = Arc::new((gw.addr, gw.key.clone()));
         // Warm up.
@@ -581,10 +698,16 @@ async fn main() {
                 .await;
         }
         for concurrency in [1usize, 16, 64] {
+            if !only.keeps(&format!("c{concurrency}")) {
+                continue;
+            }
             let n = if concurrency == 1 { calls / 4 } else { calls };
             let h = http.clone();
             let u = engine_url.clone();
-            let direct = drive(n, concurrency, move |i| {
+            let direct = if !only.keeps("direct") {
+                Series::default()
+            } else {
+                drive(n, concurrency, move |i| {
                 let (h, u) = (h.clone(), u.clone());
                 async move {
                     match h.post(&u).bearer_auth("k").json(&json!({"question": format!("question {i}"), "overrideConfig": {"openAIApiKey": "sk-bench-0123456789"}, "streaming": false})).send().await {
@@ -593,46 +716,59 @@ async fn main() {
                     }
                 }
             })
-            .await;
+            .await
+            };
             let h = http.clone();
             let t = target.clone();
-            let through = drive(n, concurrency, move |i| {
-                let (h, t) = (h.clone(), t.clone());
-                async move {
-                    mcp_post(
-                        &h,
-                        &t,
-                        "tools/call",
-                        Some("bench_qa"),
-                        &call_body(i, "bench_qa"),
-                    )
-                    .await
-                    .is_some_and(|body| body.contains("\"isError\":false"))
-                }
-            })
-            .await;
-            let sse = drive_sse(n, concurrency, http.clone(), target.clone()).await;
-            let h = http.clone();
-            let t = target.clone();
-            let chat = drive(n, concurrency, move |i| {
-                let (h, t) = (h.clone(), t.clone());
-                async move {
-                    match h
-                        .post(format!("http://{}/v1/tools/bench_qa/invoke", t.0))
-                        .bearer_auth(&t.1)
-                        .json(&json!({"arguments": {"question": format!("question {i}")}}))
-                        .send()
+            let through = if !only.keeps("streamable") {
+                Series::default()
+            } else {
+                drive(n, concurrency, move |i| {
+                    let (h, t) = (h.clone(), t.clone());
+                    async move {
+                        mcp_post(
+                            &h,
+                            &t,
+                            "tools/call",
+                            Some("bench_qa"),
+                            &call_body(i, "bench_qa"),
+                        )
                         .await
-                    {
-                        Ok(r) => r
-                            .text()
-                            .await
-                            .is_ok_and(|b| b.contains("\"status\":\"success\"")),
-                        Err(_) => false,
+                        .is_some_and(|body| succeeded(&body))
                     }
-                }
-            })
-            .await;
+                })
+                .await
+            };
+            let sse = if !only.keeps("sse") {
+                Series::default()
+            } else {
+                drive_sse(n, concurrency, http.clone(), target.clone()).await
+            };
+            let h = http.clone();
+            let t = target.clone();
+            let chat = if !only.keeps("chat") {
+                Series::default()
+            } else {
+                drive(n, concurrency, move |i| {
+                    let (h, t) = (h.clone(), t.clone());
+                    async move {
+                        match h
+                            .post(format!("http://{}/v1/tools/bench_qa/invoke", t.0))
+                            .bearer_auth(&t.1)
+                            .json(&json!({"arguments": {"question": format!("question {i}")}}))
+                            .send()
+                            .await
+                        {
+                            Ok(r) => r
+                                .text()
+                                .await
+                                .is_ok_and(|b| b.contains("\"status\":\"success\"")),
+                            Err(_) => false,
+                        }
+                    }
+                })
+                .await
+            };
             let mut entry = json!({
                 "journal": label, "concurrency": concurrency, "calls": n,
                 "direct": {"p50_ms": direct.p50_ms, "p99_ms": direct.p99_ms, "calls_per_s": direct.throughput, "errors": direct.errors},
@@ -659,6 +795,7 @@ async fn main() {
             }
             results.insert(format!("{label}_c{concurrency}"), entry);
         }
+        print_metrics(&http, gw.addr, label).await;
         // Every call journaled: rows = calls made (warm-up included), none running.
         let rows = gw
             .store
@@ -676,28 +813,23 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         if let Some((admin, name)) = gw.cleanup.take() {
             gw.store.close().await;
-            if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                )))
-                .execute(&mut c)
-                .await;
-            }
+            drop_database(&admin, &name).await;
         }
     }
 
     // tools/list latency at catalog sizes (SQLite).
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("list.db").display());
-    let gw = start_gateway(&url, dir, engine, None).await;
-    let target = (gw.addr, gw.key.clone());
     let mut list_table = String::from(
         "| agents | first page p50 | first page p99 | pages | whole list p50 | whole list p99 | bytes |\n|---|---|---|---|---|---|---|\n",
     );
-    let mut created = 1usize;
-    for size in [100usize, 1000, 10_000] {
-        while created < size {
-            gw.store
+    if only.keeps("list") {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("list.db").display());
+        let gw = start_gateway(&url, dir, engine, None).await;
+        let target = (gw.addr, gw.key.clone());
+        let mut created = 1usize;
+        for size in [100usize, 1000, 10_000] {
+            while created < size {
+                gw.store
                 .create_agent(&NewAgent {
                     name: format!("Agent {created}"),
                     tool_name: format!("agent_{created:05}"),
@@ -716,60 +848,58 @@ async fn main() {
                 })
                 .await
                 .expect("agent");
-            created += 1;
-        }
-        // Wait for the catalog to include them all.
-        for _ in 0..600 {
-            let ready: Value = http
-                .get(format!("http://{}/readyz", gw.addr))
-                .send()
-                .await
-                .expect("readyz")
-                .json()
-                .await
-                .expect("json");
-            if ready["tools"].as_u64() == Some(size as u64) {
-                break;
+                created += 1;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut first = Vec::new();
-        let mut full = Vec::new();
-        let mut bytes = 0;
-        let mut pages = 0;
-        for _ in 0..30 {
-            let t = Instant::now();
-            let body = mcp_post(&http, &target, "tools/list", None, &list_body(None))
-                .await
-                .expect("tools/list");
-            first.push(t.elapsed());
-            let mut cursor = message(&body)["result"]["nextCursor"]
-                .as_str()
-                .map(str::to_string);
-            let (mut total_bytes, mut n) = (body.len(), 1);
-            while let Some(c) = cursor {
-                let body = mcp_post(&http, &target, "tools/list", None, &list_body(Some(&c)))
+            // Wait for the catalog to include them all.
+            for _ in 0..600 {
+                let ready: Value = http
+                    .get(format!("http://{}/readyz", gw.addr))
+                    .send()
                     .await
-                    .expect("page");
-                total_bytes += body.len();
-                n += 1;
-                cursor = message(&body)["result"]["nextCursor"]
-                    .as_str()
-                    .map(str::to_string);
+                    .expect("readyz")
+                    .json()
+                    .await
+                    .expect("json");
+                if ready["tools"].as_u64() == Some(size as u64) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            full.push(t.elapsed());
-            bytes = total_bytes;
-            pages = n;
-        }
-        first.sort();
-        full.sort();
-        let (p50, p99) = (percentile(&first, 0.5), percentile(&first, 0.99));
-        let (all50, all99) = (percentile(&full, 0.5), percentile(&full, 0.99));
-        list_table.push_str(&format!("| {size} | {p50:.2} ms | {p99:.2} ms | {pages} | {all50:.2} ms | {all99:.2} ms | {bytes} |\n"));
-        results.insert(
+            let mut first = Vec::new();
+            let mut full = Vec::new();
+            let mut bytes = 0;
+            let mut pages = 0;
+            for _ in 0..30 {
+                let t = Instant::now();
+                let body = mcp_post(&http, &target, "tools/list", None, &list_body(None))
+                    .await
+                    .expect("tools/list");
+                first.push(t.elapsed());
+                let mut cursor = next_cursor(&body);
+                let (mut total_bytes, mut n) = (body.len(), 1);
+                while let Some(c) = cursor {
+                    let body = mcp_post(&http, &target, "tools/list", None, &list_body(Some(&c)))
+                        .await
+                        .expect("page");
+                    total_bytes += body.len();
+                    n += 1;
+                    cursor = next_cursor(&body);
+                }
+                full.push(t.elapsed());
+                bytes = total_bytes;
+                pages = n;
+            }
+            first.sort();
+            full.sort();
+            let (p50, p99) = (percentile(&first, 0.5), percentile(&first, 0.99));
+            let (all50, all99) = (percentile(&full, 0.5), percentile(&full, 0.99));
+            print_metrics(&http, gw.addr, &format!("tools/list {size}")).await;
+            list_table.push_str(&format!("| {size} | {p50:.2} ms | {p99:.2} ms | {pages} | {all50:.2} ms | {all99:.2} ms | {bytes} |\n"));
+            results.insert(
             format!("tools_list_{size}"),
             json!({"agents": size, "first_page": {"p50_ms": p50, "p99_ms": p99}, "all_pages": {"pages": pages, "p50_ms": all50, "p99_ms": all99, "bytes": bytes}}),
         );
+        }
     }
 
     // The real release binary: cold start to ready on a migrated database,
@@ -797,6 +927,12 @@ async fn main() {
         databases.push(("postgres", url.to_string(), Some((admin.clone(), name))));
     }
     for (label, url, cleanup) in databases {
+        if !only.keeps("process") || !only.keeps(label) {
+            if let Some((admin, name)) = cleanup {
+                drop_database(&admin, &name).await;
+            }
+            continue;
+        }
         let config = bench_config(&url, engine);
         let (store, key) = seed(&config).await;
         store.close().await;
@@ -829,7 +965,7 @@ async fn main() {
                     &call_body(i, "bench_qa"),
                 )
                 .await
-                .is_some_and(|body| body.contains("\"isError\":false"))
+                .is_some_and(|body| succeeded(&body))
             }
         })
         .await;
@@ -844,14 +980,8 @@ async fn main() {
             json!({"cold_start_to_ready_ms": cold_ms, "rss_idle_mib": idle_mib,
                    "rss_peak_c64_mib": peak_mib, "c64_calls_per_s": load.throughput, "c64_errors": load.errors}),
         );
-        if let Some((admin, name)) = cleanup
-            && let Ok(mut c) = sqlx::PgConnection::connect(&admin).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-            )))
-            .execute(&mut c)
-            .await;
+        if let Some((admin, name)) = cleanup {
+            drop_database(&admin, &name).await;
         }
     }
     drop(dir);
@@ -866,6 +996,17 @@ async fn main() {
         "results": results,
         "markdown": format!("{table}\n{list_table}\n{process_table}"),
     });
+    if only.narrowed() {
+        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        std::fs::create_dir_all(&out).expect("target dir");
+        std::fs::write(
+            out.join("bench-partial.json"),
+            serde_json::to_string_pretty(&report).expect("json"),
+        )
+        .expect("write");
+        eprintln!("narrowed run (VIEAGENT_BENCH_ONLY): wrote target/bench-partial.json");
+        return;
+    }
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
     std::fs::create_dir_all(&out).expect("bench dir");
     std::fs::write(
