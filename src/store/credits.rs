@@ -10,11 +10,11 @@
 //! computed against the true balance: concurrent batches (other replicas
 //! included) queue on the lock and never both spend the same credit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use uuid::Uuid;
 
-use super::model::{CreditAccount, JournalOp, JournalResult};
+use super::model::{CreditAccount, ExecutionOutcome, JournalOp, JournalResult};
 
 /// A debit to insert into `credit_ledger`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,19 @@ pub(crate) fn users_to_lock(ops: &[JournalOp]) -> Vec<Uuid> {
     users
 }
 
+/// The rows a batch finishes, each once (the first op for a row wins, as
+/// in [`plan`]): an `UPDATE … FROM` joined to a list naming a row twice
+/// would apply one of the two at random.
+pub(crate) fn finishes(ops: &[JournalOp]) -> Vec<(&Uuid, &ExecutionOutcome)> {
+    let mut seen = HashSet::new();
+    ops.iter()
+        .filter_map(|op| match op {
+            JournalOp::Finish { id, outcome, .. } if seen.insert(*id) => Some((id, outcome)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The error recorded on a call refused for lack of credits.
 pub(crate) fn insufficient_credits_error(needed: i32, available: i64) -> String {
     format!("insufficient credits: the call needs {needed}, {available} available")
@@ -80,6 +93,7 @@ pub(crate) fn plan(
     let mut results = vec![JournalResult::Applied; ops.len()];
     let mut debits = Vec::new();
     let mut changed: BTreeMap<Uuid, CreditAccount> = BTreeMap::new();
+    let mut finished: HashSet<Uuid> = HashSet::with_capacity(settled.len());
 
     for (i, op) in ops.iter().enumerate() {
         let JournalOp::Finish {
@@ -90,7 +104,9 @@ pub(crate) fn plan(
         else {
             continue;
         };
-        let Some(&reserved) = settled.get(id) else {
+        // A row settles once: a second finish of the same row in one batch
+        // (a retry racing the original) changes nothing.
+        let Some(&reserved) = settled.get(id).filter(|_| finished.insert(*id)) else {
             results[i] = JournalResult::Unchanged;
             continue;
         };
@@ -247,6 +263,27 @@ mod tests {
         );
         assert_eq!(p.debits[0].delta, -1);
         assert_eq!(p.accounts, vec![(u, acc(9, 0))]);
+    }
+
+    #[test]
+    fn a_row_finished_twice_in_one_batch_settles_once() {
+        let u = Uuid::new_v4();
+        let row = Uuid::new_v4();
+        let ops = vec![
+            finish(row, u, ExecutionStatus::Success, 2),
+            finish(row, u, ExecutionStatus::Failed, 0),
+        ];
+        let p = plan(
+            &ops,
+            &HashMap::from([(u, acc(10, 2))]),
+            &HashMap::from([(row, 2)]),
+        );
+        assert_eq!(
+            p.results,
+            vec![JournalResult::Applied, JournalResult::Unchanged]
+        );
+        assert_eq!(p.debits.len(), 1);
+        assert_eq!(p.accounts, vec![(u, acc(8, 0))]);
     }
 
     #[test]

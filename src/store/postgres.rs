@@ -882,13 +882,7 @@ impl Store for PgStore {
         //    deadlocks between batches, whichever replica they run on), then
         //    finishes rows; each charge is capped at what the row reserved.
         let users = credits::users_to_lock(ops);
-        let finishes: Vec<(&Uuid, &ExecutionOutcome)> = ops
-            .iter()
-            .filter_map(|op| match op {
-                JournalOp::Finish { id, outcome, .. } => Some((id, outcome)),
-                _ => None,
-            })
-            .collect();
+        let finishes = credits::finishes(ops);
         let ids: Vec<Uuid> = finishes.iter().map(|(id, _)| **id).collect();
         let statuses: Vec<&str> = finishes.iter().map(|(_, o)| o.status.as_str()).collect();
         let external: Vec<Option<String>> = finishes

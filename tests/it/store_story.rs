@@ -1151,6 +1151,40 @@ async fn journal_batches_commit_together(backend: Backend) {
         (ExecutionStatus::Failed, 0),
         "recorded rows are final"
     );
+    // A row finished twice in one batch (a retry racing the original)
+    // settles once, with the first outcome.
+    let twice = Uuid::new_v4();
+    store
+        .write_journal(&[start(twice)])
+        .await
+        .expect("start twice");
+    let third = store
+        .write_journal(&[
+            finish(twice, outcome(ExecutionStatus::Success, 2)),
+            finish(twice, outcome(ExecutionStatus::Failed, 0)),
+        ])
+        .await
+        .expect("batch 3");
+    assert_eq!(
+        third,
+        vec![JournalResult::Applied, JournalResult::Unchanged]
+    );
+    let twice_row = store
+        .get_execution_log(twice)
+        .await
+        .expect("get")
+        .expect("twice");
+    assert_eq!(
+        (twice_row.status, twice_row.credits_consumed),
+        (ExecutionStatus::Success, 2)
+    );
+    let settled_once = store.credit_account(ada.id).await.expect("account");
+    assert_eq!(
+        (settled_once.balance, settled_once.reserved),
+        (after.balance - 2, after.reserved),
+        "charged once, its reservation released once"
+    );
+    let after = settled_once;
     // A batch with a bad row fails as a whole and writes nothing.
     let d = Uuid::new_v4();
     let mut bad = row(Uuid::new_v4());
