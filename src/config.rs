@@ -72,6 +72,12 @@ pub struct Config {
     /// Upper bound on pooled database connections.
     #[serde(default = "default_db_max_connections")]
     pub db_max_connections: u32,
+    /// PostgreSQL: journal batch writers (concurrent group commits). One
+    /// writer with growing batches measured fastest here (see README); more
+    /// only help where the database's commits do not contend for one disk.
+    /// SQLite always uses one (it has one writer).
+    #[serde(default = "default_journal_writers")]
+    pub journal_writers: u32,
     /// The Vault's master key: base64 of 32 random bytes (`vieagent vault generate-key`).
     #[serde(default)]
     pub master_key: Option<SecretString>,
@@ -456,6 +462,9 @@ fn default_db_connect_timeout() -> Duration {
 fn default_db_max_connections() -> u32 {
     16
 }
+fn default_journal_writers() -> u32 {
+    1
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -466,6 +475,7 @@ impl Default for Config {
             log_format: LogFormat::default(),
             db_connect_timeout: default_db_connect_timeout(),
             db_max_connections: default_db_max_connections(),
+            journal_writers: default_journal_writers(),
             master_key: None,
             master_key_file: None,
             keyring_files: Vec::new(),
@@ -512,6 +522,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("LOG_FORMAT", "log_format"),
     ("DB_CONNECT_TIMEOUT", "db_connect_timeout"),
     ("DB_MAX_CONNECTIONS", "db_max_connections"),
+    ("JOURNAL_WRITERS", "journal_writers"),
     ("MASTER_KEY", "master_key"),
     ("MASTER_KEY_FILE", "master_key_file"),
     ("KEYRING_FILES", "keyring_files"),
@@ -591,6 +602,18 @@ impl Config {
             .map_err(|e| ConfigError::new("log_level", e.to_string()))?;
         if self.db_max_connections == 0 {
             return Err(ConfigError::new("db_max_connections", "must be at least 1"));
+        }
+        if self.journal_writers == 0
+            || (self.database_kind()? == DatabaseKind::Postgres
+                && self.journal_writers >= self.db_max_connections)
+        {
+            return Err(ConfigError::new(
+                "journal_writers",
+                format!(
+                    "must be at least 1 and below db_max_connections ({}), which calls and the admin API also need",
+                    self.db_max_connections
+                ),
+            ));
         }
         if self.limits.calls_per_minute == Some(0) {
             return Err(ConfigError::new(
@@ -711,6 +734,10 @@ impl Config {
         table.insert(
             "db_max_connections".into(),
             i64::from(self.db_max_connections).into(),
+        );
+        table.insert(
+            "journal_writers".into(),
+            i64::from(self.journal_writers).into(),
         );
         if self.master_key.is_some() {
             table.insert("master_key".into(), "<redacted>".into());
@@ -1098,6 +1125,40 @@ mod tests {
         assert_eq!(
             redact_url("postgres://u@h/db?password=s3cr3t&sslmode=require"),
             "postgres://u@h/db?password=***&sslmode=require"
+        );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+    fn journal_writers_come_from_env_and_must_leave_connections_for_calls() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VIEAGENT_DATABASE_URL", "postgres://u@db.example/vieagent");
+            jail.set_env("VIEAGENT_JOURNAL_WRITERS", "3");
+            let load = || {
+                Config::load(&Sources {
+                    file: None,
+                    overrides: Overrides::default(),
+                    skip_env: false,
+                })
+            };
+            assert_eq!(load().expect("load").journal_writers, 3);
+            jail.set_env("VIEAGENT_JOURNAL_WRITERS", "16");
+            let err = load().expect_err("as many writers as connections");
+            assert_eq!(err.setting, "journal_writers");
+            assert!(
+                err.message.contains("below db_max_connections (16)"),
+                "{}",
+                err.message
+            );
+            jail.set_env("VIEAGENT_JOURNAL_WRITERS", "0");
+            assert_eq!(load().expect_err("zero").setting, "journal_writers");
+            Ok(())
+        });
+        assert_eq!(
+            load_with(Overrides::default())
+                .expect("defaults")
+                .journal_writers,
+            1
         );
     }
 

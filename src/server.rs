@@ -73,7 +73,7 @@ impl AppState {
                     store.clone(),
                     match store.backend() {
                         Backend::Sqlite => 1,
-                        Backend::Postgres => (config.db_max_connections / 4).clamp(1, 4) as usize,
+                        Backend::Postgres => config.journal_writers as usize,
                     },
                 ),
                 store,

@@ -139,6 +139,12 @@ impl TestDb {
         .expect("test config");
         config.db_connect_timeout = Duration::from_secs(5);
         config.db_max_connections = 8;
+        // PostgreSQL tests run several journal writers, so batches commit
+        // concurrently and contend for the same accounts, as they do across
+        // replicas; SQLite runs the default single writer.
+        if self.backend == Backend::Postgres {
+            config.journal_writers = 3;
+        }
         config.master_key = Some(secrecy::SecretString::from(self.master_key.clone()));
         config.demo = Some(false);
         config.catalog_poll_interval = Duration::from_millis(100);
