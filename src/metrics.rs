@@ -15,6 +15,7 @@
 //! | `vieagent_mcp_sessions` | gauge | `transport` |
 //! | `vieagent_mcp_rejected_messages_total` | counter | `transport` — malformed JSON-RPC messages refused before rmcp |
 //! | `vieagent_db_pool_connections` | gauge | `state` (`in_use`, `idle`) |
+//! | `vieagent_sqlite_wal_frames` | gauge | — SQLite: WAL frames at the last background checkpoint |
 //! | `vieagent_http_requests_total` | counter | `method`, `path` (the route), `status` |
 //! | `vieagent_http_request_duration_seconds` | histogram | `method`, `path` |
 //!
