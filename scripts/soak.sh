@@ -20,4 +20,5 @@ print(f'{r["calls"]} calls in {r["seconds"]:.0f}s ({r["calls_per_second"]:.0f}/s
 if rss:
     step = max(1, len(rss) // 12)
     print("RSS MiB over the run:", " ".join(f"{k/1024:.0f}" for k in rss[::step]))
+print(f'largest SQLite WAL: {r.get("wal_max_bytes", 0) / 1048576:.1f} MiB')
 PY
