@@ -55,6 +55,37 @@ pub fn check(body: &[u8]) -> Result<(), Rejection> {
     check_value(&value)
 }
 
+/// Read one POSTed message (at most `limit` bytes) and [`check`] it: the
+/// one gate of both HTTP transports (`POST /mcp` and the legacy
+/// `POST /messages`). On refusal the response is the whole answer: 413 or
+/// 400 with a JSON-RPC error body, counted in
+/// `vieagent_mcp_rejected_messages_total`.
+pub async fn read_checked(
+    body: axum::body::Body,
+    limit: usize,
+    transport: &'static str,
+) -> Result<bytes::Bytes, axum::response::Response> {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let refuse = |status: StatusCode, rejection: Rejection| {
+        metrics::counter!("vieagent_mcp_rejected_messages_total", "transport" => transport)
+            .increment(1);
+        (status, axum::Json(rejection.to_json())).into_response()
+    };
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::new(
+                Value::Null,
+                -32600,
+                format!("Invalid Request: the message is larger than {limit} bytes"),
+            ),
+        )
+    })?;
+    check(&bytes).map_err(|rejection| refuse(StatusCode::BAD_REQUEST, rejection))?;
+    Ok(bytes)
+}
+
 /// Check an already-parsed message.
 pub fn check_value(value: &Value) -> Result<(), Rejection> {
     let invalid = |id: &Value, message: &str| {

@@ -210,29 +210,14 @@ async fn envelope_guard(State(state): State<AppState>, request: Request, next: N
     if request.method() != axum::http::Method::POST {
         return next.run(request).await;
     }
-    let limit = state.config().mcp.max_request_bytes;
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, limit).await {
+    let limit = state.config().mcp.max_request_bytes;
+    let bytes = match envelope::read_checked(body, limit, "streamable_http").await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            let error = envelope_error(
-                -32600,
-                format!("Invalid Request: the message is larger than {limit} bytes"),
-            );
-            return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(error)).into_response();
-        }
+        Err(refusal) => return refusal,
     };
-    if let Err(rejection) = envelope::check(&bytes) {
-        metrics::counter!("vieagent_mcp_rejected_messages_total", "transport" => "streamable_http")
-            .increment(1);
-        return (StatusCode::BAD_REQUEST, axum::Json(rejection.to_json())).into_response();
-    }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
-}
-
-fn envelope_error(code: i64, message: String) -> serde_json::Value {
-    serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})
 }
 
 /// rmcp answers a session-terminating `DELETE /mcp` with 202; clients such as

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -146,21 +145,10 @@ async fn post_message(
     };
     let (parts, body) = request.into_parts();
     let limit = state.config().mcp.max_request_bytes;
-    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("message larger than {limit} bytes"),
-            )
-                .into_response();
-        }
+    let bytes = match super::envelope::read_checked(body, limit, "sse").await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refusal,
     };
-    if let Err(rejection) = super::envelope::check(&bytes) {
-        metrics::counter!("vieagent_mcp_rejected_messages_total", "transport" => "sse")
-            .increment(1);
-        return (StatusCode::BAD_REQUEST, axum::Json(rejection.to_json())).into_response();
-    }
     let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
         Ok(m) => m,
         Err(e) => {
