@@ -695,7 +695,6 @@ async fn kill_9_with_50_calls_in_flight_loses_nothing(backend: Backend) {
 /// every journaled call has one finished row and the books balance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_dropping_every_connection_mid_load_loses_nothing() {
-    use sqlx::Connection;
     let engine = FaultEngine::start().await;
     let s = seed(
         Backend::Postgres,
@@ -704,68 +703,20 @@ async fn postgres_dropping_every_connection_mid_load_loses_nothing() {
     )
     .await;
     // The gateway connects as its own role, so the outage can be aimed at it.
-    let role = format!("vieagent_restart_{}", Uuid::new_v4().simple());
-    let dbname = url::Url::parse(&s.db.url)
-        .expect("url")
-        .path()
-        .trim_start_matches('/')
-        .to_string();
-    let admin = async |sql: String| {
-        let mut pg = sqlx::PgConnection::connect(&crate::helpers::pg_admin_url())
-            .await
-            .expect("admin");
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .execute(&mut pg)
-            .await
-            .expect(&sql);
-    };
-    {
-        let mut pg = s.db.raw_pg().await;
-        for sql in [
-            format!("CREATE ROLE \"{role}\" LOGIN"),
-            format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO \"{role}\""),
-            format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO \"{role}\""),
-            format!("GRANT ALL ON SCHEMA public TO \"{role}\""),
-            format!("GRANT CONNECT, TEMPORARY ON DATABASE \"{dbname}\" TO \"{role}\""),
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(&mut pg)
-                .await
-                .expect(&sql);
-        }
-    }
-    let mut url = url::Url::parse(&s.db.url).expect("url");
-    url.set_username(&role).expect("user");
-    let app_url = url.to_string();
+    let role = crate::helpers::OwnRole::create(&s.db, "vieagent_restart").await;
+    let app_url = role.url().to_string();
     let mut env = server_env(&s.db, &engine.url);
     env[0] = ("VIEAGENT_DATABASE_URL", app_url.as_str());
     let server = ServerProcess::start(s.db.dir.path(), &env).await;
     let outage = async {
         tokio::time::sleep(Duration::from_millis(600)).await;
-        admin(format!("ALTER ROLE \"{role}\" NOLOGIN")).await;
-        admin(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
-        ))
-        .await;
+        role.cut().await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        admin(format!("ALTER ROLE \"{role}\" LOGIN")).await;
+        role.restore().await;
     };
     load_across_outage(&s, &server, outage).await;
     drop(server);
-    // The database (and the role's grants in it) goes with the test.
-    let mut pg = sqlx::PgConnection::connect(&crate::helpers::pg_admin_url())
-        .await
-        .expect("admin");
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{dbname}\" WITH (FORCE)"
-    )))
-    .execute(&mut pg)
-    .await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP ROLE IF EXISTS \"{role}\""
-    )))
-    .execute(&mut pg)
-    .await;
+    role.drop().await;
 }
 
 /// Admin-supplied schemas that try to reach the network, loop, stall the

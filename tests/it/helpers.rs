@@ -219,6 +219,85 @@ impl Drop for TestDb {
     }
 }
 
+/// Run one statement as the PostgreSQL superuser (test setup and cleanup).
+pub async fn pg_admin(sql: &str) {
+    let mut pg = PgConnection::connect(&pg_admin_url()).await.expect("admin");
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut pg)
+        .await
+        .expect(sql);
+}
+
+/// A login role of the test's own for the gateway to connect as, so that a
+/// database outage can be aimed at the gateway's connections alone
+/// ([`OwnRole::cut`], [`OwnRole::restore`]). It owns the test database and
+/// its `public` schema (so the gateway can migrate) and may use the tables
+/// already there. [`OwnRole::drop`] drops the database, then the role.
+pub struct OwnRole {
+    name: String,
+    database: String,
+    url: String,
+}
+
+impl OwnRole {
+    pub async fn create(db: &TestDb, prefix: &str) -> Self {
+        let name = random_name(prefix);
+        let mut url = url::Url::parse(&db.url).expect("url");
+        let database = url.path().trim_start_matches('/').to_string();
+        let mut pg = db.raw_pg().await;
+        for sql in [
+            format!("CREATE ROLE \"{name}\" LOGIN"),
+            format!("ALTER DATABASE \"{database}\" OWNER TO \"{name}\""),
+            format!("ALTER SCHEMA public OWNER TO \"{name}\""),
+            format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO \"{name}\""),
+            format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO \"{name}\""),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&mut pg)
+                .await
+                .expect(&sql);
+        }
+        url.set_username(&name).expect("user");
+        Self {
+            name,
+            database,
+            url: url.to_string(),
+        }
+    }
+
+    /// The test database's URL, connecting as this role.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Take the database away from this role: no new logins, and every
+    /// session it has is terminated.
+    pub async fn cut(&self) {
+        pg_admin(&format!("ALTER ROLE \"{}\" NOLOGIN", self.name)).await;
+        pg_admin(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{}'",
+            self.name
+        ))
+        .await;
+    }
+
+    /// Give it back.
+    pub async fn restore(&self) {
+        pg_admin(&format!("ALTER ROLE \"{}\" LOGIN", self.name)).await;
+    }
+
+    /// Drop the test database (the role owns it), then the role.
+    pub async fn drop(self) {
+        let mut pg = PgConnection::connect(&pg_admin_url()).await.expect("admin");
+        for sql in [
+            format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database),
+            format!("DROP ROLE IF EXISTS \"{}\"", self.name),
+        ] {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut pg).await;
+        }
+    }
+}
+
 /// The real server, in process, on an ephemeral port.
 pub struct TestApp {
     pub addr: SocketAddr,

@@ -7,7 +7,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use uuid::Uuid;
 use vieagent::store::ExecutionStatus;
 
@@ -753,29 +752,8 @@ async fn replicas_behave_as_one_service() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_database_outage_refuses_calls_and_recovers() {
     let db = TestDb::new(Backend::Postgres).await;
-    let role = format!("vieagent_outage_{}", Uuid::new_v4().simple());
-    let dbname = url::Url::parse(&db.url)
-        .expect("url")
-        .path()
-        .trim_start_matches('/')
-        .to_string();
-    {
-        let mut pg = db.raw_pg().await;
-        for sql in [
-            format!("CREATE ROLE \"{role}\" LOGIN"),
-            format!("ALTER DATABASE \"{dbname}\" OWNER TO \"{role}\""),
-            format!("GRANT ALL ON SCHEMA public TO \"{role}\""),
-            format!("ALTER SCHEMA public OWNER TO \"{role}\""),
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(&mut pg)
-                .await
-                .expect(&sql);
-        }
-    }
-    let mut url = url::Url::parse(&db.url).expect("url");
-    url.set_username(&role).expect("user");
-    let app_url = url.to_string();
+    let role = crate::helpers::OwnRole::create(&db, "vieagent_outage").await;
+    let app_url = role.url().to_string();
     let engine_server = engine(Duration::ZERO).await;
     let flowise = engine_server.uri();
     let app = crate::helpers::TestApp::spawn_with(db, |c| {
@@ -817,20 +795,7 @@ async fn a_database_outage_refuses_calls_and_recovers() {
     let before = engine_calls().await;
     assert!(before >= 1, "the warm-up call reached the engine");
 
-    let admin = async |sql: String| {
-        let mut pg = sqlx::PgConnection::connect(&crate::helpers::pg_admin_url())
-            .await
-            .expect("admin");
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .execute(&mut pg)
-            .await
-            .expect(&sql);
-    };
-    admin(format!("ALTER ROLE \"{role}\" NOLOGIN")).await;
-    admin(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
-    ))
-    .await;
+    role.cut().await;
 
     let ready = app
         .http
@@ -852,7 +817,7 @@ async fn a_database_outage_refuses_calls_and_recovers() {
     );
     assert_eq!(engine_calls().await, before, "the engine was not called");
 
-    admin(format!("ALTER ROLE \"{role}\" LOGIN")).await;
+    role.restore().await;
     let mut back = false;
     for _ in 0..100 {
         let ready = app
@@ -874,23 +839,7 @@ async fn a_database_outage_refuses_calls_and_recovers() {
     assert_eq!(engine_calls().await, before + 1);
 
     drop(app);
-    let mut pg = sqlx::PgConnection::connect(&crate::helpers::pg_admin_url())
-        .await
-        .expect("admin");
-    for sql in [format!("ALTER DATABASE \"{dbname}\" OWNER TO postgres")] {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut pg).await;
-    }
-    // The role owns the schema objects of a database that is dropped with the test.
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{dbname}\" WITH (FORCE)"
-    )))
-    .execute(&mut pg)
-    .await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP ROLE IF EXISTS \"{role}\""
-    )))
-    .execute(&mut pg)
-    .await;
+    role.drop().await;
 }
 
 /// Built with `--features otel`: spans reach an OTLP/HTTP collector, with
