@@ -357,6 +357,23 @@ fn next_cursor(body: &[u8]) -> Option<String> {
     page.result.next_cursor
 }
 
+/// Tool call `i` to the bench agent over streamable HTTP; true if it succeeded.
+async fn streamable_call(
+    http: &reqwest::Client,
+    target: &(std::net::SocketAddr, String),
+    i: usize,
+) -> bool {
+    mcp_post(
+        http,
+        target,
+        "tools/call",
+        Some("bench_qa"),
+        &call_body(i, "bench_qa"),
+    )
+    .await
+    .is_some_and(|body| succeeded(&body))
+}
+
 /// Whether a tools/call answer says the call succeeded.
 fn succeeded(body: &[u8]) -> bool {
     std::str::from_utf8(body).is_ok_and(|b| b.contains("\"isError\":false"))
@@ -725,17 +742,7 @@ async fn main() {
             } else {
                 drive(n, concurrency, move |i| {
                     let (h, t) = (h.clone(), t.clone());
-                    async move {
-                        mcp_post(
-                            &h,
-                            &t,
-                            "tools/call",
-                            Some("bench_qa"),
-                            &call_body(i, "bench_qa"),
-                        )
-                        .await
-                        .is_some_and(|body| succeeded(&body))
-                    }
+                    async move { streamable_call(&h, &t, i).await }
                 })
                 .await
             };
@@ -956,17 +963,7 @@ async fn main() {
         let h = http.clone();
         let load = drive(calls, 64, move |i| {
             let (h, t) = (h.clone(), target.clone());
-            async move {
-                mcp_post(
-                    &h,
-                    &t,
-                    "tools/call",
-                    Some("bench_qa"),
-                    &call_body(i, "bench_qa"),
-                )
-                .await
-                .is_some_and(|body| succeeded(&body))
-            }
+            async move { streamable_call(&h, &t, i).await }
         })
         .await;
         let (_, peak_mib) = p.rss_mib();
@@ -996,24 +993,23 @@ async fn main() {
         "results": results,
         "markdown": format!("{table}\n{list_table}\n{process_table}"),
     });
-    if only.narrowed() {
-        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-        std::fs::create_dir_all(&out).expect("target dir");
-        std::fs::write(
-            out.join("bench-partial.json"),
-            serde_json::to_string_pretty(&report).expect("json"),
-        )
-        .expect("write");
-        eprintln!("narrowed run (VIEAGENT_BENCH_ONLY): wrote target/bench-partial.json");
-        return;
-    }
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
-    std::fs::create_dir_all(&out).expect("bench dir");
+    // A narrowed run is for profiling: it leaves the published results alone.
+    let (dir, json_name) = if only.narrowed() {
+        ("target", "bench-partial.json")
+    } else {
+        ("bench", "results.json")
+    };
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    std::fs::create_dir_all(&out).expect("output dir");
     std::fs::write(
-        out.join("results.json"),
+        out.join(json_name),
         serde_json::to_string_pretty(&report).expect("json"),
     )
     .expect("write");
+    if only.narrowed() {
+        eprintln!("narrowed run (VIEAGENT_BENCH_ONLY): wrote target/{json_name}");
+        return;
+    }
     std::fs::write(
         out.join("results.md"),
         format!(
