@@ -14,6 +14,7 @@
 //! | `vieagent_journal_unsettled_calls` | gauge | — calls answered while the database was down, their rows not yet finished |
 //! | `vieagent_mcp_sessions` | gauge | `transport` |
 //! | `vieagent_mcp_rejected_messages_total` | counter | `transport` — malformed JSON-RPC messages refused before rmcp |
+//! | `vieagent_tools_list_cache_total` | counter | `result` (`hit`, `miss`) — stateless tools/list answers replayed or built |
 //! | `vieagent_db_pool_connections` | gauge | `state` (`in_use`, `idle`) |
 //! | `vieagent_sqlite_wal_frames` | gauge | — SQLite: WAL frames at the last background checkpoint |
 //! | `vieagent_http_requests_total` | counter | `method`, `path` (the route), `status` |

@@ -46,6 +46,7 @@ struct Inner {
     catalog: Catalog,
     sessions: SessionRegistry,
     sse_sessions: SseSessions,
+    list_cache: crate::mcp::list_cache::ListCache,
     auth: AuthCache,
     entitlements: EntitlementCache,
     limits: Limits,
@@ -82,6 +83,7 @@ impl AppState {
                 catalog: Catalog::new(),
                 sessions: SessionRegistry::default(),
                 sse_sessions: SseSessions::default(),
+                list_cache: Default::default(),
                 config,
                 shutdown: CancellationToken::new(),
                 hard_stop: CancellationToken::new(),
@@ -122,6 +124,11 @@ impl AppState {
 
     pub fn sse_sessions(&self) -> &SseSessions {
         &self.inner.sse_sessions
+    }
+
+    /// Stateless `tools/list` answers kept for identical requests.
+    pub fn list_cache(&self) -> &crate::mcp::list_cache::ListCache {
+        &self.inner.list_cache
     }
 
     /// Users' entitlements, cached like API keys.

@@ -9,6 +9,7 @@
 
 pub mod envelope;
 pub mod handler;
+pub mod list_cache;
 pub mod sse;
 pub mod stdio;
 
@@ -216,8 +217,25 @@ async fn envelope_guard(State(state): State<AppState>, request: Request, next: N
         Ok(bytes) => bytes,
         Err(refusal) => return refusal,
     };
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
+    let snapshot = state.catalog().snapshot();
+    let cacheable =
+        list_cache::ListCache::lookup_key(&parts, &bytes, snapshot.version, !snapshot.has_priced());
+    drop(snapshot);
+    if let Some(lookup) = &cacheable
+        && let Some(answer) = state.list_cache().get(lookup)
+    {
+        return answer;
+    }
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await;
+    match cacheable {
+        Some(lookup) => {
+            let version = state.catalog().snapshot().version;
+            state.list_cache().keep(lookup, version, response).await
+        }
+        None => response,
+    }
 }
 
 /// rmcp answers a session-terminating `DELETE /mcp` with 202; clients such as

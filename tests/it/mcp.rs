@@ -311,7 +311,127 @@ crate::backend_tests!(
     tenant_isolation_each_user_uses_only_own_credentials,
     revoked_key_is_refused_with_401,
     stale_running_rows_are_recovered,
+    stateless_tools_list_is_cached_per_catalog_version,
 );
+
+/// A stateless (2026-07-28) JSON-RPC POST to `/mcp`: (HTTP status, message).
+async fn stateless_post(f: &Fixture, key: &str, body: Value) -> (u16, Value) {
+    let r = f
+        .app
+        .http
+        .post(f.app.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", body["method"].as_str().unwrap_or(""))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /mcp");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("a JSON answer"))
+}
+
+fn stateless_list(id: Value, cursor: Option<&str>) -> Value {
+    let mut body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "cache-test", "version": "1"}}}});
+    if let Some(c) = cursor {
+        body["params"]["cursor"] = json!(c);
+    }
+    body
+}
+
+fn tool_names(message: &Value) -> Vec<String> {
+    message["result"]["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Repeated stateless `tools/list` requests are answered from the cache,
+/// each with its own id and the same result, for every user of a shared
+/// catalog; pages and bad cursors behave as before; a catalog change shows
+/// at once.
+async fn stateless_tools_list_is_cached_per_catalog_version(backend: Backend) {
+    let f = Fixture::with(backend, |c| c.mcp.tools_page_size = 2).await;
+    for name in ["alpha_tool", "beta_tool"] {
+        f.store.create_agent(&qa_agent(name)).await.expect("agent");
+    }
+    let hits = || async {
+        let text = f
+            .app
+            .http
+            .get(f.app.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find(|l| l.starts_with("vieagent_tools_list_cache_total{result=\"hit\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let mut first = Value::Null;
+    for _ in 0..100 {
+        first = stateless_post(&f, &f.key, stateless_list(json!(1), None))
+            .await
+            .1;
+        if tool_names(&first) == ["alpha_tool", "beta_tool"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(tool_names(&first), ["alpha_tool", "beta_tool"], "{first}");
+    assert_eq!(first["result"]["nextCursor"], "2");
+    let before = hits().await;
+
+    let (status, again) = stateless_post(&f, &f.key, stateless_list(json!("again"), None)).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["id"], "again", "the answer carries this request's id");
+    assert_eq!(again["result"], first["result"]);
+    let (_, bob_key) = f.app.user_with_key("bob@example.com").await;
+    let (_, bobs) = stateless_post(&f, &bob_key, stateless_list(json!(7), None)).await;
+    assert_eq!(
+        (bobs["id"].clone(), bobs["result"].clone()),
+        (json!(7), first["result"].clone())
+    );
+    assert!(hits().await >= before + 2, "both answered from the cache");
+
+    let (_, page2) = stateless_post(&f, &f.key, stateless_list(json!(3), Some("2"))).await;
+    assert_eq!(tool_names(&page2), ["support_qa"]);
+    assert!(page2["result"].get("nextCursor").is_none(), "{page2}");
+    for id in [4, 5] {
+        let (_, bad) = stateless_post(&f, &f.key, stateless_list(json!(id), Some("999"))).await;
+        assert_eq!(bad["id"], id, "{bad}");
+        assert_eq!(bad["error"]["code"], -32602, "refused every time: {bad}");
+    }
+
+    // A new agent: the next list shows it (no stale answer).
+    f.store
+        .create_agent(&qa_agent("aardvark_tool"))
+        .await
+        .expect("agent");
+    let mut seen = false;
+    for i in 0..100 {
+        let (_, now) = stateless_post(&f, &f.key, stateless_list(json!(100 + i), None)).await;
+        if tool_names(&now) == ["aardvark_tool", "alpha_tool"] {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the catalog change reached tools/list");
+}
 
 async fn streamable_http_session_lists_calls_and_journals(backend: Backend) {
     let f = Fixture::new(backend).await;

@@ -1,0 +1,356 @@
+//! Repeated stateless `tools/list` requests answered from memory.
+//!
+//! Under the 2026-07-28 protocol there are no sessions, so clients may list
+//! tools often, and a 1,000-tool page is ~365 kB of JSON that rmcp rebuilds
+//! (clone + serialise every definition) each time: ~0.7 ms a page, more than
+//! the transfer itself. When every user sees the same catalog (no priced
+//! tools), the answer to a given request depends only on the request and
+//! the catalog version, so the first answer rmcp gives is kept and replayed
+//! with the new request's id.
+//!
+//! What counts as "the same request": the body with its `id` removed
+//! (canonical JSON) and every header except the caller's credentials and
+//! per-request ids. A request rmcp refused is never cached (only `200`
+//! JSON answers carrying a `result`), so a cached answer is only ever given
+//! to a request identical to one rmcp accepted. Requests in a 2025-era
+//! session (`mcp-session-id`) always go to rmcp. The cache empties when the
+//! catalog version changes, and holds at most [`MAX_BYTES`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
+use axum::body::HttpBody;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// Most bytes of answers kept (four variants of a 10,000-tool catalog).
+pub const MAX_BYTES: usize = 16 << 20;
+
+/// Largest answer body read back from rmcp to be kept.
+const MAX_ANSWER_BYTES: usize = 8 << 20;
+
+/// Request headers that do not change the answer: credentials (checked
+/// before this point) and per-request ids.
+const IGNORED_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "x-request-id",
+    "content-length",
+    "traceparent",
+    "tracestate",
+];
+
+#[derive(Default)]
+pub struct ListCache {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    version: u64,
+    bytes: usize,
+    answers: HashMap<Vec<u8>, Answer>,
+}
+
+#[derive(Clone)]
+struct Answer {
+    headers: HeaderMap,
+    /// The body after the id: `,"result":…}`.
+    rest: Bytes,
+}
+
+/// A cacheable request: its key and its JSON-RPC id.
+pub struct Lookup {
+    key: Vec<u8>,
+    id: Value,
+    version: u64,
+}
+
+impl ListCache {
+    /// The cache key of a `POST /mcp` body, if the request may be answered
+    /// from the cache: a stateless `tools/list` request while every user
+    /// sees the same catalog.
+    pub fn lookup_key(parts: &Parts, body: &[u8], version: u64, shared: bool) -> Option<Lookup> {
+        if !shared || parts.headers.contains_key("mcp-session-id") {
+            return None;
+        }
+        let mut message: serde_json::Map<String, Value> = serde_json::from_slice(body).ok()?;
+        if message.get("method").and_then(Value::as_str) != Some("tools/list") {
+            return None;
+        }
+        let id = message.remove("id")?;
+        if !(id.is_string() || id.is_i64() || id.is_u64()) {
+            return None;
+        }
+        let mut key = serde_json::to_vec(&message).ok()?;
+        let mut headers: Vec<(&str, &[u8])> = parts
+            .headers
+            .iter()
+            .filter(|(name, _)| !IGNORED_HEADERS.contains(&name.as_str()))
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+            .collect();
+        headers.sort_unstable();
+        for (name, value) in headers {
+            key.push(0);
+            key.extend_from_slice(name.as_bytes());
+            key.push(b':');
+            key.extend_from_slice(value);
+        }
+        key.push(0);
+        key.extend_from_slice(parts.uri.to_string().as_bytes());
+        Some(Lookup { key, id, version })
+    }
+
+    /// The kept answer to `lookup`, with its id, if any.
+    pub fn get(&self, lookup: &Lookup) -> Option<Response> {
+        let state = self.state.lock().ok()?;
+        if state.version != lookup.version {
+            return None;
+        }
+        let answer = state.answers.get(&lookup.key)?.clone();
+        drop(state);
+        metrics::counter!("vieagent_tools_list_cache_total", "result" => "hit").increment(1);
+        let prefix = format!(r#"{{"jsonrpc":"2.0","id":{}"#, lookup.id);
+        let mut body = Vec::with_capacity(prefix.len() + answer.rest.len());
+        body.extend_from_slice(prefix.as_bytes());
+        body.extend_from_slice(&answer.rest);
+        let mut response = (StatusCode::OK, body).into_response();
+        *response.headers_mut() = answer.headers;
+        Some(response)
+    }
+
+    /// Pass rmcp's answer on, keeping it when it is a plain JSON result for
+    /// this request and the catalog did not change meanwhile.
+    pub async fn keep(&self, lookup: Lookup, current_version: u64, response: Response) -> Response {
+        let json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
+        if response.status() != StatusCode::OK || !json || current_version != lookup.version {
+            return response;
+        }
+        // Only a body of known size that fits is read back; anything else
+        // passes through as it is.
+        let size = response.body().size_hint().exact();
+        if size.is_none_or(|n| n > MAX_ANSWER_BYTES as u64) {
+            return response;
+        }
+        metrics::counter!("vieagent_tools_list_cache_total", "result" => "miss").increment(1);
+        let (parts, body) = response.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_ANSWER_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::error!(error = %e, "tools/list: the answer body failed");
+                return crate::error::Error::Internal("tools/list answer".into()).into_response();
+            }
+        };
+        let prefix = format!(r#"{{"jsonrpc":"2.0","id":{}"#, lookup.id);
+        if let Some(rest) = bytes.strip_prefix(prefix.as_bytes())
+            && rest.starts_with(br#","result":"#)
+        {
+            let mut headers = parts.headers.clone();
+            headers.remove(header::CONTENT_LENGTH);
+            headers.remove("x-request-id");
+            self.insert(
+                lookup,
+                Answer {
+                    headers,
+                    rest: bytes.slice(prefix.len()..),
+                },
+            );
+        }
+        Response::from_parts(parts, axum::body::Body::from(bytes))
+    }
+
+    fn insert(&self, lookup: Lookup, answer: Answer) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if lookup.version < state.version {
+            return; // an answer from a catalog already replaced
+        }
+        if lookup.version > state.version {
+            state.answers.clear();
+            state.bytes = 0;
+            state.version = lookup.version;
+        }
+        let size = answer.rest.len() + lookup.key.len();
+        if size > MAX_BYTES {
+            return;
+        }
+        if let Some(old) = state.answers.remove(&lookup.key) {
+            state.bytes = state
+                .bytes
+                .saturating_sub(old.rest.len() + lookup.key.len());
+        }
+        if state.bytes + size > MAX_BYTES {
+            // Simple and bounded: start over (a full cache means many
+            // distinct request shapes, which a smarter policy would not
+            // serve much better).
+            state.answers.clear();
+            state.bytes = 0;
+        }
+        state.bytes += size;
+        state.answers.insert(lookup.key, answer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut request = Request::post("/mcp");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).expect("request").into_parts().0
+    }
+
+    fn body(id: Value, cursor: Option<&str>) -> Vec<u8> {
+        let mut message = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/list",
+            "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+        if let Some(c) = cursor {
+            message["params"]["cursor"] = c.into();
+        }
+        serde_json::to_vec(&message).expect("json")
+    }
+
+    const STATELESS: &[(&str, &str)] = &[
+        ("accept", "application/json, text/event-stream"),
+        ("mcp-protocol-version", "2026-07-28"),
+    ];
+
+    fn answer(id: &str, result: &str) -> Response {
+        let mut response =
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+
+    async fn text(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        String::from_utf8(bytes.to_vec()).expect("utf-8")
+    }
+
+    #[test]
+    fn only_stateless_tools_list_of_a_shared_catalog_is_cacheable() {
+        let p = parts(STATELESS);
+        assert!(ListCache::lookup_key(&p, &body(1.into(), None), 1, true).is_some());
+        assert!(
+            ListCache::lookup_key(&p, &body(1.into(), None), 1, false).is_none(),
+            "priced"
+        );
+        let session = parts(&[
+            ("mcp-session-id", "s1"),
+            ("mcp-protocol-version", "2025-11-25"),
+        ]);
+        assert!(ListCache::lookup_key(&session, &body(1.into(), None), 1, true).is_none());
+        let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#;
+        assert!(ListCache::lookup_key(&p, call, 1, true).is_none());
+        let no_id = br#"{"jsonrpc":"2.0","method":"tools/list"}"#;
+        assert!(ListCache::lookup_key(&p, no_id, 1, true).is_none());
+    }
+
+    #[test]
+    fn the_key_ignores_ids_and_credentials_but_not_anything_else() {
+        let key = |headers: &[(&str, &str)], id: Value, cursor: Option<&str>| {
+            ListCache::lookup_key(&parts(headers), &body(id, cursor), 1, true)
+                .expect("cacheable")
+                .key
+        };
+        let base = key(STATELESS, 1.into(), None);
+        let mut with_auth = STATELESS.to_vec();
+        with_auth.push(("authorization", "Bearer other-user"));
+        with_auth.push(("x-request-id", "r-2"));
+        assert_eq!(key(&with_auth, "two".into(), None), base);
+        assert_ne!(key(STATELESS, 1.into(), Some("1000")), base, "cursor");
+        assert_ne!(
+            key(
+                &[
+                    ("accept", "text/event-stream"),
+                    ("mcp-protocol-version", "2026-07-28")
+                ],
+                1.into(),
+                None
+            ),
+            base,
+            "accept"
+        );
+        assert_ne!(
+            key(&STATELESS[..1], 1.into(), None),
+            base,
+            "protocol header"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kept_answer_is_replayed_with_the_new_id_until_the_catalog_changes() {
+        let cache = ListCache::default();
+        let p = parts(STATELESS);
+        let first = ListCache::lookup_key(&p, &body(1.into(), None), 7, true).expect("key");
+        assert!(cache.get(&first).is_none());
+        let passed = cache.keep(first, 7, answer("1", r#"{"tools":[]}"#)).await;
+        assert_eq!(
+            text(passed).await,
+            r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#
+        );
+
+        let again = ListCache::lookup_key(&p, &body("abc".into(), None), 7, true).expect("key");
+        let hit = cache.get(&again).expect("kept");
+        assert_eq!(
+            hit.headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(&b"application/json"[..])
+        );
+        assert_eq!(
+            text(hit).await,
+            r#"{"jsonrpc":"2.0","id":"abc","result":{"tools":[]}}"#
+        );
+
+        // A new catalog version: the old answer is not used, and an answer
+        // computed from the old catalog cannot overwrite newer ones.
+        let newer = ListCache::lookup_key(&p, &body(2.into(), None), 8, true).expect("key");
+        assert!(cache.get(&newer).is_none());
+        let _ = cache.keep(newer, 8, answer("2", r#"{"tools":[1]}"#)).await;
+        let stale = ListCache::lookup_key(&p, &body(3.into(), None), 7, true).expect("key");
+        let _ = cache.keep(stale, 7, answer("3", r#"{"tools":[]}"#)).await;
+        let latest = ListCache::lookup_key(&p, &body(4.into(), None), 8, true).expect("key");
+        assert_eq!(
+            text(cache.get(&latest).expect("kept")).await,
+            r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[1]}}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_and_answers_from_a_changed_catalog_are_not_kept() {
+        let cache = ListCache::default();
+        let p = parts(STATELESS);
+        let key = || ListCache::lookup_key(&p, &body(1.into(), None), 1, true).expect("key");
+        let error = answer("1", "null").into_parts();
+        let mut refused = Response::from_parts(error.0, axum::body::Body::from("{}"));
+        *refused.status_mut() = StatusCode::BAD_REQUEST;
+        let _ = cache.keep(key(), 1, refused).await;
+        assert!(cache.get(&key()).is_none(), "a refusal");
+        let rpc_error = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602}}"#.to_string();
+        let mut rpc_error = rpc_error.into_response();
+        rpc_error.headers_mut().insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        let _ = cache.keep(key(), 1, rpc_error).await;
+        assert!(cache.get(&key()).is_none(), "a JSON-RPC error");
+        let _ = cache.keep(key(), 2, answer("1", "{}")).await;
+        assert!(cache.get(&key()).is_none(), "the catalog changed meanwhile");
+    }
+}
