@@ -72,15 +72,29 @@ pub async fn read_checked(
             .increment(1);
         (status, axum::Json(rejection.to_json())).into_response()
     };
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Rejection::new(
-                Value::Null,
-                -32600,
-                format!("Invalid Request: the message is larger than {limit} bytes"),
-            ),
-        )
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = e
+            .into_inner()
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some();
+        if too_large {
+            refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Rejection::new(
+                    Value::Null,
+                    -32600,
+                    format!("Invalid Request: the message is larger than {limit} bytes"),
+                ),
+            )
+        } else {
+            // The body broke off (the client went away, or a limit outside
+            // this one tripped): not a malformed message.
+            (
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+                .into_response()
+        }
     })?;
     check(&bytes).map_err(|rejection| refuse(StatusCode::BAD_REQUEST, rejection))?;
     Ok(bytes)

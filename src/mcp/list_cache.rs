@@ -9,12 +9,15 @@
 //! with the new request's id.
 //!
 //! What counts as "the same request": the body with its `id` removed
-//! (canonical JSON) and every header except the caller's credentials and
-//! per-request ids. A request rmcp refused is never cached (only `200`
-//! JSON answers carrying a `result`), so a cached answer is only ever given
-//! to a request identical to one rmcp accepted. Requests in a 2025-era
-//! session (`mcp-session-id`) always go to rmcp. The cache empties when the
-//! catalog version changes, and holds at most [`MAX_BYTES`].
+//! (canonical JSON; a body with a repeated key is never cached) and every
+//! header rmcp's streamable HTTP server reads (`content-type`, `accept`,
+//! `host`, `origin`, `last-event-id`, `mcp-*`), each name's values in their
+//! order. A request rmcp refused is never cached (only `200` JSON answers
+//! carrying a `result`), so a cached answer is only ever given to a request
+//! identical, as far as rmcp can tell, to one it accepted. Requests in a
+//! 2025-era session (`mcp-session-id`) always go to rmcp. The cache empties
+//! when the catalog version changes or a priced agent appears, and holds at
+//! most [`MAX_BYTES`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,16 +35,12 @@ pub const MAX_BYTES: usize = 16 << 20;
 /// Largest answer body read back from rmcp to be kept.
 const MAX_ANSWER_BYTES: usize = 8 << 20;
 
-/// Request headers that do not change the answer: credentials (checked
-/// before this point) and per-request ids.
-const IGNORED_HEADERS: &[&str] = &[
-    "authorization",
-    "cookie",
-    "x-request-id",
-    "content-length",
-    "traceparent",
-    "tracestate",
-];
+/// Request headers rmcp's streamable HTTP server reads (besides `mcp-*`).
+const KEY_HEADERS: &[&str] = &["content-type", "accept", "host", "origin", "last-event-id"];
+
+/// Bytes counted per kept answer besides its body, key and headers (map
+/// entry, allocations).
+const ENTRY_OVERHEAD: usize = 512;
 
 #[derive(Default)]
 pub struct ListCache {
@@ -62,6 +61,16 @@ struct Answer {
     rest: Bytes,
 }
 
+/// What an answer is counted as against [`MAX_BYTES`].
+fn cost(key: &[u8], answer: &Answer) -> usize {
+    let headers: usize = answer
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    answer.rest.len() + key.len() + headers + ENTRY_OVERHEAD
+}
+
 /// A cacheable request: its key and its JSON-RPC id.
 pub struct Lookup {
     key: Vec<u8>,
@@ -77,22 +86,35 @@ impl ListCache {
         if !shared || parts.headers.contains_key("mcp-session-id") {
             return None;
         }
-        let mut message: serde_json::Map<String, Value> = serde_json::from_slice(body).ok()?;
-        if message.get("method").and_then(Value::as_str) != Some("tools/list") {
+        // Most POSTs are calls: look at the method before parsing it all.
+        #[derive(serde::Deserialize)]
+        struct Method<'a> {
+            #[serde(borrow)]
+            method: Option<std::borrow::Cow<'a, str>>,
+        }
+        let method: Method<'_> = serde_json::from_slice(body).ok()?;
+        if method.method.as_deref() != Some("tools/list") {
             return None;
         }
+        serde_json::from_slice::<NoRepeatedKeys>(body).ok()?;
+        let mut message: serde_json::Map<String, Value> = serde_json::from_slice(body).ok()?;
         let id = message.remove("id")?;
-        if !(id.is_string() || id.is_i64() || id.is_u64()) {
+        // The ids rmcp takes: strings and numbers that fit an i64.
+        if !(id.is_string() || id.is_i64()) {
             return None;
         }
         let mut key = serde_json::to_vec(&message).ok()?;
         let mut headers: Vec<(&str, &[u8])> = parts
             .headers
             .iter()
-            .filter(|(name, _)| !IGNORED_HEADERS.contains(&name.as_str()))
+            .filter(|(name, _)| {
+                KEY_HEADERS.contains(&name.as_str()) || name.as_str().starts_with("mcp-")
+            })
             .map(|(name, value)| (name.as_str(), value.as_bytes()))
             .collect();
-        headers.sort_unstable();
+        // By name only, stable: repeated values keep their order (rmcp reads
+        // the first of some).
+        headers.sort_by(|a, b| a.0.cmp(b.0));
         for (name, value) in headers {
             key.push(0);
             key.extend_from_slice(name.as_bytes());
@@ -104,9 +126,26 @@ impl ListCache {
         Some(Lookup { key, id, version })
     }
 
+    /// Drop every kept answer (the catalog now differs per user).
+    pub fn clear(&self) {
+        if let Ok(mut state) = self.state.lock()
+            && !state.answers.is_empty()
+        {
+            state.answers.clear();
+            state.bytes = 0;
+        }
+    }
+
     /// The kept answer to `lookup`, with its id, if any.
     pub fn get(&self, lookup: &Lookup) -> Option<Response> {
-        let state = self.state.lock().ok()?;
+        let mut state = self.state.lock().ok()?;
+        if lookup.version > state.version {
+            // The catalog changed: what is kept is stale.
+            state.answers.clear();
+            state.bytes = 0;
+            state.version = lookup.version;
+            return None;
+        }
         if state.version != lookup.version {
             return None;
         }
@@ -177,14 +216,12 @@ impl ListCache {
             state.bytes = 0;
             state.version = lookup.version;
         }
-        let size = answer.rest.len() + lookup.key.len();
+        let size = cost(&lookup.key, &answer);
         if size > MAX_BYTES {
             return;
         }
         if let Some(old) = state.answers.remove(&lookup.key) {
-            state.bytes = state
-                .bytes
-                .saturating_sub(old.rest.len() + lookup.key.len());
+            state.bytes = state.bytes.saturating_sub(cost(&lookup.key, &old));
         }
         if state.bytes + size > MAX_BYTES {
             // Simple and bounded: start over (a full cache means many
@@ -195,6 +232,61 @@ impl ListCache {
         }
         state.bytes += size;
         state.answers.insert(lookup.key, answer);
+    }
+}
+
+/// Deserialises any JSON, refusing an object that repeats a key anywhere
+/// (serde_json's maps keep the last; rmcp's typed messages refuse some).
+struct NoRepeatedKeys;
+
+impl<'de> serde::Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = NoRepeatedKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<NoRepeatedKeys>()?.is_some() {}
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if !seen.insert(key.into_owned()) {
+                        return Err(serde::de::Error::custom("repeated key"));
+                    }
+                    map.next_value::<NoRepeatedKeys>()?;
+                }
+                Ok(NoRepeatedKeys)
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 
@@ -259,6 +351,21 @@ mod tests {
         assert!(ListCache::lookup_key(&p, call, 1, true).is_none());
         let no_id = br#"{"jsonrpc":"2.0","method":"tools/list"}"#;
         assert!(ListCache::lookup_key(&p, no_id, 1, true).is_none());
+        let huge_id = br#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"tools/list"}"#;
+        assert!(
+            ListCache::lookup_key(&p, huge_id, 1, true).is_none(),
+            "not an i64"
+        );
+        let repeated = br#"{"jsonrpc":"2.0","id":1,"id":"x","method":"tools/list"}"#;
+        assert!(
+            ListCache::lookup_key(&p, repeated, 1, true).is_none(),
+            "repeated key"
+        );
+        let nested = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"a","cursor":"b"}}"#;
+        assert!(
+            ListCache::lookup_key(&p, nested, 1, true).is_none(),
+            "repeated nested key"
+        );
     }
 
     #[test]
@@ -272,7 +379,18 @@ mod tests {
         let mut with_auth = STATELESS.to_vec();
         with_auth.push(("authorization", "Bearer other-user"));
         with_auth.push(("x-request-id", "r-2"));
+        with_auth.push(("user-agent", "another client"));
         assert_eq!(key(&with_auth, "two".into(), None), base);
+        let mut twice = STATELESS.to_vec();
+        twice.push(("mcp-protocol-version", "2099-01-01"));
+        let mut twice_swapped = STATELESS[..1].to_vec();
+        twice_swapped.push(("mcp-protocol-version", "2099-01-01"));
+        twice_swapped.push(("mcp-protocol-version", "2026-07-28"));
+        assert_ne!(
+            key(&twice, 1.into(), None),
+            key(&twice_swapped, 1.into(), None),
+            "the order of a header's values"
+        );
         assert_ne!(key(STATELESS, 1.into(), Some("1000")), base, "cursor");
         assert_ne!(
             key(

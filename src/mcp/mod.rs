@@ -218,8 +218,12 @@ async fn envelope_guard(State(state): State<AppState>, request: Request, next: N
         Err(refusal) => return refusal,
     };
     let snapshot = state.catalog().snapshot();
-    let cacheable =
-        list_cache::ListCache::lookup_key(&parts, &bytes, snapshot.version, !snapshot.has_priced());
+    let shared = !snapshot.has_priced();
+    if !shared {
+        // Lists now differ per user: nothing kept may be served, or held.
+        state.list_cache().clear();
+    }
+    let cacheable = list_cache::ListCache::lookup_key(&parts, &bytes, snapshot.version, shared);
     drop(snapshot);
     if let Some(lookup) = &cacheable
         && let Some(answer) = state.list_cache().get(lookup)

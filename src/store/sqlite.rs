@@ -142,6 +142,7 @@ impl SqliteStore {
 /// Copy committed WAL frames into the database every [`CHECKPOINT_EVERY`]
 /// (PASSIVE: never waits for, nor blocks, readers or the writer).
 async fn checkpoint_loop(pool: SqlitePool, stop: tokio_util::sync::CancellationToken) {
+    let mut failures = 0u32;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -155,9 +156,19 @@ async fn checkpoint_loop(pool: SqlitePool, stop: tokio_util::sync::CancellationT
             .await
         {
             Ok((_, wal_frames, _)) => {
+                failures = 0;
                 metrics::gauge!("vieagent_sqlite_wal_frames").set(wal_frames as f64);
             }
-            Err(e) => tracing::debug!(error = %e, "background WAL checkpoint failed"),
+            Err(e) => {
+                failures += 1;
+                // Once in a while is harmless (the writer's own checkpoint
+                // is the backstop); a run of them is worth a look.
+                if failures % 50 == 10 {
+                    tracing::warn!(error = %e, failures, "background WAL checkpoints keep failing");
+                } else {
+                    tracing::debug!(error = %e, "background WAL checkpoint failed");
+                }
+            }
         }
     }
 }
