@@ -71,7 +71,13 @@ async fn soak_with_injected_faults() {
         .mount(&engine)
         .await;
 
-    let db = TestDb::new(Backend::Sqlite).await;
+    // `VIEAGENT_SOAK_BACKEND=postgres` soaks the PostgreSQL journal instead.
+    let backend = match std::env::var("VIEAGENT_SOAK_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("VIEAGENT_SOAK_BACKEND: sqlite or postgres, not {other:?}"),
+    };
+    let db = TestDb::new(backend).await;
     let store = db.store().await;
     store.migrate().await.expect("migrate");
     let initial: i64 = 10_000_000;
@@ -229,6 +235,7 @@ async fn soak_with_injected_faults() {
         "faults_injected": injected, "succeeded": ok, "failed": failed,
         "rss_kib": curve.iter().map(|(t, k)| json!([t, k])).collect::<Vec<_>>(),
         "wal_max_bytes": wal_max,
+        "backend": if backend == Backend::Postgres { "postgres" } else { "sqlite" },
     });
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/soak-report.json");
     let _ = std::fs::write(&out, serde_json::to_string_pretty(&report).expect("json"));
