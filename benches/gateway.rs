@@ -17,6 +17,9 @@
 //! `postgres`), concurrencies (`c1`, `c16`, `c64`) and paths (`direct`,
 //! `streamable`, `sse`, `chat`); a narrowed run writes
 //! `target/bench-partial.json` and leaves `bench/` alone.
+//! `VIEAGENT_BENCH_USERS=N` spreads the chat-tools calls over N users
+//! (default 1, one account row: the worst case for locking) and
+//! `VIEAGENT_BENCH_JOURNAL_WRITERS=N` overrides `journal_writers`.
 //! `VIEAGENT_BENCH_METRICS=1` prints the gateway's histogram summaries
 //! (journal write, engine, overhead, HTTP) after each part.
 
@@ -172,6 +175,8 @@ fn spawn_mock_engine() -> std::net::SocketAddr {
 struct Gateway {
     addr: std::net::SocketAddr,
     key: String,
+    /// Every seeded user's key (`VIEAGENT_BENCH_USERS`); `key` is the first.
+    keys: Arc<Vec<String>>,
     store: vieagent::store::DynStore,
     _dir: tempfile::TempDir,
     cleanup: Option<(String, String)>,
@@ -198,12 +203,18 @@ fn bench_config(database_url: &str, engine: std::net::SocketAddr) -> Config {
     config.db_max_connections = 32;
     config.engines.flowise.base_url = Some(format!("http://{engine}").parse().expect("url"));
     config.catalog_poll_interval = Duration::from_millis(200);
+    if let Some(writers) = std::env::var("VIEAGENT_BENCH_JOURNAL_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.journal_writers = writers;
+    }
     config
 }
 
 /// Migrate and seed a database: the bench agent, a user with credits, a key
 /// and an OpenAI credential. Returns the store and the user's API key.
-async fn seed(config: &Config) -> (vieagent::store::DynStore, String) {
+async fn seed(config: &Config) -> (vieagent::store::DynStore, Vec<String>) {
     let store = vieagent::store::connect(config).await.expect("connect");
     store.migrate().await.expect("migrate");
     let vault = vieagent::vault::Vault::open(config, store.clone())
@@ -228,29 +239,41 @@ async fn seed(config: &Config) -> (vieagent::store::DynStore, String) {
         })
         .await
         .expect("agent");
-    let user = vieagent::accounts::create_user(
-        store.as_ref(),
-        "bench@example.com",
-        None,
-        Role::User,
-        "free",
-        1_000_000,
-    )
-    .await
-    .expect("user");
-    let (_, key) = vieagent::accounts::create_key(store.as_ref(), user.id, "bench")
-        .await
-        .expect("key");
-    vault
-        .put(
-            &user,
-            "openai",
-            "default",
-            &SecretString::from("sk-bench-0123456789"),
+    // `VIEAGENT_BENCH_USERS` users (default 1: every call on one account
+    // row, the worst case for locking); the chat-tools path spreads its
+    // calls over them, the MCP paths use the first.
+    let users = std::env::var("VIEAGENT_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize)
+        .max(1);
+    let mut keys = Vec::with_capacity(users);
+    for n in 0..users {
+        let user = vieagent::accounts::create_user(
+            store.as_ref(),
+            &format!("bench{n}@example.com"),
+            None,
+            Role::User,
+            "free",
+            1_000_000,
         )
         .await
-        .expect("credential");
-    (store, key.expose_secret().to_string())
+        .expect("user");
+        let (_, key) = vieagent::accounts::create_key(store.as_ref(), user.id, "bench")
+            .await
+            .expect("key");
+        vault
+            .put(
+                &user,
+                "openai",
+                "default",
+                &SecretString::from("sk-bench-0123456789"),
+            )
+            .await
+            .expect("credential");
+        keys.push(key.expose_secret().to_string());
+    }
+    (store, keys)
 }
 
 async fn start_gateway(
@@ -260,7 +283,7 @@ async fn start_gateway(
     cleanup: Option<(String, String)>,
 ) -> Gateway {
     let config = bench_config(database_url, engine);
-    let (store, key) = seed(&config).await;
+    let (store, keys) = seed(&config).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -283,7 +306,8 @@ async fn start_gateway(
     }
     Gateway {
         addr,
-        key,
+        key: keys[0].clone(),
+        keys: Arc::new(keys),
         store,
         _dir: dir,
         cleanup,
@@ -845,15 +869,17 @@ async fn main() {
             };
             let h = http.clone();
             let t = target.clone();
+            let keys = gw.keys.clone();
             let chat = if !only.keeps("chat") {
                 Series::default()
             } else {
                 drive(n, concurrency, move |i| {
                     let (h, t) = (h.clone(), t.clone());
+                    let key = keys[i % keys.len()].clone();
                     async move {
                         match h
                             .post(format!("http://{}/v1/tools/bench_qa/invoke", t.0))
-                            .bearer_auth(&t.1)
+                            .bearer_auth(&key)
                             .json(&json!({"arguments": {"question": format!("question {i}")}}))
                             .send()
                             .await
@@ -1030,7 +1056,8 @@ async fn main() {
             continue;
         }
         let config = bench_config(&url, engine);
-        let (store, key) = seed(&config).await;
+        let (store, keys) = seed(&config).await;
+        let key = keys[0].clone();
         store.close().await;
         let master_key = config
             .master_key

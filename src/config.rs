@@ -73,9 +73,9 @@ pub struct Config {
     #[serde(default = "default_db_max_connections")]
     pub db_max_connections: u32,
     /// PostgreSQL: journal batch writers (concurrent group commits). One
-    /// writer with growing batches measured fastest here (see README); more
-    /// only help where the database's commits do not contend for one disk.
-    /// SQLite always uses one (it has one writer).
+    /// writer with growing batches was never slower on the benchmark
+    /// machine (README, Performance); measure before raising it. SQLite
+    /// always uses one (it has one writer).
     #[serde(default = "default_journal_writers")]
     pub journal_writers: u32,
     /// The Vault's master key: base64 of 32 random bytes (`vieagent vault generate-key`).
