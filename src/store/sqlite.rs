@@ -82,8 +82,10 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     replica: std::sync::OnceLock<Uuid>,
-    /// Stops the background checkpointer when the store is dropped.
-    _checkpointer: tokio_util::sync::DropGuard,
+    /// Stops the background checkpointer on `close`.
+    checkpointer: tokio_util::sync::CancellationToken,
+    /// ... and when the store is dropped.
+    _checkpointer_guard: tokio_util::sync::DropGuard,
 }
 
 /// How often the background checkpointer copies the WAL into the database.
@@ -108,8 +110,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         // Checkpoints (copying the WAL into the database, with an fsync) run
-        // in the background on a reader connection: left to the writer, one
-        // commit in ~100 paid for one, and that was the calls' p99.
+        // in the background on a connection of their own: left to the
+        // writer, one commit in ~100 paid for one, and that was the calls'
+        // p99.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -126,40 +129,52 @@ impl SqliteStore {
             .max_connections(max_connections.max(1))
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base.create_if_missing(false))
+            .connect_with(base.clone().create_if_missing(false))
             .await?;
         let stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(checkpoint_loop(reader.clone(), stop.clone()));
+        tokio::spawn(checkpoint_loop(base.create_if_missing(false), stop.clone()));
         Ok(Self {
             writer,
             reader,
             replica: std::sync::OnceLock::new(),
-            _checkpointer: stop.drop_guard(),
+            checkpointer: stop.clone(),
+            _checkpointer_guard: stop.drop_guard(),
         })
     }
 }
 
 /// Copy committed WAL frames into the database every [`CHECKPOINT_EVERY`]
-/// (PASSIVE: never waits for, nor blocks, readers or the writer).
-async fn checkpoint_loop(pool: SqlitePool, stop: tokio_util::sync::CancellationToken) {
+/// (PASSIVE: never waits for, nor blocks, readers or the writer), on a
+/// connection of its own, reopened after a failure.
+async fn checkpoint_loop(options: SqliteConnectOptions, stop: tokio_util::sync::CancellationToken) {
+    use sqlx::Connection;
+    let mut conn: Option<sqlx::SqliteConnection> = None;
     let mut failures = 0u32;
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => break,
             _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
         }
-        if pool.is_closed() {
-            return;
-        }
-        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&pool)
-            .await
-        {
+        let attempt = async {
+            if conn.is_none() {
+                conn = Some(sqlx::SqliteConnection::connect_with(&options).await?);
+            }
+            match conn.as_mut() {
+                Some(c) => {
+                    sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                        .fetch_one(c)
+                        .await
+                }
+                None => Err(sqlx::Error::PoolClosed),
+            }
+        };
+        match attempt.await {
             Ok((_, wal_frames, _)) => {
                 failures = 0;
                 metrics::gauge!("vieagent_sqlite_wal_frames").set(wal_frames as f64);
             }
             Err(e) => {
+                conn = None;
                 failures += 1;
                 // Once in a while is harmless (the writer's own checkpoint
                 // is the backstop); a run of them is worth a look.
@@ -170,6 +185,9 @@ async fn checkpoint_loop(pool: SqlitePool, stop: tokio_util::sync::CancellationT
                 }
             }
         }
+    }
+    if let Some(c) = conn {
+        let _ = c.close().await;
     }
 }
 
@@ -399,6 +417,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.checkpointer.cancel();
         self.reader.close().await;
         self.writer.close().await;
     }
