@@ -703,6 +703,13 @@ impl Config {
         Ok(())
     }
 
+    /// The largest MCP message accepted over HTTP: `mcp.max_request_bytes`,
+    /// or the every-route `limits.max_body_bytes` if that is smaller (so a
+    /// refusal names the limit that applied).
+    pub fn mcp_http_message_limit(&self) -> usize {
+        self.mcp.max_request_bytes.min(self.limits.max_body_bytes)
+    }
+
     /// The backend selected by `database_url`, after checking it parses.
     pub fn database_kind(&self) -> Result<DatabaseKind, ConfigError> {
         database_kind(self.database_url.expose_secret())

@@ -73,10 +73,18 @@ pub async fn read_checked(
         (status, axum::Json(rejection.to_json())).into_response()
     };
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = e
-            .into_inner()
-            .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some();
+        // This limit's error, or the every-route limit's from further out
+        // (wrapped in the body's own error type): look down the chain.
+        let inner = e.into_inner();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+        let mut too_large = false;
+        while let Some(err) = cause {
+            if err.is::<http_body_util::LengthLimitError>() {
+                too_large = true;
+                break;
+            }
+            cause = err.source();
+        }
         if too_large {
             refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -212,7 +212,7 @@ async fn envelope_guard(State(state): State<AppState>, request: Request, next: N
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let limit = state.config().mcp.max_request_bytes;
+    let limit = state.config().mcp_http_message_limit();
     let bytes = match envelope::read_checked(body, limit, "streamable_http").await {
         Ok(bytes) => bytes,
         Err(refusal) => return refusal,

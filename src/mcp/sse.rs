@@ -144,7 +144,7 @@ async fn post_message(
             .into_response();
     };
     let (parts, body) = request.into_parts();
-    let limit = state.config().mcp.max_request_bytes;
+    let limit = state.config().mcp_http_message_limit();
     let bytes = match super::envelope::read_checked(body, limit, "sse").await {
         Ok(bytes) => bytes,
         Err(refusal) => return refusal,

@@ -393,6 +393,11 @@ async fn stateless_tools_list_is_cached_per_catalog_version(backend: Backend) {
     }
     assert_eq!(tool_names(&first), ["alpha_tool", "beta_tool"], "{first}");
     assert_eq!(first["result"]["nextCursor"], "2");
+    // The answer above may have come from a catalog that changed while it
+    // was being built (then it is not kept): one more request, now that
+    // the catalog is settled, is kept for sure.
+    let (_, settled) = stateless_post(&f, &f.key, stateless_list(json!(2), None)).await;
+    assert_eq!(settled["result"], first["result"]);
     let before = hits().await;
 
     let (status, again) = stateless_post(&f, &f.key, stateless_list(json!("again"), None)).await;
@@ -405,7 +410,8 @@ async fn stateless_tools_list_is_cached_per_catalog_version(backend: Backend) {
         (bobs["id"].clone(), bobs["result"].clone()),
         (json!(7), first["result"].clone())
     );
-    assert!(hits().await >= before + 2, "both answered from the cache");
+    let after = hits().await;
+    assert!(after >= before + 2, "both answered from the cache");
 
     let (_, page2) = stateless_post(&f, &f.key, stateless_list(json!(3), Some("2"))).await;
     assert_eq!(tool_names(&page2), ["support_qa"]);
@@ -1160,6 +1166,63 @@ async fn dns_rebinding_protection_on_local_binds() {
             .await
             .expect("request");
         assert_eq!(response.status(), 403, "{method} {path}");
+    }
+}
+
+/// With `limits.max_body_bytes` below `mcp.max_request_bytes`, a chunked
+/// (no content-length) over-limit message on either HTTP transport gets a
+/// 413 naming the limit that applied, as a JSON-RPC error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_limit_mcp_bodies_name_the_limit_that_applied() {
+    let f = Fixture::with(Backend::Sqlite, |c| c.limits.max_body_bytes = 64 * 1024).await;
+    let (endpoint, _events) = {
+        let response = f
+            .app
+            .http
+            .get(f.app.url("/sse"))
+            .bearer_auth(&f.key)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("GET /sse");
+        let mut stream = response.bytes_stream();
+        let mut seen = String::new();
+        let endpoint = loop {
+            use futures::StreamExt;
+            let chunk = stream.next().await.expect("an event").expect("bytes");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(line) = seen.lines().find_map(|l| l.strip_prefix("data: /messages")) {
+                break format!("/messages{line}");
+            }
+        };
+        (endpoint, stream)
+    };
+    for path in ["/mcp".to_string(), endpoint] {
+        // 128 KiB of a JSON string, sent in 8 KiB chunks without a length.
+        let chunks =
+            std::iter::once(br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":""#.to_vec())
+                .chain(std::iter::repeat_n(vec![b'a'; 8192], 16))
+                .chain(std::iter::once(br#""}}"#.to_vec()))
+                .map(Ok::<_, std::io::Error>);
+        let response = f
+            .app
+            .http
+            .post(f.app.url(&path))
+            .bearer_auth(&f.key)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2026-07-28")
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 413, "{path}");
+        let body: Value = response.json().await.expect("a JSON-RPC error");
+        assert_eq!(body["error"]["code"], -32600, "{path}: {body}");
+        assert_eq!(
+            body["error"]["message"], "Invalid Request: the message is larger than 65536 bytes",
+            "{path}"
+        );
     }
 }
 
