@@ -40,6 +40,11 @@ impl Rejection {
 
 /// Check one message's envelope.
 pub fn check(body: &[u8]) -> Result<(), Rejection> {
+    parse_checked(body).map(|_| ())
+}
+
+/// [`check`], keeping the parsed message for whoever needs to look at it.
+pub fn parse_checked(body: &[u8]) -> Result<Value, Rejection> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let what = if e.to_string().contains("recursion limit") {
             "nested more than 128 levels deep".to_string()
@@ -52,19 +57,20 @@ pub fn check(body: &[u8]) -> Result<(), Rejection> {
         };
         Rejection::new(Value::Null, -32700, format!("Parse error: {what}"))
     })?;
-    check_value(&value)
+    check_value(&value)?;
+    Ok(value)
 }
 
 /// Read one POSTed message (at most `limit` bytes) and [`check`] it: the
 /// one gate of both HTTP transports (`POST /mcp` and the legacy
-/// `POST /messages`). On refusal the response is the whole answer: 413 or
-/// 400 with a JSON-RPC error body, counted in
-/// `vieagent_mcp_rejected_messages_total`.
+/// `POST /messages`). Returns the bytes and the parsed message. On refusal
+/// the response is the whole answer: 413 or 400 with a JSON-RPC error
+/// body, counted in `vieagent_mcp_rejected_messages_total`.
 pub async fn read_checked(
     body: axum::body::Body,
     limit: usize,
     transport: &'static str,
-) -> Result<bytes::Bytes, axum::response::Response> {
+) -> Result<(bytes::Bytes, Value), axum::response::Response> {
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
     let refuse = |status: StatusCode, rejection: Rejection| {
@@ -76,15 +82,11 @@ pub async fn read_checked(
         // This limit's error, or the every-route limit's from further out
         // (wrapped in the body's own error type): look down the chain.
         let inner = e.into_inner();
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
-        let mut too_large = false;
-        while let Some(err) = cause {
-            if err.is::<http_body_util::LengthLimitError>() {
-                too_large = true;
-                break;
-            }
-            cause = err.source();
-        }
+        let too_large = std::iter::successors(
+            Some(inner.as_ref() as &(dyn std::error::Error + 'static)),
+            |err| err.source(),
+        )
+        .any(|err| err.is::<http_body_util::LengthLimitError>());
         if too_large {
             refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -104,8 +106,9 @@ pub async fn read_checked(
                 .into_response()
         }
     })?;
-    check(&bytes).map_err(|rejection| refuse(StatusCode::BAD_REQUEST, rejection))?;
-    Ok(bytes)
+    let message =
+        parse_checked(&bytes).map_err(|rejection| refuse(StatusCode::BAD_REQUEST, rejection))?;
+    Ok((bytes, message))
 }
 
 /// Check an already-parsed message.

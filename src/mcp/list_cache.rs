@@ -54,6 +54,24 @@ struct State {
     answers: HashMap<Vec<u8>, Answer>,
 }
 
+impl State {
+    fn reset(&mut self) {
+        self.answers.clear();
+        self.bytes = 0;
+    }
+
+    /// Move to catalog `version` (dropping what an older one left) and say
+    /// whether answers for it belong here: not for a version already
+    /// replaced.
+    fn at_version(&mut self, version: u64) -> bool {
+        if version > self.version {
+            self.reset();
+            self.version = version;
+        }
+        version == self.version
+    }
+}
+
 #[derive(Clone)]
 struct Answer {
     headers: HeaderMap,
@@ -71,6 +89,11 @@ fn cost(key: &[u8], answer: &Answer) -> usize {
     answer.rest.len() + key.len() + headers + ENTRY_OVERHEAD
 }
 
+/// How rmcp's JSON answer to request `id` begins; the rest is kept.
+fn answer_prefix(id: &Value) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id}"#)
+}
+
 /// A cacheable request: its key and its JSON-RPC id.
 pub struct Lookup {
     key: Vec<u8>,
@@ -79,25 +102,26 @@ pub struct Lookup {
 }
 
 impl ListCache {
-    /// The cache key of a `POST /mcp` body, if the request may be answered
-    /// from the cache: a stateless `tools/list` request while every user
-    /// sees the same catalog.
-    pub fn lookup_key(parts: &Parts, body: &[u8], version: u64, shared: bool) -> Option<Lookup> {
-        if !shared || parts.headers.contains_key("mcp-session-id") {
+    /// The cache key of a `POST /mcp` request (`message` is `body` as the
+    /// envelope check parsed it), if it may be answered from the cache: a
+    /// stateless `tools/list` request while every user sees the same
+    /// catalog.
+    pub fn lookup_key(
+        parts: &Parts,
+        message: &Value,
+        body: &[u8],
+        version: u64,
+        shared: bool,
+    ) -> Option<Lookup> {
+        if !shared
+            || parts.headers.contains_key("mcp-session-id")
+            || message.get("method").and_then(Value::as_str) != Some("tools/list")
+        {
             return None;
         }
-        // Most POSTs are calls: look at the method before parsing it all.
-        #[derive(serde::Deserialize)]
-        struct Method<'a> {
-            #[serde(borrow)]
-            method: Option<std::borrow::Cow<'a, str>>,
-        }
-        let method: Method<'_> = serde_json::from_slice(body).ok()?;
-        if method.method.as_deref() != Some("tools/list") {
-            return None;
-        }
+        // The parsed message kept the last of any repeated key.
         serde_json::from_slice::<NoRepeatedKeys>(body).ok()?;
-        let mut message: serde_json::Map<String, Value> = serde_json::from_slice(body).ok()?;
+        let mut message = message.as_object()?.clone();
         let id = message.remove("id")?;
         // The ids rmcp takes: strings and numbers that fit an i64.
         if !(id.is_string() || id.is_i64()) {
@@ -128,31 +152,21 @@ impl ListCache {
 
     /// Drop every kept answer (the catalog now differs per user).
     pub fn clear(&self) {
-        if let Ok(mut state) = self.state.lock()
-            && !state.answers.is_empty()
-        {
-            state.answers.clear();
-            state.bytes = 0;
+        if let Ok(mut state) = self.state.lock() {
+            state.reset();
         }
     }
 
     /// The kept answer to `lookup`, with its id, if any.
     pub fn get(&self, lookup: &Lookup) -> Option<Response> {
         let mut state = self.state.lock().ok()?;
-        if lookup.version > state.version {
-            // The catalog changed: what is kept is stale.
-            state.answers.clear();
-            state.bytes = 0;
-            state.version = lookup.version;
-            return None;
-        }
-        if state.version != lookup.version {
+        if !state.at_version(lookup.version) {
             return None;
         }
         let answer = state.answers.get(&lookup.key)?.clone();
         drop(state);
         metrics::counter!("vieagent_tools_list_cache_total", "result" => "hit").increment(1);
-        let prefix = format!(r#"{{"jsonrpc":"2.0","id":{}"#, lookup.id);
+        let prefix = answer_prefix(&lookup.id);
         let mut body = Vec::with_capacity(prefix.len() + answer.rest.len());
         body.extend_from_slice(prefix.as_bytes());
         body.extend_from_slice(&answer.rest);
@@ -186,7 +200,7 @@ impl ListCache {
                 return crate::error::Error::Internal("tools/list answer".into()).into_response();
             }
         };
-        let prefix = format!(r#"{{"jsonrpc":"2.0","id":{}"#, lookup.id);
+        let prefix = answer_prefix(&lookup.id);
         if let Some(rest) = bytes.strip_prefix(prefix.as_bytes())
             && rest.starts_with(br#","result":"#)
         {
@@ -208,13 +222,8 @@ impl ListCache {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        if lookup.version < state.version {
+        if !state.at_version(lookup.version) {
             return; // an answer from a catalog already replaced
-        }
-        if lookup.version > state.version {
-            state.answers.clear();
-            state.bytes = 0;
-            state.version = lookup.version;
         }
         let size = cost(&lookup.key, &answer);
         if size > MAX_BYTES {
@@ -227,8 +236,7 @@ impl ListCache {
             // Simple and bounded: start over (a full cache means many
             // distinct request shapes, which a smarter policy would not
             // serve much better).
-            state.answers.clear();
-            state.bytes = 0;
+            state.reset();
         }
         state.bytes += size;
         state.answers.insert(lookup.key, answer);
@@ -303,6 +311,12 @@ mod tests {
         request.body(()).expect("request").into_parts().0
     }
 
+    /// `lookup_key` as the server calls it: with the message parsed.
+    fn lookup(parts: &Parts, body: &[u8], version: u64, shared: bool) -> Option<Lookup> {
+        let message: Value = serde_json::from_slice(body).expect("JSON");
+        ListCache::lookup_key(parts, &message, body, version, shared)
+    }
+
     fn body(id: Value, cursor: Option<&str>) -> Vec<u8> {
         let mut message = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/list",
             "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
@@ -337,41 +351,32 @@ mod tests {
     #[test]
     fn only_stateless_tools_list_of_a_shared_catalog_is_cacheable() {
         let p = parts(STATELESS);
-        assert!(ListCache::lookup_key(&p, &body(1.into(), None), 1, true).is_some());
+        assert!(lookup(&p, &body(1.into(), None), 1, true).is_some());
         assert!(
-            ListCache::lookup_key(&p, &body(1.into(), None), 1, false).is_none(),
+            lookup(&p, &body(1.into(), None), 1, false).is_none(),
             "priced"
         );
         let session = parts(&[
             ("mcp-session-id", "s1"),
             ("mcp-protocol-version", "2025-11-25"),
         ]);
-        assert!(ListCache::lookup_key(&session, &body(1.into(), None), 1, true).is_none());
+        assert!(lookup(&session, &body(1.into(), None), 1, true).is_none());
         let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#;
-        assert!(ListCache::lookup_key(&p, call, 1, true).is_none());
+        assert!(lookup(&p, call, 1, true).is_none());
         let no_id = br#"{"jsonrpc":"2.0","method":"tools/list"}"#;
-        assert!(ListCache::lookup_key(&p, no_id, 1, true).is_none());
+        assert!(lookup(&p, no_id, 1, true).is_none());
         let huge_id = br#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"tools/list"}"#;
-        assert!(
-            ListCache::lookup_key(&p, huge_id, 1, true).is_none(),
-            "not an i64"
-        );
+        assert!(lookup(&p, huge_id, 1, true).is_none(), "not an i64");
         let repeated = br#"{"jsonrpc":"2.0","id":1,"id":"x","method":"tools/list"}"#;
-        assert!(
-            ListCache::lookup_key(&p, repeated, 1, true).is_none(),
-            "repeated key"
-        );
+        assert!(lookup(&p, repeated, 1, true).is_none(), "repeated key");
         let nested = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"a","cursor":"b"}}"#;
-        assert!(
-            ListCache::lookup_key(&p, nested, 1, true).is_none(),
-            "repeated nested key"
-        );
+        assert!(lookup(&p, nested, 1, true).is_none(), "repeated nested key");
     }
 
     #[test]
     fn the_key_ignores_ids_and_credentials_but_not_anything_else() {
         let key = |headers: &[(&str, &str)], id: Value, cursor: Option<&str>| {
-            ListCache::lookup_key(&parts(headers), &body(id, cursor), 1, true)
+            lookup(&parts(headers), &body(id, cursor), 1, true)
                 .expect("cacheable")
                 .key
         };
@@ -415,7 +420,7 @@ mod tests {
     async fn a_kept_answer_is_replayed_with_the_new_id_until_the_catalog_changes() {
         let cache = ListCache::default();
         let p = parts(STATELESS);
-        let first = ListCache::lookup_key(&p, &body(1.into(), None), 7, true).expect("key");
+        let first = lookup(&p, &body(1.into(), None), 7, true).expect("key");
         assert!(cache.get(&first).is_none());
         let passed = cache.keep(first, 7, answer("1", r#"{"tools":[]}"#)).await;
         assert_eq!(
@@ -423,7 +428,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#
         );
 
-        let again = ListCache::lookup_key(&p, &body("abc".into(), None), 7, true).expect("key");
+        let again = lookup(&p, &body("abc".into(), None), 7, true).expect("key");
         let hit = cache.get(&again).expect("kept");
         assert_eq!(
             hit.headers()
@@ -438,12 +443,12 @@ mod tests {
 
         // A new catalog version: the old answer is not used, and an answer
         // computed from the old catalog cannot overwrite newer ones.
-        let newer = ListCache::lookup_key(&p, &body(2.into(), None), 8, true).expect("key");
+        let newer = lookup(&p, &body(2.into(), None), 8, true).expect("key");
         assert!(cache.get(&newer).is_none());
         let _ = cache.keep(newer, 8, answer("2", r#"{"tools":[1]}"#)).await;
-        let stale = ListCache::lookup_key(&p, &body(3.into(), None), 7, true).expect("key");
+        let stale = lookup(&p, &body(3.into(), None), 7, true).expect("key");
         let _ = cache.keep(stale, 7, answer("3", r#"{"tools":[]}"#)).await;
-        let latest = ListCache::lookup_key(&p, &body(4.into(), None), 8, true).expect("key");
+        let latest = lookup(&p, &body(4.into(), None), 8, true).expect("key");
         assert_eq!(
             text(cache.get(&latest).expect("kept")).await,
             r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[1]}}"#
@@ -454,7 +459,7 @@ mod tests {
     async fn errors_and_answers_from_a_changed_catalog_are_not_kept() {
         let cache = ListCache::default();
         let p = parts(STATELESS);
-        let key = || ListCache::lookup_key(&p, &body(1.into(), None), 1, true).expect("key");
+        let key = || lookup(&p, &body(1.into(), None), 1, true).expect("key");
         let error = answer("1", "null").into_parts();
         let mut refused = Response::from_parts(error.0, axum::body::Body::from("{}"));
         *refused.status_mut() = StatusCode::BAD_REQUEST;

@@ -213,8 +213,8 @@ async fn envelope_guard(State(state): State<AppState>, request: Request, next: N
     }
     let (parts, body) = request.into_parts();
     let limit = state.config().mcp_http_message_limit();
-    let bytes = match envelope::read_checked(body, limit, "streamable_http").await {
-        Ok(bytes) => bytes,
+    let (bytes, message) = match envelope::read_checked(body, limit, "streamable_http").await {
+        Ok(read) => read,
         Err(refusal) => return refusal,
     };
     let snapshot = state.catalog().snapshot();
@@ -223,7 +223,9 @@ async fn envelope_guard(State(state): State<AppState>, request: Request, next: N
         // Lists now differ per user: nothing kept may be served, or held.
         state.list_cache().clear();
     }
-    let cacheable = list_cache::ListCache::lookup_key(&parts, &bytes, snapshot.version, shared);
+    let cacheable =
+        list_cache::ListCache::lookup_key(&parts, &message, &bytes, snapshot.version, shared);
+    drop(message);
     drop(snapshot);
     if let Some(lookup) = &cacheable
         && let Some(answer) = state.list_cache().get(lookup)

@@ -146,7 +146,7 @@ async fn post_message(
     let (parts, body) = request.into_parts();
     let limit = state.config().mcp_http_message_limit();
     let bytes = match super::envelope::read_checked(body, limit, "sse").await {
-        Ok(bytes) => bytes,
+        Ok((bytes, _)) => bytes,
         Err(refusal) => return refusal,
     };
     let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
