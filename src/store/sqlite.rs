@@ -155,18 +155,18 @@ async fn checkpoint_loop(options: SqliteConnectOptions, stop: tokio_util::sync::
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
         }
+        // The connection is put back only after a checkpoint that worked;
+        // after a failure the next round opens a new one.
         let attempt = async {
-            if conn.is_none() {
-                conn = Some(sqlx::SqliteConnection::connect_with(&options).await?);
-            }
-            match conn.as_mut() {
-                Some(c) => {
-                    sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
-                        .fetch_one(c)
-                        .await
-                }
-                None => Err(sqlx::Error::PoolClosed),
-            }
+            let mut c = match conn.take() {
+                Some(c) => c,
+                None => sqlx::SqliteConnection::connect_with(&options).await?,
+            };
+            let row = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut c)
+                .await?;
+            conn = Some(c);
+            Ok::<_, sqlx::Error>(row)
         };
         match attempt.await {
             Ok((_, wal_frames, _)) => {
@@ -174,7 +174,6 @@ async fn checkpoint_loop(options: SqliteConnectOptions, stop: tokio_util::sync::
                 metrics::gauge!("vieagent_sqlite_wal_frames").set(wal_frames as f64);
             }
             Err(e) => {
-                conn = None;
                 failures += 1;
                 // Once in a while is harmless (the writer's own checkpoint
                 // is the backstop); a run of them is worth a look.
