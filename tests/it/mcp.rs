@@ -181,6 +181,37 @@ impl Fixture {
         format!("http://{}", self.app.addr)
     }
 
+    /// Open a legacy SSE session as `key`'s user: the `/messages?sessionId=…`
+    /// endpoint it announced, and its event stream (the session lives while
+    /// the stream does).
+    pub async fn open_sse(
+        &self,
+        key: &str,
+    ) -> (
+        String,
+        impl futures::Stream<Item = Result<sse_stream::Sse, sse_stream::Error>>,
+    ) {
+        use futures::StreamExt;
+        let response = self
+            .app
+            .http
+            .get(self.app.url("/sse"))
+            .bearer_auth(key)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("GET /sse");
+        let mut events = Box::pin(sse_stream::SseStream::from_bytes_stream(
+            response.bytes_stream(),
+        ));
+        loop {
+            let e = events.next().await.expect("open").expect("event");
+            if e.event.as_deref() == Some("endpoint") {
+                return (e.data.expect("data"), events);
+            }
+        }
+    }
+
     pub async fn rows(&self, user: Uuid) -> Vec<ExecutionLog> {
         self.store
             .list_execution_logs(&ExecutionLogFilter {
@@ -574,23 +605,7 @@ async fn legacy_sse_end_to_end(backend: Backend) {
 
     // A session belongs to its user: another user's POST to it is 404.
     let (_bob, bob_key) = f.app.user_with_key("bob@example.com").await;
-    let response = f
-        .app
-        .http
-        .get(f.app.url("/sse"))
-        .bearer_auth(&f.key)
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("sse");
-    let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
-    let endpoint = loop {
-        use futures::StreamExt;
-        let e = events.next().await.expect("open").expect("event");
-        if e.event.as_deref() == Some("endpoint") {
-            break e.data.expect("data");
-        }
-    };
+    let (endpoint, _events) = f.open_sse(&f.key).await;
     let hijack = f
         .app
         .http
@@ -1175,28 +1190,7 @@ async fn dns_rebinding_protection_on_local_binds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn over_limit_mcp_bodies_name_the_limit_that_applied() {
     let f = Fixture::with(Backend::Sqlite, |c| c.limits.max_body_bytes = 64 * 1024).await;
-    let (endpoint, _events) = {
-        let response = f
-            .app
-            .http
-            .get(f.app.url("/sse"))
-            .bearer_auth(&f.key)
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .expect("GET /sse");
-        let mut stream = response.bytes_stream();
-        let mut seen = String::new();
-        let endpoint = loop {
-            use futures::StreamExt;
-            let chunk = stream.next().await.expect("an event").expect("bytes");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if let Some(line) = seen.lines().find_map(|l| l.strip_prefix("data: /messages")) {
-                break format!("/messages{line}");
-            }
-        };
-        (endpoint, stream)
-    };
+    let (endpoint, _events) = f.open_sse(&f.key).await;
     for path in ["/mcp".to_string(), endpoint] {
         // 128 KiB of a JSON string, sent in 8 KiB chunks without a length.
         let chunks =
