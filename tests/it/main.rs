@@ -14,6 +14,7 @@ mod hardening;
 mod manifests;
 mod mcp;
 mod mcp_client;
+mod openapi;
 mod operations;
 mod server;
 mod soak;
