@@ -328,7 +328,7 @@ pub enum KeysCommand {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::install_crypto_provider();
+    crate::crypto::install_tls_provider();
     let mut overrides = Overrides {
         database_url: cli.global.database_url.clone(),
         log_level: cli.global.log_level.clone(),

@@ -697,7 +697,7 @@ impl Config {
             }
         }
         if let Some(key) = &self.master_key {
-            crate::vault::MasterKey::from_base64(key.expose_secret())
+            crate::crypto::MasterKey::from_base64(key.expose_secret())
                 .map_err(|reason| ConfigError::new("master_key (VIEAGENT_MASTER_KEY)", reason))?;
         }
         Ok(())
@@ -713,6 +713,11 @@ impl Config {
     /// The backend selected by `database_url`, after checking it parses.
     pub fn database_kind(&self) -> Result<DatabaseKind, ConfigError> {
         database_kind(self.database_url.expose_secret())
+    }
+
+    /// Whether this configuration uses the embedded database (SQLite).
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.database_kind(), Ok(DatabaseKind::Sqlite))
     }
 
     /// The effective configuration as TOML, with every secret redacted.

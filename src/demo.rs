@@ -18,7 +18,7 @@ pub async fn seed_if_wanted(config: &Config, store: &dyn Store) -> Result<()> {
     let wanted = match config.demo {
         Some(wanted) => wanted,
         None => {
-            crate::server::is_embedded(config)
+            config.is_embedded()
                 && store
                     .list_agents(&AgentFilter {
                         limit: Some(1),

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::config::ConfigError;
-use crate::store::StoreError;
+use crate::store::{ConnectError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -58,6 +58,15 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<ConnectError> for Error {
+    fn from(err: ConnectError) -> Self {
+        match err {
+            ConnectError::Config(e) => Error::Config(e),
+            other => Error::Startup(other.to_string()),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod demo;
 pub mod engines;
 pub mod error;
@@ -31,8 +32,4 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use server::{AppState, run};
 
-/// Install the process-wide TLS crypto provider (ring) once. Every TLS client
-/// in the process (database, engines) uses it.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use crypto::install_tls_provider as install_crypto_provider;

@@ -23,7 +23,7 @@ use crate::auth::AuthCache;
 use crate::billing::EntitlementCache;
 use crate::calls::journal::Journal;
 use crate::catalog::Catalog;
-use crate::config::{Config, DatabaseKind};
+use crate::config::Config;
 use crate::engines::Engines;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
@@ -230,7 +230,7 @@ pub async fn prepare_schema(store: &dyn Store) -> Result<()> {
 /// Vault key check, engines, demo seed, stale-call recovery, catalog, and the
 /// background tasks (catalog watcher, list-changed fan-out, recovery sweep).
 pub async fn prepare(config: Config) -> Result<AppState> {
-    crate::install_crypto_provider();
+    crate::crypto::install_tls_provider();
     let store = store::connect(&config).await?;
     prepare_schema(store.as_ref()).await?;
     let vault = Vault::open(&config, store.clone()).await?;
@@ -547,9 +547,4 @@ fn unready(reason: &str) -> (StatusCode, Json<serde_json::Value>) {
         StatusCode::SERVICE_UNAVAILABLE,
         Json(json!({ "status": "unready", "reason": reason })),
     )
-}
-
-/// Whether this configuration uses the embedded database.
-pub fn is_embedded(config: &Config) -> bool {
-    matches!(config.database_kind(), Ok(DatabaseKind::Sqlite))
 }

@@ -28,7 +28,7 @@ pub(crate) struct HttpClient {
 
 impl HttpClient {
     pub fn new(config: EngineHttpConfig) -> Result<Self, EngineError> {
-        crate::install_crypto_provider();
+        crate::crypto::install_tls_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             // Redirects are never followed: a flow endpoint that redirects is

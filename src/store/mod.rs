@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 pub use model::*;
 
-use crate::config::{Config, DatabaseKind, redact_url};
+use crate::config::{Config, ConfigError, DatabaseKind, redact_url};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -375,9 +375,25 @@ pub(crate) async fn poll_catalog_version(
 
 pub type DynStore = Arc<dyn Store>;
 
+/// Why [`connect`] failed. The store's own error: the crate-wide HTTP error
+/// converts it (a configuration mistake stays one, exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("could not reach the database at {url} within {within} (db_connect_timeout): {reason}")]
+    Unreachable {
+        url: String,
+        within: String,
+        reason: String,
+    },
+    #[error("could not open the database at {url}: {source}")]
+    Open { url: String, source: StoreError },
+}
+
 /// Connect to the configured database, retrying with backoff while it is
 /// unreachable, for at most `config.db_connect_timeout`.
-pub async fn connect(config: &Config) -> Result<DynStore, crate::Error> {
+pub async fn connect(config: &Config) -> Result<DynStore, ConnectError> {
     let kind = config.database_kind()?;
     let url = config.database_url.expose_secret();
     let deadline = Instant::now() + config.db_connect_timeout;
@@ -404,17 +420,17 @@ pub async fn connect(config: &Config) -> Result<DynStore, crate::Error> {
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(StoreError::Unavailable(reason)) => {
-                return Err(crate::Error::Startup(format!(
-                    "could not reach the database at {} within {} (db_connect_timeout): {reason}",
-                    redact_url(url),
-                    humantime::format_duration(config.db_connect_timeout)
-                )));
+                return Err(ConnectError::Unreachable {
+                    url: redact_url(url),
+                    within: humantime::format_duration(config.db_connect_timeout).to_string(),
+                    reason,
+                });
             }
-            Err(other) => {
-                return Err(crate::Error::Startup(format!(
-                    "could not open the database at {}: {other}",
-                    redact_url(url)
-                )));
+            Err(source) => {
+                return Err(ConnectError::Open {
+                    url: redact_url(url),
+                    source,
+                });
             }
         }
     }

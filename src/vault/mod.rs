@@ -7,8 +7,6 @@
 //! otherwise the server refuses to start. Rotation re-seals every credential
 //! under a new key version, batch by batch, resumably.
 
-mod crypto;
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,7 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use crypto::{CredentialAad, CryptoError, Keyring, MasterKey, Sealed};
+pub use crate::crypto::{CredentialAad, CryptoError, Keyring, MasterKey, Sealed};
 
 use crate::config::{Config, DatabaseKind};
 use crate::error::{Error, FieldError, Result};

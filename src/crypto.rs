@@ -1,4 +1,6 @@
-//! AES-256-GCM sealing with a versioned keyring.
+//! Cryptography shared by the whole process, below every other module:
+//! AES-256-GCM sealing with a versioned keyring (the Vault's primitives),
+//! and the process-wide TLS provider.
 //!
 //! * a fresh random 96-bit nonce per encryption, from the OS RNG (`getrandom`);
 //! * associated data binds every ciphertext to its row — credential id,
@@ -18,6 +20,12 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
+
+/// Install the process-wide TLS crypto provider (ring) once. Every TLS client
+/// in the process (database, engines) uses it.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 /// Why a seal or open failed. Carries no key or plaintext material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
