@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::accounts;
 use crate::error::Error;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{Store, User};
 
 /// The authenticated caller, inserted into request extensions.

@@ -39,7 +39,7 @@ use crate::auth::AuthUser;
 use crate::calls::{self, CallError, CallRequest, ToolResult};
 use crate::error::{Error, FieldError, Problem, Result};
 use crate::limits::Refusal;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{ExecutionLog, ExecutionStatus, User};
 
 /// Largest chat-tools request body.

@@ -402,7 +402,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                 state.call_tracker().wait(),
             )
             .await;
-            state.retire().await;
+            server::retire(&state).await;
             state.store().close().await;
             result
         }

@@ -18,18 +18,22 @@ pub mod crypto;
 pub mod demo;
 pub mod engines;
 pub mod error;
+pub mod lifecycle;
 pub mod limits;
 pub mod manifests;
 pub mod mcp;
 pub mod metrics;
+pub mod notify;
 pub mod scrub;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod vault;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use server::{AppState, run};
+pub use server::run;
+pub use state::AppState;
 
 pub use crypto::install_tls_provider as install_crypto_provider;

@@ -32,7 +32,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Histogram buckets (seconds): 0.25 ms … 2 min.
 const BUCKETS: &[f64] = &[

@@ -1,10 +1,10 @@
-//! The gateway process: one [`AppState`], one router, [`run`] for `serve`
-//! and tests, [`prepare`] shared with `vieagent stdio`.
+//! The gateway process, the composition root: [`prepare`] assembles one
+//! [`AppState`] (shared with `vieagent stdio`), one router, [`run`] for
+//! `serve` and tests.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, State};
 use axum::http::{Request, StatusCode};
@@ -13,200 +13,17 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::AuthCache;
-use crate::billing::EntitlementCache;
-use crate::calls::journal::Journal;
-use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::engines::Engines;
 use crate::error::{Error, Result};
-use crate::limits::Limits;
-use crate::mcp::SessionRegistry;
-use crate::mcp::sse::SseSessions;
-use crate::store::{self, Backend, DynStore, Orphans, Store, StoreError};
+use crate::store::{self, Orphans, Store, StoreError};
 use crate::vault::Vault;
 
-/// Shared application state: cheap to clone, everything behind one `Arc`.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    store: DynStore,
-    journal: Journal,
-    vault: Vault,
-    engines: Engines,
-    catalog: Catalog,
-    sessions: SessionRegistry,
-    sse_sessions: SseSessions,
-    list_cache: crate::mcp::list_cache::ListCache,
-    auth: AuthCache,
-    entitlements: EntitlementCache,
-    limits: Limits,
-    replica_id: uuid::Uuid,
-    /// No recovery sweeps before this: after this process lost the database,
-    /// other replicas need time to heartbeat again before they look dead.
-    recovery_hold: std::sync::Mutex<Option<std::time::Instant>>,
-    config: Config,
-    shutdown: CancellationToken,
-    hard_stop: CancellationToken,
-    calls: TaskTracker,
-    shutting_down: AtomicBool,
-}
-
-impl AppState {
-    pub fn new(store: DynStore, vault: Vault, engines: Engines, config: Config) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                auth: AuthCache::new(config.auth_cache_ttl),
-                entitlements: EntitlementCache::new(config.auth_cache_ttl),
-                limits: Limits::new(&config.limits),
-                replica_id: uuid::Uuid::new_v4(),
-                recovery_hold: std::sync::Mutex::new(None),
-                journal: Journal::start(
-                    store.clone(),
-                    match store.backend() {
-                        Backend::Sqlite => 1,
-                        Backend::Postgres => config.journal_writers as usize,
-                    },
-                ),
-                store,
-                vault,
-                engines,
-                catalog: Catalog::new(),
-                sessions: SessionRegistry::default(),
-                sse_sessions: SseSessions::default(),
-                list_cache: Default::default(),
-                config,
-                shutdown: CancellationToken::new(),
-                hard_stop: CancellationToken::new(),
-                calls: TaskTracker::new(),
-                shutting_down: AtomicBool::new(false),
-            }),
-        }
-    }
-
-    pub fn store(&self) -> &dyn Store {
-        self.inner.store.as_ref()
-    }
-
-    /// The Shadow Journal writer (group-committed `execution_logs` writes).
-    pub fn journal(&self) -> &Journal {
-        &self.inner.journal
-    }
-
-    pub fn store_arc(&self) -> &DynStore {
-        &self.inner.store
-    }
-
-    pub fn vault(&self) -> &Vault {
-        &self.inner.vault
-    }
-
-    pub fn engines(&self) -> &Engines {
-        &self.inner.engines
-    }
-
-    pub fn catalog(&self) -> &Catalog {
-        &self.inner.catalog
-    }
-
-    pub fn sessions(&self) -> &SessionRegistry {
-        &self.inner.sessions
-    }
-
-    pub fn sse_sessions(&self) -> &SseSessions {
-        &self.inner.sse_sessions
-    }
-
-    /// Stateless `tools/list` answers kept for identical requests.
-    pub fn list_cache(&self) -> &crate::mcp::list_cache::ListCache {
-        &self.inner.list_cache
-    }
-
-    /// Users' entitlements, cached like API keys.
-    pub fn entitlements(&self) -> &EntitlementCache {
-        &self.inner.entitlements
-    }
-
-    pub fn auth(&self) -> &AuthCache {
-        &self.inner.auth
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
-    /// Cancelled when the process shuts down.
-    pub fn shutdown_token(&self) -> &CancellationToken {
-        &self.inner.shutdown
-    }
-
-    /// Cancelled when the shutdown grace period is over: calls still
-    /// running are stopped (rows `failed`, credits released).
-    pub fn hard_stop(&self) -> &CancellationToken {
-        &self.inner.hard_stop
-    }
-
-    pub fn limits(&self) -> &Limits {
-        &self.inner.limits
-    }
-
-    /// This process, as recorded in `replicas` and on its calls' rows.
-    pub fn replica_id(&self) -> uuid::Uuid {
-        self.inner.replica_id
-    }
-
-    /// Leave the replica set (clean stop): rows this process could not
-    /// finish become other replicas' to recover at once.
-    pub async fn retire(&self) {
-        if let Err(e) = self.store().remove_replica(self.replica_id()).await {
-            tracing::warn!(error = %e, "could not deregister this replica");
-        }
-    }
-
-    /// In-flight tool calls.
-    pub fn call_tracker(&self) -> &TaskTracker {
-        &self.inner.calls
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.inner.shutting_down.load(Ordering::SeqCst)
-    }
-
-    pub fn begin_shutdown(&self) {
-        self.inner.shutting_down.store(true, Ordering::SeqCst);
-    }
-
-    /// Reload the catalog now (after a change made by this process).
-    pub async fn refresh_catalog(&self) -> Result<bool> {
-        Ok(self.catalog().refresh(self.store()).await?)
-    }
-
-    /// The longest a call can legitimately run: any `running` row older than
-    /// this (plus a margin) belongs to a process that is gone.
-    pub fn max_call_duration(&self) -> Duration {
-        let engines = &self.config().engines;
-        let mut longest = engines
-            .flowise
-            .call_timeout
-            .max(engines.activepieces.call_timeout)
-            .max(Duration::from_secs(10));
-        for entry in self.catalog().snapshot().entries() {
-            if let Some(ms) = entry.agent.timeout_ms.and_then(|ms| u64::try_from(ms).ok()) {
-                longest = longest.max(Duration::from_millis(ms));
-            }
-        }
-        longest
-    }
-}
+pub use crate::state::AppState;
 
 /// Bring the schema up to date, refusing a database newer than this binary.
 pub async fn prepare_schema(store: &dyn Store) -> Result<()> {
@@ -254,6 +71,31 @@ pub async fn prepare(config: Config) -> Result<AppState> {
     Ok(state)
 }
 
+/// The longest a call can legitimately run: any `running` row older than
+/// this (plus a margin) belongs to a process that is gone.
+fn max_call_duration(state: &AppState) -> Duration {
+    let engines = &state.config().engines;
+    let mut longest = engines
+        .flowise
+        .call_timeout
+        .max(engines.activepieces.call_timeout)
+        .max(Duration::from_secs(10));
+    for entry in state.catalog().snapshot().entries() {
+        if let Some(ms) = entry.agent.timeout_ms.and_then(|ms| u64::try_from(ms).ok()) {
+            longest = longest.max(Duration::from_millis(ms));
+        }
+    }
+    longest
+}
+
+/// Leave the replica set (clean stop): rows this process could not
+/// finish become other replicas' to recover at once.
+pub async fn retire(state: &AppState) {
+    if let Err(e) = state.store().remove_replica(state.replica_id()).await {
+        tracing::warn!(error = %e, "could not deregister this replica");
+    }
+}
+
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
@@ -269,7 +111,7 @@ fn hostname() -> String {
 /// calls are never touched, however long they run.
 async fn recover_stale_calls(state: &AppState) {
     let now = chrono::Utc::now();
-    let stale_after = state.max_call_duration() + Duration::from_secs(5);
+    let stale_after = max_call_duration(state) + Duration::from_secs(5);
     let silent = state.config().heartbeat_interval * 3;
     let orphans = Orphans {
         me: Some(state.replica_id()),
@@ -311,9 +153,13 @@ fn spawn_background(state: &AppState) {
             }
         }
     });
-    crate::mcp::spawn_list_changed_notifier(state.clone());
+    spawn_list_changed_notifier(state.clone());
+    // No recovery sweeps before this: after this process lost the database,
+    // other replicas need time to heartbeat again before they look dead.
+    let recovery_hold: Arc<Mutex<Option<Instant>>> = Arc::default();
     // Heartbeat: other replicas recover this one's calls only once it stops.
     let beat = state.clone();
+    let hold = recovery_hold.clone();
     tokio::spawn(async move {
         let interval = beat.config().heartbeat_interval;
         loop {
@@ -332,8 +178,8 @@ fn spawn_background(state: &AppState) {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "heartbeat failed");
-                    if let Ok(mut hold) = beat.inner.recovery_hold.lock() {
-                        *hold = Some(std::time::Instant::now() + interval * 4);
+                    if let Ok(mut hold) = hold.lock() {
+                        *hold = Some(Instant::now() + interval * 4);
                     }
                 }
             }
@@ -348,17 +194,34 @@ fn spawn_background(state: &AppState) {
             tokio::select! {
                 _ = sweeper.shutdown_token().cancelled() => return,
                 _ = tokio::time::sleep(interval) => {
-                    let held = sweeper
-                        .inner
-                        .recovery_hold
+                    let held = recovery_hold
                         .lock()
                         .ok()
                         .and_then(|h| *h)
-                        .is_some_and(|until| std::time::Instant::now() < until);
+                        .is_some_and(|until| Instant::now() < until);
                     if !held {
                         recover_stale_calls(&sweeper).await;
                     }
                     sweeper.limits().prune();
+                }
+            }
+        }
+    });
+}
+
+/// Forward catalog changes to connected sessions until shutdown.
+fn spawn_list_changed_notifier(state: AppState) {
+    let mut changes = state.catalog().subscribe();
+    let stop = state.shutdown_token().clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    state.sessions().notify_tool_list_changed().await;
                 }
             }
         }
@@ -410,7 +273,7 @@ where
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            on_shutdown.begin_shutdown();
+            on_shutdown.lifecycle().begin_shutdown();
             let grace = on_shutdown.config().shutdown_grace;
             tracing::info!(
                 grace_s = grace.as_secs_f64(),
@@ -423,7 +286,7 @@ where
         })
         .await;
     drain(state.clone(), state.config().shutdown_grace).await;
-    state.retire().await;
+    retire(&state).await;
     state.store().close().await;
     result?;
     tracing::info!("server stopped");

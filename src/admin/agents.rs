@@ -14,7 +14,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{AdminActor, audit, decode_cursor, encode_cursor, page_size};
 use crate::agents::{self, AgentDefinition, AgentUpdate, ImportRequest};
 use crate::error::{Error, FieldError, Problem, Result};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{Agent, AgentFilter, AgentPatch, AgentStatus, EngineType, StoreError};
 
 pub fn routes() -> OpenApiRouter<AppState> {

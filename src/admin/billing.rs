@@ -16,7 +16,7 @@ use super::{AdminActor, audit, page_size, parse_time_cursor, time_cursor};
 use crate::agents::PriceInput;
 use crate::billing::{self, Grant};
 use crate::error::{Error, FieldError, Problem, Result};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{CreditAccount, Entitlement, EntitlementKind, LedgerEntry, User};
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -14,7 +14,7 @@ use super::extract::{ApiPath, ApiQuery};
 use super::{page_size, parse_time_cursor, time_cursor};
 use crate::billing::{self, GroupBy, UsageReport};
 use crate::error::{Error, Problem, Result};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{AuditEntry, ExecutionLog, ExecutionLogFilter, ExecutionStatus};
 
 pub fn routes() -> OpenApiRouter<AppState> {

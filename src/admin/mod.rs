@@ -30,7 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::error::{Error, Problem};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{NewAuditEntry, Role};
 
 /// Largest admin request body.

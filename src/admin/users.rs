@@ -16,7 +16,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{AdminActor, audit, decode_cursor, encode_cursor, page_size};
 use crate::accounts;
 use crate::error::{Error, FieldError, Problem, Result};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{ApiKey, Role, User, UserPatch};
 use crate::vault::CredentialInfo;
 

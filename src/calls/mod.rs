@@ -36,7 +36,7 @@ use crate::billing::{self, Access};
 use crate::engines::InvokeOptions;
 use crate::limits::Refusal;
 use crate::scrub::Scrubber;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{
     Agent, ExecutionOutcome, ExecutionStatus, JournalResult, NewExecutionLog, StoreError, User,
 };

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::calls::{self, CallError, CallRequest, Progress, ToolResult};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::User;
 
 pub const INSTRUCTIONS: &str = "VieAgent Gateway: each tool is a marketplace agent that runs in a \

@@ -4,8 +4,8 @@
 //! * legacy HTTP+SSE (protocol 2024-11-05) at `GET /sse` + `POST /messages` ([`sse`]);
 //! * stdio (`vieagent stdio`, [`stdio`]).
 //!
-//! The session registry keeps the peers of connected sessions so a catalog
-//! change reaches every one as `notifications/tools/list_changed`.
+//! Every session registers its peer in [`crate::notify::SessionRegistry`], so
+//! a catalog change reaches each one as `notifications/tools/list_changed`.
 
 pub mod envelope;
 pub mod handler;
@@ -13,8 +13,7 @@ pub mod list_cache;
 pub mod sse;
 pub mod stdio;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -24,131 +23,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{Peer, RoleServer};
-use uuid::Uuid;
 
-use crate::server::AppState;
-
-struct SessionEntry {
-    id: u64,
-    transport: &'static str,
-    /// Whose session (unknown: told about every change).
-    user: Option<Uuid>,
-    peer: Peer<RoleServer>,
-}
-
-/// Connected sessions, for `tools/list_changed` fan-out.
-#[derive(Default)]
-pub struct SessionRegistry {
-    next_id: AtomicU64,
-    peers: Mutex<Vec<SessionEntry>>,
-    listeners: Arc<AtomicUsize>,
-}
-
-/// Counts a live `subscriptions/listen` while held.
-pub struct ListenerGuard(Arc<AtomicUsize>);
-
-impl Drop for ListenerGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl SessionRegistry {
-    pub fn register(&self, peer: Peer<RoleServer>, transport: &'static str, user: Option<Uuid>) {
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut peers) = self.peers.lock() {
-            peers.retain(|e| !e.peer.is_transport_closed());
-            peers.push(SessionEntry {
-                id,
-                transport,
-                user,
-                peer,
-            });
-        }
-    }
-
-    pub fn track_listener(&self, _transport: &'static str) -> ListenerGuard {
-        self.listeners.fetch_add(1, Ordering::SeqCst);
-        ListenerGuard(self.listeners.clone())
-    }
-
-    /// Live sessions per transport (closed ones are dropped).
-    pub fn active(&self) -> Vec<(&'static str, usize)> {
-        let mut counts: Vec<(&'static str, usize)> = Vec::new();
-        if let Ok(mut peers) = self.peers.lock() {
-            peers.retain(|e| !e.peer.is_transport_closed());
-            for SessionEntry { transport, .. } in peers.iter() {
-                match counts.iter_mut().find(|(t, _)| t == transport) {
-                    Some((_, n)) => *n += 1,
-                    None => counts.push((transport, 1)),
-                }
-            }
-        }
-        let listeners = self.listeners.load(Ordering::SeqCst);
-        if listeners > 0 {
-            counts.push(("subscriptions", listeners));
-        }
-        counts
-    }
-
-    /// Tell every live session that the tool list changed.
-    pub async fn notify_tool_list_changed(&self) {
-        self.notify(None).await;
-    }
-
-    /// Tell one user's sessions that their tool list changed (an entitlement
-    /// was granted or revoked).
-    pub async fn notify_user_tool_list_changed(&self, user: Uuid) {
-        self.notify(Some(user)).await;
-    }
-
-    async fn notify(&self, only: Option<Uuid>) {
-        let peers: Vec<(u64, Peer<RoleServer>)> = match self.peers.lock() {
-            Ok(mut peers) => {
-                peers.retain(|e| !e.peer.is_transport_closed());
-                peers
-                    .iter()
-                    .filter(|e| only.is_none() || e.user.is_none() || e.user == only)
-                    .map(|e| (e.id, e.peer.clone()))
-                    .collect()
-            }
-            Err(_) => return,
-        };
-        let mut dead = Vec::new();
-        for (id, peer) in peers {
-            let sent =
-                tokio::time::timeout(Duration::from_secs(5), peer.notify_tool_list_changed()).await;
-            if !matches!(sent, Ok(Ok(()))) {
-                dead.push(id);
-            }
-        }
-        if !dead.is_empty()
-            && let Ok(mut peers) = self.peers.lock()
-        {
-            peers.retain(|e| !dead.contains(&e.id));
-        }
-    }
-}
-
-/// Forward catalog changes to connected sessions until shutdown.
-pub fn spawn_list_changed_notifier(state: AppState) {
-    let mut changes = state.catalog().subscribe();
-    let stop = state.shutdown_token().clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    state.sessions().notify_tool_list_changed().await;
-                }
-            }
-        }
-    });
-}
+use crate::state::AppState;
 
 /// The `Host` names MCP endpoints accept (DNS-rebinding protection).
 /// Empty means any host.

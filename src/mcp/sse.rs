@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::handler::GatewayHandler;
 use crate::auth::AuthUser;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Open legacy sessions: id → (owner, inbound channel).
 #[derive(Default)]

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 
 use super::handler::GatewayHandler;
 use crate::error::{Error, Result};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Serve MCP on stdin/stdout until the client closes stdin or `shutdown` fires.
 pub async fn serve(
