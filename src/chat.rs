@@ -97,7 +97,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi
 }
 
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router {
     let (api, mut spec) = api().split_for_parts();
     spec.servers = Some(vec![utoipa::openapi::Server::new("/v1")]);
     let api = api
@@ -109,7 +109,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/v1/docs")
         .url("/v1/openapi.json", spec)
         .into();
-    Router::new().nest("/v1", api).merge(docs)
+    Router::new()
+        .nest("/v1", api)
+        .merge(docs)
+        .with_state(state.clone())
 }
 
 /// The name a vendor sees for a tool (vendors allow `[a-zA-Z0-9_-]` only).

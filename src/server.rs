@@ -332,6 +332,7 @@ pub fn router(state: AppState) -> Router {
     crate::metrics::install();
     let max_body = state.config().limits.max_body_bytes;
     router
+        .with_state(state.clone())
         .merge(crate::mcp::routes(&state))
         .merge(crate::admin::routes(&state))
         .merge(crate::chat::routes(&state))
@@ -360,7 +361,6 @@ pub fn router(state: AppState) -> Router {
         // on the response and recorded on the request's span.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
 }
 
 /// Liveness: the process is up and serving HTTP.

@@ -18,8 +18,6 @@ use crate::engines::Engines;
 use crate::error::Result;
 use crate::lifecycle::Lifecycle;
 use crate::limits::Limits;
-use crate::mcp::list_cache::ListCache;
-use crate::mcp::sse::SseSessions;
 use crate::notify::SessionRegistry;
 use crate::store::{Backend, DynStore, Store};
 use crate::vault::Vault;
@@ -37,8 +35,6 @@ struct Inner {
     engines: Engines,
     catalog: Catalog,
     sessions: SessionRegistry,
-    sse_sessions: SseSessions,
-    list_cache: ListCache,
     auth: AuthCache,
     entitlements: EntitlementCache,
     limits: Limits,
@@ -67,8 +63,6 @@ impl AppState {
                 engines,
                 catalog: Catalog::new(),
                 sessions: SessionRegistry::default(),
-                sse_sessions: SseSessions::default(),
-                list_cache: Default::default(),
                 config,
                 lifecycle: Lifecycle::new(),
             }),
@@ -102,15 +96,6 @@ impl AppState {
 
     pub fn sessions(&self) -> &SessionRegistry {
         &self.inner.sessions
-    }
-
-    pub fn sse_sessions(&self) -> &SseSessions {
-        &self.inner.sse_sessions
-    }
-
-    /// Stateless `tools/list` answers kept for identical requests.
-    pub fn list_cache(&self) -> &ListCache {
-        &self.inner.list_cache
     }
 
     /// Users' entitlements, cached like API keys.

@@ -82,7 +82,7 @@ impl Modify for SecurityAddon {
 }
 
 /// The admin routes (authenticated) plus the OpenAPI document and docs page.
-pub fn routes(state: &AppState) -> axum::Router<AppState> {
+pub fn routes(state: &AppState) -> axum::Router {
     let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(agents::routes())
         .merge(users::routes())
@@ -97,7 +97,10 @@ pub fn routes(state: &AppState) -> axum::Router<AppState> {
     let docs: axum::Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/admin/v1/docs")
         .url("/admin/v1/openapi.json", spec)
         .into();
-    axum::Router::new().nest("/admin/v1", api).merge(docs)
+    axum::Router::new()
+        .nest("/admin/v1", api)
+        .merge(docs)
+        .with_state(state.clone())
 }
 
 /// The OpenAPI document (for tests and `vieagent` tooling).

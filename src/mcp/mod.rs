@@ -25,6 +25,46 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use crate::state::AppState;
+use list_cache::ListCache;
+use sse::SseSessions;
+
+/// The MCP transports' own state: the application state, plus what only
+/// they use (open legacy SSE sessions, the stateless `tools/list` cache).
+#[derive(Clone)]
+pub struct McpState {
+    app: AppState,
+    own: Arc<Own>,
+}
+
+struct Own {
+    sse_sessions: SseSessions,
+    list_cache: ListCache,
+}
+
+impl McpState {
+    pub fn new(app: AppState) -> Self {
+        Self {
+            app,
+            own: Arc::new(Own {
+                sse_sessions: SseSessions::default(),
+                list_cache: ListCache::default(),
+            }),
+        }
+    }
+
+    pub fn app(&self) -> &AppState {
+        &self.app
+    }
+
+    pub fn sse_sessions(&self) -> &SseSessions {
+        &self.own.sse_sessions
+    }
+
+    /// Stateless `tools/list` answers kept for identical requests.
+    pub fn list_cache(&self) -> &ListCache {
+        &self.own.list_cache
+    }
+}
 
 /// The `Host` names MCP endpoints accept (DNS-rebinding protection).
 /// Empty means any host.
@@ -41,7 +81,7 @@ pub fn allowed_hosts(state: &AppState) -> Vec<String> {
 
 /// `/mcp` (streamable HTTP) and the legacy `/sse` + `/messages`, behind
 /// user authentication.
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router {
     let hosts = allowed_hosts(state);
     let mut config = StreamableHttpServerConfig::default()
         .with_cancellation_token(state.shutdown_token().child_token())
@@ -65,13 +105,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             Arc::new(LocalSessionManager::default()),
             config,
         );
+    let mcp = McpState::new(state.clone());
     // route_layer, not layer: unknown paths stay 404 instead of asking for a key.
     Router::new()
         .nest_service("/mcp", service)
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            envelope_guard,
-        ))
+        .route_layer(middleware::from_fn_with_state(mcp.clone(), envelope_guard))
         .route_layer(middleware::from_fn(session_delete_no_content))
         .merge(sse::routes())
         .route_layer(middleware::from_fn_with_state(
@@ -79,28 +117,28 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             crate::auth::require_user,
         ))
         .route_layer(middleware::from_fn_with_state(state.clone(), host_guard))
+        .with_state(mcp)
 }
 
 /// Every `POST /mcp` body passes [`envelope::check`] before rmcp sees it:
 /// a malformed message gets a 400 with a JSON-RPC error saying what is wrong.
-async fn envelope_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn envelope_guard(State(state): State<McpState>, request: Request, next: Next) -> Response {
     if request.method() != axum::http::Method::POST {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let limit = state.config().mcp_http_message_limit();
+    let limit = state.app().config().mcp_http_message_limit();
     let (bytes, message) = match envelope::read_checked(body, limit, "streamable_http").await {
         Ok(read) => read,
         Err(refusal) => return refusal,
     };
-    let snapshot = state.catalog().snapshot();
+    let snapshot = state.app().catalog().snapshot();
     let shared = !snapshot.has_priced();
     if !shared {
         // Lists now differ per user: nothing kept may be served, or held.
         state.list_cache().clear();
     }
-    let cacheable =
-        list_cache::ListCache::lookup_key(&parts, &message, &bytes, snapshot.version, shared);
+    let cacheable = ListCache::lookup_key(&parts, &message, &bytes, snapshot.version, shared);
     drop(message);
     drop(snapshot);
     if let Some(lookup) = &cacheable
@@ -113,7 +151,7 @@ async fn envelope_guard(State(state): State<AppState>, request: Request, next: N
         .await;
     match cacheable {
         Some(lookup) => {
-            let version = state.catalog().snapshot().version;
+            let version = state.app().catalog().snapshot().version;
             state.list_cache().keep(lookup, version, response).await
         }
         None => response,

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::Router;
@@ -28,9 +28,9 @@ use serde::Deserialize;
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
+use super::McpState;
 use super::handler::GatewayHandler;
 use crate::auth::AuthUser;
-use crate::state::AppState;
 
 /// Open legacy sessions: id → (owner, inbound channel).
 #[derive(Default)]
@@ -70,14 +70,14 @@ impl SseSessions {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<McpState> {
     Router::new()
         .route("/sse", get(open_stream))
         .route("/messages", post(post_message))
 }
 
 async fn open_stream(
-    State(state): State<AppState>,
+    State(state): State<McpState>,
     Extension(auth): Extension<AuthUser>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let session_id = Uuid::new_v4().simple().to_string();
@@ -87,10 +87,10 @@ async fn open_stream(
         .sse_sessions()
         .insert(session_id.clone(), auth.user.id, inbound_tx);
 
-    let session_ct = state.shutdown_token().child_token();
+    let session_ct = state.app().shutdown_token().child_token();
     let sink = tokio_util::sync::PollSender::new(outbound_tx);
     let stream = ReceiverStream::new(inbound_rx);
-    let handler = GatewayHandler::http(state.clone(), "sse");
+    let handler = GatewayHandler::http(state.app().clone(), "sse");
     let (serve_ct, sid, cleanup) = (session_ct.clone(), session_id.clone(), state.clone());
     tokio::spawn(async move {
         match handler.serve_with_ct((sink, stream), serve_ct).await {
@@ -128,7 +128,7 @@ struct SessionQuery {
 }
 
 async fn post_message(
-    State(state): State<AppState>,
+    State(state): State<McpState>,
     Extension(auth): Extension<AuthUser>,
     Query(query): Query<SessionQuery>,
     request: axum::extract::Request,
@@ -144,7 +144,7 @@ async fn post_message(
             .into_response();
     };
     let (parts, body) = request.into_parts();
-    let limit = state.config().mcp_http_message_limit();
+    let limit = state.app().config().mcp_http_message_limit();
     let bytes = match super::envelope::read_checked(body, limit, "sse").await {
         Ok((bytes, _)) => bytes,
         Err(refusal) => return refusal,
@@ -176,6 +176,3 @@ async fn post_message(
             .into_response(),
     }
 }
-
-/// Shared handle type for [`AppState`].
-pub type SharedSseSessions = Arc<SseSessions>;
