@@ -1,21 +1,17 @@
-//! API-key authentication for the HTTP transports: `Authorization: Bearer
-//! <key>` resolved to a user by the key's SHA-256, cached briefly. A revoked
-//! key or disabled user stops working within `auth_cache_ttl`.
+//! API-key authentication: a presented key resolved to a user by the key's
+//! SHA-256, cached briefly. A revoked key or disabled user stops working
+//! within `auth_cache_ttl`. (The HTTP middleware that reads the key from
+//! `Authorization: Bearer` is [`crate::http::auth`].)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::accounts;
 use crate::error::Error;
-use crate::state::AppState;
 use crate::store::{Store, User};
 
 /// The authenticated caller, inserted into request extensions.
@@ -112,35 +108,5 @@ impl AuthCache {
         if let Ok(mut entries) = self.entries.lock() {
             entries.clear();
         }
-    }
-}
-
-/// The bearer token of a request, if well-formed.
-pub fn bearer(request: &Request) -> Option<&str> {
-    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = token.trim();
-    (!token.is_empty()).then_some(token)
-}
-
-/// Middleware: require a valid user API key; 401 with `WWW-Authenticate: Bearer` otherwise.
-pub async fn require_user(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let Some(token) = bearer(&request) else {
-        return Error::Unauthorized.into_response();
-    };
-    match state.auth().authenticate(state.store_arc(), token).await {
-        Ok(Some(auth)) => {
-            request.extensions_mut().insert(auth);
-            next.run(request).await
-        }
-        Ok(None) => Error::Unauthorized.into_response(),
-        Err(e) => e.into_response(),
     }
 }

@@ -34,10 +34,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::admin::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::AuthUser;
 use crate::calls::{self, CallError, CallRequest, ToolResult};
 use crate::error::{Error, FieldError, Problem, Result};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::limits::Refusal;
 use crate::state::AppState;
 use crate::store::{ExecutionLog, ExecutionStatus, User};
@@ -104,7 +104,7 @@ pub fn routes(state: &AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::require_user,
+            crate::http::auth::require_user,
         ));
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/v1/docs")
         .url("/v1/openapi.json", spec)

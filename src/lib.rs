@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod demo;
 pub mod engines;
 pub mod error;
+pub mod http;
 pub mod lifecycle;
 pub mod limits;
 pub mod manifests;

@@ -10,10 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{AdminActor, audit, decode_cursor, encode_cursor, page_size};
 use crate::agents::{self, AgentDefinition, AgentUpdate, ImportRequest};
 use crate::error::{Error, FieldError, Problem, Result};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::store::{Agent, AgentFilter, AgentPatch, AgentStatus, EngineType, StoreError};
 

@@ -11,11 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{AdminActor, audit, page_size, parse_time_cursor, time_cursor};
 use crate::agents::PriceInput;
 use crate::billing::{self, Grant};
 use crate::error::{Error, FieldError, Problem, Result};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::store::{CreditAccount, Entitlement, EntitlementKind, LedgerEntry, User};
 

@@ -10,10 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{ApiPath, ApiQuery};
 use super::{page_size, parse_time_cursor, time_cursor};
 use crate::billing::{self, GroupBy, UsageReport};
 use crate::error::{Error, Problem, Result};
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::store::{AuditEntry, ExecutionLog, ExecutionLogFilter, ExecutionStatus};
 

@@ -13,35 +13,26 @@
 mod agents;
 mod billing;
 mod executions;
-pub mod extract;
 mod users;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use secrecy::ExposeSecret;
 use serde_json::Value;
-use subtle::ConstantTimeEq;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::error::{Error, Problem};
+pub use crate::http::auth::AdminActor;
+use crate::http::auth::require_admin;
 use crate::state::AppState;
-use crate::store::{NewAuditEntry, Role};
+use crate::store::NewAuditEntry;
 
 /// Largest admin request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// Who is calling the admin API.
-#[derive(Debug, Clone)]
-pub struct AdminActor {
-    pub user_id: Option<Uuid>,
-    pub label: String,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -114,40 +105,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut openapi = openapi;
     openapi.servers = Some(vec![utoipa::openapi::Server::new("/admin/v1")]);
     openapi
-}
-
-async fn require_admin(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let Some(token) = crate::auth::bearer(&request).map(str::to_string) else {
-        return Error::Unauthorized.into_response();
-    };
-    if let Some(admin_token) = &state.config().admin_token {
-        let expected = admin_token.expose_secret().as_bytes();
-        if !expected.is_empty() && bool::from(expected.ct_eq(token.as_bytes())) {
-            request.extensions_mut().insert(AdminActor {
-                user_id: None,
-                label: "admin-token".into(),
-            });
-            return next.run(request).await;
-        }
-    }
-    match state.auth().authenticate(state.store_arc(), &token).await {
-        Ok(Some(auth)) if auth.user.role == Role::Admin => {
-            request.extensions_mut().insert(AdminActor {
-                user_id: Some(auth.user.id),
-                label: format!("user:{}", auth.user.email),
-            });
-            next.run(request).await
-        }
-        Ok(Some(_)) => {
-            Error::Forbidden("the admin API needs an admin user's API key".into()).into_response()
-        }
-        Ok(None) => Error::Unauthorized.into_response(),
-        Err(e) => e.into_response(),
-    }
 }
 
 /// Record a mutation. Failures are logged, not returned: the change happened.

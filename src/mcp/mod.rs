@@ -114,7 +114,7 @@ pub fn routes(state: &AppState) -> Router {
         .merge(sse::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::require_user,
+            crate::http::auth::require_user,
         ))
         .route_layer(middleware::from_fn_with_state(state.clone(), host_guard))
         .with_state(mcp)
