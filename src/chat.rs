@@ -220,7 +220,7 @@ async fn list_tools(
     ApiQuery(q): ApiQuery<ToolsQuery>,
 ) -> Result<axum::Json<ToolList>> {
     let format = q.format.unwrap_or_default();
-    let tools = calls::visible_tools(&state, &auth.user)
+    let tools = calls::visible_tools(state.calls(), &auth.user)
         .await
         .map_err(|e| Error::Unavailable(format!("the tool catalog is unavailable: {e}")))?;
     let tools = tools
@@ -307,7 +307,7 @@ async fn run_call(
     // The call runs to completion even if the client goes away: its row is
     // finished and its credits settled either way.
     calls::call(
-        state,
+        state.calls(),
         CallRequest {
             user,
             tool_name,

@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::AuthCache;
 use crate::billing::EntitlementCache;
-use crate::calls::journal::Journal;
+use crate::calls::Pipeline;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::engines::Engines;
@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::lifecycle::Lifecycle;
 use crate::limits::Limits;
 use crate::notify::SessionRegistry;
-use crate::store::{Backend, DynStore, Store};
+use crate::store::{DynStore, Store};
 use crate::vault::Vault;
 
 /// Shared application state: cheap to clone, everything behind one `Arc`.
@@ -29,78 +29,61 @@ pub struct AppState {
 }
 
 struct Inner {
-    store: DynStore,
-    journal: Journal,
-    vault: Vault,
-    engines: Engines,
-    catalog: Catalog,
+    /// The call pipeline and what it owns (store, journal, Vault, engines,
+    /// catalog, entitlements, limits, configuration, lifecycle).
+    calls: Pipeline,
     sessions: SessionRegistry,
     auth: AuthCache,
-    entitlements: EntitlementCache,
-    limits: Limits,
     replica_id: uuid::Uuid,
-    config: Config,
-    lifecycle: Lifecycle,
 }
 
 impl AppState {
     pub fn new(store: DynStore, vault: Vault, engines: Engines, config: Config) -> Self {
+        let auth = AuthCache::new(config.auth_cache_ttl);
+        let calls = Pipeline::new(store, vault, engines, Arc::new(config), Lifecycle::new());
         Self {
             inner: Arc::new(Inner {
-                auth: AuthCache::new(config.auth_cache_ttl),
-                entitlements: EntitlementCache::new(config.auth_cache_ttl),
-                limits: Limits::new(&config.limits),
-                replica_id: uuid::Uuid::new_v4(),
-                journal: Journal::start(
-                    store.clone(),
-                    match store.backend() {
-                        Backend::Sqlite => 1,
-                        Backend::Postgres => config.journal_writers as usize,
-                    },
-                ),
-                store,
-                vault,
-                engines,
-                catalog: Catalog::new(),
+                calls,
                 sessions: SessionRegistry::default(),
-                config,
-                lifecycle: Lifecycle::new(),
+                auth,
+                replica_id: uuid::Uuid::new_v4(),
             }),
         }
     }
 
-    pub fn store(&self) -> &dyn Store {
-        self.inner.store.as_ref()
+    /// The call pipeline every transport hands its calls to.
+    pub fn calls(&self) -> &Pipeline {
+        &self.inner.calls
     }
 
-    /// The Shadow Journal writer (group-committed `execution_logs` writes).
-    pub fn journal(&self) -> &Journal {
-        &self.inner.journal
+    pub fn store(&self) -> &dyn Store {
+        self.calls().store()
     }
 
     pub fn store_arc(&self) -> &DynStore {
-        &self.inner.store
+        self.calls().store_arc()
     }
 
     pub fn vault(&self) -> &Vault {
-        &self.inner.vault
+        self.calls().vault()
     }
 
     pub fn engines(&self) -> &Engines {
-        &self.inner.engines
+        self.calls().engines()
     }
 
     pub fn catalog(&self) -> &Catalog {
-        &self.inner.catalog
+        self.calls().catalog()
     }
 
+    /// Connected MCP sessions, for `tools/list_changed`.
     pub fn sessions(&self) -> &SessionRegistry {
         &self.inner.sessions
     }
 
     /// Users' entitlements, cached like API keys.
     pub fn entitlements(&self) -> &EntitlementCache {
-        &self.inner.entitlements
+        self.calls().entitlements()
     }
 
     pub fn auth(&self) -> &AuthCache {
@@ -108,27 +91,27 @@ impl AppState {
     }
 
     pub fn config(&self) -> &Config {
-        &self.inner.config
+        self.calls().config()
     }
 
     /// Shutdown signals and the in-flight call tracker.
     pub fn lifecycle(&self) -> &Lifecycle {
-        &self.inner.lifecycle
+        self.calls().lifecycle()
     }
 
     /// Cancelled when the process shuts down.
     pub fn shutdown_token(&self) -> &CancellationToken {
-        self.inner.lifecycle.shutdown_token()
+        self.lifecycle().shutdown_token()
     }
 
     /// Cancelled when the shutdown grace period is over: calls still
     /// running are stopped (rows `failed`, credits released).
     pub fn hard_stop(&self) -> &CancellationToken {
-        self.inner.lifecycle.hard_stop()
+        self.lifecycle().hard_stop()
     }
 
     pub fn limits(&self) -> &Limits {
-        &self.inner.limits
+        self.calls().limits()
     }
 
     /// This process, as recorded in `replicas` and on its calls' rows.
@@ -138,11 +121,11 @@ impl AppState {
 
     /// In-flight tool calls.
     pub fn call_tracker(&self) -> &TaskTracker {
-        self.inner.lifecycle.call_tracker()
+        self.lifecycle().call_tracker()
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        self.inner.lifecycle.is_shutting_down()
+        self.lifecycle().is_shutting_down()
     }
 
     /// Reload the catalog now (after a change made by this process).

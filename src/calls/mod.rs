@@ -18,6 +18,7 @@
 //! protocol errors.
 
 pub mod journal;
+mod pipeline;
 pub mod redact;
 pub mod validate;
 
@@ -36,13 +37,13 @@ use crate::billing::{self, Access};
 use crate::engines::InvokeOptions;
 use crate::limits::Refusal;
 use crate::scrub::Scrubber;
-use crate::state::AppState;
 use crate::store::{
     Agent, ExecutionOutcome, ExecutionStatus, JournalResult, NewExecutionLog, StoreError, User,
 };
 use crate::vault::{ResolveError, VaultError};
 use journal::Journal;
 
+pub use pipeline::Pipeline;
 pub use validate::validation_errors;
 
 /// Progress reporting back to the caller's transport (MCP progress
@@ -120,7 +121,7 @@ impl CallError {
 /// catalog, with priced tools the user has not bought marked or hidden
 /// (`catalog.show_unpurchased`).
 pub async fn visible_tools(
-    state: &AppState,
+    state: &Pipeline,
     user: &User,
 ) -> Result<Arc<Vec<rmcp::model::Tool>>, StoreError> {
     let snapshot = state.catalog().snapshot();
@@ -141,8 +142,8 @@ pub async fn visible_tools(
 
 /// Run one call to completion. The work runs in its own task so the journal
 /// row is always finished, even if the caller's transport goes away.
-pub async fn call(state: &AppState, request: CallRequest) -> Result<ToolResult, CallError> {
-    if state.is_shutting_down() {
+pub async fn call(state: &Pipeline, request: CallRequest) -> Result<ToolResult, CallError> {
+    if state.lifecycle().is_shutting_down() {
         metrics::counter!("vieagent_calls_refused_total", "reason" => "shutting_down").increment(1);
         return Err(CallError::ShuttingDown);
     }
@@ -150,7 +151,7 @@ pub async fn call(state: &AppState, request: CallRequest) -> Result<ToolResult, 
         return Err(limited(refusal, &request.tool_name));
     }
     let state = state.clone();
-    let tracker = state.call_tracker().clone();
+    let tracker = state.lifecycle().call_tracker().clone();
     let handle = tracker.spawn(async move { run(&state, request).await });
     match handle.await {
         Ok(result) => result,
@@ -161,7 +162,7 @@ pub async fn call(state: &AppState, request: CallRequest) -> Result<ToolResult, 
     }
 }
 
-async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallError> {
+async fn run(state: &Pipeline, request: CallRequest) -> Result<ToolResult, CallError> {
     let started = Instant::now();
     let snapshot = state.catalog().snapshot();
     let entry = snapshot
@@ -321,7 +322,7 @@ async fn run(state: &AppState, request: CallRequest) -> Result<ToolResult, CallE
         let invoked = tokio::select! {
             r = engine.invoke(&agent.engine_flow_id, &request.arguments, &credentials, &options) => Ok(r),
             _ = request.cancel.cancelled() => Err("cancelled"),
-            _ = state.hard_stop().cancelled() => Err("shutdown"),
+            _ = state.lifecycle().hard_stop().cancelled() => Err("shutdown"),
         };
         let engine_time = engine_started.elapsed();
         let engine_ms = engine_time.as_millis();
@@ -431,7 +432,7 @@ enum AccessError {
 
 /// The account must be enabled; a priced agent needs an active entitlement.
 /// (Credits are checked atomically when the journal reserves them.)
-async fn check_access(state: &AppState, agent: &Agent, user: &User) -> Result<(), AccessError> {
+async fn check_access(state: &Pipeline, agent: &Agent, user: &User) -> Result<(), AccessError> {
     if user.disabled_at.is_some() {
         return Err(AccessError::Denied {
             kind: "access_denied",

@@ -127,7 +127,7 @@ impl ServerHandler for GatewayHandler {
         let Some(user) = self.user(&context) else {
             return Err(McpError::invalid_request("not authenticated", None));
         };
-        let tools = crate::calls::visible_tools(&self.state, &user)
+        let tools = crate::calls::visible_tools(self.state.calls(), &user)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "tools/list: entitlements unavailable");
@@ -195,7 +195,7 @@ impl ServerHandler for GatewayHandler {
             session_id: None,
             transport: self.transport,
         };
-        match calls::call(&self.state, call).await {
+        match calls::call(self.state.calls(), call).await {
             Ok(result) => Ok(tool_result(result).into()),
             Err(CallError::UnknownTool(name)) => Err(McpError::invalid_params(
                 format!(
