@@ -1,0 +1,239 @@
+//! Admission: may this call run at all? The arguments against the tool's
+//! schema, the account and the entitlement, the user's credentials from the
+//! Vault. A refusal becomes one `failed` row (written by [`super::settle`]);
+//! an admitted call carries its credentials, the scrubber built from them,
+//! and the input snapshot with them redacted.
+
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::billing::{self, Access};
+use crate::scrub::Scrubber;
+use chrono::{DateTime, Utc};
+
+use crate::store::{Agent, CreditAccount, Entitlement, StoreError, User};
+use crate::vault::{Credentials, ResolveError, VaultError};
+
+use super::pipeline::{Call, Pipeline};
+use super::{CallError, redact, validation_errors};
+
+pub(super) enum Admission {
+    Admitted(Admitted),
+    Refused(Rejection),
+}
+
+/// A call that may run.
+pub(super) struct Admitted {
+    /// Decrypted for this call only; dropped as soon as the engine answers.
+    pub credentials: Credentials,
+    /// Removes the credentials' values from whatever the engine returns.
+    pub scrubber: Scrubber,
+    pub input_snapshot: Value,
+}
+
+/// Why a call may not run: a tool error the caller can act on.
+pub(super) struct Rejection {
+    pub kind: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+/// Validate → access → credentials. `Err` only when the database could
+/// not answer (the call is not run, and not journaled).
+pub(super) async fn admit(p: &Pipeline, call: &Call<'_>) -> Result<Admission, CallError> {
+    match checks(p, call).await {
+        Ok(admitted) => Ok(Admission::Admitted(admitted)),
+        Err(Stop::Refused(rejection)) => Ok(Admission::Refused(rejection)),
+        Err(Stop::Failed(e)) => Err(e),
+    }
+}
+
+/// Why a check stopped the call.
+enum Stop {
+    Refused(Rejection),
+    Failed(CallError),
+}
+
+impl From<Rejection> for Stop {
+    fn from(rejection: Rejection) -> Self {
+        Stop::Refused(rejection)
+    }
+}
+
+async fn checks(p: &Pipeline, call: &Call<'_>) -> Result<Admitted, Stop> {
+    valid_arguments(call)?;
+    check_access(p, call.agent(), call.user()).await?;
+    let credentials = credentials(p, call).await?;
+    let scrubber = Scrubber::new(credentials.iter().map(|c| c.value.expose_secret()));
+    let input_snapshot = redact::input_snapshot(&call.request.arguments, &scrubber);
+    Ok(Admitted {
+        credentials,
+        scrubber,
+        input_snapshot,
+    })
+}
+
+/// The arguments against the tool's schema: every failing field and rule.
+fn valid_arguments(call: &Call<'_>) -> Result<(), Rejection> {
+    let errors = validation_errors(&call.entry.validator, &call.request.arguments);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let message = format!(
+        "Invalid arguments for tool '{}':\n{}",
+        call.agent().tool_name,
+        errors
+            .iter()
+            .map(|e| format!("- {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    Err(Rejection {
+        kind: "invalid_arguments",
+        message,
+        details: json!({"errors": errors}),
+    })
+}
+
+/// The user's credentials for the agent's providers, decrypted for this
+/// call only.
+async fn credentials(p: &Pipeline, call: &Call<'_>) -> Result<Credentials, Stop> {
+    let (agent, user) = (call.agent(), call.user());
+    match p
+        .vault()
+        .resolve(user.id, &agent.required_credential_types)
+        .await
+    {
+        Ok(credentials) => Ok(credentials),
+        Err(ResolveError::Vault(VaultError::MissingCredentials { providers })) => {
+            Err(Stop::Refused(Rejection {
+                kind: "missing_credentials",
+                message: missing_credentials_message(agent, user, &providers),
+                details: json!({"missing_credentials": providers}),
+            }))
+        }
+        Err(ResolveError::Vault(VaultError::Undecryptable { provider, .. })) => {
+            Err(Stop::Refused(Rejection {
+                kind: "credential_unreadable",
+                message: format!(
+                    "Your stored {provider} credential cannot be decrypted; set it again \
+                     (vieagent credentials set --user {} --provider {provider}).",
+                    user.email
+                ),
+                details: json!({"provider": provider}),
+            }))
+        }
+        Err(ResolveError::Store(e)) => {
+            Err(Stop::Failed(CallError::JournalUnavailable(e.to_string())))
+        }
+    }
+}
+
+/// The account must be enabled; a priced agent needs an active entitlement.
+/// (Credits are checked atomically when the journal reserves them.)
+async fn check_access(p: &Pipeline, agent: &Agent, user: &User) -> Result<(), Stop> {
+    if user.disabled_at.is_some() {
+        return Err(Stop::Refused(Rejection {
+            kind: "access_denied",
+            message: "Your account is disabled; ask your administrator to enable it.".into(),
+            details: json!({}),
+        }));
+    }
+    if !billing::is_priced(agent) {
+        return Ok(());
+    }
+    let unavailable = |e: StoreError| Stop::Failed(CallError::journal(&e));
+    let entitlements = p
+        .entitlements()
+        .for_user(p.store(), user.id)
+        .await
+        .map_err(unavailable)?;
+    let now = chrono::Utc::now();
+    let Access::NeedsPurchase { lapsed } = billing::access(agent, &entitlements, now) else {
+        return Ok(());
+    };
+    let balance = p
+        .store()
+        .credit_account(user.id)
+        .await
+        .map_err(unavailable)?;
+    let currency = &p.config().billing.currency;
+    Err(Stop::Refused(purchase_required(
+        agent, user, currency, balance, lapsed, now,
+    )))
+}
+
+/// A priced agent the user has no active entitlement to: what it costs,
+/// why access lapsed (if it did), and how to get it.
+fn purchase_required(
+    agent: &Agent,
+    user: &User,
+    currency: &str,
+    balance: CreditAccount,
+    lapsed: Option<Entitlement>,
+    now: DateTime<Utc>,
+) -> Rejection {
+    let why = match &lapsed {
+        Some(e) => format!("{}.", capitalize(&billing::lapsed_reason(e, now))),
+        None => "You have not bought it.".into(),
+    };
+    let kind = if agent
+        .price_one_time
+        .is_some_and(|p| p > rust_decimal::Decimal::ZERO)
+    {
+        "one_time"
+    } else {
+        "monthly"
+    };
+    Rejection {
+        kind: "purchase_required",
+        message: format!(
+            "Tool '{}' ({}) requires a purchase: {}. {why} Your balance: {} credits ({} per call). \
+             Ask your administrator to grant access \
+             (vieagent entitlements grant --user {} --agent {} --kind {kind}).",
+            agent.tool_name,
+            agent.name,
+            billing::price_text(agent, currency),
+            balance.available(),
+            agent.credits_per_call,
+            user.email,
+            agent.tool_name,
+        ),
+        details: json!({
+            "agent": agent.tool_name,
+            "price_one_time": agent.price_one_time.map(|p| p.to_string()),
+            "price_monthly": agent.price_monthly.map(|p| p.to_string()),
+            "currency": currency,
+            "balance": balance.balance,
+            "available": balance.available(),
+            "lapsed_entitlement": lapsed.map(|e| json!({
+                "id": e.id,
+                "kind": e.kind,
+                "expires_at": e.expires_at,
+                "revoked_at": e.revoked_at,
+            })),
+        }),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn missing_credentials_message(agent: &Agent, user: &User, providers: &[String]) -> String {
+    let first = providers.first().map(String::as_str).unwrap_or("openai");
+    format!(
+        "Tool '{}' needs your credentials for: {}. They are stored encrypted in the gateway's Vault and \
+         used only for your calls. Add them with `vieagent credentials set --user {} --provider {first}` \
+         (the key is read from stdin), or ask your administrator to add them \
+         (PUT /admin/v1/users/{}/credentials/{first}), then call the tool again.",
+        agent.tool_name,
+        providers.join(", "),
+        user.email,
+        user.id
+    )
+}

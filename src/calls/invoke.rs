@@ -1,0 +1,74 @@
+//! The engine call: the agent's engine, its request options, and a race
+//! against the client's cancellation and the gateway's hard stop. The
+//! credentials and the limits' slot are taken by value and dropped the
+//! moment the engine has answered.
+
+use std::time::{Duration, Instant};
+
+use crate::engines::{EngineError, EngineOutput, InvokeOptions};
+use crate::limits::Permits;
+use crate::vault::Credentials;
+
+use super::pipeline::{Call, Pipeline};
+
+pub(super) enum Invoked {
+    /// The agent's engine is not configured on this gateway: nothing ran.
+    Unconfigured(String),
+    Ran {
+        outcome: Ran,
+        engine_time: Duration,
+    },
+}
+
+/// How the engine call ended.
+pub(super) enum Ran {
+    Output(EngineOutput),
+    Failed(EngineError),
+    /// The client cancelled or went away.
+    Cancelled,
+    /// The gateway's shutdown grace period ran out.
+    Shutdown,
+}
+
+pub(super) async fn invoke(
+    p: &Pipeline,
+    call: &Call<'_>,
+    credentials: Credentials,
+    permits: Permits,
+) -> Invoked {
+    let agent = call.agent();
+    let engine = match p
+        .engines()
+        .for_agent(agent.engine_type, &agent.engine_config)
+    {
+        Ok(engine) => engine,
+        Err(e) => {
+            return Invoked::Unconfigured(format!(
+                "Tool '{}' is unavailable: {e}.",
+                agent.tool_name
+            ));
+        }
+    };
+    let mut options = InvokeOptions::new(&agent.engine_config);
+    options.timeout = agent
+        .timeout_ms
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map(Duration::from_millis);
+    options.session_id = call.request.session_id.as_deref();
+    call.progress(2, "waiting on engine").await;
+    let engine_started = Instant::now();
+    let outcome = tokio::select! {
+        r = engine.invoke(&agent.engine_flow_id, &call.request.arguments, &credentials, &options) => match r {
+            Ok(output) => Ran::Output(output),
+            Err(e) => Ran::Failed(e),
+        },
+        _ = call.request.cancel.cancelled() => Ran::Cancelled,
+        _ = p.lifecycle().hard_stop().cancelled() => Ran::Shutdown,
+    };
+    let engine_time = engine_started.elapsed();
+    drop((credentials, permits));
+    Invoked::Ran {
+        outcome,
+        engine_time,
+    }
+}
