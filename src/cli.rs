@@ -392,20 +392,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                 .map_err(|e| Error::Startup(format!("cannot listen on {}: {e}", config.listen)))?;
             server::run(config, listener, shutdown_signal()).await
         }
-        Command::Stdio => {
-            let state = server::prepare(config).await?;
-            let result = crate::mcp::stdio::serve(state.clone(), shutdown_signal()).await;
-            state.shutdown_token().cancel();
-            state.call_tracker().close();
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(30),
-                state.call_tracker().wait(),
-            )
-            .await;
-            server::retire(&state).await;
-            state.store().close().await;
-            result
-        }
+        Command::Stdio => server::run_stdio(config, shutdown_signal()).await,
         Command::Migrate => {
             let store = store::connect(&config).await?;
             let applied = store.migrate().await.map_err(|e| match e {

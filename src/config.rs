@@ -1004,6 +1004,17 @@ fn scrub(message: &str, secret: &str) -> String {
     }
 }
 
+/// This machine's name, as `replicas.hostname` records it: `HOSTNAME` (set
+/// by container runtimes and Kubernetes), else `/etc/hostname`.
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {

@@ -336,6 +336,7 @@ crate::backend_tests!(
     session_hears_list_changed_after_a_catalog_change,
     legacy_sse_end_to_end,
     stdio_end_to_end_with_the_real_binary,
+    stdio_closed_mid_call_cancels_the_call_and_exits,
     cancellation_aborts_the_engine_call_and_records_cancelled,
     pipeline_failures_are_tool_errors_with_exactly_one_row,
     engine_echoed_secrets_never_reach_client_or_journal,
@@ -637,28 +638,29 @@ async fn legacy_sse_end_to_end(backend: Backend) {
     client.cancel().await.expect("close");
 }
 
+/// `vieagent stdio` for the fixture's user, against its database and mock
+/// Flowise.
+fn stdio_command(f: &Fixture) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(crate::helpers::bin());
+    command
+        .arg("stdio")
+        .current_dir(f.app.db.dir.path())
+        .env("VIEAGENT_DATABASE_URL", &f.app.db.url)
+        .env("VIEAGENT_MASTER_KEY", &f.app.db.master_key)
+        .env("VIEAGENT_API_KEY", &f.key)
+        .env("VIEAGENT_FLOWISE_URL", f.flowise.uri())
+        .env("VIEAGENT_FLOWISE_API_KEY", FLOWISE_KEY)
+        .env("VIEAGENT_CATALOG_POLL_INTERVAL", "100ms")
+        .env("VIEAGENT_DEMO", "false")
+        .env("VIEAGENT_LOG_LEVEL", "warn");
+    command
+}
+
 async fn stdio_end_to_end_with_the_real_binary(backend: Backend) {
     use rmcp::ServiceExt;
-    use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+    use rmcp::transport::TokioChildProcess;
     let f = Fixture::new(backend).await;
-    let uri = f.flowise.uri();
-    let (url, master, key) = (
-        f.app.db.url.clone(),
-        f.app.db.master_key.clone(),
-        f.key.clone(),
-    );
-    let command = tokio::process::Command::new(crate::helpers::bin()).configure(|c| {
-        c.arg("stdio")
-            .current_dir(f.app.db.dir.path())
-            .env("VIEAGENT_DATABASE_URL", &url)
-            .env("VIEAGENT_MASTER_KEY", &master)
-            .env("VIEAGENT_API_KEY", &key)
-            .env("VIEAGENT_FLOWISE_URL", &uri)
-            .env("VIEAGENT_FLOWISE_API_KEY", FLOWISE_KEY)
-            .env("VIEAGENT_CATALOG_POLL_INTERVAL", "100ms")
-            .env("VIEAGENT_DEMO", "false")
-            .env("VIEAGENT_LOG_LEVEL", "warn");
-    });
+    let command = stdio_command(&f);
     let (transport, _stderr) = TokioChildProcess::builder(command)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -686,6 +688,70 @@ async fn stdio_end_to_end_with_the_real_binary(backend: Backend) {
         "list_changed over stdio"
     );
     client.cancel().await.expect("close");
+}
+
+/// The client closes stdin while a call waits on a slow engine (10 s): the
+/// session is over, so the call is cancelled (row `failed`, credits
+/// released) and the process drains and exits at once — nothing is left
+/// `running`.
+async fn stdio_closed_mid_call_cancels_the_call_and_exits(backend: Backend) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let f = Fixture::new(backend).await;
+    let mut child = stdio_command(&f)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn vieagent stdio");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    for message in [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "it", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "support_qa", "arguments": {"question": "slow please"}}}),
+    ] {
+        stdin
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .expect("write");
+        if message.get("id") == Some(&json!(1)) {
+            let line = stdout
+                .next_line()
+                .await
+                .expect("read")
+                .expect("initialized");
+            assert!(line.contains("\"id\":1"), "{line}");
+        }
+    }
+    let mut running = None;
+    for _ in 0..200 {
+        running = f
+            .rows(f.user.id)
+            .await
+            .into_iter()
+            .find(|r| r.status == ExecutionStatus::Running);
+        if running.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let running = running.expect("the slow call's row is running");
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("vieagent stdio exits")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+    let row = f.row(&running.id.to_string()).await;
+    assert_eq!(row.status, ExecutionStatus::Failed);
+    assert_eq!(row.error.as_deref(), Some("The call was cancelled."));
+    assert_eq!(row.credits_consumed, 0);
+    let account = f.store.credit_account(f.user.id).await.expect("account");
+    assert_eq!(account.reserved, 0, "the call's credits are released");
 }
 
 async fn cancellation_aborts_the_engine_call_and_records_cancelled(backend: Backend) {
