@@ -1,0 +1,260 @@
+//! Agents and catalog change tracking (LISTEN/NOTIFY) on PostgreSQL.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use super::PgStore;
+use crate::store::catalog::poll_catalog_version;
+use crate::store::sql::like_escape;
+use crate::store::sql::{all, one, optional};
+use crate::store::*;
+
+#[async_trait]
+impl CatalogStore for PgStore {
+    async fn create_agent(&self, new: &NewAgent) -> StoreResult<Agent> {
+        create_agent_in(&self.pool, new).await
+    }
+
+    async fn get_agent(&self, id: Uuid) -> StoreResult<Option<Agent>> {
+        optional(
+            &self.pool,
+            sqlx::query(concat!(
+                "SELECT ",
+                agent_cols!(),
+                " FROM agents WHERE id = $1"
+            ))
+            .bind(id),
+            row::agent,
+        )
+        .await
+    }
+
+    async fn get_agent_by_tool_name(&self, tool_name: &str) -> StoreResult<Option<Agent>> {
+        optional(
+            &self.pool,
+            sqlx::query(concat!(
+                "SELECT ",
+                agent_cols!(),
+                " FROM agents WHERE tool_name = $1"
+            ))
+            .bind(tool_name),
+            row::agent,
+        )
+        .await
+    }
+
+    async fn list_agents(&self, filter: &AgentFilter) -> StoreResult<Vec<Agent>> {
+        let mut q = QueryBuilder::<sqlx::Postgres>::new(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE TRUE"
+        ));
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(engine) = filter.engine_type {
+            q.push(" AND engine_type = ").push_bind(engine.as_str());
+        }
+        if let Some(needle) = &filter.name_contains {
+            let pattern = format!("%{}%", like_escape(needle));
+            q.push(" AND (name ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR tool_name ILIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some(after) = &filter.after_tool_name {
+            q.push(" AND tool_name > ").push_bind(after.clone());
+        }
+        q.push(" ORDER BY tool_name LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        all(&self.pool, q.build(), row::agent).await
+    }
+
+    async fn update_agent(&self, id: Uuid, patch: &AgentPatch) -> StoreResult<Agent> {
+        update_agent_in(&self.pool, id, patch).await
+    }
+
+    async fn apply_agent_changes(&self, changes: &[AgentChange]) -> StoreResult<Vec<Agent>> {
+        let mut tx = self.pool.begin().await?;
+        let mut applied = Vec::with_capacity(changes.len());
+        for change in changes {
+            applied.push(match change {
+                AgentChange::Create(new) => create_agent_in(&mut *tx, new).await?,
+                AgentChange::Update(id, patch) => update_agent_in(&mut *tx, *id, patch).await?,
+            });
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn delete_agent(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM agents WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn catalog_version(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT version FROM catalog_state WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn watch_catalog(
+        &self,
+        changed: tokio::sync::mpsc::Sender<()>,
+        stop: tokio_util::sync::CancellationToken,
+        poll: Duration,
+    ) {
+        let start = self.catalog_version().await.ok();
+        // NOTIFY is immediate; the slow poll catches anything missed while reconnecting.
+        tokio::join!(
+            self.listen_catalog(&changed, &stop),
+            poll_catalog_version(self, &changed, &stop, poll * 10, start)
+        );
+    }
+}
+
+impl PgStore {
+    /// LISTEN on the catalog channel until `stop`; reconnects with backoff.
+    async fn listen_catalog(
+        &self,
+        changed: &tokio::sync::mpsc::Sender<()>,
+        stop: &tokio_util::sync::CancellationToken,
+    ) {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+                l.listen("vieagent_catalog").await?;
+                Ok::<_, sqlx::Error>(l)
+            }
+            .await;
+            match listener {
+                Ok(mut l) => {
+                    delay = Duration::from_millis(200);
+                    // Changes made while we were not listening.
+                    if changed.send(()).await.is_err() {
+                        return;
+                    }
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            n = l.try_recv() => match n {
+                                Ok(Some(_)) => {
+                                    if changed.send(()).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(None) | Err(_) => break, // connection lost: reconnect
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "catalog LISTEN failed; retrying"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+}
+
+async fn create_agent_in<'e, E>(ex: E, new: &NewAgent) -> StoreResult<Agent>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    one(
+        ex,
+        sqlx::query(concat!(
+            "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
+         input_schema, required_credential_types, price_one_time, price_monthly, \
+         credits_per_call, status, engine_config, timeout_ms, charge_failed_calls) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ",
+            agent_cols!()
+        ))
+        .bind(Uuid::new_v4())
+        .bind(&new.name)
+        .bind(&new.tool_name)
+        .bind(&new.description)
+        .bind(new.engine_type.as_str())
+        .bind(&new.engine_flow_id)
+        .bind(&new.input_schema)
+        .bind(&new.required_credential_types)
+        .bind(new.price_one_time)
+        .bind(new.price_monthly)
+        .bind(new.credits_per_call)
+        .bind(new.status.as_str())
+        .bind(&new.engine_config)
+        .bind(new.timeout_ms)
+        .bind(new.charge_failed_calls),
+        row::agent,
+    )
+    .await
+}
+
+async fn update_agent_in<'e, E>(ex: E, id: Uuid, patch: &AgentPatch) -> StoreResult<Agent>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    let mut q = QueryBuilder::<sqlx::Postgres>::new("UPDATE agents SET updated_at = NOW()");
+    if let Some(v) = &patch.name {
+        q.push(", name = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.tool_name {
+        q.push(", tool_name = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.description {
+        q.push(", description = ").push_bind(v.clone());
+    }
+    if let Some(v) = patch.engine_type {
+        q.push(", engine_type = ").push_bind(v.as_str());
+    }
+    if let Some(v) = &patch.engine_flow_id {
+        q.push(", engine_flow_id = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.input_schema {
+        q.push(", input_schema = ").push_bind(v.clone());
+    }
+    if let Some(v) = &patch.required_credential_types {
+        q.push(", required_credential_types = ")
+            .push_bind(v.clone());
+    }
+    if let Some(v) = patch.price_one_time {
+        q.push(", price_one_time = ").push_bind(v);
+    }
+    if let Some(v) = patch.price_monthly {
+        q.push(", price_monthly = ").push_bind(v);
+    }
+    if let Some(v) = patch.credits_per_call {
+        q.push(", credits_per_call = ").push_bind(v);
+    }
+    if let Some(v) = patch.status {
+        q.push(", status = ").push_bind(v.as_str());
+    }
+    if let Some(v) = &patch.engine_config {
+        q.push(", engine_config = ").push_bind(v.clone());
+    }
+    if let Some(v) = patch.timeout_ms {
+        q.push(", timeout_ms = ").push_bind(v);
+    }
+    if let Some(v) = patch.charge_failed_calls {
+        q.push(", charge_failed_calls = ").push_bind(v);
+    }
+    q.push(" WHERE id = ")
+        .push_bind(id)
+        .push(concat!(" RETURNING ", agent_cols!()));
+    match q.build().fetch_optional(ex).await? {
+        Some(row) => row::agent(&row),
+        None => Err(StoreError::NotFound { entity: "agent" }),
+    }
+}
