@@ -32,3 +32,44 @@ pub trait AccountStore: Send + Sync {
     async fn revoke_api_key(&self, id: Uuid) -> StoreResult<bool>;
     async fn touch_api_key(&self, id: Uuid) -> StoreResult<()>;
 }
+
+// SQL both backends run as it is (`$n` parameters; SQLite binds UUIDs as text).
+
+pub(super) const INSERT_USER: &str = concat!(
+    "INSERT INTO users (id, email, display_name, role, plan) VALUES ($1, $2, $3, $4, $5) RETURNING ",
+    user_cols!()
+);
+pub(super) const INSERT_CREDIT_ACCOUNT: &str =
+    "INSERT INTO credit_accounts (user_id, balance) VALUES ($1, $2)";
+pub(super) const INSERT_SIGNUP_CREDITS: &str = "INSERT INTO credit_ledger \
+     (id, user_id, delta, reason, balance_after) VALUES ($1, $2, $3, 'signup', $3)";
+pub(super) const USER_BY_ID: &str = concat!("SELECT ", user_cols!(), " FROM users WHERE id = $1");
+pub(super) const USER_BY_EMAIL: &str =
+    concat!("SELECT ", user_cols!(), " FROM users WHERE email = $1");
+pub(super) const USERS: &str = concat!("SELECT ", user_cols!(), " FROM users ORDER BY email");
+pub(super) const USERS_AFTER: &str = concat!(
+    "SELECT ",
+    user_cols!(),
+    " FROM users WHERE (CAST($1 AS TEXT) IS NULL OR email > $1) ORDER BY email LIMIT $2"
+);
+pub(super) const INSERT_API_KEY: &str = concat!(
+    "INSERT INTO api_keys (id, user_id, name, prefix, key_hash) VALUES ($1, $2, $3, $4, $5) RETURNING ",
+    api_key_cols!()
+);
+pub(super) const LIVE_KEY_WITH_USER: &str = "SELECT k.id AS k_id, k.user_id, k.name, k.prefix, \
+     k.created_at AS k_created_at, k.last_used_at, k.revoked_at, u.id, u.email, u.display_name, \
+     u.role, u.plan, u.created_at, u.disabled_at \
+     FROM api_keys k JOIN users u ON u.id = k.user_id \
+     WHERE k.key_hash = $1 AND k.revoked_at IS NULL";
+pub(super) const API_KEY_BY_ID: &str =
+    concat!("SELECT ", api_key_cols!(), " FROM api_keys WHERE id = $1");
+pub(super) const API_KEYS_OF_USER: &str = concat!(
+    "SELECT ",
+    api_key_cols!(),
+    " FROM api_keys WHERE user_id = $1 ORDER BY created_at, id"
+);
+pub(super) const API_KEYS_BY_PREFIX: &str = concat!(
+    "SELECT ",
+    api_key_cols!(),
+    " FROM api_keys WHERE prefix = $1 ORDER BY created_at, id"
+);

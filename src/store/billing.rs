@@ -27,3 +27,27 @@ pub trait BillingStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<UsageSample>>;
 }
+
+// SQL both backends run as it is (`$n` parameters; SQLite binds UUIDs,
+// timestamps and decimals as text).
+
+pub(super) const INSERT_ENTITLEMENT: &str = concat!(
+    "INSERT INTO entitlements (id, user_id, agent_id, kind, starts_at, expires_at, reference, \
+     price) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+    entitlement_cols!()
+);
+pub(super) const ENTITLEMENT_BY_ID: &str = concat!(
+    "SELECT ",
+    entitlement_cols!(),
+    " FROM entitlements WHERE id = $1"
+);
+pub(super) const ENTITLEMENTS_OF_USER: &str = concat!(
+    "SELECT ",
+    entitlement_cols!(),
+    " FROM entitlements WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
+);
+pub(super) const REVENUE: &str = "SELECT user_id, agent_id, created_at, price FROM entitlements \
+     WHERE price IS NOT NULL AND created_at >= $1 AND created_at < $2";
+pub(super) const USAGE: &str = "SELECT user_id, agent_id, created_at, status, duration_ms, \
+     credits_consumed FROM execution_logs WHERE created_at >= $1 AND created_at < $2 \
+     AND status IN ('success', 'failed')";

@@ -36,6 +36,28 @@ pub trait CatalogStore: Send + Sync {
     );
 }
 
+// SQL both backends run as it is (`$n` parameters; SQLite binds UUIDs,
+// JSON, decimals and booleans as text and integers).
+
+pub(super) const INSERT_AGENT: &str = concat!(
+    "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
+     input_schema, required_credential_types, price_one_time, price_monthly, \
+     credits_per_call, status, engine_config, timeout_ms, charge_failed_calls) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ",
+    agent_cols!()
+);
+pub(super) const AGENT_BY_ID: &str =
+    concat!("SELECT ", agent_cols!(), " FROM agents WHERE id = $1");
+pub(super) const AGENT_BY_TOOL_NAME: &str = concat!(
+    "SELECT ",
+    agent_cols!(),
+    " FROM agents WHERE tool_name = $1"
+);
+/// Followed by the filters, the keyset and the limit.
+pub(super) const AGENTS: &str = concat!("SELECT ", agent_cols!(), " FROM agents WHERE TRUE");
+pub(super) const DELETE_AGENT: &str = "DELETE FROM agents WHERE id = $1";
+pub(super) const CATALOG_VERSION: &str = "SELECT version FROM catalog_state WHERE id = 1";
+
 /// The poll loop shared by both backends' `watch_catalog`.
 pub(super) async fn poll_catalog_version(
     store: &dyn CatalogStore,

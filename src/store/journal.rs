@@ -57,3 +57,31 @@ pub trait JournalStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<LedgerEntry>>;
 }
+
+// SQL both backends run as it is (`$n` parameters; SQLite binds UUIDs and
+// JSON as text).
+
+pub(super) const INSERT_RUNNING: &str = concat!(
+    "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, replica_id) \
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+    log_cols!()
+);
+pub(super) const LOG_BY_ID: &str =
+    concat!("SELECT ", log_cols!(), " FROM execution_logs WHERE id = $1");
+pub(super) const CREDIT_ACCOUNT: &str =
+    "SELECT balance, reserved FROM credit_accounts WHERE user_id = $1";
+pub(super) const ENSURE_CREDIT_ACCOUNT: &str =
+    "INSERT INTO credit_accounts (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING";
+pub(super) const INSERT_LEDGER_ENTRY: &str = concat!(
+    "INSERT INTO credit_ledger (id, user_id, delta, reason, balance_after) \
+     VALUES ($1, $2, $3, $4, $5) RETURNING ",
+    ledger_cols!()
+);
+/// Followed by the filters and the keyset page.
+pub(super) const LOGS: &str = concat!("SELECT ", log_cols!(), " FROM execution_logs WHERE TRUE");
+/// Followed by the user's id and the keyset page.
+pub(super) const LEDGER_OF: &str = concat!(
+    "SELECT ",
+    ledger_cols!(),
+    " FROM credit_ledger WHERE user_id = "
+);

@@ -19,3 +19,6 @@ pub trait ReplicaStore: Send + Sync {
     async fn remove_replica(&self, id: Uuid) -> StoreResult<()>;
     async fn list_replicas(&self) -> StoreResult<Vec<Replica>>;
 }
+
+pub(super) const REPLICAS: &str =
+    "SELECT id, hostname, version, started_at, heartbeat_at FROM replicas ORDER BY started_at";

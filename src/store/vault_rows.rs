@@ -36,3 +36,22 @@ pub trait VaultStore: Send + Sync {
     /// version or fingerprint is taken.
     async fn insert_vault_key(&self, row: &VaultKeyRow) -> StoreResult<()>;
 }
+
+// SQL both backends run as it is (`$n` parameters; SQLite binds UUIDs as text).
+
+pub(super) const CREDENTIALS_OF_USER: &str = concat!(
+    "SELECT ",
+    credential_cols!(),
+    " FROM credentials WHERE user_id = $1 ORDER BY provider, key_name"
+);
+pub(super) const DELETE_CREDENTIAL: &str =
+    "DELETE FROM credentials WHERE user_id = $1 AND provider = $2 AND key_name = $3";
+pub(super) const KEY_VERSION_COUNTS: &str = "SELECT key_version, count(*) AS n FROM credentials \
+     GROUP BY key_version ORDER BY key_version";
+/// Applies only while the row still holds the nonce it was read with.
+pub(super) const RESEAL_CREDENTIAL: &str = "UPDATE credentials \
+     SET encrypted_value = $1, iv = $2, key_version = $3 WHERE id = $4 AND iv = $5";
+pub(super) const VAULT_KEYS: &str = "SELECT key_version, key_fingerprint, canary, canary_iv, \
+     created_at FROM vault_meta ORDER BY key_version";
+pub(super) const INSERT_VAULT_KEY: &str = "INSERT INTO vault_meta \
+     (key_version, key_fingerprint, canary, canary_iv) VALUES ($1, $2, $3, $4)";

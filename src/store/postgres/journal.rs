@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::{QueryBuilder, Row};
+use sqlx::{QueryBuilder, Row, query, query_scalar};
 use uuid::Uuid;
 
-use super::PgStore;
+use super::{PgStore, newest_first};
+use crate::store::journal as shared;
 use crate::store::sql::{all, one, optional};
 use crate::store::*;
 
@@ -72,42 +73,25 @@ macro_rules! pg_orphaned {
 #[async_trait]
 impl JournalStore for PgStore {
     async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog> {
-        one(&self.pool, sqlx::query(concat!(
-            "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, replica_id) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
-            log_cols!()
-        ))
-        .bind(new.id)
-        .bind(new.user_id)
-        .bind(new.agent_id)
-        .bind(new.status.as_str())
-        .bind(&new.input_snapshot)
-        .bind(self.replica.get().copied()), row::log).await
+        let q = query(shared::INSERT_RUNNING)
+            .bind(new.id)
+            .bind(new.user_id)
+            .bind(new.agent_id)
+            .bind(new.status.as_str())
+            .bind(&new.input_snapshot)
+            .bind(self.replica.get().copied());
+        one(&self.pool, q, row::log).await
     }
 
     async fn get_execution_log(&self, id: Uuid) -> StoreResult<Option<ExecutionLog>> {
-        optional(
-            &self.pool,
-            sqlx::query(concat!(
-                "SELECT ",
-                log_cols!(),
-                " FROM execution_logs WHERE id = $1"
-            ))
-            .bind(id),
-            row::log,
-        )
-        .await
+        optional(&self.pool, query(shared::LOG_BY_ID).bind(id), row::log).await
     }
 
     async fn list_execution_logs(
         &self,
         filter: &ExecutionLogFilter,
     ) -> StoreResult<Vec<ExecutionLog>> {
-        let mut q = QueryBuilder::<sqlx::Postgres>::new(concat!(
-            "SELECT ",
-            log_cols!(),
-            " FROM execution_logs WHERE TRUE"
-        ));
+        let mut q = QueryBuilder::new(shared::LOGS);
         if let Some(v) = filter.user_id {
             q.push(" AND user_id = ").push_bind(v);
         }
@@ -123,15 +107,7 @@ impl JournalStore for PgStore {
         if let Some(v) = filter.to {
             q.push(" AND created_at < ").push_bind(v);
         }
-        if let Some((at, id)) = filter.before {
-            q.push(" AND (created_at, id) < (")
-                .push_bind(at)
-                .push(", ")
-                .push_bind(id)
-                .push(")");
-        }
-        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(page_limit(filter.limit));
+        newest_first(&mut q, filter.before, filter.limit);
         all(&self.pool, q.build(), row::log).await
     }
 
@@ -176,7 +152,7 @@ impl JournalStore for PgStore {
         let durations: Vec<Option<i32>> = finishes.iter().map(|(_, o)| o.duration_ms).collect();
         let charges: Vec<i32> = finishes.iter().map(|(_, o)| o.credits_consumed).collect();
         let errors: Vec<Option<String>> = finishes.iter().map(|(_, o)| o.error.clone()).collect();
-        let rows = sqlx::query(
+        let rows = query(
             "WITH locked AS ( \
                SELECT user_id, balance, reserved FROM credit_accounts \
                WHERE user_id = ANY($8) ORDER BY user_id FOR UPDATE), \
@@ -256,7 +232,7 @@ impl JournalStore for PgStore {
         let deltas: Vec<i64> = plan.debits.iter().map(|d| d.delta).collect();
         let debit_logs: Vec<Uuid> = plan.debits.iter().map(|d| d.execution_log_id).collect();
         let after: Vec<i64> = plan.debits.iter().map(|d| d.balance_after).collect();
-        let inserted: i64 = sqlx::query_scalar(
+        let inserted: i64 = query_scalar(
             "WITH logs AS ( \
                INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
                  external_execution_id, output_snapshot, duration_ms, credits_consumed, \
@@ -316,7 +292,7 @@ impl JournalStore for PgStore {
         new: &NewExecutionLog,
         outcome: &ExecutionOutcome,
     ) -> StoreResult<ExecutionLog> {
-        one(&self.pool, sqlx::query(concat!(
+        one(&self.pool, query(concat!(
             "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
              external_execution_id, output_snapshot, duration_ms, credits_consumed, error, finished_at, \
              replica_id) \
@@ -339,7 +315,7 @@ impl JournalStore for PgStore {
     async fn fail_orphaned_executions(&self, orphans: &Orphans, error: &str) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         // Same lock order as the journal: accounts (by user) before rows.
-        let users: Vec<Uuid> = sqlx::query_scalar(concat!(
+        let users: Vec<Uuid> = query_scalar(concat!(
             "SELECT DISTINCT user_id FROM execution_logs e WHERE ",
             pg_orphaned!(),
             " ORDER BY user_id"
@@ -352,13 +328,11 @@ impl JournalStore for PgStore {
         if users.is_empty() {
             return Ok(0);
         }
-        sqlx::query(
-            "SELECT 1 FROM credit_accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE",
-        )
-        .bind(&users)
-        .execute(&mut *tx)
-        .await?;
-        let released = sqlx::query(concat!(
+        query("SELECT 1 FROM credit_accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE")
+            .bind(&users)
+            .execute(&mut *tx)
+            .await?;
+        let released = query(concat!(
             "WITH failed AS ( \
                UPDATE execution_logs e SET status = 'failed', error = $4, finished_at = NOW(), \
                  credits_consumed = 0 \
@@ -384,13 +358,8 @@ impl JournalStore for PgStore {
     }
 
     async fn credit_account(&self, user_id: Uuid) -> StoreResult<CreditAccount> {
-        let account = optional(
-            &self.pool,
-            sqlx::query("SELECT balance, reserved FROM credit_accounts WHERE user_id = $1")
-                .bind(user_id),
-            row::credit_account,
-        )
-        .await?;
+        let q = query(shared::CREDIT_ACCOUNT).bind(user_id);
+        let account = optional(&self.pool, q, row::credit_account).await?;
         Ok(account.unwrap_or(CreditAccount {
             balance: 0,
             reserved: 0,
@@ -404,48 +373,38 @@ impl JournalStore for PgStore {
         reason: &str,
     ) -> StoreResult<LedgerEntry> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO credit_accounts (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING",
-        )
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        let account = one(
-            &mut *tx,
-            sqlx::query(
-                "SELECT balance, reserved FROM credit_accounts WHERE user_id = $1 FOR UPDATE",
-            )
-            .bind(user_id),
-            row::credit_account,
-        )
-        .await?;
+        query(shared::ENSURE_CREDIT_ACCOUNT)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let q =
+            query("SELECT balance, reserved FROM credit_accounts WHERE user_id = $1 FOR UPDATE")
+                .bind(user_id);
+        let account = one(&mut *tx, q, row::credit_account).await?;
         let balance = account.balance.saturating_add(delta);
         if balance < account.reserved {
             return Err(StoreError::InsufficientCredits {
                 available: account.available(),
             });
         }
-        sqlx::query(
-            "UPDATE credit_accounts SET balance = $2, updated_at = NOW() WHERE user_id = $1",
-        )
+        query(concat!(
+            "UPDATE credit_accounts SET balance = $2, updated_at = ",
+            "NOW()",
+            " WHERE user_id = $1"
+        ))
         .bind(user_id)
         .bind(balance)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query(concat!(
-            "INSERT INTO credit_ledger (id, user_id, delta, reason, balance_after) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING ",
-            ledger_cols!()
-        ))
-        .bind(Uuid::new_v4())
-        .bind(user_id)
-        .bind(delta)
-        .bind(reason)
-        .bind(balance)
-        .fetch_one(&mut *tx)
-        .await?;
+        let q = query(shared::INSERT_LEDGER_ENTRY)
+            .bind(Uuid::new_v4())
+            .bind(user_id)
+            .bind(delta)
+            .bind(reason)
+            .bind(balance);
+        let entry = one(&mut *tx, q, row::ledger).await?;
         tx.commit().await?;
-        row::ledger(&row)
+        Ok(entry)
     }
 
     async fn list_ledger(
@@ -454,21 +413,9 @@ impl JournalStore for PgStore {
         before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
         limit: u32,
     ) -> StoreResult<Vec<LedgerEntry>> {
-        let mut q = QueryBuilder::<sqlx::Postgres>::new(concat!(
-            "SELECT ",
-            ledger_cols!(),
-            " FROM credit_ledger WHERE user_id = "
-        ));
+        let mut q = QueryBuilder::new(shared::LEDGER_OF);
         q.push_bind(user_id);
-        if let Some((at, id)) = before {
-            q.push(" AND (created_at, id) < (")
-                .push_bind(at)
-                .push(", ")
-                .push_bind(id)
-                .push(")");
-        }
-        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(page_limit(Some(limit)));
+        newest_first(&mut q, before, Some(limit));
         all(&self.pool, q.build(), row::ledger).await
     }
 }
@@ -482,7 +429,7 @@ impl PgStore {
             self.insert_execution_log(row).await?;
             return Ok(JournalResult::Applied);
         }
-        let started: i64 = sqlx::query_scalar(
+        let started: i64 = query_scalar(
             "WITH acc AS ( \
                UPDATE credit_accounts SET reserved = reserved + $6, updated_at = NOW() \
                WHERE user_id = $2 AND balance - reserved >= $6 RETURNING user_id), \
@@ -526,7 +473,7 @@ impl PgStore {
         user_id: Uuid,
         outcome: &ExecutionOutcome,
     ) -> StoreResult<JournalResult> {
-        let finished: i64 = sqlx::query_scalar(
+        let finished: i64 = query_scalar(
             "WITH fin AS ( \
                UPDATE execution_logs SET status = $2, external_execution_id = $3, \
                  output_snapshot = $4, duration_ms = $5, \

@@ -14,13 +14,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Connection;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, QueryBuilder};
 use uuid::Uuid;
 
 use crate::store::{
     Backend, Database, MigrationStatus, PoolStats, StoreError, StoreResult, known_versions,
-    refuse_newer_schema,
+    page_limit, refuse_newer_schema,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -72,6 +73,24 @@ fn is_loopback(host: &str) -> bool {
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Keyset paging, newest first: the rows before the `(created_at, id)`
+/// cursor, at most `limit` (clamped, see [`page_limit`]).
+fn newest_first(
+    q: &mut QueryBuilder<sqlx::Postgres>,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: Option<u32>,
+) {
+    if let Some((at, id)) = before {
+        q.push(" AND (created_at, id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(page_limit(limit));
 }
 
 #[async_trait]

@@ -1,9 +1,11 @@
 //! Gateway processes on PostgreSQL.
 
 use async_trait::async_trait;
+use sqlx::query;
 use uuid::Uuid;
 
 use super::PgStore;
+use crate::store::replicas as shared;
 use crate::store::sql::all;
 use crate::store::*;
 
@@ -14,10 +16,11 @@ impl ReplicaStore for PgStore {
     }
 
     async fn register_replica(&self, id: Uuid, hostname: &str, version: &str) -> StoreResult<()> {
-        sqlx::query(
+        query(concat!(
             "INSERT INTO replicas (id, hostname, version) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = NOW()",
-        )
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = ",
+            "NOW()"
+        ))
         .bind(id)
         .bind(hostname)
         .bind(version)
@@ -27,17 +30,22 @@ impl ReplicaStore for PgStore {
     }
 
     async fn heartbeat(&self, id: Uuid) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE replicas SET heartbeat_at = NOW() WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = query(concat!(
+            "UPDATE replicas SET heartbeat_at = ",
+            "NOW()",
+            " WHERE id = $1"
+        ))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn remove_replica(&self, id: Uuid) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM replicas WHERE id = $1 OR heartbeat_at < NOW() - INTERVAL '1 day'",
-        )
+        query(concat!(
+            "DELETE FROM replicas WHERE id = $1 OR heartbeat_at < ",
+            "NOW() - INTERVAL '1 day'"
+        ))
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -45,8 +53,6 @@ impl ReplicaStore for PgStore {
     }
 
     async fn list_replicas(&self) -> StoreResult<Vec<Replica>> {
-        all(&self.pool, sqlx::query(
-            "SELECT id, hostname, version, started_at, heartbeat_at FROM replicas ORDER BY started_at",
-        ), row::replica).await
+        all(&self.pool, query(shared::REPLICAS), row::replica).await
     }
 }

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::QueryBuilder;
+use sqlx::{QueryBuilder, query, query_scalar};
 use uuid::Uuid;
 
 use super::{SqliteStore, decimal_text, json_text};
-use crate::store::catalog::poll_catalog_version;
+use crate::store::catalog::{self as shared, poll_catalog_version};
 use crate::store::sql::like_escape;
 use crate::store::sql::{all, one, optional};
 use crate::store::*;
@@ -19,39 +19,17 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn get_agent(&self, id: Uuid) -> StoreResult<Option<Agent>> {
-        optional(
-            &self.reader,
-            sqlx::query(concat!(
-                "SELECT ",
-                agent_cols!(),
-                " FROM agents WHERE id = ?"
-            ))
-            .bind(id.to_string()),
-            row::agent,
-        )
-        .await
+        let q = query(shared::AGENT_BY_ID).bind(id.to_string());
+        optional(&self.reader, q, row::agent).await
     }
 
     async fn get_agent_by_tool_name(&self, tool_name: &str) -> StoreResult<Option<Agent>> {
-        optional(
-            &self.reader,
-            sqlx::query(concat!(
-                "SELECT ",
-                agent_cols!(),
-                " FROM agents WHERE tool_name = ?"
-            ))
-            .bind(tool_name),
-            row::agent,
-        )
-        .await
+        let q = query(shared::AGENT_BY_TOOL_NAME).bind(tool_name);
+        optional(&self.reader, q, row::agent).await
     }
 
     async fn list_agents(&self, filter: &AgentFilter) -> StoreResult<Vec<Agent>> {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new(concat!(
-            "SELECT ",
-            agent_cols!(),
-            " FROM agents WHERE 1"
-        ));
+        let mut q = QueryBuilder::new(shared::AGENTS);
         if let Some(status) = filter.status {
             q.push(" AND status = ").push_bind(status.as_str());
         }
@@ -92,7 +70,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn delete_agent(&self, id: Uuid) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM agents WHERE id = ?")
+        let done = query(shared::DELETE_AGENT)
             .bind(id.to_string())
             .execute(&self.writer)
             .await?;
@@ -100,11 +78,9 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn catalog_version(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT version FROM catalog_state WHERE id = 1")
-                .fetch_one(&self.reader)
-                .await?,
-        )
+        Ok(query_scalar(shared::CATALOG_VERSION)
+            .fetch_one(&self.reader)
+            .await?)
     }
 
     async fn watch_catalog(
@@ -124,28 +100,25 @@ where
 {
     one(
         ex,
-        sqlx::query(concat!(
-            "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
-         input_schema, required_credential_types, price_one_time, price_monthly, \
-         credits_per_call, status, engine_config, timeout_ms, charge_failed_calls) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
-            agent_cols!()
-        ))
-        .bind(Uuid::new_v4().to_string())
-        .bind(&new.name)
-        .bind(&new.tool_name)
-        .bind(&new.description)
-        .bind(new.engine_type.as_str())
-        .bind(&new.engine_flow_id)
-        .bind(json_text(&new.input_schema))
-        .bind(serde_json::to_string(&new.required_credential_types).unwrap_or_else(|_| "[]".into()))
-        .bind(decimal_text(new.price_one_time))
-        .bind(decimal_text(new.price_monthly))
-        .bind(new.credits_per_call)
-        .bind(new.status.as_str())
-        .bind(json_text(&new.engine_config))
-        .bind(new.timeout_ms)
-        .bind(i64::from(new.charge_failed_calls)),
+        query(shared::INSERT_AGENT)
+            .bind(Uuid::new_v4().to_string())
+            .bind(&new.name)
+            .bind(&new.tool_name)
+            .bind(&new.description)
+            .bind(new.engine_type.as_str())
+            .bind(&new.engine_flow_id)
+            .bind(json_text(&new.input_schema))
+            .bind(
+                serde_json::to_string(&new.required_credential_types)
+                    .unwrap_or_else(|_| "[]".into()),
+            )
+            .bind(decimal_text(new.price_one_time))
+            .bind(decimal_text(new.price_monthly))
+            .bind(new.credits_per_call)
+            .bind(new.status.as_str())
+            .bind(json_text(&new.engine_config))
+            .bind(new.timeout_ms)
+            .bind(i64::from(new.charge_failed_calls)),
         row::agent,
     )
     .await

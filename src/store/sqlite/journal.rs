@@ -4,10 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Row};
+use sqlx::{QueryBuilder, Row, query};
 use uuid::Uuid;
 
-use super::{SqliteStore, opt_json_text, ts};
+use super::{SqliteStore, newest_first, opt_json_text, ts};
+use crate::store::journal as shared;
 use crate::store::row::RowExt;
 use crate::store::sql::{all, one, optional};
 use crate::store::*;
@@ -22,28 +23,20 @@ enum InsertKind<'a> {
 #[async_trait]
 impl JournalStore for SqliteStore {
     async fn insert_execution_log(&self, new: &NewExecutionLog) -> StoreResult<ExecutionLog> {
-        one(&self.writer, sqlx::query(concat!(
-            "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, replica_id) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING ",
-            log_cols!()
-        ))
-        .bind(new.id.to_string())
-        .bind(new.user_id.to_string())
-        .bind(new.agent_id.to_string())
-        .bind(new.status.as_str())
-        .bind(opt_json_text(&new.input_snapshot))
-        .bind(self.replica.get().map(Uuid::to_string)), row::log).await
+        let q = query(shared::INSERT_RUNNING)
+            .bind(new.id.to_string())
+            .bind(new.user_id.to_string())
+            .bind(new.agent_id.to_string())
+            .bind(new.status.as_str())
+            .bind(opt_json_text(&new.input_snapshot))
+            .bind(self.replica.get().map(Uuid::to_string));
+        one(&self.writer, q, row::log).await
     }
 
     async fn get_execution_log(&self, id: Uuid) -> StoreResult<Option<ExecutionLog>> {
         optional(
             &self.reader,
-            sqlx::query(concat!(
-                "SELECT ",
-                log_cols!(),
-                " FROM execution_logs WHERE id = ?"
-            ))
-            .bind(id.to_string()),
+            query(shared::LOG_BY_ID).bind(id.to_string()),
             row::log,
         )
         .await
@@ -53,11 +46,7 @@ impl JournalStore for SqliteStore {
         &self,
         filter: &ExecutionLogFilter,
     ) -> StoreResult<Vec<ExecutionLog>> {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new(concat!(
-            "SELECT ",
-            log_cols!(),
-            " FROM execution_logs WHERE 1"
-        ));
+        let mut q = QueryBuilder::new(shared::LOGS);
         if let Some(v) = filter.user_id {
             q.push(" AND user_id = ").push_bind(v.to_string());
         }
@@ -73,15 +62,7 @@ impl JournalStore for SqliteStore {
         if let Some(v) = filter.to {
             q.push(" AND created_at < ").push_bind(ts(v));
         }
-        if let Some((at, id)) = filter.before {
-            q.push(" AND (created_at, id) < (")
-                .push_bind(ts(at))
-                .push(", ")
-                .push_bind(id.to_string())
-                .push(")");
-        }
-        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(page_limit(filter.limit));
+        newest_first(&mut q, filter.before, filter.limit);
         all(&self.reader, q.build(), row::log).await
     }
 
@@ -217,7 +198,7 @@ impl JournalStore for SqliteStore {
         }
 
         for (user, account) in &plan.accounts {
-            sqlx::query(concat!(
+            query(concat!(
                 "INSERT INTO credit_accounts (user_id, balance, reserved) VALUES (?, ?, ?) \
                  ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance, \
                  reserved = excluded.reserved, updated_at = ",
@@ -252,7 +233,7 @@ impl JournalStore for SqliteStore {
         new: &NewExecutionLog,
         outcome: &ExecutionOutcome,
     ) -> StoreResult<ExecutionLog> {
-        one(&self.writer, sqlx::query(concat!(
+        one(&self.writer, query(concat!(
             "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
              external_execution_id, output_snapshot, duration_ms, credits_consumed, error, replica_id, \
              finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ",
@@ -275,7 +256,7 @@ impl JournalStore for SqliteStore {
 
     async fn fail_orphaned_executions(&self, orphans: &Orphans, error: &str) -> StoreResult<u64> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let failed = sqlx::query(concat!(
+        let failed = query(concat!(
             "UPDATE execution_logs AS e SET status = 'failed', error = ?, finished_at = ",
             now!(),
             ", credits_consumed = 0 WHERE e.status IN ('pending', 'running') AND ( \
@@ -297,7 +278,7 @@ impl JournalStore for SqliteStore {
                 r.try_get::<i64, _>("credits_reserved")?;
         }
         for (user, held) in held.into_iter().filter(|(_, h)| *h > 0) {
-            sqlx::query(concat!(
+            query(concat!(
                 "UPDATE credit_accounts SET reserved = max(0, reserved - ?), updated_at = ",
                 now!(),
                 " WHERE user_id = ?"
@@ -312,13 +293,8 @@ impl JournalStore for SqliteStore {
     }
 
     async fn credit_account(&self, user_id: Uuid) -> StoreResult<CreditAccount> {
-        let account = optional(
-            &self.reader,
-            sqlx::query("SELECT balance, reserved FROM credit_accounts WHERE user_id = ?")
-                .bind(user_id.to_string()),
-            row::credit_account,
-        )
-        .await?;
+        let q = query(shared::CREDIT_ACCOUNT).bind(user_id.to_string());
+        let account = optional(&self.reader, q, row::credit_account).await?;
         Ok(account.unwrap_or(CreditAccount {
             balance: 0,
             reserved: 0,
@@ -332,48 +308,37 @@ impl JournalStore for SqliteStore {
         reason: &str,
     ) -> StoreResult<LedgerEntry> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO credit_accounts (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING",
-        )
-        .bind(user_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        let account = one(
-            &mut *tx,
-            sqlx::query("SELECT balance, reserved FROM credit_accounts WHERE user_id = ?")
-                .bind(user_id.to_string()),
-            row::credit_account,
-        )
-        .await?;
+        query(shared::ENSURE_CREDIT_ACCOUNT)
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        // BEGIN IMMEDIATE holds the write lock: the balance cannot change.
+        let q = query(shared::CREDIT_ACCOUNT).bind(user_id.to_string());
+        let account = one(&mut *tx, q, row::credit_account).await?;
         let balance = account.balance.saturating_add(delta);
         if balance < account.reserved {
             return Err(StoreError::InsufficientCredits {
                 available: account.available(),
             });
         }
-        sqlx::query(concat!(
-            "UPDATE credit_accounts SET balance = ?, updated_at = ",
+        query(concat!(
+            "UPDATE credit_accounts SET balance = $2, updated_at = ",
             now!(),
-            " WHERE user_id = ?"
+            " WHERE user_id = $1"
         ))
-        .bind(balance)
         .bind(user_id.to_string())
+        .bind(balance)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query(concat!(
-            "INSERT INTO credit_ledger (id, user_id, delta, reason, balance_after) \
-             VALUES (?, ?, ?, ?, ?) RETURNING ",
-            ledger_cols!()
-        ))
-        .bind(Uuid::new_v4().to_string())
-        .bind(user_id.to_string())
-        .bind(delta)
-        .bind(reason)
-        .bind(balance)
-        .fetch_one(&mut *tx)
-        .await?;
+        let q = query(shared::INSERT_LEDGER_ENTRY)
+            .bind(Uuid::new_v4().to_string())
+            .bind(user_id.to_string())
+            .bind(delta)
+            .bind(reason)
+            .bind(balance);
+        let entry = one(&mut *tx, q, row::ledger).await?;
         tx.commit().await?;
-        row::ledger(&row)
+        Ok(entry)
     }
 
     async fn list_ledger(
@@ -382,21 +347,9 @@ impl JournalStore for SqliteStore {
         before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
         limit: u32,
     ) -> StoreResult<Vec<LedgerEntry>> {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new(concat!(
-            "SELECT ",
-            ledger_cols!(),
-            " FROM credit_ledger WHERE user_id = "
-        ));
+        let mut q = QueryBuilder::new(shared::LEDGER_OF);
         q.push_bind(user_id.to_string());
-        if let Some((at, id)) = before {
-            q.push(" AND (created_at, id) < (")
-                .push_bind(ts(at))
-                .push(", ")
-                .push_bind(id.to_string())
-                .push(")");
-        }
-        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(page_limit(Some(limit)));
+        newest_first(&mut q, before, Some(limit));
         all(&self.reader, q.build(), row::ledger).await
     }
 }

@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
+use sqlx::QueryBuilder;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -35,7 +36,7 @@ use uuid::Uuid;
 
 use crate::store::{
     Backend, Database, MigrationStatus, PoolStats, StoreError, StoreResult, known_versions,
-    refuse_newer_schema,
+    page_limit, refuse_newer_schema,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -175,6 +176,24 @@ fn json_text(value: &Value) -> String {
 
 fn opt_json_text(value: &Option<Value>) -> Option<String> {
     value.as_ref().map(json_text)
+}
+
+/// Keyset paging, newest first: the rows before the `(created_at, id)`
+/// cursor, at most `limit` (clamped, see [`page_limit`]).
+fn newest_first(
+    q: &mut QueryBuilder<sqlx::Sqlite>,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: Option<u32>,
+) {
+    if let Some((at, id)) = before {
+        q.push(" AND (created_at, id) < (")
+            .push_bind(ts(at))
+            .push(", ")
+            .push_bind(id.to_string())
+            .push(")");
+    }
+    q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(page_limit(limit));
 }
 
 #[async_trait]

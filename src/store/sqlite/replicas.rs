@@ -1,9 +1,11 @@
 //! Gateway processes on SQLite.
 
 use async_trait::async_trait;
+use sqlx::query;
 use uuid::Uuid;
 
 use super::SqliteStore;
+use crate::store::replicas as shared;
 use crate::store::sql::all;
 use crate::store::*;
 
@@ -14,8 +16,8 @@ impl ReplicaStore for SqliteStore {
     }
 
     async fn register_replica(&self, id: Uuid, hostname: &str, version: &str) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO replicas (id, hostname, version) VALUES (?, ?, ?) \
+        query(concat!(
+            "INSERT INTO replicas (id, hostname, version) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET heartbeat_at = ",
             now!()
         ))
@@ -28,10 +30,10 @@ impl ReplicaStore for SqliteStore {
     }
 
     async fn heartbeat(&self, id: Uuid) -> StoreResult<bool> {
-        let done = sqlx::query(concat!(
+        let done = query(concat!(
             "UPDATE replicas SET heartbeat_at = ",
             now!(),
-            " WHERE id = ?"
+            " WHERE id = $1"
         ))
         .bind(id.to_string())
         .execute(&self.writer)
@@ -40,10 +42,10 @@ impl ReplicaStore for SqliteStore {
     }
 
     async fn remove_replica(&self, id: Uuid) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM replicas WHERE id = ? \
-             OR heartbeat_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')",
-        )
+        query(concat!(
+            "DELETE FROM replicas WHERE id = $1 OR heartbeat_at < ",
+            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')"
+        ))
         .bind(id.to_string())
         .execute(&self.writer)
         .await?;
@@ -51,8 +53,6 @@ impl ReplicaStore for SqliteStore {
     }
 
     async fn list_replicas(&self) -> StoreResult<Vec<Replica>> {
-        all(&self.reader, sqlx::query(
-            "SELECT id, hostname, version, started_at, heartbeat_at FROM replicas ORDER BY started_at",
-        ), row::replica).await
+        all(&self.reader, query(shared::REPLICAS), row::replica).await
     }
 }
