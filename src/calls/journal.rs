@@ -12,8 +12,12 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::store::{
-    DynStore, ExecutionOutcome, JournalOp, JournalResult, NewExecutionLog, StoreError, StoreResult,
+    ExecutionOutcome, JournalOp, JournalResult, JournalStore, NewExecutionLog, StoreError,
+    StoreResult,
 };
+
+/// The journal writes through the store's journal aggregate only.
+type Store = Arc<dyn JournalStore>;
 
 /// Most ops committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -31,7 +35,7 @@ pub struct Journal {
 impl Journal {
     /// Spawn `writers` batch writers over `store` (1 for SQLite's single
     /// writer; a few for PostgreSQL).
-    pub fn start(store: DynStore, writers: usize) -> Self {
+    pub fn start(store: Store, writers: usize) -> Self {
         let (tx, rx) = mpsc::channel::<Pending>(MAX_BATCH * 16);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..writers.max(1) {
@@ -87,7 +91,7 @@ impl Journal {
     }
 }
 
-async fn write_loop(store: DynStore, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+async fn write_loop(store: Store, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     loop {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         {

@@ -43,62 +43,45 @@ pub(super) trait RowExt {
     }
 }
 
-/// The columns both backends store as the same SQL type.
-macro_rules! same_on_both {
-    () => {
-        fn text(&self, col: &str) -> StoreResult<String> {
+/// Methods that decode the column as it is stored.
+macro_rules! as_stored {
+    ($($name:ident: $ty:ty),+ $(,)?) => {
+        $(fn $name(&self, col: &str) -> StoreResult<$ty> {
             Ok(self.try_get(col)?)
-        }
-        fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-            Ok(self.try_get(col)?)
-        }
-        fn int(&self, col: &str) -> StoreResult<i32> {
-            Ok(self.try_get(col)?)
-        }
-        fn opt_int(&self, col: &str) -> StoreResult<Option<i32>> {
-            Ok(self.try_get(col)?)
-        }
-        fn big(&self, col: &str) -> StoreResult<i64> {
-            Ok(self.try_get(col)?)
-        }
+        })+
     };
 }
 
+/// PostgreSQL stores every column as its domain type.
 impl RowExt for PgRow {
-    same_on_both!();
-    fn uuid(&self, col: &str) -> StoreResult<Uuid> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_uuid(&self, col: &str) -> StoreResult<Option<Uuid>> {
-        Ok(self.try_get(col)?)
-    }
-    fn ts(&self, col: &str) -> StoreResult<DateTime<Utc>> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_ts(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        Ok(self.try_get(col)?)
-    }
-    fn json(&self, col: &str) -> StoreResult<Value> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_json(&self, col: &str) -> StoreResult<Option<Value>> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_decimal(&self, col: &str) -> StoreResult<Option<Decimal>> {
-        Ok(self.try_get(col)?)
-    }
-    fn flag(&self, col: &str) -> StoreResult<bool> {
-        Ok(self.try_get(col)?)
-    }
-    fn text_array(&self, col: &str) -> StoreResult<Vec<String>> {
-        Ok(self.try_get(col)?)
-    }
+    as_stored!(
+        text: String,
+        opt_text: Option<String>,
+        int: i32,
+        opt_int: Option<i32>,
+        big: i64,
+        uuid: Uuid,
+        opt_uuid: Option<Uuid>,
+        ts: DateTime<Utc>,
+        opt_ts: Option<DateTime<Utc>>,
+        json: Value,
+        opt_json: Option<Value>,
+        opt_decimal: Option<Decimal>,
+        flag: bool,
+        text_array: Vec<String>,
+    );
 }
 
 /// SQLite: UUIDs, timestamps (UTC ISO-8601, see `sqlite::ts`), JSON and
 /// decimals are TEXT, booleans INTEGER, text arrays a JSON array.
 impl RowExt for SqliteRow {
-    same_on_both!();
+    as_stored!(
+        text: String,
+        opt_text: Option<String>,
+        int: i32,
+        opt_int: Option<i32>,
+        big: i64,
+    );
     fn uuid(&self, col: &str) -> StoreResult<Uuid> {
         parse_uuid(&self.text(col)?)
     }
