@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
-use crate::store::{ApiKey, NewApiKey, NewUser, Role, Store, StoreError, User};
+use crate::error::{Error, OnConstraint, Result};
+use crate::store::{ApiKey, NewApiKey, NewUser, Role, Store, User};
 
 pub const KEY_PREFIX: &str = "vak_";
 const KEY_RANDOM_LEN: usize = 40;
@@ -98,12 +98,7 @@ pub async fn create_user(
             initial_credits,
         })
         .await
-        .map_err(|e| match e {
-            StoreError::UniqueViolation { .. } => {
-                Error::Conflict(format!("a user with email {email} already exists"))
-            }
-            other => other.into(),
-        })
+        .on_unique(|| Error::Conflict(format!("a user with email {email} already exists")))
 }
 
 pub async fn user_by_email(store: &dyn Store, email: &str) -> Result<User> {
@@ -135,10 +130,7 @@ pub async fn create_key(
             key_hash: generated.hash,
         })
         .await
-        .map_err(|e| match e {
-            StoreError::ForeignKeyViolation { .. } => Error::NotFound("no such user".to_string()),
-            other => other.into(),
-        })?;
+        .on_foreign_key(|| Error::NotFound("no such user".to_string()))?;
     Ok((key, generated.secret))
 }
 

@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engines::{Engines, FlowDescription, valid_flow_id};
-use crate::error::{Error, FieldError, Result};
-use crate::store::{Agent, AgentPatch, AgentStatus, EngineType, NewAgent, Store, StoreError};
+use crate::error::{Error, FieldError, OnConstraint, Result};
+use crate::store::{Agent, AgentPatch, AgentStatus, EngineType, NewAgent, Store};
 
 /// `^[A-Za-z0-9_.-]{1,64}$`: valid, stable MCP tool names.
 pub fn validate_tool_name(name: &str) -> Result<()> {
@@ -185,12 +185,7 @@ pub async fn import(
                     charge_failed_calls: false,
                 })
                 .await
-                .map_err(|e| match e {
-                    StoreError::UniqueViolation { .. } => {
-                        Error::Conflict(format!("tool_name {tool_name} is already taken"))
-                    }
-                    other => other.into(),
-                })?;
+                .on_unique(|| Error::Conflict(format!("tool_name {tool_name} is already taken")))?;
             (created, true)
         }
     };

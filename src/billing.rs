@@ -18,7 +18,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, FieldError, OnConstraint, Result};
 use crate::store::{
     Agent, Entitlement, EntitlementKind, ExecutionStatus, LedgerEntry, NewEntitlement, Store,
     StoreError, StoreResult, UsageSample,
@@ -278,10 +278,10 @@ pub async fn grant_entitlement(
     grant: &Grant,
 ) -> Result<Entitlement> {
     let new = plan_grant(user_id, agent, grant, Utc::now()).map_err(Error::Validation)?;
-    let created = store.create_entitlement(&new).await.map_err(|e| match e {
-        StoreError::ForeignKeyViolation { .. } => Error::NotFound("no such user or agent".into()),
-        other => other.into(),
-    })?;
+    let created = store
+        .create_entitlement(&new)
+        .await
+        .on_foreign_key(|| Error::NotFound("no such user or agent".into()))?;
     if let Some(cache) = cache {
         cache.invalidate(user_id);
     }

@@ -38,6 +38,9 @@ use crate::auth::AuthUser;
 use crate::calls::{self, CallError, CallRequest, ToolResult};
 use crate::error::{Error, FieldError, Problem, Result};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::openapi::{
+    BadBody, BadRequest, Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable,
+};
 use crate::limits::Refusal;
 use crate::state::AppState;
 use crate::store::{ExecutionLog, ExecutionStatus, User};
@@ -81,25 +84,26 @@ impl Modify for SecurityAddon {
     }
 }
 
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The chat-tools routes and their OpenAPI document, both from the handlers.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_tools))
         .routes(routes!(invoke))
         .routes(routes!(tool_calls))
         .routes(routes!(get_execution))
         .routes(routes!(me))
+        .split_for_parts();
+    openapi.servers = Some(vec![utoipa::openapi::Server::new("/v1")]);
+    (api, openapi)
 }
 
 /// The OpenAPI document of the chat-tools API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, mut openapi) = api().split_for_parts();
-    openapi.servers = Some(vec![utoipa::openapi::Server::new("/v1")]);
-    openapi
+    api().1
 }
 
 pub fn routes(state: &AppState) -> Router {
-    let (api, mut spec) = api().split_for_parts();
-    spec.servers = Some(vec![utoipa::openapi::Server::new("/v1")]);
+    let (api, spec) = api();
     let api = api
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(middleware::from_fn_with_state(
@@ -210,9 +214,7 @@ fn caller(auth: &AuthUser) -> Arc<User> {
                 "parameters": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
             }}]
         })),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized, Unavailable,
     ))]
 async fn list_tools(
     State(state): State<AppState>,
@@ -332,14 +334,7 @@ async fn run_call(
             "execution_id": "0f9c1a52-6f1e-4c55-9f57-3a2b8f0d8c11", "status": "success",
             "output": {"text": "hello"}, "text": "hello", "credits_consumed": 1, "error_kind": null
         })),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json"),
+        Invalid, Unauthorized, NotFound, BadBody, TooManyRequests, Unavailable,
     ))]
 async fn invoke(
     State(state): State<AppState>,
@@ -615,12 +610,7 @@ async fn execute(state: &AppState, user: Arc<User>, call: PlannedCall) -> Result
                 "results": [{"id": "toolu_1", "tool": "demo_echo", "execution_id": "0f9c1a52-6f1e-4c55-9f57-3a2b8f0d8c11",
                              "status": "success", "credits_consumed": 1, "error_kind": null}]})))
         )),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json"),
+        Invalid, Unauthorized, BadBody, Unavailable,
     ))]
 async fn tool_calls(
     State(state): State<AppState>,
@@ -732,10 +722,7 @@ impl ExecutionView {
 #[utoipa::path(get, path = "/executions/{id}", tag = "tools", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = ExecutionView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid, Unauthorized, NotFound,
     ))]
 async fn get_execution(
     State(state): State<AppState>,
@@ -790,7 +777,7 @@ pub struct Me {
 #[utoipa::path(get, path = "/me", tag = "tools",
     responses(
         (status = 200, body = Me),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ))]
 async fn me(
     State(state): State<AppState>,

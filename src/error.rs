@@ -71,6 +71,31 @@ impl From<ConnectError> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What a constraint violation means for the request at hand: the error the
+/// caller sees when a value is taken ([`StoreError::UniqueViolation`]) or
+/// refers to a row that does not exist ([`StoreError::ForeignKeyViolation`]).
+/// Every other store error converts as usual.
+pub trait OnConstraint<T> {
+    fn on_unique(self, error: impl FnOnce() -> Error) -> Result<T>;
+    fn on_foreign_key(self, error: impl FnOnce() -> Error) -> Result<T>;
+}
+
+impl<T> OnConstraint<T> for std::result::Result<T, StoreError> {
+    fn on_unique(self, error: impl FnOnce() -> Error) -> Result<T> {
+        self.map_err(|e| match e {
+            StoreError::UniqueViolation { .. } => error(),
+            other => other.into(),
+        })
+    }
+
+    fn on_foreign_key(self, error: impl FnOnce() -> Error) -> Result<T> {
+        self.map_err(|e| match e {
+            StoreError::ForeignKeyViolation { .. } => error(),
+            other => other.into(),
+        })
+    }
+}
+
 /// One failing field of a request: where, which rule, and a readable message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {

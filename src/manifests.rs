@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::agents::{self, AgentDefinition, PriceInput};
 use crate::engines::Engines;
-use crate::error::{Error, Result};
+use crate::error::{Error, OnConstraint, Result};
 use crate::store::{
     Agent, AgentChange, AgentFilter, AgentPatch, AgentStatus, EngineType, NewAgent, NewAuditEntry,
     Store,
@@ -426,15 +426,11 @@ pub async fn apply(
     if options.dry_run || changes.is_empty() {
         return Ok(report);
     }
-    store
-        .apply_agent_changes(&changes)
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::UniqueViolation { .. } => Error::Conflict(
-                "a tool_name was taken while applying; nothing was applied, run again".into(),
-            ),
-            other => other.into(),
-        })?;
+    store.apply_agent_changes(&changes).await.on_unique(|| {
+        Error::Conflict(
+            "a tool_name was taken while applying; nothing was applied, run again".into(),
+        )
+    })?;
     for (tool_name, action) in &report.actions {
         if *action == Action::Unchanged {
             continue;

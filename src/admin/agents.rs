@@ -10,10 +10,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AdminActor, audit, decode_cursor, encode_cursor, page_size};
+use super::{AdminActor, audit, page};
 use crate::agents::{self, AgentDefinition, AgentUpdate, ImportRequest};
-use crate::error::{Error, FieldError, Problem, Result};
+use crate::error::{Error, FieldError, OnConstraint, Result};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::openapi::{AdminAuth, BadBody, Conflict, Invalid, NotFound};
 use crate::state::AppState;
 use crate::store::{Agent, AgentFilter, AgentPatch, AgentStatus, EngineType, StoreError};
 
@@ -134,15 +135,12 @@ pub struct ImportView {
     pub problems: Vec<String>,
 }
 
-fn unique_tool_name(e: StoreError) -> Error {
-    match e {
-        StoreError::UniqueViolation { .. } => Error::Duplicate(FieldError::new(
-            "tool_name",
-            "unique",
-            "another agent already uses this tool_name",
-        )),
-        other => other.into(),
-    }
+fn tool_name_taken() -> Error {
+    Error::Duplicate(FieldError::new(
+        "tool_name",
+        "unique",
+        "another agent already uses this tool_name",
+    ))
 }
 
 async fn load(state: &AppState, id: Uuid) -> Result<Agent> {
@@ -157,27 +155,19 @@ async fn load(state: &AppState, id: Uuid) -> Result<Agent> {
 #[utoipa::path(get, path = "/agents", tag = "agents", params(AgentQuery),
     responses(
         (status = 200, body = AgentPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth,
     ))]
 async fn list_agents(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AgentQuery>,
 ) -> Result<axum::Json<AgentPage>> {
-    let limit = page_size(q.limit)?;
+    let limit = page::page_size(q.limit)?;
     if q.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(Error::InvalidInput(
             "name: must be at most 200 characters".into(),
         ));
     }
-    let after = q
-        .cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .flatten();
+    let after = page::after_text(q.cursor.as_deref())?;
     let agents = state
         .store()
         .list_agents(&AgentFilter {
@@ -188,15 +178,9 @@ async fn list_agents(
             limit: Some(limit + 1),
         })
         .await?;
-    let more = agents.len() > limit as usize;
-    let items: Vec<AgentView> = agents
-        .into_iter()
-        .take(limit as usize)
-        .map(AgentView::from)
-        .collect();
-    let next_cursor = more
-        .then(|| items.last().map(|a| encode_cursor(&a.tool_name)))
-        .flatten();
+    let (items, next_cursor) = page::page(agents, limit, AgentView::from, |a| {
+        page::text_cursor(&a.tool_name)
+    });
     Ok(axum::Json(AgentPage { items, next_cursor }))
 }
 
@@ -204,13 +188,7 @@ async fn list_agents(
 #[utoipa::path(post, path = "/agents", tag = "agents", request_body = AgentDefinition,
     responses(
         (status = 201, body = AgentView),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, Conflict, BadBody,
     ))]
 async fn create_agent(
     State(state): State<AppState>,
@@ -222,7 +200,7 @@ async fn create_agent(
         .store()
         .create_agent(&new)
         .await
-        .map_err(unique_tool_name)?;
+        .on_unique(tool_name_taken)?;
     audit(
         &state,
         &actor,
@@ -238,11 +216,7 @@ async fn create_agent(
 #[utoipa::path(get, path = "/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = AgentView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn get_agent(
     State(state): State<AppState>,
@@ -256,14 +230,7 @@ async fn get_agent(
 #[utoipa::path(patch, path = "/agents/{id}", tag = "agents", params(("id" = Uuid, Path)), request_body = AgentUpdate,
     responses(
         (status = 200, body = AgentView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound, Conflict, BadBody,
     ))]
 async fn update_agent(
     State(state): State<AppState>,
@@ -288,7 +255,7 @@ async fn update_agent(
         .store()
         .update_agent(id, &patch)
         .await
-        .map_err(unique_tool_name)?;
+        .on_unique(tool_name_taken)?;
     audit(
         &state,
         &actor,
@@ -332,12 +299,7 @@ fn apply_preview(agent: &mut Agent, p: &AgentPatch) {
 #[utoipa::path(delete, path = "/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound, Conflict,
     ))]
 async fn delete_agent(
     State(state): State<AppState>,
@@ -374,12 +336,7 @@ async fn delete_agent(
 #[utoipa::path(post, path = "/agents/{id}/publish", tag = "agents", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = AgentView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound, Conflict,
     ))]
 async fn publish_agent(
     State(state): State<AppState>,
@@ -411,11 +368,7 @@ async fn publish_agent(
 #[utoipa::path(post, path = "/agents/{id}/archive", tag = "agents", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = AgentView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn archive_agent(
     State(state): State<AppState>,
@@ -463,11 +416,7 @@ async fn refresh(state: &AppState) {
 #[utoipa::path(post, path = "/agents/{id}/validate", tag = "agents", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = ValidationReport),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn validate_agent(
     State(state): State<AppState>,
@@ -486,12 +435,7 @@ async fn validate_agent(
 #[utoipa::path(post, path = "/agents/validate", tag = "agents", request_body = AgentDefinition,
     responses(
         (status = 200, body = ValidationReport),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, BadBody,
     ))]
 async fn validate_definition(
     State(state): State<AppState>,
@@ -544,13 +488,7 @@ async fn validate_definition(
     responses(
         (status = 200, body = ImportView, description = "Updated an existing agent"),
         (status = 201, body = ImportView, description = "Created a new agent"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, Conflict, BadBody,
     ))]
 async fn import_agent(
     State(state): State<AppState>,

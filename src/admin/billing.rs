@@ -11,11 +11,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AdminActor, audit, page_size, parse_time_cursor, time_cursor};
+use super::{AdminActor, audit, page};
 use crate::agents::PriceInput;
 use crate::billing::{self, Grant};
-use crate::error::{Error, FieldError, Problem, Result};
+use crate::error::{Error, FieldError, Result};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::openapi::{AdminAuth, BadBody, Conflict, Invalid, NotFound};
 use crate::state::AppState;
 use crate::store::{CreditAccount, Entitlement, EntitlementKind, LedgerEntry, User};
 
@@ -101,11 +102,7 @@ async fn load_user(state: &AppState, id: Uuid) -> Result<User> {
 #[utoipa::path(get, path = "/users/{id}/entitlements", tag = "billing", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = EntitlementList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn list_entitlements(
     State(state): State<AppState>,
@@ -127,13 +124,7 @@ async fn list_entitlements(
     request_body = EntitlementGrant,
     responses(
         (status = 201, body = EntitlementView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound, BadBody,
     ))]
 async fn grant_entitlement(
     State(state): State<AppState>,
@@ -194,12 +185,7 @@ async fn grant_entitlement(
     params(("entitlement_id" = Uuid, Path)),
     responses(
         (status = 200, body = EntitlementView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound, Conflict,
     ))]
 async fn revoke_entitlement(
     State(state): State<AppState>,
@@ -304,11 +290,7 @@ pub struct LedgerQuery {
 #[utoipa::path(get, path = "/users/{id}/credits", tag = "billing", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = CreditsView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn get_credits(
     State(state): State<AppState>,
@@ -325,14 +307,7 @@ async fn get_credits(
     request_body = CreditAdjustment,
     responses(
         (status = 201, body = LedgerEntryView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound, Conflict, BadBody,
     ))]
 async fn adjust_credits(
     State(state): State<AppState>,
@@ -360,11 +335,7 @@ async fn adjust_credits(
     params(("id" = Uuid, Path), LedgerQuery),
     responses(
         (status = 200, body = LedgerPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn list_ledger(
     State(state): State<AppState>,
@@ -372,22 +343,11 @@ async fn list_ledger(
     ApiQuery(q): ApiQuery<LedgerQuery>,
 ) -> Result<axum::Json<LedgerPage>> {
     load_user(&state, id).await?;
-    let limit = page_size(q.limit)?;
-    let before = q
-        .cursor
-        .as_deref()
-        .map(parse_time_cursor)
-        .transpose()?
-        .flatten();
+    let limit = page::page_size(q.limit)?;
+    let before = page::before_time(q.cursor.as_deref())?;
     let rows = state.store().list_ledger(id, before, limit + 1).await?;
-    let more = rows.len() > limit as usize;
-    let items: Vec<LedgerEntryView> = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(LedgerEntryView::from)
-        .collect();
-    let next_cursor = more
-        .then(|| items.last().map(|r| time_cursor(r.created_at, r.id)))
-        .flatten();
+    let (items, next_cursor) = page::page(rows, limit, LedgerEntryView::from, |r| {
+        page::time_cursor(r.created_at, r.id)
+    });
     Ok(axum::Json(LedgerPage { items, next_cursor }))
 }

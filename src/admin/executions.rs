@@ -10,10 +10,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{page_size, parse_time_cursor, time_cursor};
+use super::page;
 use crate::billing::{self, GroupBy, UsageReport};
-use crate::error::{Error, Problem, Result};
+use crate::error::{Error, Result};
 use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::openapi::{AdminAuth, Invalid, NotFound};
 use crate::state::AppState;
 use crate::store::{AuditEntry, ExecutionLog, ExecutionLogFilter, ExecutionStatus};
 
@@ -121,22 +122,14 @@ pub struct ExecutionQuery {
 #[utoipa::path(get, path = "/executions", tag = "executions", params(ExecutionQuery),
     responses(
         (status = 200, body = ExecutionPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth,
     ))]
 async fn list_executions(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ExecutionQuery>,
 ) -> Result<axum::Json<ExecutionPage>> {
-    let limit = page_size(q.limit)?;
-    let before = q
-        .cursor
-        .as_deref()
-        .map(parse_time_cursor)
-        .transpose()?
-        .flatten();
+    let limit = page::page_size(q.limit)?;
+    let before = page::before_time(q.cursor.as_deref())?;
     let rows = state
         .store()
         .list_execution_logs(&ExecutionLogFilter {
@@ -149,15 +142,9 @@ async fn list_executions(
             limit: Some(limit + 1),
         })
         .await?;
-    let more = rows.len() > limit as usize;
-    let items: Vec<ExecutionSummary> = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(ExecutionSummary::from)
-        .collect();
-    let next_cursor = more
-        .then(|| items.last().map(|r| time_cursor(r.created_at, r.id)))
-        .flatten();
+    let (items, next_cursor) = page::page(rows, limit, ExecutionSummary::from, |r| {
+        page::time_cursor(r.created_at, r.id)
+    });
     Ok(axum::Json(ExecutionPage { items, next_cursor }))
 }
 
@@ -165,11 +152,7 @@ async fn list_executions(
 #[utoipa::path(get, path = "/executions/{id}", tag = "executions", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = ExecutionView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn get_execution(
     State(state): State<AppState>,
@@ -213,10 +196,7 @@ pub struct UsageQuery {
     responses(
         (status = 200, description = "The report (JSON, or CSV with `format=csv`)",
             content((UsageReport = "application/json"), (String = "text/csv"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth,
     ))]
 async fn usage(
     State(state): State<AppState>,
@@ -289,31 +269,17 @@ pub struct AuditQuery {
 #[utoipa::path(get, path = "/audit", tag = "executions", params(AuditQuery),
     responses(
         (status = 200, body = AuditPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth,
     ))]
 async fn list_audit(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<axum::Json<AuditPage>> {
-    let limit = page_size(q.limit)?;
-    let before = q
-        .cursor
-        .as_deref()
-        .map(parse_time_cursor)
-        .transpose()?
-        .flatten();
+    let limit = page::page_size(q.limit)?;
+    let before = page::before_time(q.cursor.as_deref())?;
     let rows = state.store().list_audit(before, limit + 1).await?;
-    let more = rows.len() > limit as usize;
-    let items: Vec<AuditView> = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(AuditView::from)
-        .collect();
-    let next_cursor = more
-        .then(|| items.last().map(|r| time_cursor(r.created_at, r.id)))
-        .flatten();
+    let (items, next_cursor) = page::page(rows, limit, AuditView::from, |r| {
+        page::time_cursor(r.created_at, r.id)
+    });
     Ok(axum::Json(AuditPage { items, next_cursor }))
 }

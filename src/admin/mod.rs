@@ -13,19 +13,17 @@
 mod agents;
 mod billing;
 mod executions;
+mod page;
 mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
-use uuid::Uuid;
 
-use crate::error::{Error, Problem};
+use crate::error::Problem;
 pub use crate::http::auth::AdminActor;
 use crate::http::auth::require_admin;
 use crate::state::AppState;
@@ -72,8 +70,8 @@ impl Modify for SecurityAddon {
     }
 }
 
-/// The admin routes (authenticated) plus the OpenAPI document and docs page.
-pub fn routes(state: &AppState) -> axum::Router {
+/// The admin API's routes and its OpenAPI document, both from the handlers.
+fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(agents::routes())
         .merge(users::routes())
@@ -81,10 +79,15 @@ pub fn routes(state: &AppState) -> axum::Router {
         .merge(billing::routes())
         .split_for_parts();
     openapi.servers = Some(vec![utoipa::openapi::Server::new("/admin/v1")]);
+    (api, openapi)
+}
+
+/// The admin routes (authenticated) plus the OpenAPI document and docs page.
+pub fn routes(state: &AppState) -> axum::Router {
+    let (api, spec) = api();
     let api = api
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    let spec = openapi.clone();
     let docs: axum::Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/admin/v1/docs")
         .url("/admin/v1/openapi.json", spec)
         .into();
@@ -96,15 +99,7 @@ pub fn routes(state: &AppState) -> axum::Router {
 
 /// The OpenAPI document (for tests and `vieagent` tooling).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, openapi) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .merge(agents::routes())
-        .merge(users::routes())
-        .merge(executions::routes())
-        .merge(billing::routes())
-        .split_for_parts();
-    let mut openapi = openapi;
-    openapi.servers = Some(vec![utoipa::openapi::Server::new("/admin/v1")]);
-    openapi
+    api().1
 }
 
 /// Record a mutation. Failures are logged, not returned: the change happened.
@@ -126,64 +121,5 @@ pub(crate) async fn audit(
     };
     if let Err(e) = state.store().insert_audit(&entry).await {
         tracing::error!(error = %e, action, "could not write the audit log");
-    }
-}
-
-pub(crate) fn encode_cursor(text: &str) -> String {
-    URL_SAFE_NO_PAD.encode(text.as_bytes())
-}
-
-fn bad_cursor() -> Error {
-    Error::Validation(vec![crate::error::FieldError::new(
-        "cursor",
-        "cursor",
-        "is not a cursor this API issued (pass next_cursor from the previous page)",
-    )])
-}
-
-/// An empty cursor means the first page.
-pub(crate) fn decode_cursor(cursor: &str) -> Result<Option<String>, Error> {
-    if cursor.is_empty() {
-        return Ok(None);
-    }
-    URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .map(Some)
-        .ok_or_else(bad_cursor)
-}
-
-/// A (created_at, id) keyset cursor.
-pub(crate) fn time_cursor(at: chrono::DateTime<chrono::Utc>, id: Uuid) -> String {
-    encode_cursor(&format!(
-        "{}|{id}",
-        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-    ))
-}
-
-pub(crate) fn parse_time_cursor(
-    cursor: &str,
-) -> Result<Option<(chrono::DateTime<chrono::Utc>, Uuid)>, Error> {
-    let Some(text) = decode_cursor(cursor)? else {
-        return Ok(None);
-    };
-    let bad = bad_cursor;
-    let (at, id) = text.split_once('|').ok_or_else(bad)?;
-    let at = chrono::DateTime::parse_from_rfc3339(at)
-        .map_err(|_| bad())?
-        .with_timezone(&chrono::Utc);
-    let id = Uuid::parse_str(id).map_err(|_| bad())?;
-    Ok(Some((at, id)))
-}
-
-/// Limit query parameter: 1..=1000, default 100.
-pub(crate) fn page_size(limit: Option<u32>) -> Result<u32, Error> {
-    match limit {
-        None => Ok(100),
-        Some(n) if (1..=1000).contains(&n) => Ok(n),
-        Some(_) => Err(Error::InvalidInput(
-            "limit: must be between 1 and 1000".into(),
-        )),
     }
 }

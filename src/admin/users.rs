@@ -12,10 +12,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AdminActor, audit, decode_cursor, encode_cursor, page_size};
+use super::{AdminActor, audit, page};
 use crate::accounts;
-use crate::error::{Error, FieldError, Problem, Result};
+use crate::error::{Error, FieldError, Result};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::openapi::{AdminAuth, BadBody, Conflict, Invalid, NotFound};
 use crate::state::AppState;
 use crate::store::{ApiKey, Role, User, UserPatch};
 use crate::vault::CredentialInfo;
@@ -226,48 +227,28 @@ async fn load(state: &AppState, id: Uuid) -> Result<User> {
 #[utoipa::path(get, path = "/users", tag = "users", params(PageQuery),
     responses(
         (status = 200, body = UserPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth,
     ))]
 async fn list_users(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<axum::Json<UserPage>> {
-    let limit = page_size(q.limit)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .flatten();
+    let limit = page::page_size(q.limit)?;
+    let after = page::after_text(q.cursor.as_deref())?;
     let users = state
         .store()
         .list_users_page(after.as_deref(), limit + 1)
         .await?;
-    let more = users.len() > limit as usize;
-    let items: Vec<UserView> = users
-        .into_iter()
-        .take(limit as usize)
-        .map(UserView::from)
-        .collect();
-    let next_cursor = more
-        .then(|| items.last().map(|u| encode_cursor(&u.email)))
-        .flatten();
+    let (items, next_cursor) = page::page(users, limit, UserView::from, |u| {
+        page::text_cursor(&u.email)
+    });
     Ok(axum::Json(UserPage { items, next_cursor }))
 }
 
 #[utoipa::path(post, path = "/users", tag = "users", request_body = UserCreate,
     responses(
         (status = 201, body = UserView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, Conflict, BadBody,
     ))]
 async fn create_user(
     State(state): State<AppState>,
@@ -338,11 +319,7 @@ async fn create_user(
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = UserView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn get_user(
     State(state): State<AppState>,
@@ -355,13 +332,7 @@ async fn get_user(
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UserUpdate,
     responses(
         (status = 200, body = UserView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound, BadBody,
     ))]
 async fn update_user(
     State(state): State<AppState>,
@@ -422,11 +393,7 @@ async fn update_user(
 #[utoipa::path(post, path = "/users/{id}/disable", tag = "users", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = UserView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn disable_user(
     State(state): State<AppState>,
@@ -439,11 +406,7 @@ async fn disable_user(
 #[utoipa::path(post, path = "/users/{id}/enable", tag = "users", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = UserView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn enable_user(
     State(state): State<AppState>,
@@ -491,11 +454,7 @@ async fn set_disabled(
 #[utoipa::path(get, path = "/users/{id}/keys", tag = "users", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = KeyList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn list_keys(
     State(state): State<AppState>,
@@ -516,13 +475,7 @@ async fn list_keys(
 #[utoipa::path(post, path = "/users/{id}/keys", tag = "users", params(("id" = Uuid, Path)), request_body = KeyCreate,
     responses(
         (status = 201, body = CreatedKey),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound, BadBody,
     ))]
 async fn create_key(
     State(state): State<AppState>,
@@ -561,12 +514,7 @@ async fn create_key(
 #[utoipa::path(delete, path = "/keys/{key_id}", tag = "users", params(("key_id" = Uuid, Path)),
     responses(
         (status = 200, body = ApiKeyView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound, Conflict,
     ))]
 async fn revoke_key(
     State(state): State<AppState>,
@@ -591,11 +539,7 @@ async fn revoke_key(
 #[utoipa::path(get, path = "/users/{id}/credentials", tag = "users", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = CredentialList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn list_credentials(
     State(state): State<AppState>,
@@ -618,13 +562,7 @@ async fn list_credentials(
     request_body = CredentialPut,
     responses(
         (status = 200, body = CredentialView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound, BadBody,
     ))]
 async fn put_credential(
     State(state): State<AppState>,
@@ -654,11 +592,7 @@ async fn put_credential(
     params(("id" = Uuid, Path), ("provider" = String, Path, pattern = r"^[a-z0-9_.-]{1,64}$"), KeyNameQuery),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Invalid, AdminAuth, NotFound,
     ))]
 async fn delete_credential(
     State(state): State<AppState>,
