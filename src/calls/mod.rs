@@ -18,7 +18,7 @@
 //! protocol errors.
 //!
 //! The stages, each in its own room, hand each other values that say what
-//! happened ([`pipeline`] runs them in order):
+//! happened ([`stages`] runs them in order):
 //! * [`admit`]: validate → access → credentials ⇒ admitted or refused;
 //! * the limits' slot for the agent and the engine;
 //! * [`settle::start`]: credits reserved and the row durable ⇒ running, or no credits;
@@ -33,6 +33,7 @@ pub mod journal;
 mod pipeline;
 pub mod redact;
 mod settle;
+mod stages;
 pub mod validate;
 
 use std::sync::Arc;
@@ -164,7 +165,7 @@ pub async fn call(state: &Pipeline, request: CallRequest) -> Result<ToolResult, 
     }
     let state = state.clone();
     let tracker = state.lifecycle().call_tracker().clone();
-    let handle = tracker.spawn(async move { pipeline::run(&state, request).await });
+    let handle = tracker.spawn(async move { stages::run(&state, request).await });
     match handle.await {
         Ok(result) => result,
         Err(e) => {

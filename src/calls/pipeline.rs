@@ -1,13 +1,13 @@
-//! The pipeline's own dependencies ([`Pipeline`]: the call pipeline never
-//! names the application state, axum or a transport; the composition root
-//! builds one and the application state hands it to every transport), and
-//! [`run`]: one call through its stages.
+//! What the stages work with: the pipeline's own dependencies
+//! ([`Pipeline`]: the call pipeline never names the application state, axum
+//! or a transport; the composition root builds one and the application state
+//! hands it to every transport), and one call's context ([`Call`]).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
-use tracing::{Instrument, Span};
+use tracing::Span;
 use uuid::Uuid;
 
 use crate::billing::EntitlementCache;
@@ -20,11 +20,8 @@ use crate::scrub::Scrubber;
 use crate::store::{Agent, Backend, DynStore, ExecutionStatus, NewExecutionLog, Store, User};
 use crate::vault::Vault;
 
-use super::admit::{self, Admission};
-use super::invoke::{self, Invoked};
 use super::journal::Journal;
-use super::settle::{self, Started};
-use super::{CallError, CallRequest, PROGRESS_STEPS, ToolResult, limited, redact};
+use super::{CallRequest, PROGRESS_STEPS, redact};
 
 /// Everything a call needs: cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -159,7 +156,7 @@ impl Call<'_> {
     }
 
     /// The span every stage logs in.
-    fn span(&self) -> Span {
+    pub fn span(&self) -> Span {
         let agent = self.agent();
         tracing::info_span!(
             "call",
@@ -177,98 +174,5 @@ impl Call<'_> {
         if let Some(progress) = &self.request.progress {
             progress.report(step, PROGRESS_STEPS, message).await;
         }
-    }
-}
-
-/// One call, start to finish: look the tool up, run the stages in the
-/// call's span, record the metrics of what came out.
-pub(super) async fn run(p: &Pipeline, request: CallRequest) -> Result<ToolResult, CallError> {
-    let started = Instant::now();
-    let entry = p
-        .catalog()
-        .snapshot()
-        .get(&request.tool_name)
-        .cloned()
-        .ok_or_else(|| CallError::UnknownTool(request.tool_name.clone()))?;
-    if !request.arguments.is_object() {
-        return Err(CallError::ArgumentsNotObject);
-    }
-    let call = Call {
-        id: Uuid::new_v4(),
-        entry: &entry,
-        request: &request,
-        started,
-    };
-    let (result, engine_time) = stages(p, &call).instrument(call.span()).await;
-    if let Ok(r) = &result {
-        observe(&call, engine_time, r);
-    }
-    result
-}
-
-/// admit → slot → start (credits reserved, row durable) → invoke → settle.
-/// The engine time is there when the engine was called.
-async fn stages(
-    p: &Pipeline,
-    call: &Call<'_>,
-) -> (Result<ToolResult, CallError>, Option<Duration>) {
-    let admitted = match admit::admit(p, call).await {
-        Ok(Admission::Admitted(admitted)) => admitted,
-        Ok(Admission::Refused(rejection)) => {
-            return (settle::reject(p.journal(), call, rejection).await, None);
-        }
-        Err(e) => return (Err(e), None),
-    };
-    // A slot for this agent and for an engine call (waiting, bounded).
-    let permits = match p.limits().acquire(call.agent().id).await {
-        Ok(permits) => permits,
-        Err(refusal) => return (Err(limited(refusal, &call.agent().tool_name)), None),
-    };
-    match settle::start(p, call, admitted.input_snapshot).await {
-        Ok(Started::Running) => {}
-        Ok(Started::NoCredits(result)) => return (Ok(result), None),
-        Err(e) => return (Err(e), None),
-    }
-    call.progress(1, "started").await;
-    match invoke::invoke(p, call, admitted.credentials, permits).await {
-        Invoked::Unconfigured(message) => {
-            let result =
-                settle::failed(p.journal(), call, "engine_not_configured", message, 0).await;
-            (result, None)
-        }
-        Invoked::Ran {
-            outcome,
-            engine_time,
-        } => {
-            let result =
-                settle::finish(p.journal(), call, &admitted.scrubber, outcome, engine_time).await;
-            call.progress(3, "done").await;
-            (result, Some(engine_time))
-        }
-    }
-}
-
-/// The metrics of a call that produced a result.
-fn observe(call: &Call<'_>, engine_time: Option<Duration>, result: &ToolResult) {
-    let agent = call.agent();
-    let total = call.started.elapsed();
-    let engine = agent.engine_type.as_str();
-    let outcome = result
-        .error_kind
-        .clone()
-        .unwrap_or_else(|| "success".into());
-    metrics::counter!("vieagent_tool_calls_total", "tool" => agent.tool_name.clone(), "engine" => engine, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("vieagent_call_duration_seconds", "transport" => call.request.transport)
-        .record(total.as_secs_f64());
-    if let Some(engine_time) = engine_time {
-        metrics::histogram!("vieagent_engine_duration_seconds", "engine" => engine)
-            .record(engine_time.as_secs_f64());
-        metrics::histogram!("vieagent_gateway_overhead_seconds")
-            .record(total.saturating_sub(engine_time).as_secs_f64());
-    }
-    if result.credits_consumed > 0 {
-        metrics::counter!("vieagent_credits_consumed_total", "tool" => agent.tool_name.clone())
-            .increment(u64::try_from(result.credits_consumed).unwrap_or(0));
     }
 }

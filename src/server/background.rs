@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::config;
 use crate::state::AppState;
 
-use super::bootstrap::recover_stale_calls;
+use super::recovery::recover_stale_calls;
 
 pub(super) fn spawn(state: &AppState) {
     crate::metrics::spawn_upkeep(state.shutdown_token().clone());

@@ -6,6 +6,7 @@
 
 mod background;
 mod bootstrap;
+mod recovery;
 mod router;
 
 use std::future::Future;
