@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::util::with_store;
 use crate::config::Config;
@@ -15,74 +15,56 @@ use crate::store::{self, DynStore};
 pub enum AgentsCommand {
     /// Create or update an agent from a live engine flow (name, input schema,
     /// credential types are read from the engine).
-    Import {
-        /// flowise or activepieces
-        #[arg(long)]
-        engine: String,
-        #[arg(long)]
-        flow_id: String,
-        /// Display name (default: the flow's).
-        #[arg(long)]
-        name: Option<String>,
-        /// MCP tool name (default: derived from the name).
-        #[arg(long)]
-        tool_name: Option<String>,
-        /// JSON Schema file for flows that do not declare their inputs.
-        #[arg(long, value_name = "FILE")]
-        input_schema: Option<PathBuf>,
-        /// Publish it (refused while the engine check finds problems).
-        #[arg(long)]
-        publish: bool,
-    },
+    Import(ImportArgs),
     /// Apply a directory of agent manifests (*.yaml): create, update, and with
     /// --prune archive agents the manifests no longer mention. All or nothing.
-    Apply {
-        #[arg(value_name = "DIR")]
-        dir: PathBuf,
-        /// Show what would change; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Archive agents that no manifest mentions.
-        #[arg(long)]
-        prune: bool,
-        /// Skip the engine checks before publishing (offline review only).
-        #[arg(long)]
-        no_engine_check: bool,
-    },
+    Apply(ApplyArgs),
     /// List agents.
     List,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// flowise or activepieces
+    #[arg(long)]
+    engine: String,
+    #[arg(long)]
+    flow_id: String,
+    /// Display name (default: the flow's).
+    #[arg(long)]
+    name: Option<String>,
+    /// MCP tool name (default: derived from the name).
+    #[arg(long)]
+    tool_name: Option<String>,
+    /// JSON Schema file for flows that do not declare their inputs.
+    #[arg(long, value_name = "FILE")]
+    input_schema: Option<PathBuf>,
+    /// Publish it (refused while the engine check finds problems).
+    #[arg(long)]
+    publish: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Archive agents that no manifest mentions.
+    #[arg(long)]
+    prune: bool,
+    /// Skip the engine checks before publishing (offline review only).
+    #[arg(long)]
+    no_engine_check: bool,
 }
 
 impl AgentsCommand {
     pub async fn run(self, config: &Config) -> Result<()> {
         with_store(config, |store| async move {
             match self {
-                AgentsCommand::Import {
-                    engine,
-                    flow_id,
-                    name,
-                    tool_name,
-                    input_schema,
-                    publish,
-                } => {
-                    import(
-                        config,
-                        store,
-                        engine,
-                        flow_id,
-                        name,
-                        tool_name,
-                        input_schema,
-                        publish,
-                    )
-                    .await
-                }
-                AgentsCommand::Apply {
-                    dir,
-                    dry_run,
-                    prune,
-                    no_engine_check,
-                } => apply(config, store, &dir, dry_run, prune, no_engine_check).await,
+                AgentsCommand::Import(args) => import(config, store, args).await,
+                AgentsCommand::Apply(args) => apply(config, store, args).await,
                 AgentsCommand::List => list(store).await,
             }
         })
@@ -106,17 +88,15 @@ async fn list(store: DynStore) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn import(
-    config: &Config,
-    store: DynStore,
-    engine: String,
-    flow_id: String,
-    name: Option<String>,
-    tool_name: Option<String>,
-    input_schema: Option<PathBuf>,
-    publish: bool,
-) -> Result<()> {
+async fn import(config: &Config, store: DynStore, args: ImportArgs) -> Result<()> {
+    let ImportArgs {
+        engine,
+        flow_id,
+        name,
+        tool_name,
+        input_schema,
+        publish,
+    } = args;
     let engine_type: store::EngineType = engine
         .parse()
         .map_err(|e| Error::InvalidInput(format!("--engine: {e}")))?;
@@ -179,14 +159,13 @@ async fn import(
     Ok(())
 }
 
-async fn apply(
-    config: &Config,
-    store: DynStore,
-    dir: &std::path::Path,
-    dry_run: bool,
-    prune: bool,
-    no_engine_check: bool,
-) -> Result<()> {
+async fn apply(config: &Config, store: DynStore, args: ApplyArgs) -> Result<()> {
+    let ApplyArgs {
+        dir,
+        dry_run,
+        prune,
+        no_engine_check,
+    } = args;
     let engines =
         Engines::from_config(&config.engines).map_err(|e| Error::Startup(e.to_string()))?;
     let options = crate::manifests::ApplyOptions {
@@ -194,7 +173,7 @@ async fn apply(
         prune,
         skip_engine_checks: no_engine_check,
     };
-    let report = match crate::manifests::apply(store.as_ref(), &engines, dir, options).await {
+    let report = match crate::manifests::apply(store.as_ref(), &engines, &dir, options).await {
         Ok(report) => report,
         Err(Error::Refused { message, problems }) => {
             for p in &problems {
