@@ -38,14 +38,13 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(store: DynStore, vault: Vault, engines: Engines, config: Config) -> Self {
-        let auth = AuthCache::new(config.auth_cache_ttl);
-        let calls = Pipeline::new(store, vault, engines, Arc::new(config), Lifecycle::new());
+    /// The state around a call pipeline the composition root built.
+    pub fn new(calls: Pipeline) -> Self {
         Self {
             inner: Arc::new(Inner {
+                auth: AuthCache::new(calls.config().auth_cache_ttl),
                 calls,
                 sessions: SessionRegistry::default(),
-                auth,
                 replica_id: uuid::Uuid::new_v4(),
             }),
         }

@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Problem;
-pub use crate::http::auth::AdminActor;
+use crate::http::auth::AdminActor;
 use crate::http::auth::require_admin;
 use crate::state::AppState;
 use crate::store::NewAuditEntry;

@@ -16,9 +16,6 @@ use crate::store::{
     StoreResult,
 };
 
-/// The journal writes through the store's journal aggregate only.
-type Store = Arc<dyn JournalStore>;
-
 /// Most ops committed in one transaction.
 const MAX_BATCH: usize = 256;
 
@@ -33,9 +30,9 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Spawn `writers` batch writers over `store` (1 for SQLite's single
-    /// writer; a few for PostgreSQL).
-    pub fn start(store: Store, writers: usize) -> Self {
+    /// Spawn `writers` batch writers over the store's journal aggregate (1
+    /// for SQLite's single writer; a few for PostgreSQL).
+    pub fn start(store: Arc<dyn JournalStore>, writers: usize) -> Self {
         let (tx, rx) = mpsc::channel::<Pending>(MAX_BATCH * 16);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..writers.max(1) {
@@ -91,7 +88,7 @@ impl Journal {
     }
 }
 
-async fn write_loop(store: Store, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+async fn write_loop(store: Arc<dyn JournalStore>, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     loop {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         {

@@ -1,7 +1,7 @@
 //! What the stages work with: the pipeline's own dependencies
 //! ([`Pipeline`]: the call pipeline never names the application state, axum
-//! or a transport; the composition root builds one and the application state
-//! hands it to every transport), and one call's context ([`Call`]).
+//! or a transport; the composition root builds one, the application state
+//! holds it for every transport), and one call's context ([`Call`]).
 
 use std::sync::Arc;
 use std::time::Instant;

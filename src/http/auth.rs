@@ -24,7 +24,7 @@ pub struct AdminActor {
 }
 
 /// The bearer token of a request, if well-formed.
-pub fn bearer(request: &Request) -> Option<&str> {
+fn bearer(request: &Request) -> Option<&str> {
     let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {

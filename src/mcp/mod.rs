@@ -31,7 +31,7 @@ use sse::SseSessions;
 /// The MCP transports' own state: the application state, plus what only
 /// they use (open legacy SSE sessions, the stateless `tools/list` cache).
 #[derive(Clone)]
-pub struct McpState {
+pub(crate) struct McpState {
     app: AppState,
     own: Arc<Own>,
 }

@@ -70,7 +70,7 @@ impl SseSessions {
     }
 }
 
-pub fn routes() -> Router<McpState> {
+pub(super) fn routes() -> Router<McpState> {
     Router::new()
         .route("/sse", get(open_stream))
         .route("/messages", post(post_message))

@@ -2,9 +2,13 @@
 //! replica's registration, the recovery of calls a stopped process left
 //! running, and the background tasks.
 
+use std::sync::Arc;
+
+use crate::calls::Pipeline;
 use crate::config::{self, Config};
 use crate::engines::Engines;
 use crate::error::{Error, Result};
+use crate::lifecycle::Lifecycle;
 use crate::state::AppState;
 use crate::store::{self, Store, StoreError};
 use crate::vault::Vault;
@@ -41,7 +45,8 @@ pub async fn prepare(config: Config) -> Result<AppState> {
         tracing::info!(engines = ?engines.configured(), "engines configured");
     }
     crate::demo::seed_if_wanted(&config, store.as_ref()).await?;
-    let state = AppState::new(store, vault, engines, config);
+    let calls = Pipeline::new(store, vault, engines, Arc::new(config), Lifecycle::new());
+    let state = AppState::new(calls);
     state.store().set_replica_id(state.replica_id());
     state
         .store()

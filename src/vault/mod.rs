@@ -21,7 +21,7 @@ use uuid::Uuid;
 pub use crate::crypto::{CredentialAad, CryptoError, Keyring, MasterKey, Sealed};
 
 use crate::config::{Config, DatabaseKind};
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, FieldError, OnConstraint, Result};
 use crate::store::{
     CredentialRow, DynStore, ResealedCredential, Store, StoreError, User, VaultKeyRow,
 };
@@ -482,10 +482,7 @@ impl Vault {
                 updated_at: now,
             })
             .await
-            .map_err(|e| match e {
-                StoreError::ForeignKeyViolation { .. } => Error::NotFound("no such user".into()),
-                other => other.into(),
-            })?;
+            .on_foreign_key(|| Error::NotFound("no such user".into()))?;
         self.rows.forget(user.id);
         tracing::info!(user_id = %user.id, provider, key_name, key_version = row.key_version, "credential stored");
         Ok(CredentialInfo::from(&row))

@@ -36,11 +36,9 @@ impl BillingStore for PgStore {
     }
 
     async fn revoke_entitlement(&self, id: Uuid) -> StoreResult<bool> {
-        let done = query(concat!(
-            "UPDATE entitlements SET revoked_at = ",
-            "NOW()",
-            " WHERE id = $1 AND revoked_at IS NULL"
-        ))
+        let done = query(
+            "UPDATE entitlements SET revoked_at = NOW() WHERE id = $1 AND revoked_at IS NULL",
+        )
         .bind(id)
         .execute(&self.pool)
         .await?;

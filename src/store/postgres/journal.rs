@@ -387,15 +387,11 @@ impl JournalStore for PgStore {
                 available: account.available(),
             });
         }
-        query(concat!(
-            "UPDATE credit_accounts SET balance = $2, updated_at = ",
-            "NOW()",
-            " WHERE user_id = $1"
-        ))
-        .bind(user_id)
-        .bind(balance)
-        .execute(&mut *tx)
-        .await?;
+        query("UPDATE credit_accounts SET balance = $2, updated_at = NOW() WHERE user_id = $1")
+            .bind(user_id)
+            .bind(balance)
+            .execute(&mut *tx)
+            .await?;
         let q = query(shared::INSERT_LEDGER_ENTRY)
             .bind(Uuid::new_v4())
             .bind(user_id)

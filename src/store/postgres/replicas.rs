@@ -16,11 +16,10 @@ impl ReplicaStore for PgStore {
     }
 
     async fn register_replica(&self, id: Uuid, hostname: &str, version: &str) -> StoreResult<()> {
-        query(concat!(
+        query(
             "INSERT INTO replicas (id, hostname, version) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = ",
-            "NOW()"
-        ))
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = NOW()",
+        )
         .bind(id)
         .bind(hostname)
         .bind(version)
@@ -30,25 +29,18 @@ impl ReplicaStore for PgStore {
     }
 
     async fn heartbeat(&self, id: Uuid) -> StoreResult<bool> {
-        let done = query(concat!(
-            "UPDATE replicas SET heartbeat_at = ",
-            "NOW()",
-            " WHERE id = $1"
-        ))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let done = query("UPDATE replicas SET heartbeat_at = NOW() WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn remove_replica(&self, id: Uuid) -> StoreResult<()> {
-        query(concat!(
-            "DELETE FROM replicas WHERE id = $1 OR heartbeat_at < ",
-            "NOW() - INTERVAL '1 day'"
-        ))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        query("DELETE FROM replicas WHERE id = $1 OR heartbeat_at < NOW() - INTERVAL '1 day'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

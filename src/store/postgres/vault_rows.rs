@@ -17,9 +17,7 @@ impl VaultStore for PgStore {
              key_version) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (user_id, provider, key_name) DO UPDATE SET \
              id = excluded.id, encrypted_value = excluded.encrypted_value, iv = excluded.iv, \
-             key_version = excluded.key_version, updated_at = ",
-            "NOW()",
-            " RETURNING ",
+             key_version = excluded.key_version, updated_at = NOW() RETURNING ",
             credential_cols!()
         ))
         .bind(row.id)

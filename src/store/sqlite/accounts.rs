@@ -142,7 +142,7 @@ impl AccountStore for SqliteStore {
         let done = query(concat!(
             "UPDATE api_keys SET revoked_at = ",
             now!(),
-            " WHERE id = ? AND revoked_at IS NULL"
+            " WHERE id = $1 AND revoked_at IS NULL"
         ))
         .bind(id.to_string())
         .execute(&self.writer)
@@ -154,7 +154,7 @@ impl AccountStore for SqliteStore {
         query(concat!(
             "UPDATE api_keys SET last_used_at = ",
             now!(),
-            " WHERE id = ?"
+            " WHERE id = $1"
         ))
         .bind(id.to_string())
         .execute(&self.writer)

@@ -199,7 +199,7 @@ impl JournalStore for SqliteStore {
 
         for (user, account) in &plan.accounts {
             query(concat!(
-                "INSERT INTO credit_accounts (user_id, balance, reserved) VALUES (?, ?, ?) \
+                "INSERT INTO credit_accounts (user_id, balance, reserved) VALUES ($1, $2, $3) \
                  ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance, \
                  reserved = excluded.reserved, updated_at = ",
                 now!()
@@ -236,7 +236,7 @@ impl JournalStore for SqliteStore {
         one(&self.writer, query(concat!(
             "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
              external_execution_id, output_snapshot, duration_ms, credits_consumed, error, replica_id, \
-             finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ",
+             finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ",
             now!(),
             ") RETURNING ",
             log_cols!()
@@ -257,13 +257,13 @@ impl JournalStore for SqliteStore {
     async fn fail_orphaned_executions(&self, orphans: &Orphans, error: &str) -> StoreResult<u64> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let failed = query(concat!(
-            "UPDATE execution_logs AS e SET status = 'failed', error = ?, finished_at = ",
+            "UPDATE execution_logs AS e SET status = 'failed', error = $1, finished_at = ",
             now!(),
             ", credits_consumed = 0 WHERE e.status IN ('pending', 'running') AND ( \
-               (e.replica_id IS NULL AND e.created_at < ?) \
-               OR (e.replica_id IS NOT NULL AND e.replica_id IS NOT ? \
+               (e.replica_id IS NULL AND e.created_at < $2) \
+               OR (e.replica_id IS NOT NULL AND e.replica_id IS NOT $3 \
                    AND NOT EXISTS (SELECT 1 FROM replicas r \
-                                   WHERE r.id = e.replica_id AND r.heartbeat_at >= ?))) \
+                                   WHERE r.id = e.replica_id AND r.heartbeat_at >= $4))) \
              RETURNING user_id, credits_reserved"
         ))
         .bind(error)
@@ -279,9 +279,9 @@ impl JournalStore for SqliteStore {
         }
         for (user, held) in held.into_iter().filter(|(_, h)| *h > 0) {
             query(concat!(
-                "UPDATE credit_accounts SET reserved = max(0, reserved - ?), updated_at = ",
+                "UPDATE credit_accounts SET reserved = max(0, reserved - $1), updated_at = ",
                 now!(),
-                " WHERE user_id = ?"
+                " WHERE user_id = $2"
             ))
             .bind(held)
             .bind(user)
