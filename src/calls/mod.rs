@@ -18,13 +18,13 @@
 //! protocol errors.
 //!
 //! The stages, each in its own room, hand each other values that say what
-//! happened ([`stages`] runs them in order):
-//! * [`admit`]: validate → access → credentials ⇒ admitted or refused;
+//! happened (`stages` runs them in order):
+//! * `admit`: validate → access → credentials ⇒ admitted or refused;
 //! * the limits' slot for the agent and the engine;
-//! * [`settle::start`]: credits reserved and the row durable ⇒ running, or no credits;
-//! * [`invoke`]: the engine, cancellable ⇒ what it answered (credentials
+//! * `settle::start`: credits reserved and the row durable ⇒ running, or no credits;
+//! * `invoke`: the engine, cancellable ⇒ what it answered (credentials
 //!   and slot dropped as soon as it has);
-//! * [`settle`]: the row finished and its credits settled ⇒ the tool result;
+//! * `settle`: the row finished and its credits settled ⇒ the tool result;
 //! * the metrics of the finished call.
 
 mod admit;

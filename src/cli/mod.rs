@@ -1,5 +1,5 @@
 //! The `vieagent` command line: one file per command group, each with its
-//! clap enum and a `run`; [`dispatch`] only delegates.
+//! clap enum and a `run`; `dispatch` only delegates.
 
 mod agents;
 mod billing;

@@ -2,7 +2,7 @@
 //! every other one. [`bootstrap::prepare`] assembles one [`AppState`]
 //! (shared with `vieagent stdio`), [`router`] puts the edges together,
 //! [`run`] serves HTTP for `serve` and tests, [`run_stdio`] serves one MCP
-//! session on stdin/stdout; both end through the same [`drain`].
+//! session on stdin/stdout; both end through the same `drain`.
 
 mod background;
 mod bootstrap;

@@ -20,7 +20,7 @@
 //!
 //! Shared by both backends: the row decoders (`row`), the column lists and
 //! fetch helpers (`sql`), the credit planner (`credits`) and the domain
-//! types ([`model`]).
+//! types (`model`).
 
 // First: the column-list macros are used by the modules below.
 #[macro_use]
