@@ -17,7 +17,9 @@ use crate::engines::Engines;
 use crate::lifecycle::Lifecycle;
 use crate::limits::Limits;
 use crate::scrub::Scrubber;
-use crate::store::{Agent, Backend, DynStore, ExecutionStatus, NewExecutionLog, Store, User};
+use crate::store::{
+    Agent, Backend, DynStore, ExecutionOutcome, ExecutionStatus, NewExecutionLog, Store, User,
+};
 use crate::vault::Vault;
 
 use super::journal::Journal;
@@ -148,6 +150,19 @@ impl Call<'_> {
     /// secret-looking values are redacted.
     pub fn plain_snapshot(&self) -> Value {
         redact::input_snapshot(&self.request.arguments, &Scrubber::default())
+    }
+
+    /// How the call ended when it failed: `error` on the row, `charge`
+    /// credits consumed, nothing from the engine.
+    pub fn failed(&self, error: String, charge: i32) -> ExecutionOutcome {
+        ExecutionOutcome {
+            status: ExecutionStatus::Failed,
+            external_execution_id: None,
+            output_snapshot: None,
+            duration_ms: Some(self.elapsed_ms()),
+            credits_consumed: charge,
+            error: Some(error),
+        }
     }
 
     /// Milliseconds since the call began, for the row.

@@ -69,14 +69,7 @@ pub(super) async fn start(
                 p.journal().clone(),
                 call.id,
                 user.id,
-                ExecutionOutcome {
-                    status: ExecutionStatus::Failed,
-                    external_execution_id: None,
-                    output_snapshot: None,
-                    duration_ms: Some(call.elapsed_ms()),
-                    credits_consumed: 0,
-                    error: Some("journal unavailable: the call was not run".into()),
-                },
+                call.failed("journal unavailable: the call was not run".into(), 0),
             );
             Err(CallError::journal(&e))
         }
@@ -94,14 +87,7 @@ pub(super) async fn reject(
         message,
         details,
     } = rejection;
-    let outcome = ExecutionOutcome {
-        status: ExecutionStatus::Failed,
-        external_execution_id: None,
-        output_snapshot: None,
-        duration_ms: Some(call.elapsed_ms()),
-        credits_consumed: 0,
-        error: Some(message.clone()),
-    };
+    let outcome = call.failed(message.clone(), 0);
     if let Err(e) = journal
         .record(call.row(call.plain_snapshot()), outcome)
         .await
@@ -208,14 +194,7 @@ pub(super) async fn failed(
     message: String,
     charge: i32,
 ) -> Result<ToolResult, CallError> {
-    let outcome = ExecutionOutcome {
-        status: ExecutionStatus::Failed,
-        external_execution_id: None,
-        output_snapshot: None,
-        duration_ms: Some(call.elapsed_ms()),
-        credits_consumed: charge,
-        error: Some(message.clone()),
-    };
+    let outcome = call.failed(message.clone(), charge);
     write_outcome(journal, call.id, call.user().id, &outcome).await;
     let mut result = error_result(Some(call.id), kind, message, json!({}));
     result.credits_consumed = charge;
