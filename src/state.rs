@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::auth::AuthCache;
 use crate::billing::EntitlementCache;
@@ -103,12 +102,6 @@ impl AppState {
         self.lifecycle().shutdown_token()
     }
 
-    /// Cancelled when the shutdown grace period is over: calls still
-    /// running are stopped (rows `failed`, credits released).
-    pub fn hard_stop(&self) -> &CancellationToken {
-        self.lifecycle().hard_stop()
-    }
-
     pub fn limits(&self) -> &Limits {
         self.calls().limits()
     }
@@ -116,15 +109,6 @@ impl AppState {
     /// This process, as recorded in `replicas` and on its calls' rows.
     pub fn replica_id(&self) -> uuid::Uuid {
         self.inner.replica_id
-    }
-
-    /// In-flight tool calls.
-    pub fn call_tracker(&self) -> &TaskTracker {
-        self.lifecycle().call_tracker()
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.lifecycle().is_shutting_down()
     }
 
     /// Reload the catalog now (after a change made by this process).

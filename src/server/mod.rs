@@ -72,15 +72,15 @@ where
             let grace = on_shutdown.config().shutdown_grace;
             tracing::info!(
                 grace_s = grace.as_secs_f64(),
-                in_flight = on_shutdown.call_tracker().len(),
+                in_flight = on_shutdown.lifecycle().call_tracker().len(),
                 "shutdown requested: refusing new calls, letting in-flight calls finish"
             );
             // Stop accepting now; sessions stay open while their calls run.
             let drainer = on_shutdown.clone();
-            tokio::spawn(async move { drain(drainer, grace).await });
+            tokio::spawn(async move { drain(drainer).await });
         })
         .await;
-    drain(state.clone(), state.config().shutdown_grace).await;
+    drain(state.clone()).await;
     leave(&state).await;
     result?;
     tracing::info!("server stopped");
@@ -97,26 +97,28 @@ where
     let state = prepare(config).await?;
     let result = crate::mcp::stdio::serve(state.clone(), shutdown).await;
     state.lifecycle().begin_shutdown();
-    drain(state.clone(), state.config().shutdown_grace).await;
+    drain(state.clone()).await;
     leave(&state).await;
     result
 }
 
-/// Let in-flight calls finish for up to `grace`, then stop the rest (their
-/// rows are failed with `shutdown`, their credits released) and close the
-/// sessions and streams so the server can exit. Idempotent.
-async fn drain(state: AppState, grace: Duration) {
-    let tracker = state.call_tracker().clone();
+/// Let in-flight calls finish for up to `shutdown_grace`, then stop the rest
+/// (their rows are failed with `shutdown`, their credits released) and close
+/// the sessions and streams so the server can exit. Idempotent.
+async fn drain(state: AppState) {
+    let grace = state.config().shutdown_grace;
+    let lifecycle = state.lifecycle();
+    let tracker = lifecycle.call_tracker().clone();
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err()
-        && !state.hard_stop().is_cancelled()
+        && !lifecycle.hard_stop().is_cancelled()
     {
         tracing::warn!(
             in_flight = tracker.len(),
             "grace period over: stopping the calls still running"
         );
     }
-    state.hard_stop().cancel();
+    lifecycle.hard_stop().cancel();
     // Stopped calls record their rows; give them a moment.
     if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
         .await
@@ -128,20 +130,15 @@ async fn drain(state: AppState, grace: Duration) {
         );
     }
     // Ends SSE streams and MCP sessions so the server can drain.
-    state.shutdown_token().cancel();
+    lifecycle.shutdown_token().cancel();
 }
 
-/// The last step of a clean stop: leave the replica set, close the
+/// The last step of a clean stop: leave the replica set (rows this process
+/// could not finish become other replicas' to recover at once), close the
 /// database.
 async fn leave(state: &AppState) {
-    retire(state).await;
-    state.store().close().await;
-}
-
-/// Leave the replica set (clean stop): rows this process could not
-/// finish become other replicas' to recover at once.
-async fn retire(state: &AppState) {
     if let Err(e) = state.store().remove_replica(state.replica_id()).await {
         tracing::warn!(error = %e, "could not deregister this replica");
     }
+    state.store().close().await;
 }

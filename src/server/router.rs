@@ -63,7 +63,7 @@ async fn healthz() -> impl IntoResponse {
 
 /// Readiness: the database answers and its schema matches this binary.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.is_shutting_down() {
+    if state.lifecycle().is_shutting_down() {
         return unready("shutting down");
     }
     if let Err(e) = state.store().ping().await {
