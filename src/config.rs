@@ -137,6 +137,50 @@ pub struct Config {
     /// export spans to; needs a binary built with the `otel` feature.
     #[serde(default)]
     pub otlp_endpoint: Option<url::Url>,
+    /// The gateway's address as users' browsers reach it (e.g.
+    /// `https://gateway.example.com` behind a proxy): the base of connect
+    /// links. Unset: the address the server listens on.
+    #[serde(default)]
+    pub public_url: Option<url::Url>,
+    /// The Easy Mode web app at `/app`.
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+/// `[web]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// How long a browser stays signed in.
+    #[serde(default = "default_session_ttl", with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// How long a connect link (sent when a call lacks a credential) works.
+    #[serde(default = "default_connect_link_ttl", with = "humantime_serde")]
+    pub connect_link_ttl: Duration,
+    /// MCP clients with URL elicitation: how long a call waits for the user
+    /// to store the missing credential after accepting the link.
+    #[serde(default = "default_elicitation_wait", with = "humantime_serde")]
+    pub elicitation_wait: Duration,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: default_session_ttl(),
+            connect_link_ttl: default_connect_link_ttl(),
+            elicitation_wait: default_elicitation_wait(),
+        }
+    }
+}
+
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+fn default_connect_link_ttl() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_elicitation_wait() -> Duration {
+    Duration::from_secs(5 * 60)
 }
 
 /// `[limits]`
@@ -493,6 +537,8 @@ impl Default for Config {
             heartbeat_interval: default_heartbeat_interval(),
             limits: LimitsConfig::default(),
             otlp_endpoint: None,
+            public_url: None,
+            web: WebConfig::default(),
             demo: None,
         }
     }
@@ -542,6 +588,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("SHUTDOWN_GRACE", "shutdown_grace"),
     ("HEARTBEAT_INTERVAL", "heartbeat_interval"),
     ("OTLP_ENDPOINT", "otlp_endpoint"),
+    ("PUBLIC_URL", "public_url"),
+    ("WEB_SESSION_TTL", "web.session_ttl"),
+    ("CONNECT_LINK_TTL", "web.connect_link_ttl"),
+    ("ELICITATION_WAIT", "web.elicitation_wait"),
     ("RATE_LIMIT_PER_MINUTE", "limits.calls_per_minute"),
     ("AGENT_CONCURRENCY", "limits.agent_concurrency"),
     ("MAX_INFLIGHT_CALLS", "limits.max_inflight_calls"),
@@ -633,6 +683,28 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if let Some(url) = &self.public_url {
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(ConfigError::new(
+                    "public_url (VIEAGENT_PUBLIC_URL)",
+                    "must be an http:// or https:// URL with a host, e.g. https://gateway.example.com",
+                ));
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(ConfigError::new(
+                    "public_url (VIEAGENT_PUBLIC_URL)",
+                    "must be a base URL without ?query or #fragment",
+                ));
+            }
+        }
+        for (name, d) in [
+            ("web.session_ttl", self.web.session_ttl),
+            ("web.connect_link_ttl", self.web.connect_link_ttl),
+        ] {
+            if d < Duration::from_secs(1) {
+                return Err(ConfigError::new(name, "must be at least 1s"));
+            }
+        }
         if let Some(url) = &self.otlp_endpoint {
             if !cfg!(feature = "otel") {
                 return Err(ConfigError::new(
@@ -713,6 +785,21 @@ impl Config {
     /// The backend selected by `database_url`, after checking it parses.
     pub fn database_kind(&self) -> Result<DatabaseKind, ConfigError> {
         database_kind(self.database_url.expose_secret())
+    }
+
+    /// The base of links to this gateway: `public_url`, else the listen
+    /// address (`localhost` for a wildcard address).
+    pub fn public_base_url(&self) -> url::Url {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let host = match self.listen.ip() {
+            ip if ip.is_unspecified() => "localhost".to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        url::Url::parse(&format!("http://{host}:{}/", self.listen.port()))
+            .unwrap_or_else(|_| url::Url::parse("http://localhost/").expect("a valid URL"))
     }
 
     /// Whether this configuration uses the embedded database (SQLite).
@@ -832,6 +919,21 @@ impl Config {
         if let Some(url) = &self.otlp_endpoint {
             table.insert("otlp_endpoint".into(), redact_url(url.as_str()).into());
         }
+        if let Some(url) = &self.public_url {
+            table.insert("public_url".into(), redact_url(url.as_str()).into());
+        }
+        let mut web = toml::Table::new();
+        for (name, d) in [
+            ("session_ttl", self.web.session_ttl),
+            ("connect_link_ttl", self.web.connect_link_ttl),
+            ("elicitation_wait", self.web.elicitation_wait),
+        ] {
+            web.insert(
+                name.into(),
+                humantime::format_duration(d).to_string().into(),
+            );
+        }
+        table.insert("web".into(), web.into());
         let mut mcp = toml::Table::new();
         if let Some(hosts) = &self.mcp.allowed_hosts {
             mcp.insert(

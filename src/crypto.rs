@@ -6,6 +6,9 @@
 //! * associated data binds every ciphertext to its row — credential id,
 //!   user id, provider, key name and key version — so a value copied into
 //!   another row fails to open;
+//! * web tokens (connect links, CSRF tokens) are signed with HMAC-SHA256
+//!   under a key derived from each master key for that purpose only, so a
+//!   token never reveals or reuses the encryption key;
 //! * keys live in `zeroize`d memory; nothing here implements `Display`, and
 //!   `Debug` output never contains key or plaintext bytes.
 
@@ -16,6 +19,7 @@ use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use hmac::Mac;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -103,10 +107,51 @@ impl MasterKey {
         hex::encode(&h.finalize()[..16])
     }
 
+    /// A key for signing web tokens, derived from this key
+    /// (HMAC-SHA256 over a domain label): independent of the encryption key.
+    pub fn signing_key(&self) -> SigningKey {
+        let mut mac =
+            HmacSha256::new_from_slice(self.0.as_ref()).expect("HMAC takes any key length");
+        mac.update(b"vieagent/web/signing-key/v1");
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&mac.finalize().into_bytes());
+        SigningKey(key)
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         // Infallible: the slice is exactly 32 bytes.
         let bytes: &[u8; 32] = &self.0;
         Aes256Gcm::new(bytes.into())
+    }
+}
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// An HMAC-SHA256 key for web tokens. Zeroized on drop; never printed.
+pub struct SigningKey(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(..)")
+    }
+}
+
+impl SigningKey {
+    fn mac(&self, message: &[u8]) -> HmacSha256 {
+        let mut mac =
+            HmacSha256::new_from_slice(self.0.as_ref()).expect("HMAC takes any key length");
+        mac.update(message);
+        mac
+    }
+
+    /// The tag of `message`.
+    pub fn sign(&self, message: &[u8]) -> [u8; 32] {
+        self.mac(message).finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is `message`'s tag (compared in constant time).
+    pub fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
+        self.mac(message).verify_slice(tag).is_ok()
     }
 }
 
@@ -165,6 +210,7 @@ impl fmt::Debug for Sealed {
 pub struct Keyring {
     active: i32,
     ciphers: BTreeMap<i32, (Aes256Gcm, String)>,
+    signers: BTreeMap<i32, SigningKey>,
 }
 
 impl fmt::Debug for Keyring {
@@ -180,15 +226,36 @@ impl Keyring {
     pub fn new(active_version: i32, active: &MasterKey) -> Self {
         let mut ciphers = BTreeMap::new();
         ciphers.insert(active_version, (active.cipher(), active.fingerprint()));
+        let mut signers = BTreeMap::new();
+        signers.insert(active_version, active.signing_key());
         Self {
             active: active_version,
             ciphers,
+            signers,
         }
     }
 
     pub fn add(&mut self, version: i32, key: &MasterKey) {
         self.ciphers
             .insert(version, (key.cipher(), key.fingerprint()));
+        self.signers.insert(version, key.signing_key());
+    }
+
+    /// Sign a web token with the active key: `(key version, tag)`.
+    pub fn sign(&self, message: &[u8]) -> (i32, [u8; 32]) {
+        let tag = self
+            .signers
+            .get(&self.active)
+            .map(|k| k.sign(message))
+            .unwrap_or([0; 32]);
+        (self.active, tag)
+    }
+
+    /// Whether `tag` was made by [`Keyring::sign`] under `version`'s key.
+    pub fn verify(&self, version: i32, message: &[u8], tag: &[u8]) -> bool {
+        self.signers
+            .get(&version)
+            .is_some_and(|k| k.verify(message, tag))
     }
 
     pub fn active_version(&self) -> i32 {

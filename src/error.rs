@@ -161,6 +161,26 @@ impl Error {
         }
     }
 
+    /// What the client is told: the message, except for server errors,
+    /// which are opaque (their cause goes to the log, here).
+    pub fn public_detail(&self) -> String {
+        let status = self.status();
+        if let Error::Unavailable(message) = self {
+            tracing::warn!(error = %message, "request refused: unavailable");
+            message.clone()
+        } else if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            match status {
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    "the service is temporarily unavailable".to_string()
+                }
+                _ => "internal server error".to_string(),
+            }
+        } else {
+            self.to_string()
+        }
+    }
+
     /// The process exit code for a CLI failure: 2 for configuration mistakes.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -180,21 +200,7 @@ impl IntoResponse for Error {
             }
             _ => None,
         };
-        let detail = if let Error::Unavailable(message) = &self {
-            tracing::warn!(error = %message, "request refused: unavailable");
-            message.clone()
-        } else if status.is_server_error() {
-            // Opaque to the client; the cause goes to the log.
-            tracing::error!(error = %self, "request failed");
-            match status {
-                StatusCode::SERVICE_UNAVAILABLE => {
-                    "the service is temporarily unavailable".to_string()
-                }
-                _ => "internal server error".to_string(),
-            }
-        } else {
-            self.to_string()
-        };
+        let detail = self.public_detail();
         let (errors, problems) = match self {
             Error::Validation(errors) => (errors, Vec::new()),
             Error::Duplicate(error) => (vec![error], Vec::new()),

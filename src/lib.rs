@@ -25,12 +25,14 @@ pub mod manifests;
 pub mod mcp;
 pub mod metrics;
 pub mod notify;
+pub mod portal;
 pub mod scrub;
 pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod vault;
+pub mod web;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -18,16 +18,15 @@ mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Problem;
+pub(crate) use crate::http::audit::audit;
 use crate::http::auth::AdminActor;
 use crate::http::auth::require_admin;
 use crate::state::AppState;
-use crate::store::NewAuditEntry;
 
 /// Largest admin request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -100,26 +99,4 @@ pub fn routes(state: &AppState) -> axum::Router {
 /// The OpenAPI document (for tests and `vieagent` tooling).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api().1
-}
-
-/// Record a mutation. Failures are logged, not returned: the change happened.
-pub(crate) async fn audit(
-    state: &AppState,
-    actor: &AdminActor,
-    action: &str,
-    target_type: &str,
-    target_id: Option<String>,
-    details: Value,
-) {
-    let entry = NewAuditEntry {
-        actor_user_id: actor.user_id,
-        actor: actor.label.clone(),
-        action: action.into(),
-        target_type: target_type.into(),
-        target_id,
-        details,
-    };
-    if let Err(e) = state.store().insert_audit(&entry).await {
-        tracing::error!(error = %e, action, "could not write the audit log");
-    }
 }

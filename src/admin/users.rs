@@ -4,7 +4,7 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -15,11 +15,11 @@ use uuid::Uuid;
 use super::{AdminActor, audit, page};
 use crate::accounts;
 use crate::error::{Error, FieldError, Result};
+use crate::http::credentials::{self, CredentialList, CredentialPut, CredentialView, KeyNameQuery};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::openapi::{AdminAuth, BadBody, Conflict, Invalid, NotFound};
 use crate::state::AppState;
 use crate::store::{ApiKey, Role, User, UserPatch};
-use crate::vault::CredentialInfo;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -159,60 +159,6 @@ pub struct CreatedKey {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
     pub items: Vec<ApiKeyView>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CredentialView {
-    pub provider: String,
-    pub key_name: String,
-    pub key_version: i32,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<CredentialInfo> for CredentialView {
-    fn from(c: CredentialInfo) -> Self {
-        Self {
-            provider: c.provider,
-            key_name: c.key_name,
-            key_version: c.key_version,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CredentialList {
-    pub items: Vec<CredentialView>,
-}
-
-/// A credential value to store, encrypted, for the user. It is never returned.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialPut {
-    /// The secret (e.g. an OpenAI key). Write-only.
-    #[schema(min_length = 1, max_length = 65536, write_only)]
-    pub value: String,
-    #[serde(default = "default_key_name")]
-    #[schema(min_length = 1, max_length = 64)]
-    pub key_name: String,
-}
-
-impl std::fmt::Debug for CredentialPut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CredentialPut")
-            .field("key_name", &self.key_name)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct KeyNameQuery {
-    #[param(min_length = 1, max_length = 64)]
-    pub key_name: Option<String>,
 }
 
 async fn load(state: &AppState, id: Uuid) -> Result<User> {
@@ -546,14 +492,7 @@ async fn list_credentials(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<CredentialList>> {
     load(&state, id).await?;
-    let items = state
-        .vault()
-        .list(id)
-        .await?
-        .into_iter()
-        .map(CredentialView::from)
-        .collect();
-    Ok(axum::Json(CredentialList { items }))
+    Ok(axum::Json(credentials::list(&state, id).await?))
 }
 
 /// Store (or replace) a credential for the user, encrypted in the Vault.
@@ -571,21 +510,9 @@ async fn put_credential(
     ApiJson(body): ApiJson<CredentialPut>,
 ) -> Result<axum::Json<CredentialView>> {
     let user = load(&state, id).await?;
-    let secret = SecretString::from(body.value);
-    let info = state
-        .vault()
-        .put(&user, &provider, &body.key_name, &secret)
-        .await?;
-    audit(
-        &state,
-        &actor,
-        "credential.put",
-        "credential",
-        Some(format!("{id}/{provider}/{}", info.key_name)),
-        json!({"user_id": id, "provider": info.provider, "key_name": info.key_name}),
-    )
-    .await;
-    Ok(axum::Json(info.into()))
+    Ok(axum::Json(
+        credentials::put(&state, &actor, &user, &provider, body).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/users/{id}/credentials/{provider}", tag = "users",
@@ -600,21 +527,7 @@ async fn delete_credential(
     ApiPath((id, provider)): ApiPath<(Uuid, String)>,
     ApiQuery(q): ApiQuery<KeyNameQuery>,
 ) -> Result<StatusCode> {
-    load(&state, id).await?;
-    let key_name = q.key_name.unwrap_or_else(default_key_name);
-    if !state.vault().delete(id, &provider, &key_name).await? {
-        return Err(Error::NotFound(format!(
-            "the user has no {provider} credential named '{key_name}'"
-        )));
-    }
-    audit(
-        &state,
-        &actor,
-        "credential.delete",
-        "credential",
-        Some(format!("{id}/{provider}/{key_name}")),
-        json!({"user_id": id, "provider": provider, "key_name": key_name}),
-    )
-    .await;
+    let user = load(&state, id).await?;
+    credentials::delete(&state, &actor, &user, &provider, q.key_name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

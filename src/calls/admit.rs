@@ -36,6 +36,10 @@ pub(super) struct Rejection {
     pub kind: &'static str,
     pub message: String,
     pub details: Value,
+    /// The row's `error` when it must differ from `message` (which may
+    /// carry a connect link: a link works as a password, so it is not
+    /// journaled).
+    pub journaled: Option<String>,
 }
 
 /// Validate → access → credentials. `Err` only when the database could
@@ -92,6 +96,7 @@ fn valid_arguments(call: &Call<'_>) -> Result<(), Rejection> {
         kind: "invalid_arguments",
         message,
         details: json!({"errors": errors}),
+        journaled: None,
     })
 }
 
@@ -105,13 +110,9 @@ async fn credentials(p: &Pipeline, call: &Call<'_>) -> Result<Credentials, Stop>
         .await
     {
         Ok(credentials) => Ok(credentials),
-        Err(ResolveError::Vault(VaultError::MissingCredentials { providers })) => {
-            Err(Stop::Refused(Rejection {
-                kind: "missing_credentials",
-                message: missing_credentials_message(agent, user, &providers),
-                details: json!({"missing_credentials": providers}),
-            }))
-        }
+        Err(ResolveError::Vault(VaultError::MissingCredentials { providers })) => Err(
+            Stop::Refused(missing_credentials(p, agent, user, providers)),
+        ),
         Err(ResolveError::Vault(VaultError::Undecryptable { provider, .. })) => {
             Err(Stop::Refused(Rejection {
                 kind: "credential_unreadable",
@@ -121,6 +122,7 @@ async fn credentials(p: &Pipeline, call: &Call<'_>) -> Result<Credentials, Stop>
                     user.email
                 ),
                 details: json!({"provider": provider}),
+                journaled: None,
             }))
         }
         Err(ResolveError::Store(e)) => {
@@ -137,6 +139,7 @@ async fn check_access(p: &Pipeline, agent: &Agent, user: &User) -> Result<(), St
             kind: "access_denied",
             message: "Your account is disabled; ask your administrator to enable it.".into(),
             details: json!({}),
+            journaled: None,
         }));
     }
     if !billing::is_priced(agent) {
@@ -213,6 +216,7 @@ fn purchase_required(
                 "revoked_at": e.revoked_at,
             })),
         }),
+        journaled: None,
     }
 }
 
@@ -224,16 +228,36 @@ fn capitalize(s: &str) -> String {
     }
 }
 
-fn missing_credentials_message(agent: &Agent, user: &User, providers: &[String]) -> String {
-    let first = providers.first().map(String::as_str).unwrap_or("openai");
-    format!(
-        "Tool '{}' needs your credentials for: {}. They are stored encrypted in the gateway's Vault and \
-         used only for your calls. Add them with `vieagent credentials set --user {} --provider {first}` \
-         (the key is read from stdin), or ask your administrator to add them \
-         (PUT /admin/v1/users/{}/credentials/{first}), then call the tool again.",
-        agent.tool_name,
-        providers.join(", "),
-        user.email,
-        user.id
-    )
+/// The user lacks credentials the agent needs: a connect link to the web
+/// app's page for them (signed, single-use, short-lived, bound to the user),
+/// so the key goes from the user's browser to the Vault and never through
+/// the assistant's chat.
+fn missing_credentials(
+    p: &Pipeline,
+    agent: &Agent,
+    user: &User,
+    providers: Vec<String>,
+) -> Rejection {
+    let links = p.connect_links();
+    let link = links.issue(user.id, &providers);
+    let minutes = links.ttl().as_secs().div_ceil(60);
+    let names = providers.join(", ");
+    Rejection {
+        kind: "missing_credentials",
+        message: format!(
+            "Tool '{}' needs your credentials for: {names}. Open this link in your browser to add \
+             them (it works once, for {minutes} min; the key goes straight to the gateway's \
+             encrypted Vault, never through this chat): {} — then call the tool again.",
+            agent.tool_name, link.url,
+        ),
+        details: json!({
+            "missing_credentials": providers,
+            "connect_url": link.url.as_str(),
+            "connect_url_expires_at": link.expires_at,
+        }),
+        journaled: Some(format!(
+            "missing credentials for {names}; a connect link was sent (expires {})",
+            link.expires_at.to_rfc3339()
+        )),
+    }
 }

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::engines::Engines;
 use crate::lifecycle::Lifecycle;
 use crate::limits::Limits;
+use crate::portal::ConnectLinks;
 use crate::scrub::Scrubber;
 use crate::store::{
     Agent, Backend, DynStore, ExecutionOutcome, ExecutionStatus, NewExecutionLog, Store, User,
@@ -39,6 +40,7 @@ struct Deps {
     catalog: Catalog,
     entitlements: EntitlementCache,
     limits: Limits,
+    links: ConnectLinks,
     config: Arc<Config>,
     lifecycle: Lifecycle,
 }
@@ -63,6 +65,11 @@ impl Pipeline {
                 entitlements: EntitlementCache::new(config.auth_cache_ttl),
                 limits: Limits::new(&config.limits),
                 catalog: Catalog::new(),
+                links: ConnectLinks::new(
+                    vault.clone(),
+                    config.public_base_url(),
+                    config.web.connect_link_ttl,
+                ),
                 store,
                 vault,
                 engines,
@@ -105,6 +112,11 @@ impl Pipeline {
 
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// Connect links for credentials a call lacks.
+    pub fn connect_links(&self) -> &ConnectLinks {
+        &self.inner.links
     }
 
     pub fn config(&self) -> &Config {

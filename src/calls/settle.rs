@@ -86,8 +86,9 @@ pub(super) async fn reject(
         kind,
         message,
         details,
+        journaled,
     } = rejection;
-    let outcome = call.failed(message.clone(), 0);
+    let outcome = call.failed(journaled.unwrap_or_else(|| message.clone()), 0);
     if let Err(e) = journal
         .record(call.row(call.plain_snapshot()), outcome)
         .await

@@ -186,16 +186,26 @@ impl ServerHandler for GatewayHandler {
             }) as Arc<dyn Progress>
         });
         let tool_name = request.name.to_string();
-        let call = CallRequest {
-            user,
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        let call = |arguments: Value| CallRequest {
+            user: user.clone(),
             tool_name: tool_name.clone(),
-            arguments: Value::Object(request.arguments.unwrap_or_default()),
-            progress,
+            arguments,
+            progress: progress.clone(),
             cancel: context.ct.clone(),
             session_id: None,
             transport: self.transport,
         };
-        match calls::call(self.state.calls(), call).await {
+        let mut outcome = calls::call(self.state.calls(), call(arguments.clone())).await;
+        // A missing key: clients with URL elicitation get the connect link
+        // as a request, and the call runs again once the key is stored.
+        if let Ok(first) = &outcome
+            && super::elicit::credentials_stored(&self.state, &context, user.id, &tool_name, first)
+                .await
+        {
+            outcome = calls::call(self.state.calls(), call(arguments)).await;
+        }
+        match outcome {
             Ok(result) => Ok(tool_result(result).into()),
             Err(CallError::UnknownTool(name)) => Err(McpError::invalid_params(
                 format!(

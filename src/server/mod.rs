@@ -24,10 +24,12 @@ pub use bootstrap::{prepare, prepare_schema};
 pub use router::router;
 
 /// Start the gateway on `listener` and serve until `shutdown` resolves.
-pub async fn run<F>(config: Config, listener: TcpListener, shutdown: F) -> Result<()>
+pub async fn run<F>(mut config: Config, listener: TcpListener, shutdown: F) -> Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    // Links point where the server really listens (port 0 becomes a port).
+    config.listen = listener.local_addr()?;
     let state = prepare(config).await?;
     serve(state, listener, shutdown).await
 }

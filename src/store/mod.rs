@@ -16,6 +16,7 @@
 //! | [`billing`] | [`BillingStore`] | entitlements, usage and revenue samples |
 //! | [`audit`] | [`AuditStore`] | the admin audit log |
 //! | [`replicas`] | [`ReplicaStore`] | the gateway processes sharing the database |
+//! | [`web`] | [`WebStore`] | the web app's sessions, connect-link uses |
 //! | here | [`Database`] | schema, health, pool |
 //!
 //! Shared by both backends: the row decoders (`row`), the column lists and
@@ -39,6 +40,7 @@ pub mod replicas;
 mod row;
 pub mod sqlite;
 pub mod vault_rows;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +57,7 @@ pub use journal::JournalStore;
 pub use model::*;
 pub use replicas::ReplicaStore;
 pub use vault_rows::VaultStore;
+pub use web::WebStore;
 
 use crate::config::{Config, ConfigError, DatabaseKind, redact_url};
 
@@ -95,6 +98,7 @@ pub trait Store:
     + BillingStore
     + AuditStore
     + ReplicaStore
+    + WebStore
     + 'static
 {
 }
@@ -108,6 +112,7 @@ impl<T> Store for T where
         + BillingStore
         + AuditStore
         + ReplicaStore
+        + WebStore
         + 'static
 {
 }

@@ -319,6 +319,17 @@ pub struct Orphans {
     pub legacy_before: DateTime<Utc>,
 }
 
+/// A signed-in browser of the web app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// SHA-256 (hex) of the cookie's value; the value is never stored.
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A running gateway process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replica {

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::{
     Agent, ApiKey, AuditEntry, CredentialRow, CreditAccount, Entitlement, ExecutionLog,
     LedgerEntry, Replica, RevenueSample, StoreError, StoreResult, UsageSample, User, VaultKeyRow,
+    WebSession,
 };
 
 /// A column read as its domain type, whatever the backend stores.
@@ -310,5 +311,15 @@ pub(super) fn replica(row: &impl RowExt) -> StoreResult<Replica> {
         version: row.text("version")?,
         started_at: row.ts("started_at")?,
         heartbeat_at: row.ts("heartbeat_at")?,
+    })
+}
+
+pub(super) fn web_session(row: &impl RowExt) -> StoreResult<WebSession> {
+    Ok(WebSession {
+        id: row.uuid("id")?,
+        user_id: row.uuid("user_id")?,
+        token_hash: row.text("token_hash")?,
+        created_at: row.ts("created_at")?,
+        expires_at: row.ts("expires_at")?,
     })
 }

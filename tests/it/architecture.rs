@@ -27,11 +27,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "agents",
             "manifests",
             "demo",
+            "portal",
         ],
     ),
     ("pipeline", &["calls"]),
     ("state", &["state"]),
-    ("edge", &["http", "mcp", "chat", "admin", "metrics"]),
+    ("edge", &["http", "mcp", "chat", "admin", "metrics", "web"]),
     ("root", &["server", "cli"]),
 ];
 
@@ -49,9 +50,11 @@ const SIDEWAYS: &[(&str, &str)] = &[
     ("manifests", "agents"),
     ("demo", "accounts"),
     ("auth", "accounts"),
+    ("portal", "accounts"),
     ("admin", "http"),
     ("chat", "http"),
     ("mcp", "http"),
+    ("web", "http"),
     ("cli", "server"),
 ];
 

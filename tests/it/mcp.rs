@@ -917,16 +917,21 @@ async fn pipeline_failures_are_tool_errors_with_exactly_one_row(backend: Backend
         text.contains("needs your credentials for: openai"),
         "{text}"
     );
+    let error = &r.structured_content.as_ref().expect("structured")["error"];
+    assert_eq!(error["missing_credentials"], json!(["openai"]));
+    let link = error["connect_url"].as_str().expect("a connect link");
     assert!(
-        text.contains("vieagent credentials set --user bob@example.com --provider openai"),
-        "{text}"
+        link.starts_with(&format!("{}/app/connect?token=", f.base())),
+        "{link}"
     );
-    assert_eq!(
-        r.structured_content.as_ref().expect("structured")["error"]["missing_credentials"],
-        json!(["openai"])
-    );
+    assert!(text.contains(link), "the text carries the link too: {text}");
     let row = f.row(&execution_id(&r)).await;
     assert_eq!((row.status, row.user_id), (ExecutionStatus::Failed, bob.id));
+    let journaled = row.error.as_deref().unwrap_or_default();
+    assert!(
+        journaled.contains("missing credentials for openai") && !journaled.contains("token="),
+        "the row names what was missing, not the link (it works as a password): {journaled}"
+    );
 
     // 3. Engine 500: "engine failed" with a short excerpt.
     let r = call(&client, "support_qa", json!({"question": "fail now"})).await;

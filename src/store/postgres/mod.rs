@@ -9,6 +9,7 @@ mod catalog;
 mod journal;
 mod replicas;
 mod vault_rows;
+mod web;
 
 use std::str::FromStr;
 use std::time::Duration;

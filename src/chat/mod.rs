@@ -18,6 +18,8 @@
 //! Both vendors restrict tool names to `^[a-zA-Z0-9_-]{1,64}$`; a gateway tool
 //! name with a `.` is exposed with `_` in its place and mapped back on call.
 
+mod credentials;
+
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -63,7 +65,10 @@ pub const MAX_TOOL_CALLS: usize = 64;
     modifiers(&SecurityAddon),
     security(("bearer" = [])),
     components(schemas(Problem, FieldError)),
-    tags((name = "tools", description = "Your tools, calls and account"))
+    tags(
+        (name = "tools", description = "Your tools, calls and account"),
+        (name = "credentials", description = "Your provider keys, stored encrypted in the Vault (write-only)")
+    )
 )]
 struct ApiDoc;
 
@@ -92,6 +97,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tool_calls))
         .routes(routes!(get_execution))
         .routes(routes!(me))
+        .merge(credentials::routes())
         .split_for_parts();
     openapi.servers = Some(vec![utoipa::openapi::Server::new("/v1")]);
     (api, openapi)
