@@ -62,6 +62,8 @@ pub struct Config {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// A `tracing` filter directive, e.g. `info` or `info,vieagent=debug`.
+    /// `rmcp` stays at `info` unless named here (its debug lines print whole
+    /// MCP messages, connect links included).
     #[serde(default = "default_log_level")]
     pub log_level: String,
     #[serde(default)]

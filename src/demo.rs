@@ -73,6 +73,7 @@ pub async fn seed_if_wanted(config: &Config, store: &dyn Store) -> Result<()> {
              Demo user {DEMO_USER} (admin) — API key, shown only once:\n\n    {}\n\n\
              MCP endpoint (streamable HTTP): http://{addr}/mcp\n\
              Legacy SSE endpoint:            http://{addr}/sse\n\
+             Web app (sign in with the key): http://{addr}/app\n\
              Send the header  Authorization: Bearer <key>\n\
              More keys: vieagent keys create --user {DEMO_USER}\n\
              ==================================================================\n",

@@ -33,7 +33,16 @@ impl Drop for Guard {
 /// Install the global subscriber. Safe to call more than once (later calls
 /// are no-ops). Call it outside any async runtime.
 pub fn init(config: &Config) -> Guard {
-    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter =
+        EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // rmcp's debug lines print whole MCP messages: tool results and the
+    // connect links in them (a link works as a password until used). Kept
+    // at info unless the filter names rmcp itself.
+    if !config.log_level.contains("rmcp")
+        && let Ok(directive) = "rmcp=info".parse()
+    {
+        filter = filter.add_directive(directive);
+    }
     let (json, text) = match config.log_format {
         LogFormat::Json => (
             Some(

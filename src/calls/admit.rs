@@ -117,9 +117,9 @@ async fn credentials(p: &Pipeline, call: &Call<'_>) -> Result<Credentials, Stop>
             Err(Stop::Refused(Rejection {
                 kind: "credential_unreadable",
                 message: format!(
-                    "Your stored {provider} credential cannot be decrypted; set it again \
-                     (vieagent credentials set --user {} --provider {provider}).",
-                    user.email
+                    "Your stored {provider} credential cannot be decrypted; store it again \
+                     (web app: {}app/credentials?provider={provider}, or PUT /v1/me/credentials/{provider}).",
+                    p.config().public_base_url()
                 ),
                 details: json!({"provider": provider}),
                 journaled: None,

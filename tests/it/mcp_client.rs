@@ -83,7 +83,7 @@ pub enum Protocol {
     Stateless,
 }
 
-fn transport(base: &str, key: &str) -> StreamableHttpClientTransport<reqwest::Client> {
+pub fn transport(base: &str, key: &str) -> StreamableHttpClientTransport<reqwest::Client> {
     vieagent::install_crypto_provider();
     StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"))

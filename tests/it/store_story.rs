@@ -28,7 +28,73 @@ crate::backend_tests!(
     journal_batches_commit_together,
     agent_changes_apply_all_or_nothing,
     newer_schema_is_refused,
+    web_sessions_expire_and_connect_links_work_once,
 );
+
+async fn web_sessions_expire_and_connect_links_work_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "web@example.com").await;
+    let now = Utc::now();
+    let session = WebSession {
+        id: Uuid::new_v4(),
+        user_id: ada.id,
+        token_hash: accounts::hash_key("cookie-value"),
+        created_at: now,
+        expires_at: now + ChronoDuration::seconds(60),
+    };
+    store.create_web_session(&session).await.expect("create");
+    let found = store
+        .web_session(&session.token_hash, now)
+        .await
+        .expect("read")
+        .expect("live");
+    assert_eq!(found.user_id, ada.id);
+    assert_eq!(found.expires_at.timestamp(), session.expires_at.timestamp());
+    let later = now + ChronoDuration::seconds(61);
+    assert!(
+        store
+            .web_session(&session.token_hash, later)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    // A duplicate cookie hash is refused (the column is unique).
+    let twin = WebSession {
+        id: Uuid::new_v4(),
+        ..session.clone()
+    };
+    assert!(store.create_web_session(&twin).await.is_err());
+
+    let link = Uuid::new_v4();
+    let expires = now + ChronoDuration::seconds(60);
+    assert!(!store.connect_link_used(link).await.expect("read"));
+    assert!(
+        store
+            .use_connect_link(link, ada.id, expires)
+            .await
+            .expect("first")
+    );
+    assert!(
+        !store
+            .use_connect_link(link, ada.id, expires)
+            .await
+            .expect("second")
+    );
+    assert!(store.connect_link_used(link).await.expect("read"));
+
+    // Sweeping forgets what expired (one session, one link use) and
+    // nothing else.
+    assert_eq!(store.purge_expired_web(now).await.expect("purge"), 0);
+    assert_eq!(store.purge_expired_web(later).await.expect("purge"), 2);
+    assert!(!store.connect_link_used(link).await.expect("read"));
+    assert!(
+        store
+            .delete_web_session(&session.token_hash)
+            .await
+            .is_ok_and(|d| !d)
+    );
+}
 
 async fn user(store: &dyn Store, email: &str) -> User {
     accounts::create_user(store, email, None, Role::User, "free", 1_000_000)

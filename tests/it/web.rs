@@ -1,0 +1,937 @@
+//! The user's own side, end to end over HTTP: `/v1/me/credentials`, the
+//! Easy Mode web app at `/app` (sessions, CSRF, forms from `input_schema`,
+//! history, isolation between users), connect links from a failed MCP call
+//! (signed, single-use, expiring, bound to the user), and URL-mode
+//! elicitation with rmcp's client. The same story in a real browser is in
+//! `browser.rs`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
+    ElicitationCapability, ErrorData, Implementation, ProtocolVersion, UrlElicitationCapability,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use vieagent::store::{
+    AgentStatus, DynStore, EngineType, ExecutionLogFilter, ExecutionStatus, NewAgent, User,
+};
+use vieagent::web::form::field_id;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::helpers::{Backend, TestApp, TestDb};
+use crate::mcp_client::{Protocol, call, connect_http, text_of, transport};
+
+crate::backend_tests!(
+    self_service_credentials_api,
+    easy_mode_sign_in_run_history_and_isolation,
+    connect_link_from_a_failed_call_stores_the_key_once
+);
+
+/// Bodies the mock Flowise received.
+pub type Seen = Arc<Mutex<Vec<Value>>>;
+
+/// A Flowise Agentflow V2 mock (form input): answers with the form it got
+/// and some markup, which must arrive escaped.
+pub async fn form_flowise() -> (MockServer, Seen) {
+    let server = MockServer::start().await;
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    Mock::given(method("POST"))
+        .and(path_regex("^/api/v1/prediction/[A-Za-z0-9_-]+$"))
+        .respond_with(move |req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            record.lock().expect("lock").push(body.clone());
+            let form = &body["form"];
+            ResponseTemplate::new(200).set_body_json(json!({
+                "text": format!(
+                    "<b>Trip</b> to {} by {} for {} ({} stops)",
+                    form["destination"].as_str().unwrap_or("?"),
+                    form["mode"].as_str().unwrap_or("?"),
+                    form["traveler"]["name"].as_str().unwrap_or("?"),
+                    form["stops"].as_array().map_or(0, Vec::len),
+                ),
+                "executionId": format!("exec-{}", Uuid::new_v4().simple()),
+            }))
+        })
+        .mount(&server)
+        .await;
+    (server, seen)
+}
+
+/// An agent whose schema has an enum, a nested object (through `$ref`) and
+/// an array, and which needs the user's OpenAI key.
+pub fn trip_agent() -> NewAgent {
+    NewAgent {
+        name: "Trip planner".into(),
+        tool_name: "trip_planner".into(),
+        description: "Plans a trip <em>for you</em>".into(),
+        engine_type: EngineType::Flowise,
+        engine_flow_id: "4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b".into(),
+        input_schema: json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "destination": {"type": "string", "title": "Destination", "minLength": 2, "maxLength": 80,
+                                "description": "Where to go"},
+                "mode": {"type": "string", "title": "Travel by", "enum": ["train", "plane", "bike"], "default": "train"},
+                "traveler": {"$ref": "#/$defs/traveler"},
+                "stops": {"type": "array", "title": "Stop", "items": {"type": "string", "maxLength": 40}}
+            },
+            "required": ["destination", "mode", "traveler"],
+            "additionalProperties": false,
+            "$defs": {"traveler": {"type": "object", "title": "Traveler", "required": ["name"], "properties": {
+                "name": {"type": "string", "title": "Name", "minLength": 1, "maxLength": 60},
+                "age": {"type": "integer", "title": "Age", "minimum": 0, "maximum": 130}
+            }}}
+        }),
+        required_credential_types: vec!["openai".into()],
+        price_one_time: None,
+        price_monthly: None,
+        credits_per_call: 1,
+        status: AgentStatus::Published,
+        engine_config: json!({"input_mode": "form"}),
+        timeout_ms: None,
+        charge_failed_calls: false,
+    }
+}
+
+pub struct WebFixture {
+    pub app: TestApp,
+    /// Kept alive for the fixture's lifetime.
+    _flowise: MockServer,
+    pub seen: Seen,
+    pub store: DynStore,
+}
+
+impl WebFixture {
+    pub async fn new(backend: Backend, adjust: impl FnOnce(&mut vieagent::Config)) -> Self {
+        let (flowise, seen) = form_flowise().await;
+        let uri = flowise.uri();
+        let app = TestApp::spawn_with(TestDb::new(backend).await, |c| {
+            c.engines.flowise.base_url = Some(uri.parse().expect("url"));
+            c.engines.flowise.call_timeout = Duration::from_secs(5);
+            adjust(c);
+        })
+        .await;
+        let store = app.store().await;
+        store.create_agent(&trip_agent()).await.expect("agent");
+        for _ in 0..200 {
+            let ready: Value = app
+                .http
+                .get(app.url("/readyz"))
+                .send()
+                .await
+                .expect("readyz")
+                .json()
+                .await
+                .expect("json");
+            if ready["tools"].as_u64() == Some(1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            app,
+            _flowise: flowise,
+            seen,
+            store,
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.app.addr)
+    }
+
+    /// A user with an API key and, if given, a stored OpenAI key.
+    pub async fn user(&self, email: &str, openai: Option<&str>) -> (User, String) {
+        let (user, key) = self.app.user_with_key(email).await;
+        if let Some(secret) = openai {
+            self.app
+                .db
+                .vault(&self.store)
+                .await
+                .put(&user, "openai", "default", &SecretString::from(secret))
+                .await
+                .expect("credential");
+        }
+        (user, key)
+    }
+
+    fn engine_calls(&self) -> usize {
+        self.seen.lock().expect("lock").len()
+    }
+
+    fn last_engine_body(&self) -> Value {
+        self.seen
+            .lock()
+            .expect("lock")
+            .last()
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    async fn rows_of(&self, user: &User) -> Vec<vieagent::store::ExecutionLog> {
+        self.store
+            .list_execution_logs(&ExecutionLogFilter {
+                user_id: Some(user.id),
+                ..Default::default()
+            })
+            .await
+            .expect("rows")
+    }
+}
+
+/// A cookie-keeping HTTP client that does not follow redirects: a browser
+/// without a browser.
+pub struct Browserless {
+    http: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The CSRF token of the page's first form.
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"_csrf\" value=\"";
+        let start = self.body.find(marker).expect("a form with a CSRF token") + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote");
+        self.body[start..start + end].to_string()
+    }
+}
+
+impl Browserless {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_string(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let response = request
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("request");
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().expect("ascii cookie");
+            let pair = text.split(';').next().unwrap_or("");
+            if let Some((k, v)) = pair.split_once('=') {
+                if text.contains("Max-Age=0") || v.is_empty() {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let request = self.http.get(url);
+        self.send(request).await
+    }
+
+    pub async fn post(&mut self, path: &str, pairs: &[(&str, &str)]) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(request).await
+    }
+
+    pub async fn sign_in(&mut self, key: &str) {
+        let page = self.get("/app/login").await;
+        let csrf = page.csrf();
+        let signed = self
+            .post("/app/login", &[("_csrf", &csrf), ("api_key", key)])
+            .await;
+        assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+        assert_eq!(signed.location(), "/app/tools");
+    }
+}
+
+async fn self_service_credentials_api(backend: Backend) {
+    let f = WebFixture::new(backend, |_| {}).await;
+    let (user, key) = f.user("self@example.com", None).await;
+    let http = &f.app.http;
+    let url = |p: &str| f.app.url(p);
+
+    let put = http
+        .put(url("/v1/me/credentials/openai"))
+        .bearer_auth(&key)
+        .json(&json!({"value": "sk-self-1111"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 200);
+    let view: Value = put.json().await.expect("json");
+    assert_eq!(view["provider"], "openai");
+    assert_eq!(view["key_name"], "default");
+    assert!(view.get("value").is_none(), "write-only: {view}");
+
+    let list: Value = http
+        .get(url("/v1/me/credentials"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+    assert!(!list.to_string().contains("sk-self"), "{list}");
+
+    // The next call uses it at once, and a replacement too (no cache delay).
+    let (client, _) = connect_http(&f.base(), &key, Protocol::Session).await;
+    let args = json!({"destination": "Hue", "mode": "train", "traveler": {"name": "An"}});
+    let r = call(&client, "trip_planner", args.clone()).await;
+    assert_eq!(r.is_error, Some(false), "{}", text_of(&r));
+    assert_eq!(
+        f.last_engine_body()["overrideConfig"]["openAIApiKey"],
+        "sk-self-1111"
+    );
+    http.put(url("/v1/me/credentials/openai"))
+        .bearer_auth(&key)
+        .json(&json!({"value": "sk-self-2222"}))
+        .send()
+        .await
+        .expect("replace");
+    call(&client, "trip_planner", args).await;
+    assert_eq!(
+        f.last_engine_body()["overrideConfig"]["openAIApiKey"],
+        "sk-self-2222"
+    );
+
+    // Bad input: a clear error, nothing stored.
+    for (path, body) in [
+        ("/v1/me/credentials/Open%20AI", json!({"value": "x"})),
+        ("/v1/me/credentials/anthropic", json!({"value": ""})),
+        (
+            "/v1/me/credentials/anthropic",
+            json!({"value": "x", "extra": 1}),
+        ),
+    ] {
+        let r = http
+            .put(url(path))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .expect("put");
+        assert!(
+            r.status().is_client_error(),
+            "{path} {body}: {}",
+            r.status()
+        );
+    }
+    let missing = http
+        .delete(url("/v1/me/credentials/anthropic"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(missing.status(), 404);
+    let unauthenticated = http
+        .get(url("/v1/me/credentials"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(unauthenticated.status(), 401);
+
+    let deleted = http
+        .delete(url("/v1/me/credentials/openai"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    assert!(
+        f.app
+            .db
+            .vault(&f.store)
+            .await
+            .list(user.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+
+    // Audited, as the user themself, without the value.
+    let audit = f.store.list_audit(None, 50).await.expect("audit");
+    let mine: Vec<_> = audit
+        .iter()
+        .filter(|e| e.actor == "self:self@example.com")
+        .collect();
+    assert_eq!(
+        mine.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        vec!["credential.delete", "credential.put", "credential.put"]
+    );
+    assert!(!format!("{audit:?}").contains("sk-self"));
+}
+
+async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
+    let f = WebFixture::new(backend, |_| {}).await;
+    let (ada, ada_key) = f.user("ada@example.com", Some("sk-ada-secret-77")).await;
+    let (_bob, bob_key) = f.user("bob@example.com", None).await;
+    let mut web = Browserless::new(&f.base());
+
+    // Signed out: every page leads to sign-in.
+    let page = web.get("/app/tools").await;
+    assert_eq!(
+        (page.status, page.location()),
+        (StatusCode::SEE_OTHER, "/app/login")
+    );
+    // A wrong key: a clear message, no session.
+    let login = web.get("/app/login").await;
+    for header in [
+        "content-security-policy",
+        "x-frame-options",
+        "referrer-policy",
+    ] {
+        assert!(login.headers.contains_key(header), "{header}");
+    }
+    let csp = login.headers["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+    let csrf = login.csrf();
+    let wrong = web
+        .post("/app/login", &[("_csrf", &csrf), ("api_key", "vak_wrong")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("not valid"), "{}", wrong.body);
+    // A post without the CSRF token is refused, even with a good key.
+    let forged = web.post("/app/login", &[("api_key", &ada_key)]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    web.sign_in(&ada_key).await;
+    let session_cookie = web.cookies["vieagent_session"].clone();
+
+    // Tools: name, escaped description, price, the key it needs is stored.
+    let tools = web.get("/app/tools").await;
+    assert_eq!(tools.status, StatusCode::OK);
+    assert!(tools.body.contains("Trip planner"));
+    assert!(
+        tools
+            .body
+            .contains("Plans a trip &lt;em&gt;for you&lt;/em&gt;")
+    );
+    assert!(tools.body.contains("openai ✓"), "{}", tools.body);
+
+    // The form: a labelled control per field, enum as a select, the
+    // nested object, the array with one row.
+    let form = web.get("/app/tools/trip_planner").await;
+    for pointer in [
+        "/destination",
+        "/mode",
+        "/traveler/name",
+        "/traveler/age",
+        "/stops/0",
+    ] {
+        assert!(
+            form.body
+                .contains(&format!("for=\"{}\"", field_id(pointer))),
+            "{pointer}"
+        );
+    }
+    assert!(form.body.contains("<select"));
+    let csrf = form.csrf();
+
+    // A submission the schema refuses: field errors, no engine call, one failed row.
+    let before = f.engine_calls();
+    let bad = web
+        .post(
+            "/app/tools/trip_planner",
+            &[
+                ("_csrf", &csrf),
+                ("/destination", "X"),
+                ("/mode", "1"),
+                ("/traveler/name", ""),
+                ("/traveler/age", "200"),
+                ("/stops#rows", "1"),
+                ("/stops/0", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    for (pointer, rule) in [
+        ("/destination", "minLength"),
+        ("/traveler/age", "maximum"),
+        ("/traveler/name", "required"),
+    ] {
+        let error_id = format!("{}-error", field_id(pointer));
+        let at = bad
+            .body
+            .find(&error_id)
+            .unwrap_or_else(|| panic!("{pointer} error"));
+        assert!(bad.body[at..].contains(rule), "{pointer}: {rule}");
+    }
+    assert_eq!(f.engine_calls(), before, "no engine call");
+    let rows = f.rows_of(&ada).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, ExecutionStatus::Failed);
+
+    // "Add another" adds a row and runs nothing.
+    let added = web
+        .post(
+            "/app/tools/trip_planner",
+            &[
+                ("_csrf", &csrf),
+                ("/stops#rows", "1"),
+                ("/stops/0", "Hue"),
+                ("_add", "/stops"),
+            ],
+        )
+        .await;
+    assert!(
+        added
+            .body
+            .contains(&format!("id=\"{}\"", field_id("/stops/1")))
+    );
+    assert_eq!(f.rows_of(&ada).await.len(), 1);
+
+    // A good run: typed arguments, the result escaped, a new history row.
+    let ok = web
+        .post(
+            "/app/tools/trip_planner",
+            &[
+                ("_csrf", &csrf),
+                ("/destination", "Da Lat"),
+                ("/mode", "1"),
+                ("/traveler/name", "Ada"),
+                ("/traveler/age", "36"),
+                ("/stops#rows", "2"),
+                ("/stops/0", "Hue"),
+                ("/stops/1", "Hoi An"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert!(
+        ok.body
+            .contains("&lt;b&gt;Trip&lt;/b&gt; to Da Lat by plane for Ada (2 stops)"),
+        "{}",
+        ok.body
+    );
+    let sent = f.last_engine_body();
+    assert_eq!(
+        sent["form"],
+        json!({"destination": "Da Lat", "mode": "plane", "traveler": {"name": "Ada", "age": 36}, "stops": ["Hue", "Hoi An"]})
+    );
+    assert_eq!(sent["overrideConfig"]["openAIApiKey"], "sk-ada-secret-77");
+    let rows = f.rows_of(&ada).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].status, ExecutionStatus::Success);
+    let history = web.get("/app/history").await;
+    assert!(history.body.contains(&rows[0].id.to_string()));
+    assert!(history.body.contains("success") && history.body.contains("failed"));
+    let detail = web.get(&format!("/app/history/{}", rows[0].id)).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert!(detail.body.contains("Da Lat"));
+    let credits = web.get("/app/credits").await;
+    assert!(credits.body.contains("id=\"balance\""), "{}", credits.body);
+
+    // The stored key never appears in a page.
+    for page in [&tools, &form, &bad, &ok, &history, &detail, &credits] {
+        assert!(!page.body.contains("sk-ada-secret-77"));
+    }
+
+    // Another user sees none of Ada's rows, and cannot open one.
+    let mut bob_web = Browserless::new(&f.base());
+    bob_web.sign_in(&bob_key).await;
+    let theirs = bob_web.get("/app/history").await;
+    assert!(!theirs.body.contains(&rows[0].id.to_string()));
+    let stolen = bob_web.get(&format!("/app/history/{}", rows[0].id)).await;
+    assert_eq!(stolen.status, StatusCode::NOT_FOUND);
+    assert!(!stolen.body.contains("Da Lat"));
+    // Bob's tool page says which key is missing; running it says so too.
+    let bob_tools = bob_web.get("/app/tools").await;
+    assert!(
+        bob_tools.body.contains("Connect openai"),
+        "{}",
+        bob_tools.body
+    );
+
+    // Credentials through the page: stored, listed, never shown back; a
+    // post without the token changes nothing.
+    let page = bob_web.get("/app/credentials?provider=openai").await;
+    let csrf = page.csrf();
+    let forged = bob_web
+        .post(
+            "/app/credentials",
+            &[("provider", "openai"), ("value", "sk-forged")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let saved = bob_web
+        .post(
+            "/app/credentials",
+            &[
+                ("_csrf", &csrf),
+                ("provider", "openai"),
+                ("key_name", ""),
+                ("value", "sk-bob-9999"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("Saved your openai key"));
+    assert!(!saved.body.contains("sk-bob-9999"));
+    let bad_provider = bob_web
+        .post(
+            "/app/credentials",
+            &[("_csrf", &csrf), ("provider", "no spaces!"), ("value", "x")],
+        )
+        .await;
+    assert_eq!(bad_provider.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad_provider.body.contains("provider"),
+        "{}",
+        bad_provider.body
+    );
+
+    // Sign out ends the session on the server, not only in the browser.
+    let csrf = csrf_of(&mut web).await;
+    let signed_out = web.post("/app/logout", &[("_csrf", &csrf)]).await;
+    assert_eq!(signed_out.location(), "/app/login");
+    let mut replay = Browserless::new(&f.base());
+    replay
+        .cookies
+        .insert("vieagent_session".into(), session_cookie);
+    let page = replay.get("/app/tools").await;
+    assert_eq!(page.location(), "/app/login", "the old cookie is dead");
+}
+
+async fn csrf_of(web: &mut Browserless) -> String {
+    web.get("/app/tools").await.csrf()
+}
+
+async fn connect_link_from_a_failed_call_stores_the_key_once(backend: Backend) {
+    let f = WebFixture::new(backend, |_| {}).await;
+    let (carol, carol_key) = f.user("carol@example.com", None).await;
+    let (_ada, ada_key) = f.user("ada@example.com", Some("sk-ada-1")).await;
+    let (client, _) = connect_http(&f.base(), &carol_key, Protocol::Session).await;
+    let args = json!({"destination": "Hue", "mode": "bike", "traveler": {"name": "Carol"}});
+    let r = call(&client, "trip_planner", args.clone()).await;
+    assert_eq!(r.is_error, Some(true));
+    let error = &r.structured_content.as_ref().expect("structured")["error"];
+    let link = error["connect_url"].as_str().expect("link").to_string();
+    assert!(text_of(&r).contains(&link));
+    let token = link.split("token=").nth(1).expect("token").to_string();
+
+    // Tampered: refused clearly, nothing stored.
+    let mut web = Browserless::new(&f.base());
+    let mut chars: Vec<char> = token.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    let tampered: String = chars.into_iter().collect();
+    let page = web.get(&format!("/app/connect?token={tampered}")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("changed after the gateway issued it"),
+        "{}",
+        page.body
+    );
+    let page = web.get("/app/connect?token=garbage").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+
+    // Opened in a browser signed in as someone else: refused.
+    let mut ada_web = Browserless::new(&f.base());
+    ada_web.sign_in(&ada_key).await;
+    let page = ada_web.get(&link).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("another account"));
+
+    // The real page: for Carol's account, a field per missing provider.
+    let page = web.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("carol@example.com"));
+    assert!(page.body.contains("name=\"key:openai\""));
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    let csrf = page.csrf();
+    let forged = web
+        .post(
+            "/app/connect",
+            &[("token", &token), ("key:openai", "sk-forged")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let empty = web
+        .post(
+            "/app/connect",
+            &[("_csrf", &csrf), ("token", &token), ("key:openai", "")],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let saved = web
+        .post(
+            "/app/connect",
+            &[
+                ("_csrf", &csrf),
+                ("token", &token),
+                ("key:openai", "sk-carol-4242"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("call the tool again"));
+    assert!(!saved.body.contains("sk-carol-4242"));
+
+    // Reused: refused, and the stored key stays the first one.
+    let reused = web
+        .post(
+            "/app/connect",
+            &[
+                ("_csrf", &csrf),
+                ("token", &token),
+                ("key:openai", "sk-carol-evil"),
+            ],
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::GONE);
+    assert!(reused.body.contains("already used"));
+    assert_eq!(web.get(&link).await.status, StatusCode::GONE);
+
+    // The call now succeeds over MCP with the key from the browser.
+    let r = call(&client, "trip_planner", args).await;
+    assert_eq!(r.is_error, Some(false), "{}", text_of(&r));
+    assert_eq!(
+        f.last_engine_body()["overrideConfig"]["openAIApiKey"],
+        "sk-carol-4242"
+    );
+    let audit = f.store.list_audit(None, 10).await.expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.actor == "connect-link:carol@example.com" && e.action == "credential.put")
+    );
+    let rows = f.rows_of(&carol).await;
+    assert_eq!(
+        rows.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![ExecutionStatus::Success, ExecutionStatus::Failed]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| !r.error.clone().unwrap_or_default().contains("token="))
+    );
+}
+
+#[tokio::test]
+async fn an_expired_connect_link_is_refused_and_stores_nothing() {
+    let f = WebFixture::new(Backend::Sqlite, |c| {
+        c.web.connect_link_ttl = Duration::from_secs(1);
+    })
+    .await;
+    let (dan, dan_key) = f.user("dan@example.com", None).await;
+    let (client, _) = connect_http(&f.base(), &dan_key, Protocol::Session).await;
+    let r = call(
+        &client,
+        "trip_planner",
+        json!({"destination": "Hue", "mode": "bike", "traveler": {"name": "Dan"}}),
+    )
+    .await;
+    let link = r.structured_content.as_ref().expect("structured")["error"]["connect_url"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let mut web = Browserless::new(&f.base());
+    let page = web.get(&link).await;
+    let csrf = page.csrf();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let token = link.split("token=").nth(1).expect("token");
+    let late = web
+        .post(
+            "/app/connect",
+            &[
+                ("_csrf", &csrf),
+                ("token", token),
+                ("key:openai", "sk-late"),
+            ],
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::GONE);
+    assert!(late.body.contains("expired"), "{}", late.body);
+    assert!(
+        f.app
+            .db
+            .vault(&f.store)
+            .await
+            .list(dan.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+/// An MCP client that supports URL elicitation and plays the user: on a
+/// URL request it opens the page and stores `key` (or declines).
+#[derive(Clone)]
+struct ElicitingUser {
+    base: String,
+    key: Option<String>,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for ElicitingUser {
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let ElicitRequestParams::UrlElicitationParams { url, message, .. } = request else {
+            return Ok(ElicitResult::new(ElicitationAction::Decline));
+        };
+        self.asked
+            .lock()
+            .expect("lock")
+            .push(format!("{message} {url}"));
+        let Some(key) = self.key.clone() else {
+            return Ok(ElicitResult::new(ElicitationAction::Decline));
+        };
+        // The user opens the page after accepting: in the background.
+        let base = self.base.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut web = Browserless::new(&base);
+            let page = web.get(&url).await;
+            let csrf = page.csrf();
+            let token = url.split("token=").nth(1).unwrap_or_default().to_string();
+            let saved = web
+                .post(
+                    "/app/connect",
+                    &[("_csrf", &csrf), ("token", &token), ("key:openai", &key)],
+                )
+                .await;
+            assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        });
+        Ok(ElicitResult::new(ElicitationAction::Accept))
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder()
+                .enable_elicitation_with(
+                    ElicitationCapability::new().with_url(UrlElicitationCapability::new()),
+                )
+                .build(),
+            Implementation::new("vieagent-eliciting-tests", "1"),
+        )
+        .with_protocol_version(ProtocolVersion::V_2025_11_25)
+    }
+}
+
+async fn call_as(
+    client: &rmcp::service::RunningService<RoleClient, ElicitingUser>,
+    tool: &str,
+    arguments: Value,
+) -> rmcp::model::CallToolResult {
+    client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new(tool.to_string())
+                .with_arguments(crate::mcp_client::args(arguments)),
+        )
+        .await
+        .expect("tools/call answered")
+}
+
+#[tokio::test]
+async fn url_elicitation_continues_the_call_once_the_key_is_stored() {
+    let f = WebFixture::new(Backend::Sqlite, |c| {
+        c.web.elicitation_wait = Duration::from_secs(20);
+    })
+    .await;
+    let (erin, erin_key) = f.user("erin@example.com", None).await;
+    let user = ElicitingUser {
+        base: f.base(),
+        key: Some("sk-erin-5150".into()),
+        asked: Arc::default(),
+    };
+    let client = user
+        .clone()
+        .serve(transport(&f.base(), &erin_key))
+        .await
+        .expect("connect");
+    let args = json!({"destination": "Hue", "mode": "train", "traveler": {"name": "Erin"}});
+    let r = call_as(&client, "trip_planner", args.clone()).await;
+    assert_eq!(r.is_error, Some(false), "{}", text_of(&r));
+    assert!(text_of(&r).contains("for Erin"));
+    assert_eq!(
+        f.last_engine_body()["overrideConfig"]["openAIApiKey"],
+        "sk-erin-5150"
+    );
+    let asked = user.asked.lock().expect("lock").clone();
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0].contains("/app/connect?token="), "{asked:?}");
+    assert!(
+        !asked[0].contains("sk-erin"),
+        "the key never travels over MCP"
+    );
+    let rows = f.rows_of(&erin).await;
+    assert_eq!(
+        rows.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![ExecutionStatus::Success, ExecutionStatus::Failed]
+    );
+
+    // A user who declines: the same tool error as without elicitation.
+    let (_frank, frank_key) = f.user("frank@example.com", None).await;
+    let decliner = ElicitingUser {
+        base: f.base(),
+        key: None,
+        asked: Arc::default(),
+    };
+    let client = decliner
+        .clone()
+        .serve(transport(&f.base(), &frank_key))
+        .await
+        .expect("connect");
+    let r = call_as(&client, "trip_planner", args).await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text_of(&r).contains("needs your credentials for: openai"));
+    assert_eq!(decliner.asked.lock().expect("lock").len(), 1);
+}
