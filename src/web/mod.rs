@@ -44,6 +44,17 @@ use crate::state::AppState;
 use crate::store::{ExecutionLogFilter, User};
 
 use browser::{Browser, CSRF_FIELD};
+
+/// The value of an `Ok`, or return the `Err`, which is already the response
+/// to send (the sign-in redirect, the CSRF refusal).
+macro_rules! or_respond {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(response) => return response,
+        }
+    };
+}
 use form::FormState;
 use pages::{Chrome, RunOutcome};
 
@@ -229,10 +240,36 @@ async fn signed_in_post(
     posted: &Posted,
 ) -> std::result::Result<(Browser, Arc<User>), Response> {
     let (browser, user) = signed_in(state, headers).await?;
-    if !browser.csrf_ok(state, posted.get(CSRF_FIELD)) {
-        return Err(forbidden_csrf(state, &browser));
+    match csrf_refusal(state, &browser, posted) {
+        Some(refusal) => Err(refusal),
+        None => Ok((browser, user)),
     }
-    Ok((browser, user))
+}
+
+/// The browser, signed in or not.
+async fn any_browser(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> std::result::Result<Browser, Response> {
+    Browser::of(state, headers).await.map_err(plain_error)
+}
+
+/// A browser, signed in or not, posting a form with a valid CSRF token.
+async fn posting_browser(
+    state: &AppState,
+    headers: &HeaderMap,
+    posted: &Posted,
+) -> std::result::Result<Browser, Response> {
+    let browser = any_browser(state, headers).await?;
+    match csrf_refusal(state, &browser, posted) {
+        Some(refusal) => Err(refusal),
+        None => Ok(browser),
+    }
+}
+
+/// The 403 page for a form without this browser's CSRF token, if it lacks it.
+fn csrf_refusal(state: &AppState, browser: &Browser, posted: &Posted) -> Option<Response> {
+    (!browser.csrf_ok(state, posted.get(CSRF_FIELD))).then(|| forbidden_csrf(state, browser))
 }
 
 fn actor(user: &User, via: &str) -> AdminActor {
@@ -274,13 +311,7 @@ async fn login(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let posted = Posted(pairs);
-    let browser = match Browser::of(&state, &headers).await {
-        Ok(b) => b,
-        Err(e) => return plain_error(e),
-    };
-    if !browser.csrf_ok(&state, posted.get(CSRF_FIELD)) {
-        return forbidden_csrf(&state, &browser);
-    }
+    let browser = or_respond!(posting_browser(&state, &headers, &posted).await);
     let refuse = |message: &str| {
         let csrf = browser.csrf_token(&state);
         app_page(
@@ -327,13 +358,7 @@ async fn logout(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let posted = Posted(pairs);
-    let browser = match Browser::of(&state, &headers).await {
-        Ok(b) => b,
-        Err(e) => return plain_error(e),
-    };
-    if !browser.csrf_ok(&state, posted.get(CSRF_FIELD)) {
-        return forbidden_csrf(&state, &browser);
-    }
+    let browser = or_respond!(posting_browser(&state, &headers, &posted).await);
     if let Some(cookie) = &browser.session_cookie
         && let Err(e) = portal::end_session(state.store(), cookie).await
     {
@@ -344,10 +369,7 @@ async fn logout(
 }
 
 async fn tools(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (browser, user) = match signed_in(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (browser, user) = or_respond!(signed_in(&state, &headers).await);
     match tool_rows(&state, &user).await {
         Ok(rows) => app_page(
             &state,
@@ -419,10 +441,7 @@ async fn tool_page(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    let (browser, user) = match signed_in(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (browser, user) = or_respond!(signed_in(&state, &headers).await);
     match visible_entry(&state, &user, &name).await {
         Ok(entry) => render_tool(
             &state,
@@ -467,10 +486,7 @@ async fn run_tool(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let posted = Posted(pairs);
-    let (browser, user) = match signed_in_post(&state, &headers, &posted).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (browser, user) = or_respond!(signed_in_post(&state, &headers, &posted).await);
     let entry = match visible_entry(&state, &user, &name).await {
         Ok(e) => e,
         Err(e) => return error_page(&state, &browser, e),
@@ -619,10 +635,7 @@ async fn history(
     headers: HeaderMap,
     Query(q): Query<HistoryQuery>,
 ) -> Response {
-    let (browser, user) = match signed_in(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (browser, user) = or_respond!(signed_in(&state, &headers).await);
     const PAGE: u32 = 50;
     let before = q.before.as_deref().and_then(|c| {
         let (at, id) = c.split_once('_')?;
@@ -689,10 +702,7 @@ async fn execution(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let (browser, user) = match signed_in(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (browser, user) = or_respond!(signed_in(&state, &headers).await);
     let not_found = || Error::NotFound("there is no such call in your history".into());
     let Ok(id) = id.parse::<Uuid>() else {
         return error_page(&state, &browser, not_found());
@@ -716,10 +726,7 @@ async fn execution(
 }
 
 async fn credits(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (browser, user) = match signed_in(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (browser, user) = or_respond!(signed_in(&state, &headers).await);
     let loaded = async {
         let account = state.store().credit_account(user.id).await?;
         let ledger = state.store().list_ledger(user.id, None, 100).await?;
@@ -749,10 +756,7 @@ async fn credentials_page(
     headers: HeaderMap,
     Query(q): Query<ProviderQuery>,
 ) -> Response {
-    let (browser, user) = match signed_in(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (browser, user) = or_respond!(signed_in(&state, &headers).await);
     render_credentials(
         &state,
         &browser,
@@ -808,10 +812,7 @@ async fn save_credential(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let posted = Posted(pairs);
-    let (browser, user) = match signed_in_post(&state, &headers, &posted).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (browser, user) = or_respond!(signed_in_post(&state, &headers, &posted).await);
     let provider = posted
         .get("provider")
         .unwrap_or("")
@@ -825,35 +826,44 @@ async fn save_credential(
         value: posted.get("value").unwrap_or("").trim().to_string(),
         key_name,
     };
-    match creds::put(&state, &actor(&user, "web"), &user, &provider, body).await {
-        Ok(view) => {
-            let text = format!(
+    let outcome = creds::put(&state, &actor(&user, "web"), &user, &provider, body)
+        .await
+        .map(|view| {
+            format!(
                 "Saved your {} key '{}'. Your next call uses it.",
                 view.provider, view.key_name
-            );
-            render_credentials(
-                &state,
-                &browser,
-                &user,
-                StatusCode::OK,
-                "",
-                Some(("ok", text)),
             )
-            .await
+        });
+    after_change(&state, &browser, &user, outcome, &provider).await
+}
+
+/// The credentials page after a change: what happened, or the user's
+/// mistake above the form (kept filled with `provider`); server errors get
+/// the opaque error page.
+async fn after_change(
+    state: &AppState,
+    browser: &Browser,
+    user: &User,
+    outcome: Result<String>,
+    provider: &str,
+) -> Response {
+    match outcome {
+        Ok(text) => {
+            render_credentials(state, browser, user, StatusCode::OK, "", Some(("ok", text))).await
         }
         Err(e) if e.status().is_client_error() => {
             let text = e.public_detail();
             render_credentials(
-                &state,
-                &browser,
-                &user,
+                state,
+                browser,
+                user,
                 e.status(),
-                &provider,
+                provider,
                 Some(("error", text)),
             )
             .await
         }
-        Err(e) => error_page(&state, &browser, e),
+        Err(e) => error_page(state, browser, e),
     }
 }
 
@@ -863,39 +873,13 @@ async fn delete_credential(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let posted = Posted(pairs);
-    let (browser, user) = match signed_in_post(&state, &headers, &posted).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (browser, user) = or_respond!(signed_in_post(&state, &headers, &posted).await);
     let provider = posted.get("provider").unwrap_or("").to_string();
     let key_name = posted.get("key_name").map(str::to_string);
-    match creds::delete(&state, &actor(&user, "web"), &user, &provider, key_name).await {
-        Ok(()) => {
-            let text = format!("Deleted your {provider} key.");
-            render_credentials(
-                &state,
-                &browser,
-                &user,
-                StatusCode::OK,
-                "",
-                Some(("ok", text)),
-            )
-            .await
-        }
-        Err(e) if e.status().is_client_error() => {
-            let text = e.public_detail();
-            render_credentials(
-                &state,
-                &browser,
-                &user,
-                e.status(),
-                "",
-                Some(("error", text)),
-            )
-            .await
-        }
-        Err(e) => error_page(&state, &browser, e),
-    }
+    let outcome = creds::delete(&state, &actor(&user, "web"), &user, &provider, key_name)
+        .await
+        .map(|()| format!("Deleted your {provider} key."));
+    after_change(&state, &browser, &user, outcome, "").await
 }
 
 #[derive(Deserialize)]
@@ -955,10 +939,7 @@ async fn connect_page(
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    let browser = match Browser::of(&state, &headers).await {
-        Ok(b) => b,
-        Err(e) => return plain_error(e),
-    };
+    let browser = or_respond!(any_browser(&state, &headers).await);
     let token = q.token.unwrap_or_default();
     match check_link(&state, &browser, &token).await {
         Ok((claims, user)) => {
@@ -982,13 +963,7 @@ async fn connect(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let posted = Posted(pairs);
-    let browser = match Browser::of(&state, &headers).await {
-        Ok(b) => b,
-        Err(e) => return plain_error(e),
-    };
-    if !browser.csrf_ok(&state, posted.get(CSRF_FIELD)) {
-        return forbidden_csrf(&state, &browser);
-    }
+    let browser = or_respond!(posting_browser(&state, &headers, &posted).await);
     let token = posted.get("token").unwrap_or("").to_string();
     let (claims, user) = match check_link(&state, &browser, &token).await {
         Ok(v) => v,

@@ -102,6 +102,26 @@ async fn screenshot(c: &Client, name: &str) {
     }
 }
 
+async fn user_with_key(
+    store: &vieagent::store::DynStore,
+    email: &str,
+) -> (vieagent::store::User, String) {
+    let user = vieagent::accounts::create_user(
+        store.as_ref(),
+        email,
+        None,
+        vieagent::store::Role::User,
+        "free",
+        500,
+    )
+    .await
+    .expect("user");
+    let (_, key) = vieagent::accounts::create_key(store.as_ref(), user.id, "browser")
+        .await
+        .expect("key");
+    (user, secrecy::ExposeSecret::expose_secret(&key).to_string())
+}
+
 #[tokio::test]
 async fn easy_mode_and_connect_links_in_a_real_browser() {
     let (flowise, seen) = form_flowise().await;
@@ -109,39 +129,13 @@ async fn easy_mode_and_connect_links_in_a_real_browser() {
     let store = db.store().await;
     store.create_agent(&trip_agent()).await.expect("agent");
     let vault = db.vault(&store).await;
-    let ada = vieagent::accounts::create_user(
-        store.as_ref(),
-        "ada@example.com",
-        Some("Ada".into()),
-        vieagent::store::Role::User,
-        "free",
-        500,
-    )
-    .await
-    .expect("ada");
-    let (_, ada_key) = vieagent::accounts::create_key(store.as_ref(), ada.id, "web")
-        .await
-        .expect("key");
-    let ada_key = secrecy::ExposeSecret::expose_secret(&ada_key).to_string();
+    let (ada, ada_key) = user_with_key(&store, "ada@example.com").await;
     let ada_openai = "sk-ada-browser-31337";
     vault
         .put(&ada, "openai", "default", &SecretString::from(ada_openai))
         .await
         .expect("credential");
-    let carol = vieagent::accounts::create_user(
-        store.as_ref(),
-        "carol@example.com",
-        None,
-        vieagent::store::Role::User,
-        "free",
-        500,
-    )
-    .await
-    .expect("carol");
-    let (_, carol_key) = vieagent::accounts::create_key(store.as_ref(), carol.id, "mcp")
-        .await
-        .expect("key");
-    let carol_key = secrecy::ExposeSecret::expose_secret(&carol_key).to_string();
+    let (_carol, carol_key) = user_with_key(&store, "carol@example.com").await;
     let carol_openai = "sk-carol-browser-27182";
 
     let flowise_url = flowise.uri();
