@@ -1,6 +1,7 @@
 //! The tasks a serving process runs beside its requests, until shutdown:
 //! catalog changes picked up (from this process, the CLI or other replicas)
-//! and fanned out as `tools/list_changed`, the replica heartbeat, and the
+//! and fanned out as `tools/list_changed`, credential changes made elsewhere
+//! dropped from the Vault's row cache, the replica heartbeat, and the
 //! periodic recovery of calls whose process died.
 
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,19 @@ pub(super) fn spawn(state: &AppState) {
             if let Err(e) = refresher.refresh_catalog().await {
                 tracing::warn!(error = %e, "catalog refresh failed");
             }
+        }
+    });
+    // Credential changes made anywhere: the row cache forgets them at once.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<uuid::Uuid>>(256);
+    let watcher = state.clone();
+    let stop = state.shutdown_token().clone();
+    tokio::spawn(async move {
+        watcher.store().watch_credentials(tx, stop).await;
+    });
+    let vault = state.vault().clone();
+    tokio::spawn(async move {
+        while let Some(user) = rx.recv().await {
+            vault.forget_cached(user);
         }
     });
     spawn_list_changed_notifier(state.clone());

@@ -31,6 +31,17 @@ pub trait VaultStore: Send + Sync {
     /// Apply re-sealed values in one transaction; returns rows updated.
     async fn reseal_credentials(&self, rows: &[ResealedCredential]) -> StoreResult<u64>;
 
+    /// Send a user's id on `changed` whenever any process changes that
+    /// user's credentials (`None`: anything may have changed, e.g. after a
+    /// reconnect), until `stop` is cancelled. PostgreSQL: LISTEN/NOTIFY;
+    /// SQLite returns at once (other processes' changes are seen within
+    /// the row cache's time).
+    async fn watch_credentials(
+        &self,
+        changed: tokio::sync::mpsc::Sender<Option<Uuid>>,
+        stop: tokio_util::sync::CancellationToken,
+    );
+
     async fn vault_keys(&self) -> StoreResult<Vec<VaultKeyRow>>;
     /// Insert a key version; a [`super::StoreError::UniqueViolation`] if the
     /// version or fingerprint is taken.

@@ -144,9 +144,11 @@ type CachedRows = (Arc<Vec<CredentialRow>>, std::time::Instant);
 
 /// Sealed credential rows per user, kept briefly so a call does not read the
 /// database for them every time. Only ciphertext is cached; values are
-/// decrypted per call. Local writes invalidate at once; changes made by
-/// another process are seen within the TTL (a provider that is missing from
-/// the cache is always re-read, so newly added credentials work at once).
+/// decrypted per call. Local writes invalidate at once, and so do other
+/// processes' on PostgreSQL (NOTIFY, see [`Vault::forget_cached`]); on
+/// SQLite other processes' changes are seen within the TTL (a provider that
+/// is missing from the cache is always re-read, so newly added credentials
+/// work at once everywhere).
 struct RowCache {
     ttl: std::time::Duration,
     rows: std::sync::Mutex<std::collections::HashMap<Uuid, CachedRows>>,
@@ -174,6 +176,12 @@ impl RowCache {
     fn forget(&self, user: Uuid) {
         if let Ok(mut rows) = self.rows.lock() {
             rows.remove(&user);
+        }
+    }
+
+    fn forget_all(&self) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.clear();
         }
     }
 }
@@ -486,6 +494,15 @@ impl Vault {
         self.rows.forget(user.id);
         tracing::info!(user_id = %user.id, provider, key_name, key_version = row.key_version, "credential stored");
         Ok(CredentialInfo::from(&row))
+    }
+
+    /// Another process changed credentials: `Some(user)`'s, or anyone's.
+    /// The next call reads them again.
+    pub fn forget_cached(&self, user: Option<Uuid>) {
+        match user {
+            Some(user) => self.rows.forget(user),
+            None => self.rows.forget_all(),
+        }
     }
 
     /// Metadata only: the value is never returned.

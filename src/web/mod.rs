@@ -6,10 +6,10 @@
 //!
 //! Served by the binary itself: HTML rendered on the server, one stylesheet
 //! and one small script embedded in the binary, nothing from a CDN.
-//! Security: CSRF tokens on every state-changing form ([`browser`]), a
+//! Security: CSRF tokens on every state-changing form (`browser.rs`), a
 //! strict Content-Security-Policy with `frame-ancestors 'none'`, no referrer
 //! (a connect link's token never leaks to another site), `no-store`
-//! caching, every value escaped ([`pages`]), and a user only ever sees their
+//! caching, every value escaped (`pages.rs`), and a user only ever sees their
 //! own rows. Every run goes through the one call pipeline (journal,
 //! credits, Vault).
 

@@ -935,3 +935,49 @@ async fn url_elicitation_continues_the_call_once_the_key_is_stored() {
     assert!(text_of(&r).contains("needs your credentials for: openai"));
     assert_eq!(decliner.asked.lock().expect("lock").len(), 1);
 }
+
+/// A key replaced by another process (another replica, the CLI) is used by
+/// the next call here too: PostgreSQL notifies every process, whose row
+/// cache forgets that user's rows (the cache would otherwise keep the old
+/// key for `auth_cache_ttl`, set to an hour here).
+#[tokio::test]
+async fn a_key_replaced_elsewhere_is_used_at_once_on_postgres() {
+    let f = WebFixture::new(Backend::Postgres, |c| {
+        c.auth_cache_ttl = Duration::from_secs(3600);
+    })
+    .await;
+    let (gina, gina_key) = f.user("gina@example.com", Some("sk-gina-old")).await;
+    let (client, _) = connect_http(&f.base(), &gina_key, Protocol::Session).await;
+    let args = json!({"destination": "Hue", "mode": "train", "traveler": {"name": "Gina"}});
+    call(&client, "trip_planner", args.clone()).await;
+    assert_eq!(
+        f.last_engine_body()["overrideConfig"]["openAIApiKey"],
+        "sk-gina-old"
+    );
+    // "Another process": a Vault of its own on the same database.
+    f.app
+        .db
+        .vault(&f.store)
+        .await
+        .put(
+            &gina,
+            "openai",
+            "default",
+            &SecretString::from("sk-gina-new"),
+        )
+        .await
+        .expect("replace");
+    let mut used = Value::Null;
+    for _ in 0..50 {
+        call(&client, "trip_planner", args.clone()).await;
+        used = f.last_engine_body()["overrideConfig"]["openAIApiKey"].clone();
+        if used == "sk-gina-new" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        used, "sk-gina-new",
+        "the notification reached the server's Vault"
+    );
+}

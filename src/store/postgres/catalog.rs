@@ -92,56 +92,12 @@ impl CatalogStore for PgStore {
         let start = self.catalog_version().await.ok();
         // NOTIFY is immediate; the slow poll catches anything missed while reconnecting.
         tokio::join!(
-            self.listen_catalog(&changed, &stop),
+            self.listen("vieagent_catalog", &stop, |_| {
+                let changed = changed.clone();
+                async move { changed.send(()).await.is_ok() }
+            }),
             poll_catalog_version(self, &changed, &stop, poll * 10, start)
         );
-    }
-}
-
-impl PgStore {
-    /// LISTEN on the catalog channel until `stop`; reconnects with backoff.
-    async fn listen_catalog(
-        &self,
-        changed: &tokio::sync::mpsc::Sender<()>,
-        stop: &tokio_util::sync::CancellationToken,
-    ) {
-        let mut delay = Duration::from_millis(200);
-        loop {
-            let listener = async {
-                let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-                l.listen("vieagent_catalog").await?;
-                Ok::<_, sqlx::Error>(l)
-            }
-            .await;
-            match listener {
-                Ok(mut l) => {
-                    delay = Duration::from_millis(200);
-                    // Changes made while we were not listening.
-                    if changed.send(()).await.is_err() {
-                        return;
-                    }
-                    loop {
-                        tokio::select! {
-                            _ = stop.cancelled() => return,
-                            n = l.try_recv() => match n {
-                                Ok(Some(_)) => {
-                                    if changed.send(()).await.is_err() {
-                                        return;
-                                    }
-                                }
-                                Ok(None) | Err(_) => break, // connection lost: reconnect
-                            }
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "catalog LISTEN failed; retrying"),
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(Duration::from_secs(10));
-        }
     }
 }
 

@@ -143,6 +143,55 @@ impl Database for PgStore {
     }
 }
 
+impl PgStore {
+    /// LISTEN on `channel` until `stop`, reconnecting with backoff. `on`
+    /// gets each notification's payload, and `None` once (re)connected
+    /// (changes made while not listening were missed); it returns `false`
+    /// to stop.
+    async fn listen<F, Fut>(&self, channel: &str, stop: &tokio_util::sync::CancellationToken, on: F)
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+                l.listen(channel).await?;
+                Ok::<_, sqlx::Error>(l)
+            }
+            .await;
+            match listener {
+                Ok(mut l) => {
+                    delay = Duration::from_millis(200);
+                    if !on(None).await {
+                        return;
+                    }
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            n = l.try_recv() => match n {
+                                Ok(Some(n)) => {
+                                    if !on(Some(n.payload().to_string())).await {
+                                        return;
+                                    }
+                                }
+                                Ok(None) | Err(_) => break, // connection lost: reconnect
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, channel, "LISTEN failed; retrying"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_loopback;

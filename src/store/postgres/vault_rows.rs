@@ -11,6 +11,23 @@ use crate::store::*;
 
 #[async_trait]
 impl VaultStore for PgStore {
+    async fn watch_credentials(
+        &self,
+        changed: tokio::sync::mpsc::Sender<Option<Uuid>>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        self.listen("vieagent_credentials", &stop, |payload| {
+            let changed = changed.clone();
+            async move {
+                changed
+                    .send(payload.and_then(|p| p.parse().ok()))
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+    }
+
     async fn put_credential(&self, row: &CredentialRow) -> StoreResult<CredentialRow> {
         let q = query(concat!(
             "INSERT INTO credentials (id, user_id, provider, key_name, encrypted_value, iv, \

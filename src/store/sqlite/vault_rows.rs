@@ -11,6 +11,13 @@ use crate::store::*;
 
 #[async_trait]
 impl VaultStore for SqliteStore {
+    async fn watch_credentials(
+        &self,
+        _changed: tokio::sync::mpsc::Sender<Option<Uuid>>,
+        _stop: tokio_util::sync::CancellationToken,
+    ) {
+    }
+
     async fn put_credential(&self, row: &CredentialRow) -> StoreResult<CredentialRow> {
         let q = query(concat!(
             "INSERT INTO credentials (id, user_id, provider, key_name, encrypted_value, iv, \
