@@ -206,56 +206,63 @@ impl fmt::Debug for Sealed {
     }
 }
 
-/// Versioned keys: the active one seals, any of them opens.
+/// Versioned keys: the active one seals and signs, any of them opens and
+/// verifies.
 pub struct Keyring {
     active: i32,
-    ciphers: BTreeMap<i32, (Aes256Gcm, String)>,
-    signers: BTreeMap<i32, SigningKey>,
+    keys: BTreeMap<i32, VersionKeys>,
+}
+
+/// What one master key version is used as.
+struct VersionKeys {
+    cipher: Aes256Gcm,
+    signer: SigningKey,
+}
+
+impl VersionKeys {
+    fn of(key: &MasterKey) -> Self {
+        Self {
+            cipher: key.cipher(),
+            signer: key.signing_key(),
+        }
+    }
 }
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
             .field("active", &self.active)
-            .field("versions", &self.ciphers.keys().collect::<Vec<_>>())
+            .field("versions", &self.keys.keys().collect::<Vec<_>>())
             .finish()
     }
 }
 
 impl Keyring {
     pub fn new(active_version: i32, active: &MasterKey) -> Self {
-        let mut ciphers = BTreeMap::new();
-        ciphers.insert(active_version, (active.cipher(), active.fingerprint()));
-        let mut signers = BTreeMap::new();
-        signers.insert(active_version, active.signing_key());
         Self {
             active: active_version,
-            ciphers,
-            signers,
+            keys: BTreeMap::from([(active_version, VersionKeys::of(active))]),
         }
     }
 
     pub fn add(&mut self, version: i32, key: &MasterKey) {
-        self.ciphers
-            .insert(version, (key.cipher(), key.fingerprint()));
-        self.signers.insert(version, key.signing_key());
+        self.keys.insert(version, VersionKeys::of(key));
     }
 
     /// Sign a web token with the active key: `(key version, tag)`.
     pub fn sign(&self, message: &[u8]) -> (i32, [u8; 32]) {
-        let tag = self
-            .signers
+        let active = self
+            .keys
             .get(&self.active)
-            .map(|k| k.sign(message))
-            .unwrap_or([0; 32]);
-        (self.active, tag)
+            .expect("the active version is in the keyring from `new` on, and never removed");
+        (self.active, active.signer.sign(message))
     }
 
     /// Whether `tag` was made by [`Keyring::sign`] under `version`'s key.
     pub fn verify(&self, version: i32, message: &[u8], tag: &[u8]) -> bool {
-        self.signers
+        self.keys
             .get(&version)
-            .is_some_and(|k| k.verify(message, tag))
+            .is_some_and(|k| k.signer.verify(message, tag))
     }
 
     pub fn active_version(&self) -> i32 {
@@ -263,17 +270,17 @@ impl Keyring {
     }
 
     pub fn versions(&self) -> Vec<i32> {
-        self.ciphers.keys().copied().collect()
+        self.keys.keys().copied().collect()
     }
 
     pub fn has_version(&self, version: i32) -> bool {
-        self.ciphers.contains_key(&version)
+        self.keys.contains_key(&version)
     }
 
     fn cipher(&self, version: i32) -> Result<&Aes256Gcm, CryptoError> {
-        self.ciphers
+        self.keys
             .get(&version)
-            .map(|(c, _)| c)
+            .map(|k| &k.cipher)
             .ok_or(CryptoError::UnknownKeyVersion(version))
     }
 
@@ -376,6 +383,25 @@ mod tests {
             provider,
             key_name: "default",
         }
+    }
+
+    #[test]
+    fn web_tokens_verify_under_their_version_only() {
+        let (k1, k2) = (
+            MasterKey::generate().expect("k1"),
+            MasterKey::generate().expect("k2"),
+        );
+        let mut ring = Keyring::new(2, &k2);
+        ring.add(1, &k1);
+        let (version, tag) = ring.sign(b"claims");
+        assert_eq!(version, 2);
+        assert!(ring.verify(2, b"claims", &tag));
+        assert!(!ring.verify(2, b"claimz", &tag), "another message");
+        assert!(!ring.verify(1, b"claims", &tag), "another key version");
+        assert!(!ring.verify(3, b"claims", &tag), "an unknown version");
+        // The old key still verifies what it signed (links issued before a rotation).
+        let old = Keyring::new(1, &k1).sign(b"claims").1;
+        assert!(ring.verify(1, b"claims", &old));
     }
 
     #[test]
