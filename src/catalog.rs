@@ -144,6 +144,19 @@ impl Catalog {
         }
     }
 
+    /// An agent's tool name: from the published catalog, else from the
+    /// store (drafts, archived agents); `None` if the agent is gone.
+    pub async fn tool_name(
+        &self,
+        store: &dyn Store,
+        agent_id: Uuid,
+    ) -> StoreResult<Option<String>> {
+        if let Some(entry) = self.snapshot().entries().find(|e| e.agent.id == agent_id) {
+            return Ok(Some(entry.agent.tool_name.clone()));
+        }
+        Ok(store.get_agent(agent_id).await?.map(|a| a.tool_name))
+    }
+
     /// Notified with the new version whenever the catalog changes.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()

@@ -89,6 +89,37 @@ pub struct ToolResult {
     pub error_kind: Option<String>,
 }
 
+impl ToolResult {
+    /// The strings at `structured.error.<field>` (an array), if any.
+    fn error_strings(&self, field: &str) -> Vec<String> {
+        self.structured["error"][field]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// An `invalid_arguments` result's messages (`"/path: text (rule: r)"`).
+    pub fn validation_errors(&self) -> Vec<String> {
+        self.error_strings("errors")
+    }
+
+    /// A `missing_credentials` result's providers and its connect link.
+    pub fn missing_credentials(&self) -> Option<(Vec<String>, Option<url::Url>)> {
+        if self.error_kind.as_deref() != Some("missing_credentials") {
+            return None;
+        }
+        let link = self.structured["error"]["connect_url"]
+            .as_str()
+            .and_then(|u| url::Url::parse(u).ok());
+        Some((self.error_strings("missing_credentials"), link))
+    }
+}
+
 /// Failures that are not tool results.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {

@@ -792,17 +792,9 @@ async fn me(
     let user = &auth.user;
     let account = state.store().credit_account(user.id).await?;
     let now = chrono::Utc::now();
-    let snapshot = state.catalog().snapshot();
     let mut entitlements = Vec::new();
     for e in state.store().list_entitlements(user.id).await? {
-        let tool = match snapshot.entries().find(|c| c.agent.id == e.agent_id) {
-            Some(c) => Some(c.agent.tool_name.clone()),
-            None => state
-                .store()
-                .get_agent(e.agent_id)
-                .await?
-                .map(|a| a.tool_name),
-        };
+        let tool = state.catalog().tool_name(state.store(), e.agent_id).await?;
         entitlements.push(MeEntitlement {
             active: e.is_active(now),
             id: e.id,

@@ -21,21 +21,6 @@ use crate::state::AppState;
 /// How often the Vault is checked while waiting (any replica may store it).
 const POLL: Duration = Duration::from_millis(250);
 
-/// The connect link and providers of a `missing_credentials` result.
-fn missing(result: &ToolResult) -> Option<(url::Url, Vec<String>)> {
-    if result.error_kind.as_deref() != Some("missing_credentials") {
-        return None;
-    }
-    let error = &result.structured["error"];
-    let url = url::Url::parse(error["connect_url"].as_str()?).ok()?;
-    let providers = error["missing_credentials"]
-        .as_array()?
-        .iter()
-        .filter_map(|p| p.as_str().map(str::to_string))
-        .collect();
-    Some((url, providers))
-}
-
 /// Whether the call should run again: the client supports URL elicitation,
 /// the user accepted the link, and the credentials were stored in time.
 pub async fn credentials_stored(
@@ -45,7 +30,7 @@ pub async fn credentials_stored(
     tool: &str,
     result: &ToolResult,
 ) -> bool {
-    let Some((url, providers)) = missing(result) else {
+    let Some((providers, Some(url))) = result.missing_credentials() else {
         return false;
     };
     if !context

@@ -30,7 +30,6 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::Markup;
 use serde::Deserialize;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -557,15 +556,7 @@ async fn run_tool(
             )
         }
         Some("invalid_arguments") => {
-            let errors: Vec<String> = result.structured["error"]["errors"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let errors = result.validation_errors();
             let loose = form_state.attach_errors(&errors);
             render_tool(
                 &state,
@@ -578,14 +569,9 @@ async fn run_tool(
             )
         }
         Some("missing_credentials") => {
-            let providers = result.structured["error"]["missing_credentials"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
+            let providers = result
+                .missing_credentials()
+                .map(|(providers, _)| providers)
                 .unwrap_or_default();
             let outcome = RunOutcome::MissingCredentials(providers);
             render_tool(
@@ -682,17 +668,11 @@ async fn history(
     )
 }
 
+/// The tool name shown for a row (errors read as a removed tool: the page
+/// still shows the row).
 async fn tool_name(state: &AppState, agent_id: Uuid) -> String {
-    if let Some(e) = state
-        .catalog()
-        .snapshot()
-        .entries()
-        .find(|e| e.agent.id == agent_id)
-    {
-        return e.agent.tool_name.clone();
-    }
-    match state.store().get_agent(agent_id).await {
-        Ok(Some(a)) => a.tool_name,
+    match state.catalog().tool_name(state.store(), agent_id).await {
+        Ok(Some(name)) => name,
         _ => "(removed tool)".into(),
     }
 }
