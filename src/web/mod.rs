@@ -29,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::Markup;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -346,7 +347,6 @@ async fn login(
         tracing::warn!(error = %e, "could not end the previous web session");
     }
     tracing::info!(user_id = %user.id, session_id = %session.session.id, "web sign-in");
-    use secrecy::ExposeSecret;
     let cookie = browser.session_cookie_header(session.cookie.expose_secret(), ttl.as_secs());
     with_cookies(&browser, redirect("/app/tools"), Some(cookie))
 }
