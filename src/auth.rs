@@ -18,7 +18,8 @@ use crate::store::{Store, User};
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user: Arc<User>,
-    pub key_id: Uuid,
+    /// The API key used; `None` for an OAuth access token.
+    pub key_id: Option<Uuid>,
 }
 
 const MAX_ENTRIES: usize = 10_000;
@@ -58,7 +59,7 @@ impl AuthCache {
             .await?
             .map(|(key, user)| AuthUser {
                 user: Arc::new(user),
-                key_id: key.id,
+                key_id: Some(key.id),
             });
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
@@ -70,8 +71,8 @@ impl AuthCache {
             }
             entries.insert(hash, (found.clone(), Instant::now()));
         }
-        if let Some(auth) = &found {
-            self.touch(store, auth.key_id);
+        if let Some(key_id) = found.as_ref().and_then(|a| a.key_id) {
+            self.touch(store, key_id);
         }
         Ok(found)
     }

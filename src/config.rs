@@ -147,6 +147,177 @@ pub struct Config {
     /// The Easy Mode web app at `/app`.
     #[serde(default)]
     pub web: WebConfig,
+    /// Who may call: OAuth 2.1 access tokens besides API keys.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accept OAuth 2.1 access tokens from this authorization server (the
+    /// gateway is then an OAuth protected resource, RFC 9728). Unset: API
+    /// keys only.
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
+}
+
+/// `[auth.oidc]`: the marketplace's identity provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The authorization server's issuer URL, exactly as it appears in its
+    /// tokens' `iss` (e.g. `https://sso.example.com/realms/marketplace`).
+    pub issuer: String,
+    /// Accepted `aud` values (RFC 8707 resource indicators). Empty: the
+    /// gateway's own resource URLs (`<public_url>/mcp`, `/sse`, `/v1`).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub audience: Vec<String>,
+    /// The JWKS URL; unset: `jwks_uri` from the issuer's metadata.
+    #[serde(default)]
+    pub jwks_url: Option<url::Url>,
+    /// The scope a token needs to list and call tools (MCP, chat-tools).
+    #[serde(default = "default_tools_scope")]
+    pub tools_scope: String,
+    /// The scope a token needs for the admin API (its user must also be an admin).
+    #[serde(default = "default_admin_scope")]
+    pub admin_scope: String,
+    /// Create a user (with the signup credits) at the first sign-in of an
+    /// identity whose verified email matches no user. Off: such identities
+    /// are refused until an admin creates the user.
+    #[serde(default)]
+    pub auto_provision: bool,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "default_oidc_leeway", with = "humantime_serde")]
+    pub leeway: Duration,
+    /// How long fetched signing keys are used before they are fetched again
+    /// (a failed fetch keeps the old keys).
+    #[serde(default = "default_jwks_max_age", with = "humantime_serde")]
+    pub jwks_max_age: Duration,
+    /// At most one fetch of the signing keys per this interval when a token
+    /// names an unknown key id (so forged `kid`s cannot flood the issuer).
+    #[serde(default = "default_jwks_min_refresh", with = "humantime_serde")]
+    pub jwks_min_refresh: Duration,
+    /// Timeout of each request to the authorization server.
+    #[serde(default = "default_oidc_timeout", with = "humantime_serde")]
+    pub http_timeout: Duration,
+}
+
+fn default_tools_scope() -> String {
+    "vieagent:tools".into()
+}
+fn default_admin_scope() -> String {
+    "vieagent:admin".into()
+}
+fn default_oidc_leeway() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_jwks_max_age() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_jwks_min_refresh() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_oidc_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl OidcConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| {
+            ConfigError::new("auth.oidc.issuer (VIEAGENT_OIDC_ISSUER)", e.to_string())
+        })?;
+        if !matches!(issuer.scheme(), "http" | "https") || issuer.host().is_none() {
+            return Err(ConfigError::new(
+                "auth.oidc.issuer (VIEAGENT_OIDC_ISSUER)",
+                "must be the authorization server's http(s) issuer URL",
+            ));
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::new(
+                "auth.oidc.issuer (VIEAGENT_OIDC_ISSUER)",
+                "must not have a ?query or #fragment (RFC 8414)",
+            ));
+        }
+        for (name, scope) in [
+            ("auth.oidc.tools_scope", &self.tools_scope),
+            ("auth.oidc.admin_scope", &self.admin_scope),
+        ] {
+            if scope.is_empty()
+                || scope
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+            {
+                return Err(ConfigError::new(
+                    name,
+                    "must be one scope name (no spaces or quotes)",
+                ));
+            }
+        }
+        if self.audience.iter().any(|a| a.trim().is_empty()) {
+            return Err(ConfigError::new(
+                "auth.oidc.audience (VIEAGENT_OIDC_AUDIENCE)",
+                "must not contain an empty value",
+            ));
+        }
+        if self.http_timeout.is_zero() || self.jwks_max_age.is_zero() {
+            return Err(ConfigError::new(
+                "auth.oidc",
+                "http_timeout and jwks_max_age must be more than 0",
+            ));
+        }
+        Ok(())
+    }
+
+    fn table(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        t.insert("issuer".into(), redact_url(&self.issuer).into());
+        t.insert(
+            "audience".into(),
+            toml::Value::Array(self.audience.iter().map(|a| a.clone().into()).collect()),
+        );
+        if let Some(url) = &self.jwks_url {
+            t.insert("jwks_url".into(), redact_url(url.as_str()).into());
+        }
+        t.insert("tools_scope".into(), self.tools_scope.clone().into());
+        t.insert("admin_scope".into(), self.admin_scope.clone().into());
+        t.insert("auto_provision".into(), self.auto_provision.into());
+        for (name, d) in [
+            ("leeway", self.leeway),
+            ("jwks_max_age", self.jwks_max_age),
+            ("jwks_min_refresh", self.jwks_min_refresh),
+            ("http_timeout", self.http_timeout),
+        ] {
+            t.insert(
+                name.into(),
+                humantime::format_duration(d).to_string().into(),
+            );
+        }
+        t
+    }
+}
+
+/// A list given as one string (an environment variable) or as an array.
+fn one_or_many<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// `[web]`
@@ -541,6 +712,7 @@ impl Default for Config {
             otlp_endpoint: None,
             public_url: None,
             web: WebConfig::default(),
+            auth: AuthConfig::default(),
             demo: None,
         }
     }
@@ -594,6 +766,12 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("WEB_SESSION_TTL", "web.session_ttl"),
     ("CONNECT_LINK_TTL", "web.connect_link_ttl"),
     ("ELICITATION_WAIT", "web.elicitation_wait"),
+    ("OIDC_ISSUER", "auth.oidc.issuer"),
+    ("OIDC_AUDIENCE", "auth.oidc.audience"),
+    ("OIDC_JWKS_URL", "auth.oidc.jwks_url"),
+    ("OIDC_TOOLS_SCOPE", "auth.oidc.tools_scope"),
+    ("OIDC_ADMIN_SCOPE", "auth.oidc.admin_scope"),
+    ("OIDC_AUTO_PROVISION", "auth.oidc.auto_provision"),
     ("RATE_LIMIT_PER_MINUTE", "limits.calls_per_minute"),
     ("AGENT_CONCURRENCY", "limits.agent_concurrency"),
     ("MAX_INFLIGHT_CALLS", "limits.max_inflight_calls"),
@@ -706,6 +884,9 @@ impl Config {
             if d < Duration::from_secs(1) {
                 return Err(ConfigError::new(name, "must be at least 1s"));
             }
+        }
+        if let Some(oidc) = &self.auth.oidc {
+            oidc.validate()?;
         }
         if let Some(url) = &self.otlp_endpoint {
             if !cfg!(feature = "otel") {
@@ -936,6 +1117,11 @@ impl Config {
             );
         }
         table.insert("web".into(), web.into());
+        if let Some(oidc) = &self.auth.oidc {
+            let mut auth = toml::Table::new();
+            auth.insert("oidc".into(), oidc.table().into());
+            table.insert("auth".into(), auth.into());
+        }
         let mut mcp = toml::Table::new();
         if let Some(hosts) = &self.mcp.allowed_hosts {
             mcp.insert(

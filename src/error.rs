@@ -42,6 +42,10 @@ pub enum Error {
     },
     #[error("missing, invalid or revoked API key")]
     Unauthorized,
+    /// An OAuth access token refused (401, RFC 6750 `invalid_token`): the
+    /// message says why, without echoing the token.
+    #[error("{0}")]
+    InvalidToken(String),
     #[error("{0}")]
     Forbidden(String),
     /// Temporarily unable to serve (503 with `Retry-After`); the message is
@@ -151,7 +155,7 @@ impl Error {
             | Error::Duplicate(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized | Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Store(StoreError::Unavailable(_)) | Error::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

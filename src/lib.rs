@@ -25,6 +25,7 @@ pub mod manifests;
 pub mod mcp;
 pub mod metrics;
 pub mod notify;
+pub mod oidc;
 pub mod portal;
 pub mod scrub;
 pub mod server;

@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::lifecycle::Lifecycle;
 use crate::limits::Limits;
 use crate::notify::SessionRegistry;
+use crate::oidc::Oidc;
 use crate::store::{DynStore, Store};
 use crate::vault::Vault;
 
@@ -33,15 +34,17 @@ struct Inner {
     calls: Pipeline,
     sessions: SessionRegistry,
     auth: AuthCache,
+    oidc: Option<Oidc>,
     replica_id: uuid::Uuid,
 }
 
 impl AppState {
     /// The state around a call pipeline the composition root built.
-    pub fn new(calls: Pipeline) -> Self {
+    pub fn new(calls: Pipeline, oidc: Option<Oidc>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 auth: AuthCache::new(calls.config().auth_cache_ttl),
+                oidc,
                 calls,
                 sessions: SessionRegistry::default(),
                 replica_id: uuid::Uuid::new_v4(),
@@ -86,6 +89,11 @@ impl AppState {
 
     pub fn auth(&self) -> &AuthCache {
         &self.inner.auth
+    }
+
+    /// The OAuth access-token verifier, when `auth.oidc` is configured.
+    pub fn oidc(&self) -> Option<&Oidc> {
+        self.inner.oidc.as_ref()
     }
 
     pub fn config(&self) -> &Config {

@@ -28,6 +28,7 @@ use crate::config::EnginesConfig;
 use crate::store::EngineType;
 use crate::vault::Credentials;
 
+pub(crate) use http::root_cause;
 pub use http::valid_flow_id;
 
 /// Per-call settings from the agent row.

@@ -1,18 +1,27 @@
-//! HTTP authentication middleware: the bearer token of a request resolved
-//! to a user ([`require_user`], for MCP and chat-tools) or to an admin
-//! ([`require_admin`], for the admin API). 401 with `WWW-Authenticate:
-//! Bearer` when missing or invalid; a non-admin user's key on the admin API
-//! is 403.
+//! HTTP authentication middleware: the bearer credential of a request — an
+//! API key, or an OAuth access token when `auth.oidc` is configured —
+//! resolved to a user ([`require_user`], for MCP and chat-tools) or to an
+//! admin ([`require_admin`], for the admin API).
+//!
+//! Refusals follow RFC 6750 / MCP authorization: 401 with
+//! `WWW-Authenticate: Bearer` when the credential is missing or invalid
+//! (with OAuth: `resource_metadata` and `scope`, and `error="invalid_token"`
+//! for a bad token); 403 with `error="insufficient_scope"` for a valid token
+//! without the scope the endpoint needs; a non-admin on the admin API is 403.
 
-use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::HeaderValue;
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::accounts::KEY_PREFIX;
+use crate::auth::AuthUser;
 use crate::error::Error;
+use crate::oidc::{Oidc, RESOURCE_PATHS};
 use crate::state::AppState;
 use crate::store::Role;
 
@@ -34,36 +43,184 @@ fn bearer(request: &Request) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// Middleware: require a valid user API key; 401 with `WWW-Authenticate: Bearer` otherwise.
+/// Which of the gateway's resources a request is for (`/mcp`, `/sse`,
+/// `/v1`), for its Protected Resource Metadata; `""` for the others.
+fn resource_path(request: &Request) -> &'static str {
+    let path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map(|u| u.0.path())
+        .unwrap_or_else(|| request.uri().path());
+    let first = path.split('/').nth(1).unwrap_or("");
+    match first {
+        "message" => "/sse",
+        _ => RESOURCE_PATHS
+            .iter()
+            .find(|p| p[1..] == *first)
+            .copied()
+            .unwrap_or(""),
+    }
+}
+
+/// A bearer credential, resolved.
+enum Caller {
+    User(AuthUser),
+    Token(crate::oidc::TokenUser),
+}
+
+/// Resolve the request's credential. `Err` is the refusal to send.
+async fn caller(
+    state: &AppState,
+    token: Option<&str>,
+    path: &str,
+    scope: ScopeOf,
+) -> Result<Caller, Response> {
+    let oidc = state.oidc();
+    let Some(token) = token else {
+        return Err(challenge(oidc, path, scope, Error::Unauthorized, None));
+    };
+    if let Some(oidc) = oidc
+        && !token.starts_with(KEY_PREFIX)
+        && Oidc::looks_like_jwt(token)
+    {
+        return match oidc.verify(state.store(), token).await {
+            Ok(user) => Ok(Caller::Token(user)),
+            Err(Error::InvalidToken(why)) => {
+                tracing::info!(reason = %why, "OAuth access token refused");
+                Err(challenge(
+                    Some(oidc),
+                    path,
+                    scope,
+                    Error::InvalidToken(why.clone()),
+                    Some(("invalid_token", &why)),
+                ))
+            }
+            Err(e) => Err(e.into_response()),
+        };
+    }
+    match state.auth().authenticate(state.store_arc(), token).await {
+        Ok(Some(auth)) => Ok(Caller::User(auth)),
+        Ok(None) => Err(challenge(
+            oidc,
+            path,
+            scope,
+            Error::Unauthorized,
+            Some(("invalid_token", "missing, invalid or revoked API key")),
+        )),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum ScopeOf {
+    Tools,
+    Admin,
+}
+
+impl ScopeOf {
+    fn name(self, oidc: &Oidc) -> &str {
+        match self {
+            ScopeOf::Tools => &oidc.config().tools_scope,
+            ScopeOf::Admin => &oidc.config().admin_scope,
+        }
+    }
+}
+
+/// The refusal: `error`'s problem+json, with the OAuth challenge in
+/// `WWW-Authenticate` when OAuth is configured.
+fn challenge(
+    oidc: Option<&Oidc>,
+    path: &str,
+    scope: ScopeOf,
+    error: Error,
+    code: Option<(&str, &str)>,
+) -> Response {
+    let mut response = error.into_response();
+    let Some(oidc) = oidc else {
+        return response;
+    };
+    let mut value = format!(
+        "Bearer resource_metadata=\"{}\", scope=\"{}\"",
+        oidc.metadata_url(path),
+        scope.name(oidc)
+    );
+    if let Some((code, description)) = code {
+        value.push_str(&format!(
+            ", error=\"{code}\", error_description=\"{}\"",
+            quotable(description)
+        ));
+    }
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// RFC 6750 §3: `error_description` holds %x20-21 / %x23-5B / %x5D-7E only.
+fn quotable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            ' ' | '!' | '#'..='[' | ']'..='~' => c,
+            _ => '\'',
+        })
+        .take(300)
+        .collect()
+}
+
+/// 403 for a valid token without the endpoint's scope.
+fn insufficient_scope(oidc: &Oidc, path: &str, scope: ScopeOf) -> Response {
+    let needed = scope.name(oidc).to_string();
+    let message = format!("the access token lacks the scope {needed}");
+    let mut response = Error::Forbidden(message.clone()).into_response();
+    let value = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{needed}\", resource_metadata=\"{}\", error_description=\"{}\"",
+        oidc.metadata_url(path),
+        quotable(&message)
+    );
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Middleware: a user's API key or an OAuth access token with the tools
+/// scope; refused as the module documents otherwise.
 pub async fn require_user(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = bearer(&request) else {
-        return Error::Unauthorized.into_response();
-    };
-    match state.auth().authenticate(state.store_arc(), token).await {
-        Ok(Some(auth)) => {
-            request.extensions_mut().insert(auth);
-            next.run(request).await
+    let token = bearer(&request).map(str::to_string);
+    let path = resource_path(&request);
+    let auth = match caller(&state, token.as_deref(), path, ScopeOf::Tools).await {
+        Ok(Caller::User(auth)) => auth,
+        Ok(Caller::Token(token)) => {
+            let Some(oidc) = state.oidc() else {
+                return Error::Unauthorized.into_response();
+            };
+            if !token.has_scope(&oidc.config().tools_scope) {
+                return insufficient_scope(oidc, path, ScopeOf::Tools);
+            }
+            AuthUser {
+                user: token.user,
+                key_id: None,
+            }
         }
-        Ok(None) => Error::Unauthorized.into_response(),
-        Err(e) => e.into_response(),
-    }
+        Err(refusal) => return refusal,
+    };
+    request.extensions_mut().insert(auth);
+    next.run(request).await
 }
 
-/// Middleware: an admin user's API key, or the bootstrap admin token
-/// (compared in constant time).
+/// Middleware: the bootstrap admin token (compared in constant time), an
+/// admin user's API key, or an admin user's OAuth access token with the
+/// admin scope.
 pub async fn require_admin(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = bearer(&request).map(str::to_string) else {
-        return Error::Unauthorized.into_response();
-    };
-    if let Some(admin_token) = &state.config().admin_token {
+    if let (Some(token), Some(admin_token)) = (bearer(&request), &state.config().admin_token) {
         let expected = admin_token.expose_secret().as_bytes();
         if !expected.is_empty() && bool::from(expected.ct_eq(token.as_bytes())) {
             request.extensions_mut().insert(AdminActor {
@@ -73,18 +230,28 @@ pub async fn require_admin(
             return next.run(request).await;
         }
     }
-    match state.auth().authenticate(state.store_arc(), &token).await {
-        Ok(Some(auth)) if auth.user.role == Role::Admin => {
-            request.extensions_mut().insert(AdminActor {
-                user_id: Some(auth.user.id),
-                label: format!("user:{}", auth.user.email),
-            });
-            next.run(request).await
+    let token = bearer(&request).map(str::to_string);
+    let path = resource_path(&request);
+    let (user, via) = match caller(&state, token.as_deref(), path, ScopeOf::Admin).await {
+        Ok(Caller::User(auth)) => (auth.user, "user"),
+        Ok(Caller::Token(token)) => {
+            let Some(oidc) = state.oidc() else {
+                return Error::Unauthorized.into_response();
+            };
+            if !token.has_scope(&oidc.config().admin_scope) {
+                return insufficient_scope(oidc, path, ScopeOf::Admin);
+            }
+            (token.user, "oauth")
         }
-        Ok(Some(_)) => {
-            Error::Forbidden("the admin API needs an admin user's API key".into()).into_response()
-        }
-        Ok(None) => Error::Unauthorized.into_response(),
-        Err(e) => e.into_response(),
+        Err(refusal) => return refusal,
+    };
+    if user.role != Role::Admin {
+        return Error::Forbidden("the admin API needs an admin user's API key or token".into())
+            .into_response();
     }
+    request.extensions_mut().insert(AdminActor {
+        user_id: Some(user.id),
+        label: format!("{via}:{}", user.email),
+    });
+    next.run(request).await
 }

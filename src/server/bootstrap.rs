@@ -45,8 +45,12 @@ pub async fn prepare(config: Config) -> Result<AppState> {
         tracing::info!(engines = ?engines.configured(), "engines configured");
     }
     crate::demo::seed_if_wanted(&config, store.as_ref()).await?;
+    let oidc = crate::oidc::Oidc::from_config(&config)?;
+    if let Some(oidc) = &oidc {
+        tracing::info!(issuer = %oidc.config().issuer, "OAuth access tokens accepted");
+    }
     let calls = Pipeline::new(store, vault, engines, Arc::new(config), Lifecycle::new());
-    let state = AppState::new(calls);
+    let state = AppState::new(calls, oidc);
     state.store().set_replica_id(state.replica_id());
     state
         .store()

@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin::routes(&state))
         .merge(crate::chat::routes(&state))
         .merge(crate::web::routes(&state))
+        .merge(crate::http::resource::routes(&state))
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             Error::MethodNotAllowed(format!("this endpoint does not accept {method}"))

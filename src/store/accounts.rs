@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{ApiKey, NewApiKey, NewUser, StoreResult, User, UserPatch};
+use super::{ApiKey, NewApiKey, NewIdentity, NewUser, StoreResult, User, UserPatch};
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -31,6 +31,12 @@ pub trait AccountStore: Send + Sync {
     /// Mark a key revoked; `false` if it was not found or already revoked.
     async fn revoke_api_key(&self, id: Uuid) -> StoreResult<bool>;
     async fn touch_api_key(&self, id: Uuid) -> StoreResult<()>;
+
+    /// The user an OAuth identity (issuer, subject) belongs to.
+    async fn user_by_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<User>>;
+    /// Link an identity to a user: `false` when the identity is linked
+    /// already (to whichever user: the first link wins).
+    async fn link_identity(&self, identity: &NewIdentity) -> StoreResult<bool>;
 }
 
 // SQL both backends run as it is (`$n` parameters; SQLite binds UUIDs as text).
@@ -61,6 +67,11 @@ pub(super) const LIVE_KEY_WITH_USER: &str = "SELECT k.id AS k_id, k.user_id, k.n
      u.role, u.plan, u.created_at, u.disabled_at \
      FROM api_keys k JOIN users u ON u.id = k.user_id \
      WHERE k.key_hash = $1 AND k.revoked_at IS NULL";
+pub(super) const USER_BY_IDENTITY: &str = "SELECT u.id, u.email, u.display_name, u.role, u.plan, \
+     u.created_at, u.disabled_at FROM user_identities i JOIN users u ON u.id = i.user_id \
+     WHERE i.issuer = $1 AND i.subject = $2";
+pub(super) const LINK_IDENTITY: &str = "INSERT INTO user_identities (issuer, subject, user_id, email) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (issuer, subject) DO NOTHING";
 pub(super) const API_KEY_BY_ID: &str =
     concat!("SELECT ", api_key_cols!(), " FROM api_keys WHERE id = $1");
 pub(super) const API_KEYS_OF_USER: &str = concat!(

@@ -82,6 +82,15 @@ pub struct User {
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
+/// An OAuth identity to link to a user.
+#[derive(Debug, Clone)]
+pub struct NewIdentity {
+    pub issuer: String,
+    pub subject: String,
+    pub user_id: Uuid,
+    pub email: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub email: String,

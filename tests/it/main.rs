@@ -16,6 +16,7 @@ mod hardening;
 mod manifests;
 mod mcp;
 mod mcp_client;
+mod oauth;
 mod openapi;
 mod operations;
 mod server;

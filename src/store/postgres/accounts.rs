@@ -157,4 +157,20 @@ impl AccountStore for PgStore {
             .await?;
         Ok(())
     }
+
+    async fn user_by_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<User>> {
+        let q = query(shared::USER_BY_IDENTITY).bind(issuer).bind(subject);
+        optional(&self.pool, q, row::user).await
+    }
+
+    async fn link_identity(&self, identity: &NewIdentity) -> StoreResult<bool> {
+        let done = query(shared::LINK_IDENTITY)
+            .bind(&identity.issuer)
+            .bind(&identity.subject)
+            .bind(identity.user_id)
+            .bind(identity.email.as_deref())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }

@@ -161,4 +161,20 @@ impl AccountStore for SqliteStore {
         .await?;
         Ok(())
     }
+
+    async fn user_by_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<User>> {
+        let q = query(shared::USER_BY_IDENTITY).bind(issuer).bind(subject);
+        optional(&self.reader, q, row::user).await
+    }
+
+    async fn link_identity(&self, identity: &NewIdentity) -> StoreResult<bool> {
+        let done = query(shared::LINK_IDENTITY)
+            .bind(&identity.issuer)
+            .bind(&identity.subject)
+            .bind(identity.user_id.to_string())
+            .bind(identity.email.as_deref())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }

@@ -1,0 +1,328 @@
+//! The authorization server's metadata and signing keys: discovered from
+//! the issuer, cached, refreshed when stale or when a token names an
+//! unknown key id (at most once per `jwks_min_refresh`), and kept when the
+//! issuer cannot be reached.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
+use tokio::sync::{Mutex, RwLock};
+
+use crate::config::OidcConfig;
+
+/// The parts of RFC 8414 / OpenID Discovery metadata the gateway uses.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct Metadata {
+    pub issuer: String,
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+}
+
+/// A verification key from the JWKS.
+pub(super) struct Key {
+    pub key: DecodingKey,
+    /// The algorithms this key may verify: the JWK's `alg` when it names
+    /// one, else every asymmetric algorithm of the key's type.
+    pub algorithms: Vec<Algorithm>,
+}
+
+/// Why a key could not be found.
+#[derive(Debug)]
+pub(super) enum KeyError {
+    /// The keys are known and this `kid` is not among them.
+    Unknown(String),
+    /// No keys could be fetched at all.
+    Unavailable(String),
+}
+
+#[derive(Default)]
+struct Cached {
+    metadata: Option<Metadata>,
+    keys: HashMap<String, Arc<Key>>,
+    /// Keys without a `kid` (usable only by tokens without one).
+    anonymous: Vec<Arc<Key>>,
+    fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
+}
+
+pub(super) struct KeySet {
+    http: reqwest::Client,
+    issuer: String,
+    jwks_url: Option<String>,
+    max_age: Duration,
+    min_refresh: Duration,
+    cached: RwLock<Cached>,
+    /// One fetch at a time.
+    fetching: Mutex<()>,
+}
+
+impl KeySet {
+    pub fn new(config: &OidcConfig, http: reqwest::Client) -> Self {
+        Self {
+            http,
+            issuer: config.issuer.clone(),
+            jwks_url: config.jwks_url.as_ref().map(|u| u.to_string()),
+            max_age: config.jwks_max_age,
+            min_refresh: config.jwks_min_refresh,
+            cached: RwLock::new(Cached::default()),
+            fetching: Mutex::new(()),
+        }
+    }
+
+    /// The issuer's metadata (fetched once, then with the keys).
+    pub async fn metadata(&self) -> Option<Metadata> {
+        if let Some(m) = self.cached.read().await.metadata.clone() {
+            return Some(m);
+        }
+        let _ = self.refresh().await;
+        self.cached.read().await.metadata.clone()
+    }
+
+    /// The key a token's header names.
+    pub async fn find(&self, kid: Option<&str>) -> Result<Arc<Key>, KeyError> {
+        let (found, stale, may_refetch) = {
+            let c = self.cached.read().await;
+            (
+                lookup(&c, kid),
+                c.fetched_at.is_none_or(|at| at.elapsed() >= self.max_age),
+                c.attempted_at
+                    .is_none_or(|at| at.elapsed() >= self.min_refresh),
+            )
+        };
+        match found {
+            Some(key) if !stale => return Ok(key),
+            // Stale keys are refreshed when allowed, and still used when
+            // the issuer cannot be reached.
+            Some(key) if !may_refetch => return Ok(key),
+            _ => {}
+        }
+        if may_refetch {
+            let _ = self.refresh().await;
+        }
+        let c = self.cached.read().await;
+        if let Some(key) = lookup(&c, kid) {
+            return Ok(key);
+        }
+        if c.fetched_at.is_none() {
+            return Err(KeyError::Unavailable(
+                "cannot fetch the authorization server's signing keys".into(),
+            ));
+        }
+        Err(KeyError::Unknown(match kid {
+            Some(kid) => format!(
+                "the token is signed with key id {:?}, which the authorization server does not publish",
+                kid.chars().take(64).collect::<String>()
+            ),
+            None => "the token names no key id (kid) and the authorization server publishes several keys".into(),
+        }))
+    }
+
+    /// Fetch metadata (if needed) and keys: at most once per
+    /// `min_refresh`, and never concurrently.
+    async fn refresh(&self) -> Result<(), String> {
+        let _one = self.fetching.lock().await;
+        // Someone else may have fetched while this one waited.
+        if self
+            .cached
+            .read()
+            .await
+            .attempted_at
+            .is_some_and(|at| at.elapsed() < self.min_refresh)
+        {
+            return Ok(());
+        }
+        let result = self.fetch().await;
+        let mut c = self.cached.write().await;
+        c.attempted_at = Some(Instant::now());
+        match result {
+            Ok((metadata, keys, anonymous)) => {
+                c.metadata = Some(metadata);
+                c.keys = keys;
+                c.anonymous = anonymous;
+                c.fetched_at = Some(Instant::now());
+                metrics::counter!("vieagent_oauth_jwks_fetches_total", "outcome" => "ok")
+                    .increment(1);
+                Ok(())
+            }
+            Err(e) => {
+                metrics::counter!("vieagent_oauth_jwks_fetches_total", "outcome" => "failed")
+                    .increment(1);
+                tracing::warn!(issuer = %self.issuer, error = %e,
+                    "cannot refresh the authorization server's signing keys; the cached ones stay in use");
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn fetch(&self) -> Result<(Metadata, HashMap<String, Arc<Key>>, Vec<Arc<Key>>), String> {
+        let cached = self.cached.read().await.metadata.clone();
+        let metadata = match cached {
+            Some(m) => m,
+            None => self.discover().await?,
+        };
+        let jwks_url = self
+            .jwks_url
+            .clone()
+            .or_else(|| metadata.jwks_uri.clone())
+            .ok_or("the authorization server's metadata has no jwks_uri; set auth.oidc.jwks_url")?;
+        let set: JwkSet = self.get_json(&jwks_url).await?;
+        let mut keys = HashMap::new();
+        let mut anonymous = Vec::new();
+        for jwk in &set.keys {
+            let Some(key) = verification_key(jwk) else {
+                continue;
+            };
+            match &jwk.common.key_id {
+                Some(kid) => {
+                    keys.insert(kid.clone(), Arc::new(key));
+                }
+                None => anonymous.push(Arc::new(key)),
+            }
+        }
+        if keys.is_empty() && anonymous.is_empty() {
+            return Err(format!(
+                "{jwks_url} holds no usable signing key (RSA, EC or Ed25519)"
+            ));
+        }
+        Ok((metadata, keys, anonymous))
+    }
+
+    /// OpenID Discovery, then RFC 8414; the metadata must name our issuer.
+    async fn discover(&self) -> Result<Metadata, String> {
+        let base = self.issuer.trim_end_matches('/');
+        let mut urls = vec![format!("{base}/.well-known/openid-configuration")];
+        if let Ok(parsed) = url::Url::parse(base) {
+            let path = parsed.path().trim_end_matches('/');
+            let origin = parsed.origin().ascii_serialization();
+            urls.push(format!(
+                "{origin}/.well-known/oauth-authorization-server{path}"
+            ));
+        }
+        let mut last = String::new();
+        for url in urls {
+            match self.get_json::<Metadata>(&url).await {
+                Ok(m) if same_issuer(&m.issuer, &self.issuer) => return Ok(m),
+                Ok(m) => {
+                    return Err(format!(
+                        "{url} names issuer {:?}, not the configured {:?} (auth.oidc.issuer)",
+                        m.issuer, self.issuer
+                    ));
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let response = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {}", crate::engines::root_cause(&e)))?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("{url}: {}", crate::engines::root_cause(&e)))?;
+        serde_json::from_slice(&body).map_err(|e| format!("{url}: not the expected JSON: {e}"))
+    }
+}
+
+fn lookup(c: &Cached, kid: Option<&str>) -> Option<Arc<Key>> {
+    match kid {
+        Some(kid) => c.keys.get(kid).cloned(),
+        None if c.keys.len() + c.anonymous.len() == 1 => {
+            c.keys.values().next().or(c.anonymous.first()).cloned()
+        }
+        None => None,
+    }
+}
+
+/// Issuers compare exactly, but for one trailing slash.
+pub(super) fn same_issuer(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+/// The asymmetric algorithms the gateway accepts. Never `none`, never HMAC:
+/// a public key is public, so a "MAC" made with it proves nothing.
+const ASYMMETRIC: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+pub(super) fn accepted(alg: Algorithm) -> bool {
+    ASYMMETRIC.contains(&alg)
+}
+
+/// A JWK usable to verify signatures, with the algorithms it may verify;
+/// symmetric keys and encryption keys are skipped.
+fn verification_key(jwk: &Jwk) -> Option<Key> {
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return None;
+    }
+    let family: Vec<Algorithm> = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => vec![
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ],
+        AlgorithmParameters::EllipticCurve(p) => match p.curve {
+            jsonwebtoken::jwk::EllipticCurve::P256 => vec![Algorithm::ES256],
+            jsonwebtoken::jwk::EllipticCurve::P384 => vec![Algorithm::ES384],
+            _ => return None,
+        },
+        AlgorithmParameters::OctetKeyPair(p) => match p.curve {
+            jsonwebtoken::jwk::EllipticCurve::Ed25519 => vec![Algorithm::EdDSA],
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let algorithms = match jwk.common.key_algorithm {
+        Some(alg) => {
+            let alg = from_key_algorithm(alg)?;
+            if !family.contains(&alg) {
+                return None;
+            }
+            vec![alg]
+        }
+        None => family,
+    };
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    Some(Key { key, algorithms })
+}
+
+fn from_key_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
+    Some(match alg {
+        KeyAlgorithm::RS256 => Algorithm::RS256,
+        KeyAlgorithm::RS384 => Algorithm::RS384,
+        KeyAlgorithm::RS512 => Algorithm::RS512,
+        KeyAlgorithm::PS256 => Algorithm::PS256,
+        KeyAlgorithm::PS384 => Algorithm::PS384,
+        KeyAlgorithm::PS512 => Algorithm::PS512,
+        KeyAlgorithm::ES256 => Algorithm::ES256,
+        KeyAlgorithm::ES384 => Algorithm::ES384,
+        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+        _ => return None,
+    })
+}
