@@ -202,6 +202,21 @@ pub struct OidcConfig {
     /// Timeout of each request to the authorization server.
     #[serde(default = "default_oidc_timeout", with = "humantime_serde")]
     pub http_timeout: Duration,
+    /// Opaque (non-JWT) access tokens: ask the authorization server (RFC 7662).
+    #[serde(default)]
+    pub introspection: Option<IntrospectionConfig>,
+}
+
+/// `[auth.oidc.introspection]`: the gateway's own client at the
+/// authorization server, allowed to introspect tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Unset: `introspection_endpoint` from the issuer's metadata.
+    #[serde(default)]
+    pub url: Option<url::Url>,
 }
 
 fn default_tools_scope() -> String {
@@ -293,6 +308,15 @@ impl OidcConfig {
                 name.into(),
                 humantime::format_duration(d).to_string().into(),
             );
+        }
+        if let Some(i) = &self.introspection {
+            let mut it = toml::Table::new();
+            it.insert("client_id".into(), i.client_id.clone().into());
+            it.insert("client_secret".into(), "<redacted>".into());
+            if let Some(url) = &i.url {
+                it.insert("url".into(), redact_url(url.as_str()).into());
+            }
+            t.insert("introspection".into(), it.into());
         }
         t
     }
@@ -772,6 +796,15 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("OIDC_TOOLS_SCOPE", "auth.oidc.tools_scope"),
     ("OIDC_ADMIN_SCOPE", "auth.oidc.admin_scope"),
     ("OIDC_AUTO_PROVISION", "auth.oidc.auto_provision"),
+    (
+        "OIDC_INTROSPECTION_CLIENT_ID",
+        "auth.oidc.introspection.client_id",
+    ),
+    (
+        "OIDC_INTROSPECTION_CLIENT_SECRET",
+        "auth.oidc.introspection.client_secret",
+    ),
+    ("OIDC_INTROSPECTION_URL", "auth.oidc.introspection.url"),
     ("RATE_LIMIT_PER_MINUTE", "limits.calls_per_minute"),
     ("AGENT_CONCURRENCY", "limits.agent_concurrency"),
     ("MAX_INFLIGHT_CALLS", "limits.max_inflight_calls"),
@@ -1404,6 +1437,50 @@ mod tests {
             })
             .expect("load");
             assert_eq!(c.log_level, "error", "cli beats env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+    fn oidc_settings_from_env_with_the_secret_redacted() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VIEAGENT_OIDC_ISSUER", "https://sso.example.com/realms/m");
+            jail.set_env(
+                "VIEAGENT_OIDC_AUDIENCE",
+                "https://gw.example.com/mcp, https://gw.example.com/sse",
+            );
+            jail.set_env("VIEAGENT_OIDC_AUTO_PROVISION", "true");
+            jail.set_env("VIEAGENT_OIDC_INTROSPECTION_CLIENT_ID", "gateway");
+            jail.set_env("VIEAGENT_OIDC_INTROSPECTION_CLIENT_SECRET", "intro-s3cret");
+            let c = Config::load(&Sources {
+                file: None,
+                overrides: Overrides::default(),
+                skip_env: false,
+            })
+            .expect("load");
+            let oidc = c.auth.oidc.as_ref().expect("oidc");
+            assert_eq!(oidc.issuer, "https://sso.example.com/realms/m");
+            assert_eq!(
+                oidc.audience,
+                ["https://gw.example.com/mcp", "https://gw.example.com/sse"]
+            );
+            assert!(oidc.auto_provision);
+            assert_eq!(oidc.tools_scope, "vieagent:tools");
+            assert_eq!(oidc.admin_scope, "vieagent:admin");
+            let shown = c.redacted();
+            let debug = format!("{c:?}");
+            assert!(!shown.contains("intro-s3cret") && !debug.contains("intro-s3cret"));
+            assert!(shown.contains("[auth.oidc.introspection]"), "{shown}");
+
+            jail.set_env("VIEAGENT_OIDC_ISSUER", "not a url");
+            let err = Config::load(&Sources {
+                file: None,
+                overrides: Overrides::default(),
+                skip_env: false,
+            })
+            .expect_err("bad issuer");
+            assert!(err.setting.starts_with("auth.oidc.issuer"), "{err}");
             Ok(())
         });
     }

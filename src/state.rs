@@ -91,6 +91,15 @@ impl AppState {
         &self.inner.auth
     }
 
+    /// Forget every cached caller (API keys and OAuth tokens), after a change
+    /// made here to who may call (a key revoked, a user disabled…).
+    pub fn forget_callers(&self) {
+        self.auth().clear();
+        if let Some(oidc) = self.oidc() {
+            oidc.forget();
+        }
+    }
+
     /// The OAuth access-token verifier, when `auth.oidc` is configured.
     pub fn oidc(&self) -> Option<&Oidc> {
         self.inner.oidc.as_ref()

@@ -5,14 +5,16 @@
 //! handlers at `/admin/v1/openapi.json` with a bundled Swagger UI at
 //! `/admin/v1/docs`.
 //!
-//! Auth: `Authorization: Bearer` with an admin user's API key, or the
-//! bootstrap `VIEAGENT_ADMIN_TOKEN` (compared in constant time). No/invalid
+//! Auth: `Authorization: Bearer` with an admin user's API key, an admin
+//! user's OAuth access token with the admin scope, or the bootstrap
+//! `VIEAGENT_ADMIN_TOKEN` (compared in constant time). No/invalid
 //! credentials → 401; a non-admin user's key → 403. Every mutating request
 //! writes an `audit_log` row.
 
 mod agents;
 mod billing;
 mod executions;
+mod identities;
 mod page;
 mod users;
 
@@ -61,7 +63,7 @@ impl Modify for SecurityAddon {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An admin user's API key (vak_…) or the VIEAGENT_ADMIN_TOKEN",
+                        "An admin user's API key (vak_…), an admin user's OAuth access token with the admin scope, or the VIEAGENT_ADMIN_TOKEN",
                     ))
                     .build(),
             ),
@@ -74,6 +76,7 @@ fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(agents::routes())
         .merge(users::routes())
+        .merge(identities::routes())
         .merge(executions::routes())
         .merge(billing::routes())
         .split_for_parts();

@@ -321,7 +321,7 @@ async fn update_user(
             },
         )
         .await?;
-    state.auth().clear();
+    state.forget_callers();
     audit(
         &state,
         &actor,
@@ -379,7 +379,7 @@ async fn set_disabled(
             },
         )
         .await?;
-    state.auth().clear();
+    state.forget_callers();
     let action = if disabled {
         "user.disable"
     } else {
@@ -468,7 +468,7 @@ async fn revoke_key(
     ApiPath(key_id): ApiPath<Uuid>,
 ) -> Result<axum::Json<ApiKeyView>> {
     let key = accounts::revoke_key(state.store(), &key_id.to_string()).await?;
-    state.auth().clear();
+    state.forget_callers();
     audit(
         &state,
         &actor,

@@ -21,6 +21,8 @@ pub(super) struct Metadata {
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
 }
 
 /// A verification key from the JWKS.

@@ -5,12 +5,14 @@
 //! A token is a JWT verified against the issuer's published keys
 //! ([`keys`]): an asymmetric signature (RS*/PS*/ES256/ES384/EdDSA; never
 //! `none`, never HMAC), `iss`, `aud` (RFC 8707: a token for another
-//! resource is refused), `exp`/`nbf` with `leeway`. Its identity (issuer,
-//! subject) maps to a gateway user (`user_identities`); the first sign-in
+//! resource is refused), `exp`/`nbf` with `leeway`; or an opaque token,
+//! introspected (RFC 7662) and held to the same rules, when
+//! `auth.oidc.introspection` is set. Its identity (issuer, subject) maps to a gateway user (`user_identities`); the first sign-in
 //! links a user by verified email or provisions one
 //! (`auth.oidc.auto_provision`). Scopes are checked by the edge that knows
-//! what the request needs. The token itself never leaves this module: it is
-//! not logged, not stored and not passed to engines.
+//! what the request needs. The token itself goes nowhere but to its issuer
+//! (introspection, userinfo): it is not logged, not stored and not passed to
+//! engines.
 
 mod keys;
 
@@ -19,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Validation, errors::ErrorKind};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -57,7 +60,13 @@ pub struct Oidc {
     signup_credits: i64,
     cache_ttl: Duration,
     verified: Mutex<HashMap<[u8; 32], (TokenUser, Instant)>>,
+    /// Opaque tokens the authorization server called inactive, briefly (so
+    /// a flood of junk tokens is not a flood of introspection requests).
+    inactive: Mutex<HashMap<[u8; 32], Instant>>,
 }
+
+const INACTIVE: &str =
+    "the access token is not active at the authorization server (expired, revoked or unknown)";
 
 impl std::fmt::Debug for Oidc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,7 +132,15 @@ impl Oidc {
             signup_credits: config.billing.signup_credits,
             cache_ttl: config.auth_cache_ttl,
             verified: Mutex::new(HashMap::new()),
+            inactive: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Forget every verified token (after a user was disabled or unlinked here).
+    pub fn forget(&self) {
+        if let Ok(mut cache) = self.verified.lock() {
+            cache.clear();
+        }
     }
 
     pub fn config(&self) -> &OidcConfig {
@@ -203,6 +220,29 @@ impl Oidc {
         store: &dyn Store,
         token: &str,
     ) -> Result<(TokenUser, Option<i64>)> {
+        let claims = if Self::looks_like_jwt(token) {
+            self.jwt_claims(token).await?
+        } else {
+            self.introspect(token).await?
+        };
+        if claims.sub.is_empty() {
+            return Err(Error::InvalidToken(
+                "the access token has an empty subject (sub)".into(),
+            ));
+        }
+        let scopes = scopes(&claims);
+        let user = self.user_for(store, &claims, token).await?;
+        Ok((
+            TokenUser {
+                user: Arc::new(user),
+                scopes: scopes.into(),
+            },
+            claims.exp,
+        ))
+    }
+
+    /// A JWT access token's claims, once its signature and claims check out.
+    async fn jwt_claims(&self, token: &str) -> Result<Claims> {
         let invalid = |m: &str| Error::InvalidToken(m.to_string());
         // `decode_header` refuses `alg: none` (not an algorithm it knows).
         let header = jsonwebtoken::decode_header(token)
@@ -241,19 +281,143 @@ impl Oidc {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
             .map_err(|e| Error::InvalidToken(describe(e.kind(), &self.audiences)))?;
-        let claims = data.claims;
-        if claims.sub.is_empty() {
-            return Err(invalid("the access token has an empty subject (sub)"));
+        Ok(data.claims)
+    }
+
+    /// An opaque token's claims from the authorization server (RFC 7662),
+    /// held to the same rules as a JWT's: active, our issuer, our audience,
+    /// within its lifetime.
+    async fn introspect(&self, token: &str) -> Result<Claims> {
+        let Some(conf) = &self.config.introspection else {
+            return Err(Error::InvalidToken(
+                "the access token is not a JWT, and opaque tokens are not accepted here \
+                 (auth.oidc.introspection is not configured)"
+                    .into(),
+            ));
+        };
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Ok(refused) = self.inactive.lock()
+            && let Some(until) = refused.get(&digest)
+            && Instant::now() < *until
+        {
+            return Err(Error::InvalidToken(INACTIVE.into()));
         }
-        let scopes = scopes(&claims);
-        let user = self.user_for(store, &claims, token).await?;
-        Ok((
-            TokenUser {
-                user: Arc::new(user),
-                scopes: scopes.into(),
-            },
-            claims.exp,
-        ))
+        let endpoint = match &conf.url {
+            Some(url) => url.to_string(),
+            None => self
+                .keys
+                .metadata()
+                .await
+                .and_then(|m| m.introspection_endpoint)
+                .ok_or_else(|| {
+                    Error::Unavailable(
+                        "the authorization server publishes no introspection_endpoint \
+                         (set auth.oidc.introspection.url); opaque tokens cannot be checked"
+                            .into(),
+                    )
+                })?,
+        };
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("token_type_hint", "access_token")
+            .finish();
+        // RFC 6749 §2.3.1: the client id and secret are form-encoded first.
+        let encode =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let response = self
+            .http
+            .post(&endpoint)
+            .basic_auth(
+                encode(&conf.client_id),
+                Some(encode(conf.client_secret.expose_secret())),
+            )
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(form)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::Unavailable(format!(
+                    "the authorization server's introspection endpoint cannot be reached ({}); \
+                     opaque tokens cannot be checked",
+                    crate::engines::root_cause(&e)
+                ))
+            })?;
+        if !response.status().is_success() {
+            return Err(Error::Unavailable(format!(
+                "the authorization server's introspection endpoint answered {} \
+                 (check auth.oidc.introspection's client); opaque tokens cannot be checked",
+                response.status()
+            )));
+        }
+        let info: Value = response.json().await.map_err(|_| {
+            Error::Unavailable("the introspection endpoint's answer is not JSON".into())
+        })?;
+        if info.get("active") != Some(&Value::Bool(true)) {
+            if let Ok(mut refused) = self.inactive.lock() {
+                if refused.len() >= MAX_CACHED {
+                    refused.clear();
+                }
+                refused.insert(digest, Instant::now() + self.cache_ttl);
+            }
+            return Err(Error::InvalidToken(INACTIVE.into()));
+        }
+        if let Some(iss) = info.get("iss").and_then(Value::as_str)
+            && !keys::same_issuer(iss, &self.config.issuer)
+        {
+            return Err(Error::InvalidToken(describe(
+                &ErrorKind::InvalidIssuer,
+                &self.audiences,
+            )));
+        }
+        if let Some(kind) = info.get("token_type").and_then(Value::as_str)
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            return Err(Error::InvalidToken(format!(
+                "the token is a {kind:?} token, not a bearer access token"
+            )));
+        }
+        let audiences: Vec<&str> = match info.get("aud") {
+            Some(Value::String(a)) => vec![a.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if !audiences
+            .iter()
+            .any(|a| self.audiences.iter().any(|ours| ours == a))
+        {
+            return Err(Error::InvalidToken(describe(
+                &ErrorKind::InvalidAudience,
+                &self.audiences,
+            )));
+        }
+        let now = chrono::Utc::now().timestamp();
+        let leeway = i64::try_from(self.config.leeway.as_secs()).unwrap_or(i64::MAX);
+        if info
+            .get("exp")
+            .and_then(Value::as_i64)
+            .is_some_and(|exp| exp < now.saturating_sub(leeway))
+        {
+            return Err(Error::InvalidToken(describe(
+                &ErrorKind::ExpiredSignature,
+                &self.audiences,
+            )));
+        }
+        if info
+            .get("nbf")
+            .and_then(Value::as_i64)
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
+            return Err(Error::InvalidToken(describe(
+                &ErrorKind::ImmatureSignature,
+                &self.audiences,
+            )));
+        }
+        serde_json::from_value(info)
+            .map_err(|_| Error::InvalidToken("the introspected token has no subject (sub)".into()))
     }
 
     /// The user an identity belongs to; at its first sign-in, the user

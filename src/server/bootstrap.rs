@@ -47,7 +47,15 @@ pub async fn prepare(config: Config) -> Result<AppState> {
     crate::demo::seed_if_wanted(&config, store.as_ref()).await?;
     let oidc = crate::oidc::Oidc::from_config(&config)?;
     if let Some(oidc) = &oidc {
-        tracing::info!(issuer = %oidc.config().issuer, "OAuth access tokens accepted");
+        tracing::info!(issuer = %oidc.config().issuer, resource = %oidc.resource("/mcp"),
+            "OAuth access tokens accepted");
+        if config.public_url.is_none() {
+            tracing::warn!(
+                resource = %oidc.resource("/mcp"),
+                "auth.oidc is set but public_url is not: clients are told the resource is the \
+                 listen address; set VIEAGENT_PUBLIC_URL to the URL remote assistants use"
+            );
+        }
     }
     let calls = Pipeline::new(store, vault, engines, Arc::new(config), Lifecycle::new());
     let state = AppState::new(calls, oidc);

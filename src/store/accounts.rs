@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{ApiKey, NewApiKey, NewIdentity, NewUser, StoreResult, User, UserPatch};
+use super::{ApiKey, Identity, NewApiKey, NewIdentity, NewUser, StoreResult, User, UserPatch};
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -37,6 +37,15 @@ pub trait AccountStore: Send + Sync {
     /// Link an identity to a user: `false` when the identity is linked
     /// already (to whichever user: the first link wins).
     async fn link_identity(&self, identity: &NewIdentity) -> StoreResult<bool>;
+    /// A user's identities, oldest first.
+    async fn list_identities(&self, user_id: Uuid) -> StoreResult<Vec<Identity>>;
+    /// Unlink: `false` when the user has no such identity.
+    async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<bool>;
 }
 
 // SQL both backends run as it is (`$n` parameters; SQLite binds UUIDs as text).
@@ -72,6 +81,10 @@ pub(super) const USER_BY_IDENTITY: &str = "SELECT u.id, u.email, u.display_name,
      WHERE i.issuer = $1 AND i.subject = $2";
 pub(super) const LINK_IDENTITY: &str = "INSERT INTO user_identities (issuer, subject, user_id, email) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (issuer, subject) DO NOTHING";
+pub(super) const IDENTITIES_OF_USER: &str = "SELECT issuer, subject, user_id, email, created_at \
+     FROM user_identities WHERE user_id = $1 ORDER BY created_at, issuer, subject";
+pub(super) const UNLINK_IDENTITY: &str =
+    "DELETE FROM user_identities WHERE user_id = $1 AND issuer = $2 AND subject = $3";
 pub(super) const API_KEY_BY_ID: &str =
     concat!("SELECT ", api_key_cols!(), " FROM api_keys WHERE id = $1");
 pub(super) const API_KEYS_OF_USER: &str = concat!(

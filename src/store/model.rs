@@ -82,6 +82,16 @@ pub struct User {
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
+/// An OAuth identity (an account at an authorization server) of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+    pub user_id: Uuid,
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// An OAuth identity to link to a user.
 #[derive(Debug, Clone)]
 pub struct NewIdentity {

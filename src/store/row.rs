@@ -16,7 +16,7 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use super::{
-    Agent, ApiKey, AuditEntry, CredentialRow, CreditAccount, Entitlement, ExecutionLog,
+    Agent, ApiKey, AuditEntry, CredentialRow, CreditAccount, Entitlement, ExecutionLog, Identity,
     LedgerEntry, Replica, RevenueSample, StoreError, StoreResult, UsageSample, User, VaultKeyRow,
     WebSession,
 };
@@ -141,6 +141,16 @@ pub(super) fn user(row: &impl RowExt) -> StoreResult<User> {
         plan: row.text("plan")?,
         created_at: row.ts("created_at")?,
         disabled_at: row.opt_ts("disabled_at")?,
+    })
+}
+
+pub(super) fn identity(row: &impl RowExt) -> StoreResult<Identity> {
+    Ok(Identity {
+        issuer: row.text("issuer")?,
+        subject: row.text("subject")?,
+        user_id: row.uuid("user_id")?,
+        email: row.opt_text("email")?,
+        created_at: row.ts("created_at")?,
     })
 }
 

@@ -118,6 +118,35 @@ impl Provider {
     /// A real access token: dynamic registration, then authorization code
     /// + PKCE (S256) with `resource`, signed in as `login`.
     pub async fn real_token(&self, login: &str, resource: &str, scope: &str) -> String {
+        self.real_token_and_client(login, resource, scope).await.0
+    }
+
+    /// Revoke a token as the client it was issued to (RFC 7009).
+    pub async fn revoke(&self, token: &str, client_id: &str) {
+        let status = self
+            .http
+            .post(format!("{}/token/revocation", self.issuer))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("token", token)
+                    .append_pair("client_id", client_id)
+                    .finish(),
+            )
+            .send()
+            .await
+            .expect("revoke")
+            .status();
+        assert!(status.is_success(), "revocation: {status}");
+    }
+
+    /// [`Self::real_token`], and the id of the client it was issued to.
+    pub async fn real_token_and_client(
+        &self,
+        login: &str,
+        resource: &str,
+        scope: &str,
+    ) -> (String, String) {
         let redirect_uri = "http://127.0.0.1:9/callback";
         let client: Value = self
             .http
@@ -227,10 +256,11 @@ impl Provider {
             .json()
             .await
             .expect("json");
-        token["access_token"]
+        let access = token["access_token"]
             .as_str()
             .unwrap_or_else(|| panic!("token response: {token}"))
-            .to_string()
+            .to_string();
+        (access, client_id)
     }
 }
 
@@ -500,6 +530,96 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
             .await
             .expect("read")
             .is_none()
+    );
+
+    // An identity whose token carries no email (as from Entra ID): refused
+    // until an admin links it by hand; unlinking ends it at once.
+    provider
+        .post("/test/accounts", json!({"sub": "gus-sub"}))
+        .await;
+    let (gus, _) = app.user_with_key("gus@example.com").await;
+    let gus_token = provider
+        .real_token("gus-sub", &format!("{base}/mcp"), "vieagent:tools")
+        .await;
+    let r = get(&app, "/v1/tools", Some(&gus_token)).await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("carries no email"),
+        "{}",
+        r.body
+    );
+    let (root, root_key) = app.user_with_key("root@example.com").await;
+    store
+        .update_user(
+            root.id,
+            &UserPatch {
+                role: Some(Role::Admin),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .expect("promote");
+    let identities = app.url(&format!("/admin/v1/users/{}/identities", gus.id));
+    let link = json!({"issuer": provider.issuer, "subject": "gus-sub"});
+    let response = app
+        .http
+        .post(&identities)
+        .bearer_auth(&root_key)
+        .json(&link)
+        .send()
+        .await
+        .expect("link");
+    assert_eq!(response.status(), 201);
+    assert_eq!(get(&app, "/v1/tools", Some(&gus_token)).await.status, 200);
+    let listed: Value = app
+        .http
+        .get(&identities)
+        .bearer_auth(&root_key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["items"][0]["subject"], "gus-sub", "{listed}");
+    // The same identity cannot belong to two users.
+    let response = app
+        .http
+        .post(app.url(&format!("/admin/v1/users/{}/identities", bob.id)))
+        .bearer_auth(&root_key)
+        .json(&link)
+        .send()
+        .await
+        .expect("link again");
+    assert_eq!(response.status(), 409);
+    let response = app
+        .http
+        .delete(format!(
+            "{identities}?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("issuer", &provider.issuer)
+                .append_pair("subject", "gus-sub")
+                .finish()
+        ))
+        .bearer_auth(&root_key)
+        .send()
+        .await
+        .expect("unlink");
+    assert_eq!(response.status(), 204);
+    assert_eq!(get(&app, "/v1/tools", Some(&gus_token)).await.status, 401);
+    let actions: Vec<String> = store
+        .list_audit(None, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.iter().any(|a| a == "identity.unlink"),
+        "{actions:?}"
     );
 
     // The admin API: the admin scope and an admin user, both.
@@ -790,4 +910,123 @@ async fn jwks_outage_keeps_the_cached_keys_and_refuses_new_ones_clearly() {
     // ...and a kid it has never seen is refused clearly.
     let unknown = provider.mint(token(5), "unpublished").await;
     refused(&app, &unknown, 401, "invalid_token", "does not publish").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opaque_tokens_are_introspected() {
+    let provider = Provider::start().await;
+    let (engine, _seen) = engine().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    db.store()
+        .await
+        .create_agent(&agent())
+        .await
+        .expect("agent");
+    let issuer = provider.issuer.clone();
+    let uri = engine.uri();
+    let app = TestApp::spawn_with(db, move |c| {
+        c.engines.flowise.base_url = Some(uri.parse().expect("url"));
+        // Every request asks the authorization server again.
+        c.auth_cache_ttl = Duration::ZERO;
+        c.auth.oidc = Some(
+            serde_json::from_value(json!({
+                "issuer": issuer,
+                "auto_provision": true,
+                "introspection": {
+                    "client_id": "vieagent-gateway",
+                    "client_secret": "gateway-introspection-secret",
+                },
+            }))
+            .expect("oidc config"),
+        );
+    })
+    .await;
+    let base = format!("http://{}", app.addr);
+    provider.account("fay-sub", "fay@example.com", true).await;
+    provider.post("/test/format", json!({"opaque": true})).await;
+    let (token, client_id) = provider
+        .real_token_and_client("fay-sub", &format!("{base}/mcp"), "vieagent:tools")
+        .await;
+    assert!(!token.contains('.'), "an opaque token: {token}");
+
+    let r = invoke(&app, &token).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let store = app.store().await;
+    let fay = store
+        .get_user_by_email("fay@example.com")
+        .await
+        .expect("read")
+        .expect("provisioned from the introspection's email");
+    let id: Uuid = r.body["execution_id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    assert_eq!(
+        store
+            .get_execution_log(id)
+            .await
+            .expect("read")
+            .expect("row")
+            .user_id,
+        fay.id
+    );
+
+    // An opaque token for another resource.
+    let (elsewhere, _) = provider
+        .real_token_and_client("fay-sub", "https://other.example/mcp", "vieagent:tools")
+        .await;
+    refused(
+        &app,
+        &elsewhere,
+        401,
+        "invalid_token",
+        "for another resource",
+    )
+    .await;
+    // Revoked at the authorization server: refused at the next request.
+    provider.revoke(&token, &client_id).await;
+    refused(&app, &token, 401, "invalid_token", "not active").await;
+    // Junk is not active either.
+    refused(
+        &app,
+        "not-a-token-at-all",
+        401,
+        "invalid_token",
+        "not active",
+    )
+    .await;
+
+    // A gateway without introspection says opaque tokens are not accepted,
+    // and one with the wrong client secret cannot check them (503).
+    let (fresh, _) = provider
+        .real_token_and_client("fay-sub", &format!("{base}/mcp"), "vieagent:tools")
+        .await;
+    for (introspection, status, reason) in [
+        (Value::Null, 401, "opaque tokens are not accepted"),
+        (
+            json!({"client_id": "vieagent-gateway", "client_secret": "wrong"}),
+            503,
+            "introspection endpoint answered 401",
+        ),
+    ] {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let issuer = provider.issuer.clone();
+        let audience = format!("{base}/mcp");
+        let other = TestApp::spawn_with(db, move |c| {
+            let mut oidc = json!({"issuer": issuer, "audience": audience});
+            if !introspection.is_null() {
+                oidc["introspection"] = introspection;
+            }
+            c.auth.oidc = Some(serde_json::from_value(oidc).expect("oidc config"));
+        })
+        .await;
+        let r = get(&other, "/v1/tools", Some(&fresh)).await;
+        assert_eq!(r.status.as_u16(), status, "{reason}: {}", r.body);
+        assert!(
+            r.body["detail"].as_str().expect("detail").contains(reason),
+            "{reason}: {}",
+            r.body
+        );
+    }
 }

@@ -10,6 +10,7 @@
 //   POST /test/accounts {sub, email, email_verified}  add or change an account
 //   POST /test/mint {claims, header?, key?}           sign a token (hostile tables)
 //   POST /test/jwks {down?, rotate?}                  take the JWKS down / publish a new key
+//   POST /test/format {opaque}                        issue opaque access tokens (introspection)
 //   GET  /test/stats                                  how often the JWKS was fetched
 // Prints one JSON line {"issuer": …} on stdout when it is ready.
 
@@ -19,7 +20,7 @@ import Provider from 'oidc-provider';
 import { generateKeyPair, exportJWK, exportSPKI, SignJWT } from 'jose';
 
 const accounts = new Map();
-const state = { jwksDown: false, jwksRequests: 0 };
+const state = { jwksDown: false, jwksRequests: 0, opaque: false };
 
 async function newKey(kid, alg = 'RS256') {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -41,6 +42,14 @@ const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
   jwks: { keys: [signing.jwk] },
+  // The gateway's own confidential client, for token introspection (RFC 7662).
+  clients: [{
+    client_id: 'vieagent-gateway',
+    client_secret: 'gateway-introspection-secret',
+    grant_types: [],
+    response_types: [],
+    redirect_uris: [],
+  }],
   findAccount: async (_ctx, sub) => ({
     accountId: sub,
     async claims() {
@@ -63,7 +72,7 @@ const provider = new Provider(issuer, {
         scope: 'vieagent:tools vieagent:admin',
         audience: resourceIndicator,
         accessTokenTTL: 3600,
-        accessTokenFormat: 'jwt',
+        accessTokenFormat: state.opaque ? 'opaque' : 'jwt',
         jwt: { sign: { alg: 'RS256' } },
       }),
     },
@@ -163,6 +172,10 @@ server.on('request', async (req, res) => {
       const b = await body(req);
       if (typeof b.down === 'boolean') state.jwksDown = b.down;
       if (b.rotate && !published.includes(rotated)) published.push(rotated);
+      return json(res, 200, { ok: true });
+    }
+    if (url.pathname === '/test/format' && req.method === 'POST') {
+      state.opaque = Boolean((await body(req)).opaque);
       return json(res, 200, { ok: true });
     }
     if (url.pathname === '/test/stats') return json(res, 200, { jwks_requests: state.jwksRequests });

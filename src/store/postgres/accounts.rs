@@ -173,4 +173,24 @@ impl AccountStore for PgStore {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn list_identities(&self, user_id: Uuid) -> StoreResult<Vec<Identity>> {
+        let q = query(shared::IDENTITIES_OF_USER).bind(user_id);
+        all(&self.pool, q, row::identity).await
+    }
+
+    async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<bool> {
+        let done = query(shared::UNLINK_IDENTITY)
+            .bind(user_id)
+            .bind(issuer)
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }

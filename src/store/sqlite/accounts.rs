@@ -177,4 +177,24 @@ impl AccountStore for SqliteStore {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn list_identities(&self, user_id: Uuid) -> StoreResult<Vec<Identity>> {
+        let q = query(shared::IDENTITIES_OF_USER).bind(user_id.to_string());
+        all(&self.reader, q, row::identity).await
+    }
+
+    async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<bool> {
+        let done = query(shared::UNLINK_IDENTITY)
+            .bind(user_id.to_string())
+            .bind(issuer)
+            .bind(subject)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
