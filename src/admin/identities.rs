@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::users::load;
 use super::{AdminActor, audit};
 use crate::error::{Error, FieldError, Result};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -95,14 +96,6 @@ impl IdentityRef {
             Err(Error::Validation(errors))
         }
     }
-}
-
-async fn load(state: &AppState, id: Uuid) -> Result<crate::store::User> {
-    state
-        .store()
-        .get_user(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no user with id {id}")))
 }
 
 /// A user's OAuth identities.

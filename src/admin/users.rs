@@ -161,7 +161,7 @@ pub struct KeyList {
     pub items: Vec<ApiKeyView>,
 }
 
-async fn load(state: &AppState, id: Uuid) -> Result<User> {
+pub(super) async fn load(state: &AppState, id: Uuid) -> Result<User> {
     state
         .store()
         .get_user(id)

@@ -53,7 +53,7 @@ fn resource_path(request: &Request) -> &'static str {
         .unwrap_or_else(|| request.uri().path());
     let first = path.split('/').nth(1).unwrap_or("");
     match first {
-        "message" => "/sse",
+        "message" | "messages" => "/sse",
         _ => RESOURCE_PATHS
             .iter()
             .find(|p| p[1..] == *first)

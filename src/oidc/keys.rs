@@ -256,22 +256,20 @@ pub(super) fn same_issuer(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
-/// The asymmetric algorithms the gateway accepts. Never `none`, never HMAC:
-/// a public key is public, so a "MAC" made with it proves nothing.
-const ASYMMETRIC: &[Algorithm] = &[
+/// The algorithms an RSA key may verify.
+const RSA: &[Algorithm] = &[
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
     Algorithm::PS256,
     Algorithm::PS384,
     Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
 ];
 
+/// The asymmetric algorithms the gateway accepts. Never `none`, never HMAC:
+/// a public key is public, so a "MAC" made with it proves nothing.
 pub(super) fn accepted(alg: Algorithm) -> bool {
-    ASYMMETRIC.contains(&alg)
+    RSA.contains(&alg) || matches!(alg, Algorithm::ES256 | Algorithm::ES384 | Algorithm::EdDSA)
 }
 
 /// A JWK usable to verify signatures, with the algorithms it may verify;
@@ -281,14 +279,7 @@ fn verification_key(jwk: &Jwk) -> Option<Key> {
         return None;
     }
     let family: Vec<Algorithm> = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => vec![
-            Algorithm::RS256,
-            Algorithm::RS384,
-            Algorithm::RS512,
-            Algorithm::PS256,
-            Algorithm::PS384,
-            Algorithm::PS512,
-        ],
+        AlgorithmParameters::RSA(_) => RSA.to_vec(),
         AlgorithmParameters::EllipticCurve(p) => match p.curve {
             jsonwebtoken::jwk::EllipticCurve::P256 => vec![Algorithm::ES256],
             jsonwebtoken::jwk::EllipticCurve::P384 => vec![Algorithm::ES384],

@@ -331,6 +331,10 @@ async fn gateway(
     .await
 }
 
+async fn patch_user(store: &vieagent::store::DynStore, id: Uuid, patch: UserPatch) {
+    store.update_user(id, &patch).await.expect("update user");
+}
+
 struct Reply {
     status: StatusCode,
     challenge: String,
@@ -552,16 +556,15 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
         r.body
     );
     let (root, root_key) = app.user_with_key("root@example.com").await;
-    store
-        .update_user(
-            root.id,
-            &UserPatch {
-                role: Some(Role::Admin),
-                ..UserPatch::default()
-            },
-        )
-        .await
-        .expect("promote");
+    patch_user(
+        &store,
+        root.id,
+        UserPatch {
+            role: Some(Role::Admin),
+            ..UserPatch::default()
+        },
+    )
+    .await;
     let identities = app.url(&format!("/admin/v1/users/{}/identities", gus.id));
     let link = json!({"issuer": provider.issuer, "subject": "gus-sub"});
     let response = app
@@ -632,16 +635,15 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
         .await;
     let r = get(&app, "/admin/v1/users", Some(&admin_token)).await;
     assert_eq!(r.status, 403, "bob is not an admin: {}", r.body);
-    store
-        .update_user(
-            bob.id,
-            &UserPatch {
-                role: Some(Role::Admin),
-                ..UserPatch::default()
-            },
-        )
-        .await
-        .expect("promote");
+    patch_user(
+        &store,
+        bob.id,
+        UserPatch {
+            role: Some(Role::Admin),
+            ..UserPatch::default()
+        },
+    )
+    .await;
     let fresh_admin_token = provider
         .real_token(
             "bob-sub",
@@ -661,16 +663,15 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
     );
 
     // A disabled user's new tokens are refused.
-    store
-        .update_user(
-            bob.id,
-            &UserPatch {
-                disabled: Some(true),
-                ..UserPatch::default()
-            },
-        )
-        .await
-        .expect("disable");
+    patch_user(
+        &store,
+        bob.id,
+        UserPatch {
+            disabled: Some(true),
+            ..UserPatch::default()
+        },
+    )
+    .await;
     let after = provider
         .real_token("bob-sub", &format!("{base}/mcp"), "vieagent:tools")
         .await;
@@ -834,16 +835,15 @@ async fn hostile_tokens_are_refused_with_the_right_challenge() {
     );
     let no_exp = provider.mint(claims(json!({"exp": null})), "signing").await;
     refused(&app, &no_exp, 401, "invalid_token", "no exp claim").await;
-    store
-        .update_user(
-            dave.id,
-            &UserPatch {
-                disabled: Some(true),
-                ..UserPatch::default()
-            },
-        )
-        .await
-        .expect("disable");
+    patch_user(
+        &store,
+        dave.id,
+        UserPatch {
+            disabled: Some(true),
+            ..UserPatch::default()
+        },
+    )
+    .await;
     let disabled = provider
         .mint(claims(json!({"jti": "after-disable"})), "signing")
         .await;
