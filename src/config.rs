@@ -238,6 +238,21 @@ fn default_oidc_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
+/// Whether the gateway may send tokens to, or trust keys from, `url`:
+/// https, or http to a loopback host (a provider on this machine).
+pub fn https_or_loopback(url: &url::Url) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 impl OidcConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let issuer = url::Url::parse(&self.issuer).map_err(|e| {
@@ -253,6 +268,31 @@ impl OidcConfig {
             return Err(ConfigError::new(
                 "auth.oidc.issuer (VIEAGENT_OIDC_ISSUER)",
                 "must not have a ?query or #fragment (RFC 8414)",
+            ));
+        }
+        let insecure = "must be https:// (plain http:// only on loopback, for development)";
+        if !https_or_loopback(&issuer) {
+            return Err(ConfigError::new(
+                "auth.oidc.issuer (VIEAGENT_OIDC_ISSUER)",
+                insecure,
+            ));
+        }
+        if self
+            .jwks_url
+            .as_ref()
+            .is_some_and(|u| !https_or_loopback(u))
+        {
+            return Err(ConfigError::new(
+                "auth.oidc.jwks_url (VIEAGENT_OIDC_JWKS_URL)",
+                insecure,
+            ));
+        }
+        if let Some(i) = &self.introspection
+            && i.url.as_ref().is_some_and(|u| !https_or_loopback(u))
+        {
+            return Err(ConfigError::new(
+                "auth.oidc.introspection.url (VIEAGENT_OIDC_INTROSPECTION_URL)",
+                insecure,
             ));
         }
         for (name, scope) in [
@@ -1481,6 +1521,43 @@ mod tests {
             })
             .expect_err("bad issuer");
             assert!(err.setting.starts_with("auth.oidc.issuer"), "{err}");
+
+            // Tokens and keys travel over TLS, but to a loopback provider.
+            for (issuer, ok) in [
+                ("http://sso.example.com/realms/m", false),
+                ("http://127.0.0.1:8080/realms/m", true),
+                ("http://localhost:8080", true),
+                ("http://[::1]:8080", true),
+            ] {
+                jail.set_env("VIEAGENT_OIDC_ISSUER", issuer);
+                let loaded = Config::load(&Sources {
+                    file: None,
+                    overrides: Overrides::default(),
+                    skip_env: false,
+                });
+                match loaded {
+                    Ok(_) => assert!(ok, "{issuer} should be refused"),
+                    Err(e) => {
+                        assert!(!ok, "{issuer}: {e}");
+                        assert!(e.to_string().contains("https://"), "{e}");
+                    }
+                }
+            }
+            jail.set_env("VIEAGENT_OIDC_ISSUER", "https://sso.example.com/realms/m");
+            jail.set_env(
+                "VIEAGENT_OIDC_INTROSPECTION_URL",
+                "http://sso.example.com/i",
+            );
+            let err = Config::load(&Sources {
+                file: None,
+                overrides: Overrides::default(),
+                skip_env: false,
+            })
+            .expect_err("plain http introspection");
+            assert!(
+                err.setting.starts_with("auth.oidc.introspection.url"),
+                "{err}"
+            );
             Ok(())
         });
     }

@@ -54,6 +54,7 @@ pub struct IdentityList {
 
 #[derive(Debug, Deserialize, ToSchema, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct IdentityRef {
     /// The issuer URL, exactly as in the tokens' `iss`.
     #[schema(min_length = 1, max_length = 2048)]
@@ -134,11 +135,12 @@ async fn link_identity(
     ApiJson(body): ApiJson<IdentityRef>,
 ) -> Result<(StatusCode, axum::Json<IdentityView>)> {
     body.check()?;
+    let issuer = canonical(&state, &body.issuer);
     let user = load(&state, id).await?;
     let linked = state
         .store()
         .link_identity(&NewIdentity {
-            issuer: body.issuer.clone(),
+            issuer: issuer.clone(),
             subject: body.subject.clone(),
             user_id: id,
             email: None,
@@ -146,8 +148,8 @@ async fn link_identity(
         .await?;
     if !linked {
         return Err(Error::Conflict(format!(
-            "the identity {} at {} is linked to a user already; unlink it there first",
-            body.subject, body.issuer
+            "the identity {} at {issuer} is linked to a user already; unlink it there first",
+            body.subject
         )));
     }
     audit(
@@ -156,7 +158,7 @@ async fn link_identity(
         "identity.link",
         "user",
         Some(id.to_string()),
-        json!({"issuer": body.issuer, "subject": body.subject, "email": user.email}),
+        json!({"issuer": issuer, "subject": body.subject, "email": user.email}),
     )
     .await;
     let identity = state
@@ -164,13 +166,14 @@ async fn link_identity(
         .list_identities(id)
         .await?
         .into_iter()
-        .find(|i| i.issuer == body.issuer && i.subject == body.subject)
+        .find(|i| i.issuer == issuer && i.subject == body.subject)
         .ok_or_else(|| Error::Internal("the identity just linked is missing".into()))?;
     Ok((StatusCode::CREATED, axum::Json(identity.into())))
 }
 
 /// Unlink an OAuth identity: its tokens stop acting for this user (within
-/// `auth_cache_ttl` on other replicas).
+/// `auth_cache_ttl` on other replicas), and its next sign-in is not linked
+/// again by its email: only an explicit link (POST) undoes an unlink.
 #[utoipa::path(delete, path = "/users/{id}/identities", tag = "users",
     params(("id" = Uuid, Path), IdentityRef),
     responses(
@@ -184,15 +187,16 @@ async fn unlink_identity(
     ApiQuery(q): ApiQuery<IdentityRef>,
 ) -> Result<StatusCode> {
     q.check()?;
+    let issuer = canonical(&state, &q.issuer);
     load(&state, id).await?;
     if !state
         .store()
-        .unlink_identity(id, &q.issuer, &q.subject)
+        .unlink_identity(id, &issuer, &q.subject)
         .await?
     {
         return Err(Error::NotFound(format!(
-            "the user has no identity {} at {}",
-            q.subject, q.issuer
+            "the user has no identity {} at {issuer}",
+            q.subject
         )));
     }
     state.forget_callers();
@@ -202,8 +206,17 @@ async fn unlink_identity(
         "identity.unlink",
         "user",
         Some(id.to_string()),
-        json!({"issuer": q.issuer, "subject": q.subject}),
+        json!({"issuer": issuer, "subject": q.subject}),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The issuer as identities store it: the configured authorization
+/// server's own spelling when `issuer` names it (a trailing slash aside).
+fn canonical(state: &AppState, issuer: &str) -> String {
+    match state.oidc() {
+        Some(oidc) => oidc.canonical_issuer(issuer),
+        None => issuer.to_string(),
+    }
 }

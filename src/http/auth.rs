@@ -8,6 +8,9 @@
 //! (with OAuth: `resource_metadata` and `scope`, and `error="invalid_token"`
 //! for a bad token); 403 with `error="insufficient_scope"` for a valid token
 //! without the scope the endpoint needs; a non-admin on the admin API is 403.
+//! A valid token whose account cannot be used (disabled, none, not
+//! linkable) is a plain 403 saying why: signing in again would not help,
+//! and a 401 would send OAuth clients round the sign-in loop.
 
 use axum::extract::{OriginalUri, Request, State};
 use axum::http::HeaderValue;
@@ -95,6 +98,10 @@ async fn caller(
                     Error::InvalidToken(why.clone()),
                     Some(("invalid_token", &why)),
                 ))
+            }
+            Err(Error::Forbidden(why)) => {
+                tracing::info!(reason = %why, "OAuth sign-in refused for its account");
+                Err(Error::Forbidden(why).into_response())
             }
             Err(e) => Err(e.into_response()),
         };

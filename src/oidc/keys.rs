@@ -143,7 +143,9 @@ impl KeySet {
         c.attempted_at = Some(Instant::now());
         match result {
             Ok((metadata, keys, anonymous)) => {
-                c.metadata = Some(metadata);
+                if metadata.is_some() {
+                    c.metadata = metadata;
+                }
                 c.keys = keys;
                 c.anonymous = anonymous;
                 c.fetched_at = Some(Instant::now());
@@ -162,16 +164,27 @@ impl KeySet {
     }
 
     #[allow(clippy::type_complexity)]
-    async fn fetch(&self) -> Result<(Metadata, HashMap<String, Arc<Key>>, Vec<Arc<Key>>), String> {
+    async fn fetch(
+        &self,
+    ) -> Result<(Option<Metadata>, HashMap<String, Arc<Key>>, Vec<Arc<Key>>), String> {
         let cached = self.cached.read().await.metadata.clone();
-        let metadata = match cached {
-            Some(m) => m,
-            None => self.discover().await?,
+        // With `jwks_url` set, the keys do not wait on discovery (which
+        // only adds the userinfo and introspection endpoints).
+        let metadata = match (cached, &self.jwks_url) {
+            (Some(m), _) => Some(m),
+            (None, None) => Some(self.discover().await?),
+            (None, Some(_)) => match self.discover().await {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no authorization server metadata; using auth.oidc.jwks_url");
+                    None
+                }
+            },
         };
         let jwks_url = self
             .jwks_url
             .clone()
-            .or_else(|| metadata.jwks_uri.clone())
+            .or_else(|| metadata.as_ref().and_then(|m| m.jwks_uri.clone()))
             .ok_or("the authorization server's metadata has no jwks_uri; set auth.oidc.jwks_url")?;
         let set: JwkSet = self.get_json(&jwks_url).await?;
         let mut keys = HashMap::new();
@@ -209,7 +222,7 @@ impl KeySet {
         let mut last = String::new();
         for url in urls {
             match self.get_json::<Metadata>(&url).await {
-                Ok(m) if same_issuer(&m.issuer, &self.issuer) => return Ok(m),
+                Ok(m) if same_issuer(&m.issuer, &self.issuer) => return secure(m),
                 Ok(m) => {
                     return Err(format!(
                         "{url} names issuer {:?}, not the configured {:?} (auth.oidc.issuer)",
@@ -239,6 +252,26 @@ impl KeySet {
             .map_err(|e| format!("{url}: {}", crate::engines::root_cause(&e)))?;
         serde_json::from_slice(&body).map_err(|e| format!("{url}: not the expected JSON: {e}"))
     }
+}
+
+/// The metadata, its endpoints held to `https_or_loopback`: the keys
+/// must come over TLS, and tokens are sent to userinfo and introspection.
+fn secure(mut m: Metadata) -> Result<Metadata, String> {
+    let ok = |u: &str| url::Url::parse(u).is_ok_and(|u| crate::config::https_or_loopback(&u));
+    if let Some(jwks) = &m.jwks_uri
+        && !ok(jwks)
+    {
+        return Err(format!(
+            "the authorization server's jwks_uri {jwks:?} is not https://; set auth.oidc.jwks_url"
+        ));
+    }
+    for endpoint in [&mut m.userinfo_endpoint, &mut m.introspection_endpoint] {
+        if endpoint.as_deref().is_some_and(|u| !ok(u)) {
+            tracing::warn!(endpoint = ?endpoint, "ignoring an authorization server endpoint that is not https://");
+            *endpoint = None;
+        }
+    }
+    Ok(m)
 }
 
 fn lookup(c: &Cached, kid: Option<&str>) -> Option<Arc<Key>> {

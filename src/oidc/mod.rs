@@ -17,6 +17,7 @@
 mod keys;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,13 +61,32 @@ pub struct Oidc {
     signup_credits: i64,
     cache_ttl: Duration,
     verified: Mutex<HashMap<[u8; 32], (TokenUser, Instant)>>,
-    /// Opaque tokens the authorization server called inactive, briefly (so
-    /// a flood of junk tokens is not a flood of introspection requests).
-    inactive: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Bumped by [`Oidc::forget`]: a verification that began before it is
+    /// not cached (its user may have been disabled meanwhile).
+    generation: AtomicU64,
+    /// Opaque tokens refused after introspection, and why, briefly (so a
+    /// flood of junk tokens is not a flood of introspection requests).
+    refused: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    /// Introspection requests in flight at once.
+    introspecting: tokio::sync::Semaphore,
 }
+
+/// The longest bearer token considered (Entra ID's run to a few KiB).
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+const MAX_INTROSPECTIONS: usize = 16;
 
 const INACTIVE: &str =
     "the access token is not active at the authorization server (expired, revoked or unknown)";
+
+/// RFC 6750 §2.1 `b64token`: the only shape a bearer token has.
+fn well_formed(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && token.len() <= MAX_TOKEN_LEN
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
 
 impl std::fmt::Debug for Oidc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,6 +114,9 @@ struct Claims {
     email_verified: Option<Value>,
     #[serde(default)]
     name: Option<String>,
+    /// A sender-constrained token's key binding (DPoP, mTLS).
+    #[serde(default)]
+    cnf: Option<Value>,
 }
 
 impl Oidc {
@@ -106,7 +129,7 @@ impl Oidc {
         let http = reqwest::Client::builder()
             .timeout(oidc.http_timeout)
             .connect_timeout(oidc.http_timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("vieagent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Startup(format!("cannot build the OAuth HTTP client: {e}")))?;
@@ -132,12 +155,15 @@ impl Oidc {
             signup_credits: config.billing.signup_credits,
             cache_ttl: config.auth_cache_ttl,
             verified: Mutex::new(HashMap::new()),
-            inactive: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            refused: Mutex::new(HashMap::new()),
+            introspecting: tokio::sync::Semaphore::new(MAX_INTROSPECTIONS),
         }))
     }
 
     /// Forget every verified token (after a user was disabled or unlinked here).
     pub fn forget(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut cache) = self.verified.lock() {
             cache.clear();
         }
@@ -189,6 +215,7 @@ impl Oidc {
         {
             return Ok(user.clone());
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let outcome = self.verify_uncached(store, token).await;
         let label = match &outcome {
             Ok(_) => "ok",
@@ -202,7 +229,9 @@ impl Oidc {
             let left = exp - chrono::Utc::now().timestamp();
             until = until.min(Instant::now() + Duration::from_secs(left.max(0) as u64));
         }
-        if let Ok(mut cache) = self.verified.lock() {
+        if let Ok(mut cache) = self.verified.lock()
+            && self.generation.load(Ordering::SeqCst) == generation
+        {
             if cache.len() >= MAX_CACHED {
                 let now = Instant::now();
                 cache.retain(|_, (_, until)| now < *until);
@@ -220,6 +249,11 @@ impl Oidc {
         store: &dyn Store,
         token: &str,
     ) -> Result<(TokenUser, Option<i64>)> {
+        if !well_formed(token) {
+            return Err(Error::InvalidToken(
+                "the bearer token is malformed (RFC 6750 b64token, at most 16 KiB)".into(),
+            ));
+        }
         let claims = if Self::looks_like_jwt(token) {
             self.jwt_claims(token).await?
         } else {
@@ -228,6 +262,16 @@ impl Oidc {
         if claims.sub.is_empty() {
             return Err(Error::InvalidToken(
                 "the access token has an empty subject (sub)".into(),
+            ));
+        }
+        // This gateway checks no proof of possession: taking a
+        // sender-constrained token as a plain bearer token would undo
+        // what the binding is for.
+        if claims.cnf.is_some() {
+            return Err(Error::InvalidToken(
+                "the access token is sender-constrained (cnf: DPoP or mTLS); \
+                 this gateway accepts bearer tokens only"
+                    .into(),
             ));
         }
         let scopes = scopes(&claims);
@@ -296,12 +340,46 @@ impl Oidc {
             ));
         };
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Ok(refused) = self.inactive.lock()
-            && let Some(until) = refused.get(&digest)
+        if let Ok(refused) = self.refused.lock()
+            && let Some((why, until)) = refused.get(&digest)
             && Instant::now() < *until
         {
-            return Err(Error::InvalidToken(INACTIVE.into()));
+            return Err(Error::InvalidToken(why.clone()));
         }
+        let outcome = async {
+            let _turn =
+                tokio::time::timeout(self.config.http_timeout, self.introspecting.acquire())
+                    .await
+                    .map_err(|_| {
+                        Error::Unavailable(
+                            "too many opaque tokens are waiting for introspection; try again"
+                                .into(),
+                        )
+                    })?
+                    .map_err(|_| Error::Internal("the introspection semaphore closed".into()))?;
+            self.introspect_uncached(conf, token).await
+        }
+        .await;
+        if let Err(Error::InvalidToken(why)) = &outcome
+            && let Ok(mut refused) = self.refused.lock()
+        {
+            if refused.len() >= MAX_CACHED {
+                let now = Instant::now();
+                refused.retain(|_, (_, until)| now < *until);
+                if refused.len() >= MAX_CACHED {
+                    refused.clear();
+                }
+            }
+            refused.insert(digest, (why.clone(), Instant::now() + self.cache_ttl));
+        }
+        outcome
+    }
+
+    async fn introspect_uncached(
+        &self,
+        conf: &crate::config::IntrospectionConfig,
+        token: &str,
+    ) -> Result<Claims> {
         let endpoint = match &conf.url {
             Some(url) => url.to_string(),
             None => self
@@ -357,12 +435,6 @@ impl Oidc {
             Error::Unavailable("the introspection endpoint's answer is not JSON".into())
         })?;
         if info.get("active") != Some(&Value::Bool(true)) {
-            if let Ok(mut refused) = self.inactive.lock() {
-                if refused.len() >= MAX_CACHED {
-                    refused.clear();
-                }
-                refused.insert(digest, Instant::now() + self.cache_ttl);
-            }
             return Err(Error::InvalidToken(INACTIVE.into()));
         }
         if let Some(iss) = info.get("iss").and_then(Value::as_str)
@@ -422,39 +494,51 @@ impl Oidc {
 
     /// The user an identity belongs to; at its first sign-in, the user
     /// with its verified email, or a new one when provisioning is on.
+    /// Account-level refusals (disabled, no account, not linkable) are
+    /// `Error::Forbidden`: the token is good, signing in again will not help.
     async fn user_for(&self, store: &dyn Store, claims: &Claims, token: &str) -> Result<User> {
         let issuer = self.config.issuer.as_str();
         if let Some(user) = store.user_by_identity(issuer, &claims.sub).await? {
             return active(user);
         }
+        if store.identity_unlinked(issuer, &claims.sub).await? {
+            return Err(Error::Forbidden(
+                "this sign-in was unlinked from its gateway account by an administrator; \
+                 ask them to link it again"
+                    .into(),
+            ));
+        }
         let (email, verified, name) = self.email_of(claims, token).await;
         let email = match (email, verified) {
             (Some(email), true) => accounts::normalize_email(&email).map_err(|_| {
-                Error::InvalidToken("the identity's email address is not usable".into())
+                Error::Forbidden("the identity's email address is not usable".into())
             })?,
             (Some(_), false) => {
-                return Err(Error::InvalidToken(
+                return Err(Error::Forbidden(
                     "this identity's email address is not verified at the identity provider; \
                      verify it there, then sign in again"
                         .into(),
                 ));
             }
             (None, _) => {
-                return Err(Error::InvalidToken(
+                return Err(Error::Forbidden(
                     "the access token carries no email address to find the account by; \
                      the identity provider must include `email` and `email_verified` in access tokens \
-                     (or serve them at its userinfo endpoint)"
+                     (or serve them at its userinfo endpoint), or an administrator links the identity"
                         .into(),
                 ));
             }
         };
         let (user, provisioned) = match store.get_user_by_email(&email).await? {
-            Some(user) => (user, false),
+            Some(user) => {
+                self.may_link_by_email(store, &user).await?;
+                (user, false)
+            }
             None if self.config.auto_provision => {
                 match accounts::create_user(
                     store,
                     &email,
-                    name.clone(),
+                    name.as_deref().and_then(display_name),
                     Role::User,
                     "free",
                     self.signup_credits,
@@ -471,7 +555,7 @@ impl Oidc {
                 }
             }
             None => {
-                return Err(Error::InvalidToken(format!(
+                return Err(Error::Forbidden(format!(
                     "there is no gateway account for {email}; ask the marketplace to create one"
                 )));
             }
@@ -509,6 +593,46 @@ impl Oidc {
         }
         tracing::info!(user_id = %user.id, provisioned, "OAuth identity linked to a user");
         active(user)
+    }
+
+    /// Whether a new identity may take over an existing account by its
+    /// verified email alone. Not an admin's (an identity provider that
+    /// lets anyone assert that address would own the gateway), and not an
+    /// account that signs in with another identity at this issuer already
+    /// (a second identity claiming the same email is suspicious): those
+    /// are linked by an administrator.
+    async fn may_link_by_email(&self, store: &dyn Store, user: &User) -> Result<()> {
+        let refuse = |why: &str| {
+            Error::Forbidden(format!(
+                "the gateway account with this email address {why}, so it is not linked to a new \
+                 sign-in automatically; an administrator can link it \
+                 (POST /admin/v1/users/{{id}}/identities)"
+            ))
+        };
+        if user.role == Role::Admin {
+            return Err(refuse("is an administrator's"));
+        }
+        let issuer = &self.config.issuer;
+        if store
+            .list_identities(user.id)
+            .await?
+            .iter()
+            .any(|i| keys::same_issuer(&i.issuer, issuer))
+        {
+            return Err(refuse("signs in with another identity at this provider"));
+        }
+        Ok(())
+    }
+
+    /// The issuer as identities are stored: the configured spelling when
+    /// `issuer` names the configured authorization server (a trailing slash
+    /// aside), else `issuer` as given.
+    pub fn canonical_issuer(&self, issuer: &str) -> String {
+        if keys::same_issuer(issuer, &self.config.issuer) {
+            self.config.issuer.clone()
+        } else {
+            issuer.to_string()
+        }
     }
 
     /// The email claims of the token, else of the userinfo endpoint.
@@ -555,9 +679,22 @@ impl Oidc {
 
 fn active(user: User) -> Result<User> {
     if user.disabled_at.is_some() {
-        return Err(Error::InvalidToken("this account is disabled".into()));
+        return Err(Error::Forbidden("this gateway account is disabled".into()));
     }
     Ok(user)
+}
+
+/// A provisioned user's display name from the token's `name`: printable,
+/// at most 200 characters, or none.
+fn display_name(name: &str) -> Option<String> {
+    let clean: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_string();
+    (!clean.is_empty()).then_some(clean)
 }
 
 /// `email_verified` as a boolean (some providers send the string "true").

@@ -35,11 +35,16 @@ pub trait AccountStore: Send + Sync {
     /// The user an OAuth identity (issuer, subject) belongs to.
     async fn user_by_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<User>>;
     /// Link an identity to a user: `false` when the identity is linked
-    /// already (to whichever user: the first link wins).
+    /// already (to whichever user: the first link wins). A link clears the
+    /// identity's unlinked mark.
     async fn link_identity(&self, identity: &NewIdentity) -> StoreResult<bool>;
+    /// Whether an admin unlinked this identity (and nobody linked it since):
+    /// such an identity is not linked again automatically.
+    async fn identity_unlinked(&self, issuer: &str, subject: &str) -> StoreResult<bool>;
     /// A user's identities, oldest first.
     async fn list_identities(&self, user_id: Uuid) -> StoreResult<Vec<Identity>>;
-    /// Unlink: `false` when the user has no such identity.
+    /// Unlink, and mark the identity unlinked: `false` when the user has no
+    /// such identity.
     async fn unlink_identity(
         &self,
         user_id: Uuid,
@@ -85,6 +90,12 @@ pub(super) const IDENTITIES_OF_USER: &str = "SELECT issuer, subject, user_id, em
      FROM user_identities WHERE user_id = $1 ORDER BY created_at, issuer, subject";
 pub(super) const UNLINK_IDENTITY: &str =
     "DELETE FROM user_identities WHERE user_id = $1 AND issuer = $2 AND subject = $3";
+pub(super) const MARK_UNLINKED: &str = "INSERT INTO unlinked_identities (issuer, subject) \
+     VALUES ($1, $2) ON CONFLICT (issuer, subject) DO NOTHING";
+pub(super) const CLEAR_UNLINKED: &str =
+    "DELETE FROM unlinked_identities WHERE issuer = $1 AND subject = $2";
+pub(super) const IS_UNLINKED: &str =
+    "SELECT 1 FROM unlinked_identities WHERE issuer = $1 AND subject = $2";
 pub(super) const API_KEY_BY_ID: &str =
     concat!("SELECT ", api_key_cols!(), " FROM api_keys WHERE id = $1");
 pub(super) const API_KEYS_OF_USER: &str = concat!(

@@ -103,6 +103,14 @@ impl Provider {
     }
 
     pub async fn jwks_requests(&self) -> u64 {
+        self.stat("jwks_requests").await
+    }
+
+    pub async fn introspections(&self) -> u64 {
+        self.stat("introspections").await
+    }
+
+    async fn stat(&self, name: &str) -> u64 {
         let v: Value = self
             .http
             .get(format!("{}/test/stats", self.issuer))
@@ -112,7 +120,7 @@ impl Provider {
             .json()
             .await
             .expect("json");
-        v["jwks_requests"].as_u64().expect("count")
+        v[name].as_u64().expect("count")
     }
 
     /// A real access token: dynamic registration, then authorization code
@@ -502,7 +510,10 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
         .real_token("carol-sub", &format!("{base}/mcp"), "vieagent:tools")
         .await;
     let r = get(&app, "/v1/tools", Some(&carol)).await;
-    assert_eq!(r.status, 401);
+    // The token is good; the account is the problem: 403, no challenge
+    // (a 401 would send the client round the sign-in loop).
+    assert_eq!(r.status, 403);
+    assert!(r.challenge.is_empty(), "{}", r.challenge);
     assert!(
         r.body["detail"]
             .as_str()
@@ -519,7 +530,7 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
         .real_token("mallory-sub", &format!("{base}/mcp"), "vieagent:tools")
         .await;
     let r = get(&app, "/v1/tools", Some(&mallory)).await;
-    assert_eq!(r.status, 401);
+    assert_eq!(r.status, 403);
     assert!(
         r.body["detail"]
             .as_str()
@@ -546,7 +557,7 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
         .real_token("gus-sub", &format!("{base}/mcp"), "vieagent:tools")
         .await;
     let r = get(&app, "/v1/tools", Some(&gus_token)).await;
-    assert_eq!(r.status, 401);
+    assert_eq!(r.status, 403);
     assert!(
         r.body["detail"]
             .as_str()
@@ -612,7 +623,16 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
         .await
         .expect("unlink");
     assert_eq!(response.status(), 204);
-    assert_eq!(get(&app, "/v1/tools", Some(&gus_token)).await.status, 401);
+    let r = get(&app, "/v1/tools", Some(&gus_token)).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("unlinked"),
+        "{}",
+        r.body
+    );
     let actions: Vec<String> = store
         .list_audit(None, 100)
         .await
@@ -624,6 +644,95 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
         actions.iter().any(|a| a == "identity.unlink"),
         "{actions:?}"
     );
+
+    // An unlink sticks: the identity's verified email does not link it
+    // again at its next sign-in; an admin's explicit link does.
+    let (erin, _) = app.user_with_key("erin@example.com").await;
+    provider.account("erin-sub", "erin@example.com", true).await;
+    let erin_token = provider
+        .real_token("erin-sub", &format!("{base}/mcp"), "vieagent:tools")
+        .await;
+    assert_eq!(get(&app, "/v1/tools", Some(&erin_token)).await.status, 200);
+    let erin_identities = app.url(&format!("/admin/v1/users/{}/identities", erin.id));
+    let response = app
+        .http
+        .delete(format!(
+            "{erin_identities}?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                // A trailing slash more or less names the same issuer.
+                .append_pair(
+                    "issuer",
+                    &format!("{}/", provider.issuer.trim_end_matches('/'))
+                )
+                .append_pair("subject", "erin-sub")
+                .finish()
+        ))
+        .bearer_auth(&root_key)
+        .send()
+        .await
+        .expect("unlink");
+    assert_eq!(response.status(), 204);
+    let fresh = provider
+        .real_token("erin-sub", &format!("{base}/mcp"), "vieagent:tools")
+        .await;
+    for token in [&erin_token, &fresh] {
+        let r = get(&app, "/v1/tools", Some(token)).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("unlinked"),
+            "{}",
+            r.body
+        );
+    }
+    assert!(
+        store
+            .user_by_identity(&provider.issuer, "erin-sub")
+            .await
+            .expect("read")
+            .is_none(),
+        "not re-linked by email"
+    );
+    let response = app
+        .http
+        .post(&erin_identities)
+        .bearer_auth(&root_key)
+        .json(&json!({"issuer": provider.issuer, "subject": "erin-sub"}))
+        .send()
+        .await
+        .expect("link");
+    assert_eq!(response.status(), 201);
+    assert_eq!(get(&app, "/v1/tools", Some(&fresh)).await.status, 200);
+
+    // A verified email alone never takes over an admin's account, nor an
+    // account that signs in with another identity at this issuer already.
+    provider.account("root-sub", "root@example.com", true).await;
+    provider.account("bob2-sub", "bob@example.com", true).await;
+    for (sub, why) in [
+        ("root-sub", "administrator's"),
+        ("bob2-sub", "another identity at this provider"),
+    ] {
+        let token = provider
+            .real_token(sub, &format!("{base}/mcp"), "vieagent:tools")
+            .await;
+        let r = get(&app, "/v1/tools", Some(&token)).await;
+        assert_eq!(r.status, 403, "{sub}: {}", r.body);
+        let detail = r.body["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains(why) && detail.contains("administrator can link"),
+            "{detail}"
+        );
+        assert!(
+            store
+                .user_by_identity(&provider.issuer, sub)
+                .await
+                .expect("read")
+                .is_none(),
+            "{sub} not linked"
+        );
+    }
 
     // The admin API: the admin scope and an admin user, both.
     let admin_token = provider
@@ -676,8 +785,8 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
         .real_token("bob-sub", &format!("{base}/mcp"), "vieagent:tools")
         .await;
     let r = get(&app, "/v1/tools", Some(&after)).await;
-    assert_eq!(r.status, 401);
-    assert!(r.challenge.contains("error=\"invalid_token\""));
+    assert_eq!(r.status, 403);
+    assert!(r.challenge.is_empty(), "{}", r.challenge);
     assert!(
         r.body["detail"]
             .as_str()
@@ -835,6 +944,18 @@ async fn hostile_tokens_are_refused_with_the_right_challenge() {
     );
     let no_exp = provider.mint(claims(json!({"exp": null})), "signing").await;
     refused(&app, &no_exp, 401, "invalid_token", "no exp claim").await;
+    // A sender-constrained (DPoP) token: this gateway checks no proof of
+    // possession, so it does not take one as a bearer token.
+    let bound = provider
+        .mint(
+            claims(json!({"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}})),
+            "signing",
+        )
+        .await;
+    refused(&app, &bound, 401, "invalid_token", "sender-constrained").await;
+    // Not a bearer token's shape at all (or absurdly long).
+    refused(&app, "not!a*token", 401, "invalid_token", "malformed").await;
+    refused(&app, &"a".repeat(20_000), 401, "invalid_token", "malformed").await;
     patch_user(
         &store,
         dave.id,
@@ -847,7 +968,16 @@ async fn hostile_tokens_are_refused_with_the_right_challenge() {
     let disabled = provider
         .mint(claims(json!({"jti": "after-disable"})), "signing")
         .await;
-    refused(&app, &disabled, 401, "invalid_token", "disabled").await;
+    let r = get(&app, "/v1/tools", Some(&disabled)).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("disabled"),
+        "{}",
+        r.body
+    );
 
     // Forged key ids did not make the gateway fetch the keys again (one
     // fetch per jwks_min_refresh), and nothing reached the engine.
@@ -1029,4 +1159,34 @@ async fn opaque_tokens_are_introspected() {
             r.body
         );
     }
+    // Refusals are remembered for auth_cache_ttl: the same junk or
+    // wrong-audience token again does not ask the authorization server.
+    let db = TestDb::new(Backend::Sqlite).await;
+    let issuer = provider.issuer.clone();
+    let cached = TestApp::spawn_with(db, move |c| {
+        c.auth.oidc = Some(
+            serde_json::from_value(json!({
+                "issuer": issuer,
+                "introspection": {
+                    "client_id": "vieagent-gateway",
+                    "client_secret": "gateway-introspection-secret",
+                },
+            }))
+            .expect("oidc config"),
+        );
+    })
+    .await;
+    let before = provider.introspections().await;
+    for _ in 0..3 {
+        refused(&cached, "junk-token", 401, "invalid_token", "not active").await;
+        refused(
+            &cached,
+            &elsewhere,
+            401,
+            "invalid_token",
+            "for another resource",
+        )
+        .await;
+    }
+    assert_eq!(provider.introspections().await - before, 2);
 }

@@ -29,7 +29,85 @@ crate::backend_tests!(
     agent_changes_apply_all_or_nothing,
     newer_schema_is_refused,
     web_sessions_expire_and_connect_links_work_once,
+    identities_link_once_and_an_unlink_sticks,
 );
+
+async fn identities_link_once_and_an_unlink_sticks(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let bob = user(store.as_ref(), "bob@example.com").await;
+    let iss = "https://id.example.com/";
+    let link = |user_id: Uuid| NewIdentity {
+        issuer: iss.into(),
+        subject: "sub-1".into(),
+        user_id,
+        email: Some("ada@example.com".into()),
+    };
+    assert!(
+        store
+            .user_by_identity(iss, "sub-1")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(store.link_identity(&link(ada.id)).await.expect("link"));
+    assert!(
+        !store
+            .link_identity(&link(bob.id))
+            .await
+            .expect("second link"),
+        "the first link wins"
+    );
+    let owner = store.user_by_identity(iss, "sub-1").await.expect("lookup");
+    assert_eq!(owner.map(|u| u.id), Some(ada.id));
+    let listed = store.list_identities(ada.id).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].email.as_deref(), Some("ada@example.com"));
+    assert!(
+        store
+            .list_identities(bob.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(!store.identity_unlinked(iss, "sub-1").await.expect("mark"));
+
+    // Unlinking from the wrong user does nothing; from the owner, it
+    // unlinks and leaves the mark that stops an automatic re-link.
+    assert!(
+        !store
+            .unlink_identity(bob.id, iss, "sub-1")
+            .await
+            .expect("unlink")
+    );
+    assert!(
+        store
+            .unlink_identity(ada.id, iss, "sub-1")
+            .await
+            .expect("unlink")
+    );
+    assert!(
+        !store
+            .unlink_identity(ada.id, iss, "sub-1")
+            .await
+            .expect("unlink")
+    );
+    assert!(
+        store
+            .user_by_identity(iss, "sub-1")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(store.identity_unlinked(iss, "sub-1").await.expect("mark"));
+    assert!(!store.identity_unlinked(iss, "sub-2").await.expect("mark"));
+    // An explicit link (to anyone) clears the mark.
+    assert!(store.link_identity(&link(bob.id)).await.expect("relink"));
+    assert!(!store.identity_unlinked(iss, "sub-1").await.expect("mark"));
+    let owner = store.user_by_identity(iss, "sub-1").await.expect("lookup");
+    assert_eq!(owner.map(|u| u.id), Some(bob.id));
+}
 
 async fn web_sessions_expire_and_connect_links_work_once(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -164,6 +242,8 @@ async fn schema_is_current_and_legacy_tables_absent(backend: Backend) {
         "credentials",
         "execution_logs",
         "api_keys",
+        "user_identities",
+        "unlinked_identities",
     ] {
         assert!(tables.contains(t), "missing table {t}: {tables:?}");
     }

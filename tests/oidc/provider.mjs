@@ -11,7 +11,7 @@
 //   POST /test/mint {claims, header?, key?}           sign a token (hostile tables)
 //   POST /test/jwks {down?, rotate?}                  take the JWKS down / publish a new key
 //   POST /test/format {opaque}                        issue opaque access tokens (introspection)
-//   GET  /test/stats                                  how often the JWKS was fetched
+//   GET  /test/stats                                  how often the JWKS and introspection were asked
 // Prints one JSON line {"issuer": …} on stdout when it is ready.
 
 import http from 'node:http';
@@ -20,7 +20,7 @@ import Provider from 'oidc-provider';
 import { generateKeyPair, exportJWK, exportSPKI, SignJWT } from 'jose';
 
 const accounts = new Map();
-const state = { jwksDown: false, jwksRequests: 0, opaque: false };
+const state = { jwksDown: false, jwksRequests: 0, introspections: 0, opaque: false };
 
 async function newKey(kid, alg = 'RS256') {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -159,6 +159,7 @@ server.on('request', async (req, res) => {
       if (state.jwksDown) return json(res, 503, { error: 'temporarily_unavailable' });
       return json(res, 200, { keys: published.map((k) => k.pub) });
     }
+    if (url.pathname === '/token/introspection') state.introspections += 1;
     if (url.pathname.startsWith('/interaction/')) return await interaction(req, res);
     if (url.pathname === '/test/accounts' && req.method === 'POST') {
       const a = await body(req);
@@ -178,7 +179,9 @@ server.on('request', async (req, res) => {
       state.opaque = Boolean((await body(req)).opaque);
       return json(res, 200, { ok: true });
     }
-    if (url.pathname === '/test/stats') return json(res, 200, { jwks_requests: state.jwksRequests });
+    if (url.pathname === '/test/stats') {
+      return json(res, 200, { jwks_requests: state.jwksRequests, introspections: state.introspections });
+    }
     return callback(req, res);
   } catch (e) {
     console.error(e);

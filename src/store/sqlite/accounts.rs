@@ -168,14 +168,33 @@ impl AccountStore for SqliteStore {
     }
 
     async fn link_identity(&self, identity: &NewIdentity) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
         let done = query(shared::LINK_IDENTITY)
             .bind(&identity.issuer)
             .bind(&identity.subject)
             .bind(identity.user_id.to_string())
             .bind(identity.email.as_deref())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        query(shared::CLEAR_UNLINKED)
+            .bind(&identity.issuer)
+            .bind(&identity.subject)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn identity_unlinked(&self, issuer: &str, subject: &str) -> StoreResult<bool> {
+        let row = query(shared::IS_UNLINKED)
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
     }
 
     async fn list_identities(&self, user_id: Uuid) -> StoreResult<Vec<Identity>> {
@@ -189,12 +208,22 @@ impl AccountStore for SqliteStore {
         issuer: &str,
         subject: &str,
     ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
         let done = query(shared::UNLINK_IDENTITY)
             .bind(user_id.to_string())
             .bind(issuer)
             .bind(subject)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        query(shared::MARK_UNLINKED)
+            .bind(issuer)
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
