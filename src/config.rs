@@ -566,13 +566,43 @@ fn default_recovery_interval() -> Duration {
 }
 
 /// `[engines.flowise]` and `[engines.activepieces]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnginesConfig {
     #[serde(default)]
     pub flowise: FlowiseConfig,
     #[serde(default)]
     pub activepieces: ActivepiecesConfig,
+    /// The first wait before a failed engine-side purge is tried again
+    /// (doubling up to an hour; a purge is never given up).
+    #[serde(default = "default_purge_retry", with = "humantime_serde")]
+    pub purge_retry: Duration,
+}
+
+impl Default for EnginesConfig {
+    fn default() -> Self {
+        Self {
+            flowise: FlowiseConfig::default(),
+            activepieces: ActivepiecesConfig::default(),
+            purge_retry: default_purge_retry(),
+        }
+    }
+}
+
+fn default_purge_retry() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// What publishing a Flowise agent that injects credentials does when the
+/// gateway's Flowise API key may not delete executions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PurgeCheck {
+    /// Refuse to publish (the user's keys would stay in Flowise).
+    #[default]
+    Refuse,
+    /// Publish, with a warning in the log.
+    Warn,
 }
 
 /// Timeouts and limits shared by every engine client.
@@ -625,6 +655,16 @@ pub struct FlowiseConfig {
     /// Extra or replacement credential-type mappings, merged over the built-in ones.
     #[serde(default)]
     pub credentials: std::collections::BTreeMap<String, FlowiseCredentialMapping>,
+    /// Delete Flowise's record of every call that injected credentials
+    /// (its executions and, for calls without a session, their chat
+    /// messages): Flowise stores the injected key in plain text there. Off
+    /// only for a Flowise you trust with users' keys.
+    #[serde(default = "default_true")]
+    pub purge: bool,
+    /// Publishing an agent that injects credentials checks that `api_key`
+    /// may view and delete executions: `refuse` or `warn`.
+    #[serde(default)]
+    pub purge_check: PurgeCheck,
 }
 
 impl Default for FlowiseConfig {
@@ -636,6 +676,8 @@ impl Default for FlowiseConfig {
             call_timeout: default_call_timeout(),
             max_response_bytes: default_max_response_bytes(),
             credentials: Default::default(),
+            purge: true,
+            purge_check: PurgeCheck::Refuse,
         }
     }
 }
@@ -812,8 +854,16 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("KEYRING_FILES", "keyring_files"),
     ("FLOWISE_URL", "engines.flowise.base_url"),
     ("FLOWISE_API_KEY", "engines.flowise.api_key"),
+    ("FLOWISE_CALL_TIMEOUT", "engines.flowise.call_timeout"),
+    ("FLOWISE_PURGE", "engines.flowise.purge"),
+    ("FLOWISE_PURGE_CHECK", "engines.flowise.purge_check"),
+    ("ENGINE_PURGE_RETRY", "engines.purge_retry"),
     ("ACTIVEPIECES_URL", "engines.activepieces.base_url"),
     ("ACTIVEPIECES_TOKEN", "engines.activepieces.token"),
+    (
+        "ACTIVEPIECES_CALL_TIMEOUT",
+        "engines.activepieces.call_timeout",
+    ),
     ("API_KEY", "api_key"),
     ("ADMIN_TOKEN", "admin_token"),
     ("AUTH_CACHE_TTL", "auth_cache_ttl"),
@@ -1119,7 +1169,22 @@ impl Config {
             flowise.insert("api_key".into(), "<redacted>".into());
         }
         http_table(&mut flowise, &f.http());
+        flowise.insert("purge".into(), f.purge.into());
+        flowise.insert(
+            "purge_check".into(),
+            match f.purge_check {
+                PurgeCheck::Refuse => "refuse",
+                PurgeCheck::Warn => "warn",
+            }
+            .into(),
+        );
         engines.insert("flowise".into(), flowise.into());
+        engines.insert(
+            "purge_retry".into(),
+            humantime::format_duration(self.engines.purge_retry)
+                .to_string()
+                .into(),
+        );
         let a = &self.engines.activepieces;
         let mut ap = toml::Table::new();
         if let Some(url) = &a.base_url {

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::openapi::{AdminAuth, Invalid, NotFound};
 use crate::state::AppState;
-use crate::store::{AuditEntry, ExecutionLog, ExecutionLogFilter, ExecutionStatus};
+use crate::store::{AuditEntry, EngineCopy, ExecutionLog, ExecutionLogFilter, ExecutionStatus};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -33,6 +33,11 @@ pub struct ExecutionView {
     pub agent_id: Uuid,
     pub status: ExecutionStatus,
     pub external_execution_id: Option<String>,
+    /// What became of the engine's copy of a call that carried the user's
+    /// credentials: `pending` (a purge is due or being retried), `purged`,
+    /// `kept` (the engine keeps it beyond the gateway's reach); absent when
+    /// the call sent none.
+    pub engine_copy: Option<EngineCopy>,
     #[schema(value_type = Option<Object>)]
     pub input_snapshot: Option<Value>,
     #[schema(value_type = Option<Object>)]
@@ -52,6 +57,7 @@ impl From<ExecutionLog> for ExecutionView {
             agent_id: l.agent_id,
             status: l.status,
             external_execution_id: l.external_execution_id,
+            engine_copy: l.engine_copy,
             input_snapshot: l.input_snapshot,
             output_snapshot: l.output_snapshot,
             duration_ms: l.duration_ms,
@@ -71,6 +77,11 @@ pub struct ExecutionSummary {
     pub agent_id: Uuid,
     pub status: ExecutionStatus,
     pub external_execution_id: Option<String>,
+    /// What became of the engine's copy of a call that carried the user's
+    /// credentials: `pending` (a purge is due or being retried), `purged`,
+    /// `kept` (the engine keeps it beyond the gateway's reach); absent when
+    /// the call sent none.
+    pub engine_copy: Option<EngineCopy>,
     pub duration_ms: Option<i32>,
     pub credits_consumed: i32,
     pub error: Option<String>,
@@ -86,6 +97,7 @@ impl From<ExecutionLog> for ExecutionSummary {
             agent_id: l.agent_id,
             status: l.status,
             external_execution_id: l.external_execution_id,
+            engine_copy: l.engine_copy,
             duration_ms: l.duration_ms,
             credits_consumed: l.credits_consumed,
             error: l.error,

@@ -1,7 +1,9 @@
 //! The engine call: the agent's engine, its request options, and a race
 //! against the client's cancellation and the gateway's hard stop. The
 //! credentials and the limits' slot are taken by value and dropped the
-//! moment the engine has answered.
+//! moment the engine has answered. A call that carries credentials to an
+//! engine that keeps them has its purge job made durable first
+//! ([`super::purge`]).
 
 use std::time::{Duration, Instant};
 
@@ -10,10 +12,13 @@ use crate::limits::Permits;
 use crate::vault::Credentials;
 
 use super::pipeline::{Call, Pipeline};
+use super::purge::Planned;
 
 pub(super) enum Invoked {
     /// The agent's engine is not configured on this gateway: nothing ran.
     Unconfigured(String),
+    /// The purge job could not be recorded: nothing ran.
+    Unrecorded(String),
     Ran {
         outcome: Ran,
         engine_time: Duration,
@@ -55,6 +60,42 @@ pub(super) async fn invoke(
         .and_then(|ms| u64::try_from(ms).ok())
         .map(Duration::from_millis);
     options.session_id = call.request.session_id.as_deref();
+    let deadline = options.timeout.unwrap_or(
+        p.config()
+            .engines
+            .flowise
+            .call_timeout
+            .max(p.config().engines.activepieces.call_timeout),
+    );
+    let planned = if credentials.is_empty() {
+        Planned::Nothing
+    } else {
+        match p
+            .purger()
+            .before_call(
+                engine.as_ref(),
+                call.id,
+                &agent.engine_flow_id,
+                options.session_id,
+                deadline,
+            )
+            .await
+        {
+            Ok(planned) => planned,
+            Err(e) => {
+                tracing::error!(error = %e, "could not record the purge job; not calling the engine");
+                return Invoked::Unrecorded(
+                    "journal unavailable: the call was not run (its engine-side purge could not be recorded)"
+                        .into(),
+                );
+            }
+        }
+    };
+    if let Planned::Purge(target) = &planned
+        && target.call_chat_id.is_some()
+    {
+        options.call_id = Some(call.id);
+    }
     call.progress(2, "waiting on engine").await;
     let engine_started = Instant::now();
     let outcome = tokio::select! {
@@ -67,6 +108,13 @@ pub(super) async fn invoke(
     };
     let engine_time = engine_started.elapsed();
     drop((credentials, permits));
+    if let Planned::Purge(target) = planned {
+        let output = match &outcome {
+            Ran::Output(output) => Some(output),
+            _ => None,
+        };
+        p.purger().after_call(call.id, target, output);
+    }
     Invoked::Ran {
         outcome,
         engine_time,

@@ -31,6 +31,7 @@ mod admit;
 mod invoke;
 pub mod journal;
 mod pipeline;
+mod purge;
 pub mod redact;
 mod settle;
 mod stages;

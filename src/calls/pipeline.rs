@@ -24,6 +24,7 @@ use crate::store::{
 use crate::vault::Vault;
 
 use super::journal::Journal;
+use super::purge::Purger;
 use super::{CallRequest, PROGRESS_STEPS, redact};
 
 /// Everything a call needs: cheap to clone (one `Arc`).
@@ -43,6 +44,7 @@ struct Deps {
     links: ConnectLinks,
     config: Arc<Config>,
     lifecycle: Lifecycle,
+    purger: Purger,
 }
 
 impl Pipeline {
@@ -69,6 +71,12 @@ impl Pipeline {
                     vault.clone(),
                     config.public_base_url(),
                     config.web.connect_link_ttl,
+                ),
+                purger: Purger::start(
+                    store.clone(),
+                    engines.clone(),
+                    &config.engines,
+                    lifecycle.shutdown_token().clone(),
                 ),
                 store,
                 vault,
@@ -121,6 +129,11 @@ impl Pipeline {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The worker that purges engine-side copies of calls.
+    pub fn purger(&self) -> &Purger {
+        &self.inner.purger
     }
 
     /// Shutdown signals and the in-flight call tracker.

@@ -68,6 +68,10 @@ async fn stages(
                 settle::failed(p.journal(), call, "engine_not_configured", message, 0).await;
             (result, None)
         }
+        Invoked::Unrecorded(message) => {
+            let result = settle::failed(p.journal(), call, "journal_unavailable", message, 0).await;
+            (result, None)
+        }
         Invoked::Ran {
             outcome,
             engine_time,

@@ -30,7 +30,8 @@ use serde_json::{Map, Value, json};
 
 use super::http::{HttpClient, RawResponse, endpoint, valid_flow_id};
 use super::{
-    Engine, EngineError, EngineOutput, FlowDescription, InvokeOptions, excerpt, render_text,
+    Engine, EngineError, EngineOutput, FlowDescription, InvokeOptions, Retention, excerpt,
+    render_text,
 };
 use crate::config::{ActivepiecesConfig, WebhookAuth};
 use crate::scrub::Scrubber;
@@ -253,6 +254,7 @@ impl Engine for ActivepiecesEngine {
                 result: Value::Null,
                 text: "The flow ran and returned no data.".into(),
                 external_execution_id,
+                kept_records: Vec::new(),
             });
         }
         let is_json = response
@@ -278,6 +280,7 @@ impl Engine for ActivepiecesEngine {
             result,
             text,
             external_execution_id,
+            kept_records: Vec::new(),
         })
     }
 
@@ -370,5 +373,21 @@ impl Engine for ActivepiecesEngine {
         } else {
             Err(classify_error(&response, &Scrubber::default()))
         }
+    }
+
+    /// A flow run keeps its trigger's output — the webhook request, body
+    /// and `_credentials` included — in the run's log file until the
+    /// instance's data retention ends (`AP_EXECUTION_DATA_RETENTION_DAYS`,
+    /// 30 days in current releases, 14 in older ones;
+    /// `packages/server/api/src/app/flows/flow-run/`).
+    /// The sync webhook answer names no run (only `x-webhook-id`), and the
+    /// API has no way to delete one run (`POST /v1/flow-runs/archive` hides
+    /// runs from the list and keeps their data).
+    fn retention(&self) -> Retention {
+        Retention::Kept(
+            "Activepieces keeps each run's webhook request (credentials included) in the run's \
+             log until AP_EXECUTION_DATA_RETENTION_DAYS; no API deletes one run"
+                .into(),
+        )
     }
 }

@@ -73,6 +73,7 @@ impl Engine for DemoEngine {
             }),
             text: format!("[demo echo] {message}"),
             external_execution_id: Some(format!("demo-{}", uuid::Uuid::new_v4())),
+            kept_records: Vec::new(),
         })
     }
 

@@ -41,9 +41,10 @@ use serde_json::{Map, Value, json};
 
 use super::http::{HttpClient, RawResponse, endpoint, valid_flow_id};
 use super::{
-    Engine, EngineError, EngineOutput, FlowDescription, InvokeOptions, excerpt, render_text,
+    Engine, EngineError, EngineOutput, FlowDescription, InvokeOptions, PurgeError, PurgeTarget,
+    Retention, excerpt, render_text,
 };
-use crate::config::{FlowiseConfig, FlowiseCredentialMapping};
+use crate::config::{FlowiseConfig, FlowiseCredentialMapping, PurgeCheck};
 use crate::scrub::Scrubber;
 use crate::store::EngineType;
 use crate::vault::Credentials;
@@ -128,6 +129,8 @@ pub struct FlowiseEngine {
     base: url::Url,
     api_key: Option<SecretString>,
     mappings: BTreeMap<String, FlowiseCredentialMapping>,
+    purge: bool,
+    purge_check: PurgeCheck,
 }
 
 impl FlowiseEngine {
@@ -154,6 +157,8 @@ impl FlowiseEngine {
             base,
             api_key: config.api_key.clone(),
             mappings,
+            purge: config.purge,
+            purge_check: config.purge_check,
         })
     }
 
@@ -242,6 +247,11 @@ impl FlowiseEngine {
         }
         if let Some(session) = options.session_id {
             override_config.insert("sessionId".into(), Value::String(session.to_string()));
+        } else if let Some(call_id) = options.call_id {
+            // The call's own conversation: Flowise files the call's
+            // execution under it (`sessionId` = `chatId`), so a purge finds
+            // it even when the answer never arrived.
+            body.insert("chatId".into(), Value::String(call_id.to_string()));
         }
         if !override_config.is_empty() {
             body.insert("overrideConfig".into(), Value::Object(override_config));
@@ -370,6 +380,183 @@ impl FlowiseEngine {
                 detail: format!("chatflow is not JSON ({e})"),
             })?;
         Chatflow::parse(&raw)
+    }
+
+    /// The Agentflow V2 runs filed under one conversation of a flow
+    /// (`GET /api/v1/executions`, `services/executions`: filters
+    /// `agentflowId`, `sessionId`, `startDate`; newest first, paged).
+    /// Rows outside the asked conversation are never returned, whatever
+    /// filters the engine honours.
+    async fn find_executions(
+        &self,
+        target: &PurgeTarget,
+        session: &str,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<ExecutionRef>, EngineError> {
+        let mut found: Vec<ExecutionRef> = Vec::new();
+        for page in 1..=LIST_PAGES {
+            let mut url = endpoint(&self.base, &["api", "v1", "executions"]);
+            {
+                let mut query = url.query_pairs_mut();
+                query.append_pair("agentflowId", &target.flow_id);
+                query.append_pair("sessionId", session);
+                if let Some(since) = since {
+                    query.append_pair(
+                        "startDate",
+                        &since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    );
+                }
+                query.append_pair("limit", &LIST_PAGE_SIZE.to_string());
+                query.append_pair("page", &page.to_string());
+            }
+            let response = self
+                .http
+                .send(
+                    |c| self.auth(c.get(url.clone())),
+                    self.http.config.call_timeout,
+                )
+                .await?;
+            if !response.status.is_success() {
+                return Err(management_error(&response, "executions:view"));
+            }
+            let listed: ExecutionPage = serde_json::from_slice(&response.body).map_err(|e| {
+                EngineError::InvalidResponse {
+                    detail: format!("the executions list is not the expected JSON ({e})"),
+                }
+            })?;
+            let count = listed.data.len();
+            for execution in listed.data {
+                let ours = execution.session_id.as_deref() == Some(session)
+                    && execution
+                        .agentflow_id
+                        .as_deref()
+                        .is_none_or(|flow| flow == target.flow_id);
+                if !ours {
+                    tracing::warn!(
+                        "Flowise listed an execution outside the asked conversation; \
+                         it is left alone (does this Flowise honour the executions filters?)"
+                    );
+                    continue;
+                }
+                if valid_flow_id(&execution.id).is_ok()
+                    && !found.iter().any(|f| f.id == execution.id)
+                {
+                    found.push(execution);
+                }
+            }
+            if count < LIST_PAGE_SIZE || found.len() as u64 >= listed.total {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// `DELETE /api/v1/executions/{id}`: `{success, deletedCount}`; a
+    /// missing execution deletes nothing and is still a success.
+    async fn delete_execution(&self, id: &str) -> Result<u64, EngineError> {
+        let url = endpoint(&self.base, &["api", "v1", "executions", id]);
+        let response = self
+            .http
+            .send(
+                |c| self.auth(c.delete(url.clone())),
+                self.http.config.call_timeout,
+            )
+            .await?;
+        if response.status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(0);
+        }
+        if !response.status.is_success() {
+            return Err(management_error(&response, "executions:delete"));
+        }
+        Ok(serde_json::from_slice::<Value>(&response.body)
+            .ok()
+            .and_then(|v| v.get("deletedCount").and_then(Value::as_u64))
+            .unwrap_or(0))
+    }
+
+    /// `DELETE /api/v1/chatmessage/{flow}?chatId=…`: the messages of a
+    /// conversation the gateway opened for one call. They do not hold the
+    /// injected key (checked on Flowise 3.1.2), so this is tidying, not
+    /// secrecy: a failure is logged, not retried.
+    async fn delete_call_messages(&self, flow_id: &str, chat_id: &str) {
+        let mut url = endpoint(&self.base, &["api", "v1", "chatmessage", flow_id]);
+        url.query_pairs_mut().append_pair("chatId", chat_id);
+        match self
+            .http
+            .send(
+                |c| self.auth(c.delete(url.clone())),
+                self.http.config.call_timeout,
+            )
+            .await
+        {
+            Ok(response) if response.status.is_success() => {}
+            Ok(response) => tracing::warn!(
+                status = response.status.as_u16(),
+                "Flowise did not delete the call's chat messages"
+            ),
+            Err(e) => tracing::warn!(error = %e, "Flowise did not delete the call's chat messages"),
+        }
+    }
+
+    /// The purge permission check for an agent injecting `required`
+    /// credentials, as (publish blockers, warnings) by `purge_check`.
+    async fn purge_check(
+        &self,
+        required: &[String],
+    ) -> Result<(Vec<String>, Vec<String>), EngineError> {
+        if !self.purge || required.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let problems = self.purge_permission_problems().await?;
+        Ok(match self.purge_check {
+            PurgeCheck::Refuse => (problems, Vec::new()),
+            PurgeCheck::Warn => (Vec::new(), problems),
+        })
+    }
+
+    /// Whether the gateway's API key may find and delete executions, as a
+    /// purge needs: problems naming the missing permission (empty = ok).
+    /// Deleting an empty list changes nothing (`{"success":true,
+    /// "deletedCount":0}` on Flowise 3.1.2) but goes through the route's
+    /// permission check.
+    async fn purge_permission_problems(&self) -> Result<Vec<String>, EngineError> {
+        let mut problems = Vec::new();
+        let mut url = endpoint(&self.base, &["api", "v1", "executions"]);
+        url.query_pairs_mut().append_pair("limit", "1");
+        let timeout = self.http.config.call_timeout;
+        let listed = self
+            .http
+            .send(|c| self.auth(c.get(url.clone())), timeout)
+            .await?;
+        if listed.status == reqwest::StatusCode::NOT_FOUND
+            || (listed.status.is_success()
+                && serde_json::from_slice::<ExecutionPage>(&listed.body).is_err())
+        {
+            problems.push(
+                "this Flowise has no executions API (Flowise 3.0 or later is needed to purge \
+                 the copies of users' keys it keeps); or set engines.flowise.purge_check = \"warn\""
+                    .to_string(),
+            );
+            return Ok(problems);
+        }
+        if !listed.status.is_success() {
+            problems.push(purge_problem(&listed, "executions:view"));
+        }
+        let url = endpoint(&self.base, &["api", "v1", "executions"]);
+        let deleted = self
+            .http
+            .send(
+                |c| {
+                    self.auth(c.delete(url.clone()))
+                        .json(&json!({"executionIds": []}))
+                },
+                timeout,
+            )
+            .await?;
+        if !deleted.status.is_success() {
+            problems.push(purge_problem(&deleted, "executions:delete"));
+        }
+        Ok(problems)
     }
 
     /// Which credential types each node needs, plus Flowise credential
@@ -835,6 +1022,66 @@ fn provider_rejected_key(lower: &str) -> bool {
         || lower.contains("authentication_error")
 }
 
+/// Executions listed per page, and pages read at most, by a purge's lookup.
+const LIST_PAGE_SIZE: usize = 25;
+const LIST_PAGES: usize = 40;
+/// A run still `INPROGRESS` this long is taken as dead and purged anyway.
+const STALE_RUN: chrono::Duration = chrono::Duration::hours(1);
+/// A call that never answered may have its run filed this late.
+const LATE_RECORDS: chrono::Duration = chrono::Duration::minutes(2);
+
+/// One page of `GET /api/v1/executions`: `{data: [...], total}`. Only what
+/// a purge needs is read (`executionData`, which holds the request, is not).
+#[derive(serde::Deserialize)]
+struct ExecutionPage {
+    data: Vec<ExecutionRef>,
+    #[serde(default)]
+    total: u64,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecutionRef {
+    id: String,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    agentflow_id: Option<String>,
+    #[serde(default)]
+    created_date: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A refused management request (executions), naming the permission the
+/// gateway's Flowise API key lacks.
+fn management_error(response: &RawResponse, permission: &str) -> EngineError {
+    match response.status.as_u16() {
+        401 => EngineError::GatewayRejected { status: 401 },
+        404 => EngineError::Rejected {
+            status: 404,
+            message: "this Flowise has no executions API (Flowise 3.0 or later is needed)".into(),
+        },
+        403 => EngineError::Rejected {
+            status: 403,
+            message: format!(
+                "the gateway's Flowise API key lacks the `{permission}` permission; \
+                 give it that permission in Flowise (API Keys)"
+            ),
+        },
+        _ => classify_error(response, &Scrubber::default(), &[]),
+    }
+}
+
+/// A publish-check problem for a refused management request.
+fn purge_problem(response: &RawResponse, permission: &str) -> String {
+    format!(
+        "the gateway cannot purge the copies of users' keys that Flowise keeps in its executions: {}; \
+         or set engines.flowise.purge_check = \"warn\" to publish anyway",
+        management_error(response, permission)
+    )
+}
+
 #[async_trait]
 impl Engine for FlowiseEngine {
     fn engine_type(&self) -> EngineType {
@@ -878,6 +1125,14 @@ impl Engine for FlowiseEngine {
             .or_else(|| fields.get("chatMessageId"))
             .and_then(Value::as_str)
             .map(str::to_string);
+        // An Agentflow V2 run is kept as an execution holding the request.
+        let kept_records: Vec<String> = fields
+            .get("executionId")
+            .and_then(Value::as_str)
+            .filter(|id| valid_flow_id(id).is_ok())
+            .map(str::to_string)
+            .into_iter()
+            .collect();
         let result: Map<String, Value> = fields
             .into_iter()
             .filter(|(k, _)| KEPT_FIELDS.contains(&k.as_str()))
@@ -892,12 +1147,19 @@ impl Engine for FlowiseEngine {
             result: Value::Object(result),
             text,
             external_execution_id,
+            kept_records,
         })
     }
 
     async fn describe(&self, flow_id: &str) -> Result<FlowDescription, EngineError> {
         let flow = self.get_chatflow(flow_id).await?;
-        self.describe_flow(&flow)
+        let mut description = self.describe_flow(&flow)?;
+        let (blockers, warnings) = self
+            .purge_check(&description.required_credential_types)
+            .await?;
+        description.publish_blockers.extend(blockers);
+        description.warnings.extend(warnings);
+        Ok(description)
     }
 
     async fn validate(
@@ -937,6 +1199,11 @@ impl Engine for FlowiseEngine {
             ),
             _ => {}
         }
+        let (blockers, warnings) = self.purge_check(required_credential_types).await?;
+        for warning in warnings {
+            tracing::warn!(flow_id, "{warning}");
+        }
+        problems.extend(blockers);
         Ok(problems)
     }
 
@@ -953,6 +1220,73 @@ impl Engine for FlowiseEngine {
                 detail: format!("ping answered HTTP {}", response.status.as_u16()),
             })
         }
+    }
+
+    fn retention(&self) -> Retention {
+        if !self.purge {
+            Retention::Kept(
+                "purging is turned off (engines.flowise.purge = false): Flowise keeps the injected \
+                 key in its execution records"
+                    .into(),
+            )
+        } else if self.api_key.is_none() {
+            Retention::Kept(
+                "engines.flowise.api_key is not set, so the gateway cannot delete the execution \
+                 records in which Flowise keeps the injected key"
+                    .into(),
+            )
+        } else {
+            Retention::Purgeable
+        }
+    }
+
+    /// Agentflow V2 runs keep the whole request, injected keys included, in
+    /// `execution.executionData` (seen on Flowise 3.1.2 and 3.1.4). An
+    /// answered call named its run (`executionId`); otherwise the run is
+    /// looked up by the call's conversation. Chatflows keep no execution.
+    async fn purge(&self, target: &PurgeTarget) -> Result<u64, PurgeError> {
+        valid_flow_id(&target.flow_id)?;
+        let now = chrono::Utc::now();
+        let mut ids: Vec<String> = target
+            .record_ids
+            .iter()
+            .filter(|id| valid_flow_id(id).is_ok())
+            .cloned()
+            .collect();
+        if !target.answered {
+            let conversation = match (&target.call_chat_id, &target.session_id) {
+                (Some(chat), _) => Some((chat.as_str(), None)),
+                (None, Some(session)) => Some((session.as_str(), Some(target.since))),
+                (None, None) => None,
+            };
+            if let Some((session, since)) = conversation {
+                let found = self.find_executions(target, session, since).await?;
+                if found.is_empty() && now - target.since < LATE_RECORDS {
+                    // The run may not be filed yet.
+                    return Err(PurgeError::InProgress);
+                }
+                for execution in found {
+                    let running = execution.state.as_deref() == Some("INPROGRESS")
+                        && execution
+                            .created_date
+                            .is_none_or(|created| now - created < STALE_RUN);
+                    if running {
+                        return Err(PurgeError::InProgress);
+                    }
+                    if !ids.contains(&execution.id) {
+                        ids.push(execution.id);
+                    }
+                }
+            }
+        }
+        let mut deleted = 0;
+        for id in &ids {
+            deleted += self.delete_execution(id).await?;
+        }
+        if let Some(chat_id) = &target.call_chat_id {
+            self.delete_call_messages(&target.flow_id, chat_id).await;
+        }
+        Ok(deleted)
     }
 }
 

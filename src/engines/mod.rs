@@ -40,6 +40,10 @@ pub struct InvokeOptions<'a> {
     pub timeout: Option<Duration>,
     /// Conversation/session id to pass to the engine, if any.
     pub session_id: Option<&'a str>,
+    /// The gateway's id for this call: engines that keep per-call records
+    /// file them under it when the caller gave no session, so they can be
+    /// found and purged even when the call's answer never arrived.
+    pub call_id: Option<uuid::Uuid>,
 }
 
 impl<'a> InvokeOptions<'a> {
@@ -48,6 +52,7 @@ impl<'a> InvokeOptions<'a> {
             engine_config,
             timeout: None,
             session_id: None,
+            call_id: None,
         }
     }
 }
@@ -61,6 +66,55 @@ pub struct EngineOutput {
     pub text: String,
     /// The engine's own execution id (stored as `external_execution_id`).
     pub external_execution_id: Option<String>,
+    /// Engine-side records this call created that hold what it sent
+    /// (Flowise executions): what a purge deletes.
+    #[serde(skip)]
+    pub kept_records: Vec<String>,
+}
+
+/// What an engine keeps of a call that carried the user's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retention {
+    /// Nothing that holds them.
+    Nothing,
+    /// Records the gateway deletes after the call ([`Engine::purge`]).
+    Purgeable,
+    /// Records the gateway cannot delete (why, for the operator).
+    Kept(String),
+}
+
+/// Where one call's engine-side records are, for [`Engine::purge`]:
+/// stored with the purge job, so a job outlives the process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PurgeTarget {
+    pub flow_id: String,
+    /// The records the engine named in its answer.
+    #[serde(default)]
+    pub record_ids: Vec<String>,
+    /// The conversation the gateway opened for this call alone (its
+    /// records may all go), when the caller gave no session.
+    #[serde(default)]
+    pub call_chat_id: Option<String>,
+    /// The caller's session, when it gave one (only this call's records go).
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// When the call began (a lookup by session looks no earlier).
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// Whether the engine answered (otherwise its records are looked up).
+    #[serde(default)]
+    pub answered: bool,
+}
+
+/// Why a purge did not finish (it is tried again later).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PurgeError {
+    /// The engine is down, slow or refused for now.
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    /// The engine's records of the call are not final yet (its run is
+    /// still going, or not filed yet).
+    #[error("the engine's records of the call are not final yet")]
+    InProgress,
 }
 
 /// A flow as read from its engine, mapped to what an agent row needs.
@@ -176,6 +230,17 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Result<Vec<String>, EngineError>;
 
     async fn health(&self) -> Result<(), EngineError>;
+
+    /// What this engine keeps of a call that carried credentials.
+    fn retention(&self) -> Retention {
+        Retention::Nothing
+    }
+
+    /// Delete the records of one call ([`Retention::Purgeable`]). Deleting
+    /// what is gone already is success. Returns how many were deleted.
+    async fn purge(&self, _target: &PurgeTarget) -> Result<u64, PurgeError> {
+        Ok(0)
+    }
 }
 
 /// The configured engines, shared by every call.

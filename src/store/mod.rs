@@ -36,6 +36,7 @@ mod error;
 pub mod journal;
 mod model;
 pub mod postgres;
+pub mod purges;
 pub mod replicas;
 mod row;
 pub mod sqlite;
@@ -55,6 +56,7 @@ pub use catalog::CatalogStore;
 pub use error::{StoreError, StoreResult};
 pub use journal::JournalStore;
 pub use model::*;
+pub use purges::PurgeStore;
 pub use replicas::ReplicaStore;
 pub use vault_rows::VaultStore;
 pub use web::WebStore;
@@ -99,6 +101,7 @@ pub trait Store:
     + AuditStore
     + ReplicaStore
     + WebStore
+    + PurgeStore
     + 'static
 {
 }
@@ -113,6 +116,7 @@ impl<T> Store for T where
         + AuditStore
         + ReplicaStore
         + WebStore
+        + PurgeStore
         + 'static
 {
 }

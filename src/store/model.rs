@@ -82,6 +82,11 @@ pub struct User {
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
+db_enum! {
+    /// What became of the engine's copy of a call that carried credentials.
+    EngineCopy { Pending => "pending", Purged => "purged", Kept => "kept" }
+}
+
 /// An OAuth identity (an account at an authorization server) of a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {
@@ -273,6 +278,31 @@ pub struct ExecutionLog {
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The engine-side copy of a call that carried credentials (`None`:
+    /// there is none).
+    pub engine_copy: Option<EngineCopy>,
+}
+
+/// A purge of one call's engine-side records, due at `next_attempt_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPurge {
+    pub execution_log_id: Uuid,
+    pub engine_type: EngineType,
+    pub target: Value,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// A purge job (`engine_purges`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Purge {
+    pub execution_log_id: Uuid,
+    pub engine_type: EngineType,
+    pub target: Value,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]

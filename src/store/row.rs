@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::{
     Agent, ApiKey, AuditEntry, CredentialRow, CreditAccount, Entitlement, ExecutionLog, Identity,
-    LedgerEntry, Replica, RevenueSample, StoreError, StoreResult, UsageSample, User, VaultKeyRow,
-    WebSession,
+    LedgerEntry, Purge, Replica, RevenueSample, StoreError, StoreResult, UsageSample, User,
+    VaultKeyRow, WebSession,
 };
 
 /// A column read as its domain type, whatever the backend stores.
@@ -122,7 +122,7 @@ fn parse_uuid(text: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(text).map_err(|e| StoreError::corrupt(format!("uuid '{text}': {e}")))
 }
 
-fn parse_ts(text: &str) -> StoreResult<DateTime<Utc>> {
+pub(super) fn parse_ts(text: &str) -> StoreResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|e| StoreError::corrupt(format!("timestamp '{text}': {e}")))
@@ -289,6 +289,24 @@ pub(super) fn log(row: &impl RowExt) -> StoreResult<ExecutionLog> {
         error: row.opt_text("error")?,
         created_at: row.ts("created_at")?,
         finished_at: row.opt_ts("finished_at")?,
+        engine_copy: row
+            .opt_text("engine_copy")?
+            .map(|t| t.parse())
+            .transpose()
+            .map_err(StoreError::corrupt)?,
+    })
+}
+
+pub(super) fn purge(row: &impl RowExt) -> StoreResult<Purge> {
+    Ok(Purge {
+        execution_log_id: row.uuid("execution_log_id")?,
+        engine_type: row.parsed("engine_type")?,
+        target: row.json("target")?,
+        attempts: row.int("attempts")?,
+        last_error: row.opt_text("last_error")?,
+        next_attempt_at: row.ts("next_attempt_at")?,
+        created_at: row.ts("created_at")?,
+        done_at: row.opt_ts("done_at")?,
     })
 }
 

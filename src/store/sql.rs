@@ -35,7 +35,12 @@ macro_rules! credential_cols {
 macro_rules! log_cols {
     () => {
         "id, user_id, agent_id, status, external_execution_id, input_snapshot, output_snapshot, \
-         duration_ms, credits_consumed, credits_reserved, error, created_at, finished_at"
+         duration_ms, credits_consumed, credits_reserved, error, created_at, finished_at, engine_copy"
+    };
+}
+macro_rules! purge_cols {
+    () => {
+        "execution_log_id, engine_type, target, attempts, last_error, next_attempt_at, created_at, done_at"
     };
 }
 macro_rules! ledger_cols {

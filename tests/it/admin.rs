@@ -594,6 +594,7 @@ async fn agent_import_and_validate_against_a_flowise_flow(backend: Backend) {
             .mount(&flowise)
             .await;
     }
+    crate::helpers::mount_flowise_executions(&flowise).await;
     let uri = flowise.uri();
     let a = Admin::start_with(backend, |c| {
         c.engines.flowise.base_url = Some(uri.parse().expect("url"));

@@ -409,6 +409,7 @@ async fn serve_chatflow(server: &MockServer, flow: &Value) {
         .respond_with(ResponseTemplate::new(200).set_body_json(flow.clone()))
         .mount(server)
         .await;
+    crate::helpers::mount_flowise_executions(server).await;
 }
 
 #[tokio::test]

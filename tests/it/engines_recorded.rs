@@ -251,6 +251,7 @@ async fn describe_recorded(name: &str) -> vieagent::engines::FlowDescription {
         .respond_with(ResponseTemplate::new(200).set_body_json(flow))
         .mount(&server)
         .await;
+    crate::helpers::mount_flowise_executions(&server).await;
     engine(&server).describe(&id).await.expect("describe")
 }
 

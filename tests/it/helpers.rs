@@ -762,3 +762,25 @@ impl TestDb {
             .expect("credential");
     }
 }
+
+/// A mock Flowise's executions API as a purge and the publish check use it
+/// (a key with `executions:view` and `executions:delete`, no executions).
+pub async fn mount_flowise_executions(server: &wiremock::MockServer) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    Mock::given(method("GET"))
+        .and(path("/api/v1/executions"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": [], "total": 0})),
+        )
+        .mount(server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/api/v1/executions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"success": true, "deletedCount": 0})),
+        )
+        .mount(server)
+        .await;
+}

@@ -19,6 +19,7 @@ mod mcp_client;
 mod oauth;
 mod openapi;
 mod operations;
+mod purge;
 mod server;
 mod soak;
 mod store_story;

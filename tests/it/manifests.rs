@@ -268,6 +268,7 @@ async fn from_engine_manifests_and_publish_checks() {
             .mount(&flowise)
             .await;
     }
+    crate::helpers::mount_flowise_executions(&flowise).await;
     let uri = flowise.uri();
     let engine_env = [
         ("VIEAGENT_FLOWISE_URL", uri.as_str()),

@@ -30,6 +30,7 @@ crate::backend_tests!(
     newer_schema_is_refused,
     web_sessions_expire_and_connect_links_work_once,
     identities_link_once_and_an_unlink_sticks,
+    purge_jobs_are_claimed_once_retried_and_finished,
 );
 
 async fn identities_link_once_and_an_unlink_sticks(backend: Backend) {
@@ -172,6 +173,142 @@ async fn web_sessions_expire_and_connect_links_work_once(backend: Backend) {
             .await
             .is_ok_and(|d| !d)
     );
+}
+
+/// A purge job: scheduled with its row marked `pending` together, due in
+/// order, claimed by one worker only, retried with its reason, finished
+/// with the row `purged`; `kept` rows have no job.
+async fn purge_jobs_are_claimed_once_retried_and_finished(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let agent = store.create_agent(&new_agent("qa")).await.expect("agent");
+    let start = |id: Uuid| JournalOp::Start {
+        row: NewExecutionLog {
+            id,
+            user_id: ada.id,
+            agent_id: agent.id,
+            status: ExecutionStatus::Running,
+            input_snapshot: None,
+        },
+        reserve: 0,
+    };
+    let (a, b, kept) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    store
+        .write_journal(&[start(a), start(b), start(kept)])
+        .await
+        .expect("rows");
+    let now = Utc::now();
+    let target = json!({"flow_id": "f", "call_chat_id": a.to_string(), "since": now});
+    for (id, due) in [
+        (a, now + ChronoDuration::seconds(60)),
+        (b, now - ChronoDuration::seconds(5)),
+    ] {
+        store
+            .schedule_purge(&NewPurge {
+                execution_log_id: id,
+                engine_type: EngineType::Flowise,
+                target: target.clone(),
+                next_attempt_at: due,
+            })
+            .await
+            .expect("schedule");
+    }
+    // One job per call.
+    assert!(
+        store
+            .schedule_purge(&NewPurge {
+                execution_log_id: a,
+                engine_type: EngineType::Flowise,
+                target: target.clone(),
+                next_attempt_at: now,
+            })
+            .await
+            .is_err()
+    );
+    store.mark_engine_copy_kept(kept).await.expect("kept");
+    let copy = |id| {
+        let store = store.clone();
+        async move {
+            store
+                .get_execution_log(id)
+                .await
+                .expect("get")
+                .expect("row")
+                .engine_copy
+        }
+    };
+    assert_eq!(copy(a).await, Some(EngineCopy::Pending));
+    assert_eq!(copy(kept).await, Some(EngineCopy::Kept));
+    assert!(store.get_purge(kept).await.expect("get").is_none());
+
+    let due = store.due_purges(now, 10).await.expect("due");
+    assert_eq!(
+        due.iter().map(|p| p.execution_log_id).collect::<Vec<_>>(),
+        vec![b]
+    );
+    let next = store.next_purge_due().await.expect("next").expect("some");
+    assert!(
+        (next - (now - ChronoDuration::seconds(5)))
+            .num_milliseconds()
+            .abs()
+            < 1_000
+    );
+    // The call learnt its record ids: a's job is due now, with them.
+    let learnt = json!({"flow_id": "f", "record_ids": ["e1"], "since": now, "answered": true});
+    store.update_purge(a, &learnt, now).await.expect("update");
+    let due = store.due_purges(now, 10).await.expect("due");
+    assert_eq!(due.len(), 2);
+    let job = store.get_purge(a).await.expect("get").expect("job");
+    assert_eq!(job.target, learnt);
+    assert_eq!((job.attempts, job.engine_type), (0, EngineType::Flowise));
+
+    // Two workers race for a: one wins; the lease hides it from due lists.
+    let lease = now + ChronoDuration::seconds(300);
+    assert!(store.claim_purge(a, 0, lease).await.expect("claim"));
+    assert!(!store.claim_purge(a, 0, lease).await.expect("claim"));
+    assert!(
+        store
+            .due_purges(now, 10)
+            .await
+            .expect("due")
+            .iter()
+            .all(|p| p.execution_log_id != a)
+    );
+    store
+        .retry_purge(a, "engine failed (HTTP 503): down", now)
+        .await
+        .expect("retry");
+    let job = store.get_purge(a).await.expect("get").expect("job");
+    assert_eq!(job.attempts, 1);
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("engine failed (HTTP 503): down")
+    );
+    assert!(job.done_at.is_none());
+    assert_eq!(copy(a).await, Some(EngineCopy::Pending));
+
+    assert!(store.claim_purge(a, 1, lease).await.expect("claim"));
+    store.finish_purge(a, now).await.expect("finish");
+    let job = store.get_purge(a).await.expect("get").expect("job");
+    assert!(job.done_at.is_some() && job.last_error.is_none());
+    assert_eq!(copy(a).await, Some(EngineCopy::Purged));
+    // A finished job is never due, claimed or updated again.
+    assert!(
+        store
+            .due_purges(now + ChronoDuration::days(1), 10)
+            .await
+            .expect("due")
+            .iter()
+            .all(|p| p.execution_log_id != a)
+    );
+    assert!(!store.claim_purge(a, 2, lease).await.expect("claim"));
+    store.update_purge(a, &target, now).await.expect("update");
+    assert_eq!(
+        store.get_purge(a).await.expect("get").expect("job").target,
+        learnt
+    );
+    assert_eq!(copy(b).await, Some(EngineCopy::Pending));
 }
 
 async fn user(store: &dyn Store, email: &str) -> User {

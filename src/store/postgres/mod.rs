@@ -7,6 +7,7 @@ mod audit;
 mod billing;
 mod catalog;
 mod journal;
+mod purges;
 mod replicas;
 mod vault_rows;
 mod web;

@@ -1,0 +1,303 @@
+//! Purging engine-side copies of calls that carried the user's credentials.
+//!
+//! Some engines keep what a call sent (Flowise stores the injected key in
+//! plain text in its execution records). Before such a call reaches the
+//! engine, a purge job is made durable ([`Purger::before_call`]): a crash
+//! mid-call leaves a job that finds the records by the call's chat id or
+//! session, never an untracked copy. After the call the job learns the
+//! engine's record ids and is due at once ([`Purger::after_call`]), off the
+//! caller's latency path; a background worker deletes the records, and
+//! retries (doubling from `engines.purge_retry` up to an hour) while the
+//! engine is down, across restarts, on any replica, until it is done. A
+//! purge never changes how the call itself ended.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::EnginesConfig;
+use crate::engines::{Engine, EngineOutput, Engines, PurgeTarget, Retention};
+use crate::store::{DynStore, EngineType, NewPurge, Purge, StoreError};
+
+/// Jobs taken per round.
+const BATCH: u32 = 32;
+/// The longest wait between retries, and between idle checks for jobs
+/// other replicas (or earlier runs) left due.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+const IDLE_CHECK: Duration = Duration::from_secs(60);
+/// A job made before the call is due this long after the call's deadline,
+/// should the call's own process never come back to it.
+const AFTER_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The purge worker's handle: cheap to clone.
+#[derive(Clone)]
+pub struct Purger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: DynStore,
+    engines: Engines,
+    retry: Duration,
+    /// How long one attempt holds a job before another worker may take it
+    /// (an attempt is a few engine requests, each within the call timeout).
+    lease: Duration,
+    wake: Notify,
+}
+
+/// What [`Purger::before_call`] arranged.
+pub(super) enum Planned {
+    /// Nothing to purge.
+    Nothing,
+    /// A durable job: what the engine call passes on, and what
+    /// [`Purger::after_call`] completes.
+    Purge(PurgeTarget),
+}
+
+impl Purger {
+    /// Start the worker; it stops at `shutdown`.
+    pub fn start(
+        store: DynStore,
+        engines: Engines,
+        config: &EnginesConfig,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let slowest = config
+            .flowise
+            .call_timeout
+            .max(config.activepieces.call_timeout);
+        let purger = Self {
+            inner: Arc::new(Inner {
+                store,
+                engines,
+                retry: config.purge_retry.max(Duration::from_millis(10)),
+                lease: slowest
+                    .saturating_mul(2)
+                    .clamp(Duration::from_secs(10), MAX_WAIT),
+                wake: Notify::new(),
+            }),
+        };
+        let worker = purger.clone();
+        tokio::spawn(async move { worker.run(shutdown).await });
+        purger
+    }
+
+    /// Before the engine is called with `has_credentials`: a durable purge
+    /// job when the engine keeps what it is sent, or the row marked `kept`
+    /// when the engine keeps it beyond the gateway's reach. `Err`: the job
+    /// could not be recorded, so the engine must not be called.
+    pub(super) async fn before_call(
+        &self,
+        engine: &dyn Engine,
+        call_id: Uuid,
+        flow_id: &str,
+        session_id: Option<&str>,
+        deadline: Duration,
+    ) -> Result<Planned, StoreError> {
+        let engine_name = engine.engine_type().as_str();
+        match engine.retention() {
+            Retention::Nothing => Ok(Planned::Nothing),
+            Retention::Kept(why) => {
+                tracing::debug!(reason = %why, "the engine keeps this call's credentials");
+                metrics::counter!("vieagent_engine_purges_total", "engine" => engine_name, "outcome" => "kept")
+                    .increment(1);
+                if let Err(e) = self.inner.store.mark_engine_copy_kept(call_id).await {
+                    tracing::error!(error = %e, "could not mark the call's engine copy kept");
+                }
+                Ok(Planned::Nothing)
+            }
+            Retention::Purgeable => {
+                let now = Utc::now();
+                let target = PurgeTarget {
+                    flow_id: flow_id.to_string(),
+                    record_ids: Vec::new(),
+                    call_chat_id: session_id.is_none().then(|| call_id.to_string()),
+                    session_id: session_id.map(str::to_string),
+                    // A margin for clock skew between the gateway and the engine.
+                    since: now - chrono::Duration::seconds(60),
+                    answered: false,
+                };
+                let due = now
+                    + chrono::Duration::from_std(deadline + AFTER_DEADLINE)
+                        .unwrap_or(chrono::Duration::hours(1));
+                self.inner
+                    .store
+                    .schedule_purge(&NewPurge {
+                        execution_log_id: call_id,
+                        engine_type: engine.engine_type(),
+                        target: serde_json::to_value(&target)
+                            .map_err(|e| StoreError::corrupt(e.to_string()))?,
+                        next_attempt_at: due,
+                    })
+                    .await?;
+                Ok(Planned::Purge(target))
+            }
+        }
+    }
+
+    /// After the engine call: the job learns the engine's record ids and is
+    /// due now. Runs in the background; should it be lost, the job is due
+    /// anyway at the call's deadline and finds the records itself.
+    pub(super) fn after_call(
+        &self,
+        call_id: Uuid,
+        mut target: PurgeTarget,
+        output: Option<&EngineOutput>,
+    ) {
+        if let Some(output) = output {
+            target.answered = true;
+            target.record_ids = output.kept_records.clone();
+        }
+        let purger = self.clone();
+        tokio::spawn(async move {
+            let value = match serde_json::to_value(&target) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot serialise a purge target");
+                    return;
+                }
+            };
+            if let Err(e) = purger
+                .inner
+                .store
+                .update_purge(call_id, &value, Utc::now())
+                .await
+            {
+                tracing::warn!(error = %e, execution_id = %call_id,
+                    "could not update the purge job; it runs at the call's deadline instead");
+                return;
+            }
+            purger.inner.wake.notify_one();
+        });
+    }
+
+    async fn run(&self, shutdown: CancellationToken) {
+        loop {
+            let worked = self.round().await;
+            let wait = if worked {
+                Duration::ZERO
+            } else {
+                match self.inner.store.next_purge_due().await {
+                    Ok(Some(due)) => (due - Utc::now())
+                        .to_std()
+                        .unwrap_or(Duration::from_millis(200))
+                        .clamp(Duration::from_millis(200), IDLE_CHECK),
+                    Ok(None) => IDLE_CHECK,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the purge jobs");
+                        IDLE_CHECK
+                    }
+                }
+            };
+            if wait.is_zero() {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Attempt the due jobs once; whether any was attempted.
+    async fn round(&self) -> bool {
+        let jobs = match self.inner.store.due_purges(Utc::now(), BATCH).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the purge jobs");
+                return false;
+            }
+        };
+        let mut worked = false;
+        for job in jobs {
+            worked |= self.attempt(job).await;
+        }
+        worked
+    }
+
+    #[tracing::instrument(skip_all, fields(execution_id = %job.execution_log_id, engine = %job.engine_type, attempt = job.attempts + 1))]
+    async fn attempt(&self, job: Purge) -> bool {
+        let store = &self.inner.store;
+        let id = job.execution_log_id;
+        let lease = Utc::now() + chrono::Duration::from_std(self.inner.lease).unwrap_or_default();
+        match store.claim_purge(id, job.attempts, lease).await {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim a purge job");
+                return false;
+            }
+        }
+        let engine_name = job.engine_type.as_str();
+        let outcome = match serde_json::from_value::<PurgeTarget>(job.target.clone()) {
+            Err(e) => Err(format!("the job's target is unreadable: {e}")),
+            Ok(target) => match self.engine(job.engine_type) {
+                Err(e) => Err(e),
+                Ok(engine) => engine.purge(&target).await.map_err(|e| e.to_string()),
+            },
+        };
+        match outcome {
+            Ok(deleted) => {
+                if let Err(e) = store.finish_purge(id, Utc::now()).await {
+                    // The lease runs out and the purge runs again (deleting
+                    // what is gone is success).
+                    tracing::warn!(error = %e, "purged, but could not record it");
+                    return true;
+                }
+                metrics::counter!("vieagent_engine_purges_total", "engine" => engine_name, "outcome" => "purged")
+                    .increment(1);
+                tracing::info!(deleted, "engine-side copy of the call purged");
+            }
+            Err(why) => {
+                let wait = backoff(self.inner.retry, job.attempts + 1);
+                let due = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                metrics::counter!("vieagent_engine_purges_total", "engine" => engine_name, "outcome" => "retry")
+                    .increment(1);
+                tracing::warn!(error = %why, retry_in = ?wait,
+                    "could not purge the engine-side copy of a call; will retry");
+                if let Err(e) = store.retry_purge(id, &why, due).await {
+                    tracing::warn!(error = %e, "could not record the purge's failure");
+                }
+            }
+        }
+        true
+    }
+
+    fn engine(&self, engine_type: EngineType) -> Result<Arc<dyn Engine>, String> {
+        self.inner
+            .engines
+            .get(engine_type)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// `base`, doubled per failed attempt, at most [`MAX_WAIT`].
+fn backoff(base: Duration, attempts: i32) -> Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
+    base.saturating_mul(1 << doublings).min(MAX_WAIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let base = Duration::from_secs(30);
+        assert_eq!(backoff(base, 1), Duration::from_secs(30));
+        assert_eq!(backoff(base, 2), Duration::from_secs(60));
+        assert_eq!(backoff(base, 4), Duration::from_secs(240));
+        assert_eq!(backoff(base, 30), MAX_WAIT);
+        assert_eq!(backoff(base, 0), base);
+    }
+}
