@@ -358,3 +358,285 @@ async fn injection_into_agentflow_model_config_matches_the_recorded_request() {
         .expect("same request, same success");
     assert_eq!(out.text, "Hello from fake OpenAI.");
 }
+
+/// The canary key the purge recordings (real Flowise 3.1.4) injected.
+const CANARY: &str = "sk-live-CANARY-123";
+
+fn recorded_purge(name: &str) -> Value {
+    recorded(&format!("purge/{name}"))
+}
+
+/// Serve a purge recording at its method, path and (when it had one) the
+/// query parameters it was asked with.
+async fn replay_purge(server: &MockServer, name: &str) -> Value {
+    let rec = recorded_purge(name);
+    let response = &rec["response"];
+    let mut mock = Mock::given(method(rec["request"]["method"].as_str().expect("method")))
+        .and(path(rec["request"]["path"].as_str().expect("path")));
+    for (key, value) in
+        url::form_urlencoded::parse(rec["request"]["query"].as_str().unwrap_or("").as_bytes())
+    {
+        mock = mock.and(wiremock::matchers::query_param(
+            key.as_ref(),
+            value.as_ref(),
+        ));
+    }
+    mock.respond_with(
+        ResponseTemplate::new(response["status"].as_u64().expect("status") as u16).set_body_raw(
+            response["body"].as_str().expect("body").to_string(),
+            response["content_type"].as_str().expect("content type"),
+        ),
+    )
+    .mount(server)
+    .await;
+    rec
+}
+
+fn purge_target(rec: &Value) -> vieagent::engines::PurgeTarget {
+    let flow = rec["request"]["path"]
+        .as_str()
+        .and_then(|p| p.rsplit('/').next())
+        .expect("flow");
+    vieagent::engines::PurgeTarget {
+        flow_id: flow.to_string(),
+        record_ids: Vec::new(),
+        call_chat_id: None,
+        session_id: None,
+        since: chrono::Utc::now() - chrono::Duration::hours(1),
+        answered: false,
+    }
+}
+
+/// What real Flowise 3.1.4 did: the Agentflow V2 answer names its run
+/// (`executionId`), whose `executionData` holds the injected key; the
+/// adapter keeps that id to purge and nothing of the key; deleting the run
+/// answers `{"success":true,"deletedCount":1}`, deleting it again
+/// `deletedCount: 0` (still a success).
+#[tokio::test]
+async fn recorded_agentflow_run_is_named_and_deleted() {
+    let server = MockServer::start().await;
+    let prediction = replay_purge(&server, "prediction_agentflow").await;
+    let answer: Value =
+        serde_json::from_str(prediction["response"]["body"].as_str().expect("body")).expect("json");
+    let execution_id = answer["executionId"].as_str().expect("executionId");
+    assert!(
+        answer.to_string().contains(CANARY),
+        "the recording echoes the key"
+    );
+    let config = json!({"input_mode": "question", "credential_targets": {"openai": ["llmModelConfig.openAIApiKey"]}});
+    let mut options = InvokeOptions::new(&config);
+    options.call_id = Some(uuid::Uuid::new_v4());
+    let mut target = purge_target(&prediction);
+    let output = engine(&server)
+        .invoke(
+            &target.flow_id,
+            &json!({"question": "hi"}),
+            &openai(CANARY),
+            &options,
+        )
+        .await
+        .expect("answer");
+    assert_eq!(output.kept_records, vec![execution_id.to_string()]);
+    assert!(
+        !serde_json::to_string(&output)
+            .expect("json")
+            .contains(CANARY)
+    );
+
+    let deleted = recorded_purge("execution_delete");
+    assert_eq!(
+        deleted["request"]["path"],
+        format!("/api/v1/executions/{execution_id}")
+    );
+    replay_purge(&server, "execution_delete").await;
+    target.record_ids = output.kept_records.clone();
+    target.answered = true;
+    assert_eq!(engine(&server).purge(&target).await, Ok(1));
+
+    let server = MockServer::start().await;
+    replay_purge(&server, "execution_delete_missing").await;
+    assert_eq!(engine(&server).purge(&target).await, Ok(0));
+}
+
+/// A call that never got its answer (here the recorded 500 of a failing LLM
+/// node): its runs are found by the call's conversation in the recorded
+/// executions list — each holds the key — and deleted; its chat messages
+/// go too. A conversation with no runs yet is tried again later.
+#[tokio::test]
+async fn recorded_unanswered_call_is_found_by_its_conversation() {
+    let server = MockServer::start().await;
+    let failed = replay_purge(&server, "prediction_agentflow_failed").await;
+    let config = json!({"input_mode": "question", "credential_targets": {"openai": ["llmModelConfig.openAIApiKey"]}});
+    let err = engine(&server)
+        .invoke(
+            &purge_target(&failed).flow_id,
+            &json!({"question": "fail please"}),
+            &openai(CANARY),
+            &InvokeOptions::new(&config),
+        )
+        .await
+        .expect_err("500");
+    assert!(
+        matches!(err, EngineError::Failed { status: 500, .. }),
+        "{err:?}"
+    );
+
+    let list = recorded_purge("executions_list");
+    let query: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(list["request"]["query"].as_str().expect("query").as_bytes())
+            .into_owned()
+            .collect();
+    let listed: Value =
+        serde_json::from_str(list["response"]["body"].as_str().expect("body")).expect("json");
+    let runs: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|e| {
+            assert!(e["executionData"].as_str().expect("data").contains(CANARY));
+            e["id"].as_str().expect("id")
+        })
+        .collect();
+    assert_eq!(runs.len(), 2);
+
+    let server = MockServer::start().await;
+    // The recording was asked without paging: it answers any page asked.
+    for run in &runs {
+        Mock::given(method("DELETE"))
+            .and(path(format!("/api/v1/executions/{run}")))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(
+                    recorded_purge("execution_delete")["response"]["body"]
+                        .as_str()
+                        .expect("body")
+                        .to_string(),
+                    "application/json; charset=utf-8",
+                ),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let response = &list["response"];
+    Mock::given(method("GET"))
+        .and(path("/api/v1/executions"))
+        .and(wiremock::matchers::query_param(
+            "agentflowId",
+            query["agentflowId"].as_str(),
+        ))
+        .and(wiremock::matchers::query_param(
+            "sessionId",
+            query["sessionId"].as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            response["body"].as_str().expect("body").to_string(),
+            "application/json; charset=utf-8",
+        ))
+        .mount(&server)
+        .await;
+    let messages = recorded_purge("chatmessage_delete");
+    assert_eq!(
+        messages["request"]["query"],
+        format!("chatId={}", query["sessionId"])
+    );
+    replay_purge(&server, "chatmessage_delete").await;
+    let target = vieagent::engines::PurgeTarget {
+        flow_id: query["agentflowId"].clone(),
+        call_chat_id: Some(query["sessionId"].clone()),
+        ..purge_target(&failed)
+    };
+    assert_eq!(engine(&server).purge(&target).await, Ok(2));
+    let asked_messages = server
+        .received_requests()
+        .await
+        .expect("recording")
+        .iter()
+        .filter(|r| r.url.path().starts_with("/api/v1/chatmessage/"))
+        .count();
+    assert_eq!(asked_messages, 1);
+
+    // Nothing filed under a fresh conversation yet: not final.
+    let server = MockServer::start().await;
+    replay_purge(&server, "executions_list_bogus_session").await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/executions"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(
+                recorded_purge("executions_list_bogus_session")["response"]["body"]
+                    .as_str()
+                    .expect("body")
+                    .to_string(),
+                "application/json; charset=utf-8",
+            ),
+        )
+        .mount(&server)
+        .await;
+    let fresh = vieagent::engines::PurgeTarget {
+        call_chat_id: Some("nope".into()),
+        since: chrono::Utc::now(),
+        ..target
+    };
+    assert_eq!(
+        engine(&server).purge(&fresh).await,
+        Err(vieagent::engines::PurgeError::InProgress)
+    );
+}
+
+/// Real Flowise answers a key without `executions:delete` with 403
+/// `{"message":"Forbidden"}`, on one run and on the empty bulk delete the
+/// publish check sends: both name the permission.
+#[tokio::test]
+async fn recorded_forbidden_deletes_name_the_permission() {
+    let server = MockServer::start().await;
+    let forbidden = replay_purge(&server, "execution_delete_forbidden").await;
+    let run = forbidden["request"]["path"]
+        .as_str()
+        .and_then(|p| p.rsplit('/').next())
+        .expect("run");
+    let target = vieagent::engines::PurgeTarget {
+        flow_id: "82e72885-6b54-4f13-b3d5-f04c7278a9f5".into(),
+        record_ids: vec![run.to_string()],
+        answered: true,
+        ..purge_target(&forbidden)
+    };
+    let err = engine(&server).purge(&target).await.expect_err("403");
+    assert!(err.to_string().contains("`executions:delete`"), "{err}");
+
+    // Publishing: the recorded chatflow, the list allowed, the delete refused.
+    let flow = recorded("p02_get_chatflow_with_apikey");
+    let body: Value =
+        serde_json::from_str(flow["response"]["body"].as_str().expect("body")).expect("json");
+    let id = body["id"].as_str().expect("id").to_string();
+    for (allowed, expect_blocked) in [
+        ("executions_bulk_delete_empty", false),
+        ("executions_bulk_delete_empty_no_delete_key", true),
+    ] {
+        let server = MockServer::start().await;
+        replay(&server, &flow).await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/executions"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(
+                    recorded_purge("executions_list_bogus_session")["response"]["body"]
+                        .as_str()
+                        .expect("body")
+                        .to_string(),
+                    "application/json; charset=utf-8",
+                ),
+            )
+            .mount(&server)
+            .await;
+        let bulk = replay_purge(&server, allowed).await;
+        assert_eq!(bulk["request"]["body"], r#"{"executionIds":[]}"#);
+        let d = engine(&server).describe(&id).await.expect("describe");
+        let blocked = d
+            .publish_blockers
+            .iter()
+            .any(|b| b.contains("`executions:delete`"));
+        assert_eq!(
+            blocked, expect_blocked,
+            "{allowed}: {:?}",
+            d.publish_blockers
+        );
+    }
+}
