@@ -28,6 +28,7 @@
 //! * the metrics of the finished call.
 
 mod admit;
+mod inflight;
 mod invoke;
 pub mod journal;
 mod pipeline;
@@ -197,14 +198,87 @@ pub async fn call(state: &Pipeline, request: CallRequest) -> Result<ToolResult, 
     }
     let state = state.clone();
     let tracker = state.lifecycle().call_tracker().clone();
-    let handle = tracker.spawn(async move { stages::run(&state, request).await });
-    match handle.await {
-        Ok(result) => result,
-        Err(e) => {
-            tracing::error!(error = %e, "call task failed");
-            Err(CallError::JournalUnavailable("the call task failed".into()))
-        }
+    let handle = tracker.spawn(async move { stages::run(&state, request, None).await });
+    joined(handle.await)
+}
+
+fn joined(
+    outcome: Result<Result<ToolResult, CallError>, tokio::task::JoinError>,
+) -> Result<ToolResult, CallError> {
+    outcome.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "call task failed");
+        Err(CallError::JournalUnavailable("the call task failed".into()))
+    })
+}
+
+/// How [`start`] left a call.
+#[derive(Debug)]
+pub enum Started {
+    /// Its row is durable and it runs on, detached from the request: its
+    /// outcome will be in its row.
+    Detached(Uuid),
+    /// It ended before it reached the engine (refused, no credits, …).
+    Finished(ToolResult),
+}
+
+/// Start a call and answer as soon as its row is durable; the call runs on
+/// in the background, to its end, like any other (its `request.cancel`
+/// should belong to no connection). Cancel it with [`cancel`].
+pub async fn start(state: &Pipeline, request: CallRequest) -> Result<Started, CallError> {
+    if state.lifecycle().is_shutting_down() {
+        metrics::counter!("vieagent_calls_refused_total", "reason" => "shutting_down").increment(1);
+        return Err(CallError::ShuttingDown);
     }
+    if let Err(refusal) = state.limits().check_rate(request.user.id) {
+        return Err(limited(refusal, &request.tool_name));
+    }
+    let (durable, durable_rx) = tokio::sync::oneshot::channel();
+    let runner = state.clone();
+    let tracker = state.lifecycle().call_tracker().clone();
+    let handle = tracker.spawn(async move { stages::run(&runner, request, Some(durable)).await });
+    match durable_rx.await {
+        Ok(id) => Ok(Started::Detached(id)),
+        Err(_) => joined(handle.await).map(Started::Finished),
+    }
+}
+
+/// What [`cancel`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancel {
+    /// The call was asked to stop (it ends `failed`, "cancelled", soon).
+    Requested,
+    /// The call had ended already, as this.
+    Finished(ExecutionStatus),
+}
+
+/// Ask one of `user`'s calls to stop, whichever replica runs it. `None`:
+/// no such call of theirs.
+pub async fn cancel(
+    state: &Pipeline,
+    user: &User,
+    execution_id: Uuid,
+    requested_by: &str,
+) -> Result<Option<Cancel>, StoreError> {
+    let Some(row) = state
+        .store()
+        .get_execution_log(execution_id)
+        .await?
+        .filter(|row| row.user_id == user.id)
+    else {
+        return Ok(None);
+    };
+    if matches!(
+        row.status,
+        ExecutionStatus::Success | ExecutionStatus::Failed
+    ) {
+        return Ok(Some(Cancel::Finished(row.status)));
+    }
+    state
+        .store()
+        .request_cancel(execution_id, requested_by)
+        .await?;
+    state.inflight().cancel(execution_id);
+    Ok(Some(Cancel::Requested))
 }
 
 fn limited(refusal: Refusal, tool: &str) -> CallError {

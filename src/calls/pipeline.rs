@@ -23,6 +23,7 @@ use crate::store::{
 };
 use crate::vault::Vault;
 
+use super::inflight::InFlight;
 use super::journal::Journal;
 use super::purge::Purger;
 use super::{CallRequest, PROGRESS_STEPS, redact};
@@ -45,6 +46,7 @@ struct Deps {
     config: Arc<Config>,
     lifecycle: Lifecycle,
     purger: Purger,
+    inflight: InFlight,
 }
 
 impl Pipeline {
@@ -78,6 +80,7 @@ impl Pipeline {
                     &config.engines,
                     lifecycle.shutdown_token().clone(),
                 ),
+                inflight: InFlight::start(store.clone(), lifecycle.shutdown_token().clone()),
                 store,
                 vault,
                 engines,
@@ -129,6 +132,11 @@ impl Pipeline {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The calls this process runs, cancellable from any replica.
+    pub(super) fn inflight(&self) -> &InFlight {
+        &self.inner.inflight
     }
 
     /// The worker that purges engine-side copies of calls.

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -14,7 +15,13 @@ use super::{CallError, CallRequest, ToolResult, limited};
 
 /// One call, start to finish: look the tool up, run the stages in the
 /// call's span, record the metrics of what came out.
-pub(super) async fn run(p: &Pipeline, request: CallRequest) -> Result<ToolResult, CallError> {
+/// `durable` hears the call's id once its row is durable (a call that ends
+/// before that drops it unheard).
+pub(super) async fn run(
+    p: &Pipeline,
+    request: CallRequest,
+    durable: Option<oneshot::Sender<Uuid>>,
+) -> Result<ToolResult, CallError> {
     let started = Instant::now();
     let entry = p
         .catalog()
@@ -31,7 +38,7 @@ pub(super) async fn run(p: &Pipeline, request: CallRequest) -> Result<ToolResult
         request: &request,
         started,
     };
-    let (result, engine_time) = stages(p, &call).instrument(call.span()).await;
+    let (result, engine_time) = stages(p, &call, durable).instrument(call.span()).await;
     if let Ok(r) = &result {
         observe(&call, engine_time, r);
     }
@@ -43,6 +50,7 @@ pub(super) async fn run(p: &Pipeline, request: CallRequest) -> Result<ToolResult
 async fn stages(
     p: &Pipeline,
     call: &Call<'_>,
+    durable: Option<oneshot::Sender<Uuid>>,
 ) -> (Result<ToolResult, CallError>, Option<Duration>) {
     let admitted = match admit::admit(p, call).await {
         Ok(Admission::Admitted(admitted)) => admitted,
@@ -61,8 +69,26 @@ async fn stages(
         Ok(Started::NoCredits(result)) => return (Ok(result), None),
         Err(e) => return (Err(e), None),
     }
+    // From here the call is cancellable from any replica, until it ends.
+    p.inflight().register(call.id, call.request.cancel.clone());
+    if let Some(durable) = durable {
+        let _ = durable.send(call.id);
+    }
     call.progress(1, "started").await;
-    match invoke::invoke(p, call, admitted.credentials, permits).await {
+    let invoked = invoke::invoke(p, call, admitted.credentials, permits).await;
+    let settled = settle_invoked(p, call, &admitted.scrubber, invoked).await;
+    p.inflight().unregister(call.id);
+    settled
+}
+
+/// The row finished as the engine call ended.
+async fn settle_invoked(
+    p: &Pipeline,
+    call: &Call<'_>,
+    scrubber: &crate::scrub::Scrubber,
+    invoked: Invoked,
+) -> (Result<ToolResult, CallError>, Option<Duration>) {
+    match invoked {
         Invoked::Unconfigured(message) => {
             let result =
                 settle::failed(p.journal(), call, "engine_not_configured", message, 0).await;
@@ -76,8 +102,7 @@ async fn stages(
             outcome,
             engine_time,
         } => {
-            let result =
-                settle::finish(p.journal(), call, &admitted.scrubber, outcome, engine_time).await;
+            let result = settle::finish(p.journal(), call, scrubber, outcome, engine_time).await;
             call.progress(3, "done").await;
             (result, Some(engine_time))
         }

@@ -23,7 +23,10 @@ mod credentials;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use futures::future::join_all;
 use rmcp::model::Tool;
@@ -41,7 +44,7 @@ use crate::calls::{self, CallError, CallRequest, ToolResult};
 use crate::error::{Error, FieldError, Problem, Result};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::openapi::{
-    BadBody, BadRequest, Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable,
+    BadBody, BadRequest, Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable,
 };
 use crate::limits::Refusal;
 use crate::state::AppState;
@@ -95,7 +98,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_tools))
         .routes(routes!(invoke))
         .routes(routes!(tool_calls))
-        .routes(routes!(get_execution))
+        .routes(routes!(get_execution, cancel_execution))
         .routes(routes!(me))
         .merge(credentials::routes())
         .split_for_parts();
@@ -249,6 +252,45 @@ pub struct InvokeRequest {
     #[serde(default = "empty_object")]
     #[schema(value_type = Object, example = json!({"message": "hello"}))]
     pub arguments: Value,
+    /// `false`: answer `202 Accepted` as soon as the call is recorded, and
+    /// let it run (long flows); poll `GET /v1/executions/{id}` for its
+    /// outcome, `DELETE` it to cancel. Same as `Prefer: respond-async`.
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A call left running (`wait: false` or `Prefer: respond-async`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvokeAccepted {
+    /// The call's execution_logs row: its id is the handle.
+    pub execution_id: Uuid,
+    /// `running`.
+    pub status: ExecutionStatus,
+    /// Where its outcome will be (also the `Location` header).
+    pub location: String,
+}
+
+/// A cancellation asked for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancelAccepted {
+    pub execution_id: Uuid,
+    /// `cancelling`: the call stops soon and its row ends `failed`
+    /// ("cancelled", credits released).
+    pub status: String,
+}
+
+/// Whether the request prefers an asynchronous answer (RFC 7240).
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
 }
 
 fn empty_object() -> Value {
@@ -306,6 +348,18 @@ fn call_error(e: CallError) -> Error {
     }
 }
 
+fn call_request(user: Arc<User>, tool_name: String, arguments: Value) -> CallRequest {
+    CallRequest {
+        user,
+        tool_name,
+        arguments,
+        progress: None,
+        cancel: CancellationToken::new(),
+        session_id: None,
+        transport: "chat",
+    }
+}
+
 async fn run_call(
     state: &AppState,
     user: Arc<User>,
@@ -314,46 +368,76 @@ async fn run_call(
 ) -> std::result::Result<ToolResult, CallError> {
     // The call runs to completion even if the client goes away: its row is
     // finished and its credits settled either way.
-    calls::call(
-        state.calls(),
-        CallRequest {
-            user,
-            tool_name,
-            arguments,
-            progress: None,
-            cancel: CancellationToken::new(),
-            session_id: None,
-            transport: "chat",
-        },
-    )
-    .await
+    calls::call(state.calls(), call_request(user, tool_name, arguments)).await
 }
 
 /// Call one tool. A tool that runs and fails is still a 200 with
 /// `status: failed` and the reason (it is a result for the model); HTTP
-/// errors are for requests that could not be run at all.
+/// errors are for requests that could not be run at all. With `wait: false`
+/// (or `Prefer: respond-async`) a call that starts answers `202` at once and
+/// runs on: its outcome is at the `Location`.
 #[utoipa::path(post, path = "/tools/{tool_name}/invoke", tag = "tools",
-    params(("tool_name" = String, Path, description = "The tool's name (or its OpenAI/Anthropic name)")),
+    params(
+        ("tool_name" = String, Path, description = "The tool's name (or its OpenAI/Anthropic name)"),
+        ("Prefer" = Option<String>, Header, description = "`respond-async`: as `wait: false`"),
+    ),
     request_body(content = InvokeRequest, example = json!({"arguments": {"message": "hello"}})),
     responses(
         (status = 200, body = InvokeResponse, example = json!({
             "execution_id": "0f9c1a52-6f1e-4c55-9f57-3a2b8f0d8c11", "status": "success",
             "output": {"text": "hello"}, "text": "hello", "credits_consumed": 1, "error_kind": null
         })),
+        (status = 202, body = InvokeAccepted, description = "The call runs on (`wait: false`); its outcome will be at `Location`",
+            headers(("Location" = String, description = "`/v1/executions/{id}`")),
+            example = json!({
+            "execution_id": "0f9c1a52-6f1e-4c55-9f57-3a2b8f0d8c11", "status": "running",
+            "location": "/v1/executions/0f9c1a52-6f1e-4c55-9f57-3a2b8f0d8c11"
+        })),
         Invalid, Unauthorized, NotFound, BadBody, TooManyRequests, Unavailable,
     ))]
 async fn invoke(
     State(state): State<AppState>,
     Extension(auth): Extension<AuthUser>,
+    headers: HeaderMap,
     ApiPath(tool_name): ApiPath<String>,
     ApiJson(body): ApiJson<InvokeRequest>,
-) -> Result<axum::Json<InvokeResponse>> {
+) -> Result<Response> {
     let name = resolve_tool_name(&state, &tool_name)
         .ok_or_else(|| Error::NotFound(format!("no tool named '{tool_name}'")))?;
-    let result = run_call(&state, caller(&auth), name, body.arguments)
+    if body.wait && !prefers_async(&headers) {
+        let result = run_call(&state, caller(&auth), name, body.arguments)
+            .await
+            .map_err(call_error)?;
+        return Ok(axum::Json(InvokeResponse::from(result)).into_response());
+    }
+    let request = call_request(caller(&auth), name, body.arguments);
+    match calls::start(state.calls(), request)
         .await
-        .map_err(call_error)?;
-    Ok(axum::Json(result.into()))
+        .map_err(call_error)?
+    {
+        calls::Started::Finished(result) => {
+            Ok(axum::Json(InvokeResponse::from(result)).into_response())
+        }
+        calls::Started::Detached(id) => {
+            let location = format!("/v1/executions/{id}");
+            Ok((
+                StatusCode::ACCEPTED,
+                [
+                    (LOCATION, location.clone()),
+                    (
+                        HeaderName::from_static("preference-applied"),
+                        "respond-async".to_string(),
+                    ),
+                ],
+                axum::Json(InvokeAccepted {
+                    execution_id: id,
+                    status: ExecutionStatus::Running,
+                    location,
+                }),
+            )
+                .into_response())
+        }
+    }
 }
 
 /// The model's tool calls, as it produced them: an OpenAI assistant message
@@ -748,6 +832,37 @@ async fn get_execution(
         .await?
         .map(|a| a.tool_name);
     Ok(axum::Json(ExecutionView::new(log, tool)))
+}
+
+/// Cancel one of your calls still running (e.g. started with `wait:
+/// false`), whichever gateway replica runs it: the engine request is
+/// dropped, the row ends `failed` ("cancelled") and its credits are
+/// released. A call that has ended is a 409 naming how it ended.
+#[utoipa::path(delete, path = "/executions/{id}", tag = "tools", params(("id" = Uuid, Path)),
+    responses(
+        (status = 202, body = CancelAccepted),
+        Invalid, Unauthorized, NotFound, Conflict,
+    ))]
+async fn cancel_execution(
+    State(state): State<AppState>,
+    Extension(auth): Extension<AuthUser>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response> {
+    let by = format!("self:{}", auth.user.email);
+    match calls::cancel(state.calls(), &auth.user, id, &by).await? {
+        None => Err(Error::NotFound(format!("no execution with id {id}"))),
+        Some(calls::Cancel::Finished(status)) => Err(Error::Conflict(format!(
+            "execution {id} has ended ({status}); there is nothing to cancel"
+        ))),
+        Some(calls::Cancel::Requested) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(CancelAccepted {
+                execution_id: id,
+                status: "cancelling".into(),
+            }),
+        )
+            .into_response()),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

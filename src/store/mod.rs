@@ -30,6 +30,7 @@ mod sql;
 pub mod accounts;
 pub mod audit;
 pub mod billing;
+pub mod cancels;
 pub mod catalog;
 pub(crate) mod credits;
 mod error;
@@ -52,6 +53,7 @@ use secrecy::ExposeSecret;
 pub use accounts::AccountStore;
 pub use audit::AuditStore;
 pub use billing::BillingStore;
+pub use cancels::CancelStore;
 pub use catalog::CatalogStore;
 pub use error::{StoreError, StoreResult};
 pub use journal::JournalStore;
@@ -102,6 +104,7 @@ pub trait Store:
     + ReplicaStore
     + WebStore
     + PurgeStore
+    + CancelStore
     + 'static
 {
 }
@@ -117,6 +120,7 @@ impl<T> Store for T where
         + ReplicaStore
         + WebStore
         + PurgeStore
+        + CancelStore
         + 'static
 {
 }

@@ -23,5 +23,6 @@ mod purge;
 mod server;
 mod soak;
 mod store_story;
+mod tasks;
 mod vault;
 mod web;

@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod billing;
+mod cancels;
 mod catalog;
 mod journal;
 mod purges;

@@ -16,6 +16,7 @@ macro_rules! now {
 mod accounts;
 mod audit;
 mod billing;
+mod cancels;
 mod catalog;
 mod journal;
 mod purges;
