@@ -236,6 +236,7 @@ async fn seed(config: &Config) -> (vieagent::store::DynStore, Vec<String>) {
             engine_config: json!({"input_mode": "question"}),
             timeout_ms: None,
             charge_failed_calls: false,
+            task_mode: Default::default(),
         })
         .await
         .expect("agent");
@@ -970,6 +971,7 @@ async fn main() {
                     engine_config: json!({"input_mode": "question"}),
                     timeout_ms: None,
                     charge_failed_calls: false,
+                    task_mode: Default::default(),
                 })
                 .await
                 .expect("agent");

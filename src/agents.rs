@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::engines::{Engines, FlowDescription, valid_flow_id};
 use crate::error::{Error, FieldError, OnConstraint, Result};
-use crate::store::{Agent, AgentPatch, AgentStatus, EngineType, NewAgent, Store};
+use crate::store::{Agent, AgentPatch, AgentStatus, EngineType, NewAgent, Store, TaskMode};
 
 /// `^[A-Za-z0-9_.-]{1,64}$`: valid, stable MCP tool names.
 pub fn validate_tool_name(name: &str) -> Result<()> {
@@ -183,6 +183,7 @@ pub async fn import(
                     engine_config: description.engine_config.clone(),
                     timeout_ms: None,
                     charge_failed_calls: false,
+                    task_mode: TaskMode::Never,
                 })
                 .await
                 .on_unique(|| Error::Conflict(format!("tool_name {tool_name} is already taken")))?;
@@ -458,6 +459,11 @@ pub struct AgentDefinition {
     /// successful calls are charged).
     #[serde(default)]
     pub charge_failed_calls: bool,
+    /// How calls run for MCP clients with the Tasks extension: `never`
+    /// (inline), `auto` (inline if done within `mcp.task_inline_budget`,
+    /// else a task), `always` (a task; other clients cannot call it).
+    #[serde(default)]
+    pub task_mode: TaskMode,
 }
 
 fn default_credits_per_call() -> i32 {
@@ -507,6 +513,7 @@ pub struct AgentUpdate {
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 3600000)]
     pub timeout_ms: Option<Option<i32>>,
     pub charge_failed_calls: Option<bool>,
+    pub task_mode: Option<TaskMode>,
 }
 
 /// Largest accepted input schema (serialized).
@@ -697,6 +704,7 @@ impl AgentDefinition {
                 .unwrap_or_else(|| Value::Object(Default::default())),
             timeout_ms: self.timeout_ms,
             charge_failed_calls: self.charge_failed_calls,
+            task_mode: self.task_mode,
         })
     }
 }
@@ -769,6 +777,7 @@ impl AgentUpdate {
             engine_config: self.engine_config.clone(),
             timeout_ms: self.timeout_ms,
             charge_failed_calls: self.charge_failed_calls,
+            task_mode: self.task_mode,
         })
     }
 }

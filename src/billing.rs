@@ -590,6 +590,7 @@ mod tests {
             engine_config: serde_json::json!({}),
             timeout_ms: None,
             charge_failed_calls: false,
+            task_mode: Default::default(),
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

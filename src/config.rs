@@ -536,6 +536,19 @@ pub struct McpConfig {
     /// `tools/list` page size for large catalogs (0 = one page).
     #[serde(default = "default_tools_page_size")]
     pub tools_page_size: usize,
+    /// Tasks extension: how long an `auto` agent's call may take and still
+    /// be answered inline rather than as a task.
+    #[serde(default = "default_task_inline_budget", with = "humantime_serde")]
+    pub task_inline_budget: Duration,
+    /// Tasks extension: how long a task stays readable (`ttlMs`) after it
+    /// was created.
+    #[serde(default = "default_task_ttl", with = "humantime_serde")]
+    pub task_ttl: Duration,
+    /// While a call waits on its engine, a progress notification this often
+    /// (to callers that asked for progress; it keeps some clients from
+    /// timing the call out).
+    #[serde(default = "default_progress_interval", with = "humantime_serde")]
+    pub progress_interval: Duration,
 }
 
 impl Default for McpConfig {
@@ -545,8 +558,21 @@ impl Default for McpConfig {
             allowed_origins: Vec::new(),
             max_request_bytes: default_mcp_max_request_bytes(),
             tools_page_size: default_tools_page_size(),
+            task_inline_budget: default_task_inline_budget(),
+            task_ttl: default_task_ttl(),
+            progress_interval: default_progress_interval(),
         }
     }
+}
+
+fn default_task_inline_budget() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_progress_interval() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_task_ttl() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 fn default_tools_page_size() -> usize {

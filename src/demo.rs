@@ -51,6 +51,7 @@ pub async fn seed_if_wanted(config: &Config, store: &dyn Store) -> Result<()> {
                 engine_config: demo_engine_config(),
                 timeout_ms: None,
                 charge_failed_calls: false,
+                task_mode: Default::default(),
             })
             .await?;
         tracing::info!(tool = DEMO_TOOL, "seeded the demo agent");

@@ -17,7 +17,7 @@ use crate::engines::Engines;
 use crate::error::{Error, OnConstraint, Result};
 use crate::store::{
     Agent, AgentChange, AgentFilter, AgentPatch, AgentStatus, EngineType, NewAgent, NewAuditEntry,
-    Store,
+    Store, TaskMode,
 };
 
 /// One agent manifest file.
@@ -53,6 +53,10 @@ pub struct AgentManifest {
     /// Charge failed calls too (default: only successful calls).
     #[serde(default)]
     pub charge_failed_calls: bool,
+    /// `never` (default), `auto` or `always`: how calls run for MCP clients
+    /// with the Tasks extension.
+    #[serde(default)]
+    pub task_mode: TaskMode,
 }
 
 fn default_credits() -> i32 {
@@ -235,6 +239,7 @@ async fn load(
             engine_config,
             timeout_ms: manifest.timeout_ms,
             charge_failed_calls: manifest.charge_failed_calls,
+            task_mode: manifest.task_mode,
         };
         match definition.validate() {
             Ok(new) => out.push((file.clone(), new, manifest.status)),
@@ -285,6 +290,7 @@ fn differs(current: &Agent, new: &NewAgent, status: AgentStatus) -> bool {
         || current.engine_config != new.engine_config
         || current.timeout_ms != new.timeout_ms
         || current.charge_failed_calls != new.charge_failed_calls
+        || current.task_mode != new.task_mode
         || current.status != status
 }
 
@@ -305,6 +311,7 @@ fn preview(new: &NewAgent, status: AgentStatus) -> Agent {
         engine_config: new.engine_config.clone(),
         timeout_ms: new.timeout_ms,
         charge_failed_calls: new.charge_failed_calls,
+        task_mode: new.task_mode,
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
     }
@@ -390,6 +397,7 @@ pub async fn apply(
                     engine_config: Some(new.engine_config.clone()),
                     timeout_ms: Some(new.timeout_ms),
                     charge_failed_calls: Some(new.charge_failed_calls),
+                    task_mode: Some(new.task_mode),
                 },
             )),
             _ => {}

@@ -16,7 +16,7 @@ use crate::error::{Error, FieldError, OnConstraint, Result};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::openapi::{AdminAuth, BadBody, Conflict, Invalid, NotFound};
 use crate::state::AppState;
-use crate::store::{Agent, AgentFilter, AgentPatch, AgentStatus, EngineType, StoreError};
+use crate::store::{Agent, AgentFilter, AgentPatch, AgentStatus, EngineType, StoreError, TaskMode};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -50,6 +50,7 @@ pub struct AgentView {
     pub engine_config: Value,
     pub timeout_ms: Option<i32>,
     pub charge_failed_calls: bool,
+    pub task_mode: TaskMode,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -72,6 +73,7 @@ impl From<Agent> for AgentView {
             engine_config: a.engine_config,
             timeout_ms: a.timeout_ms,
             charge_failed_calls: a.charge_failed_calls,
+            task_mode: a.task_mode,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -471,6 +473,7 @@ async fn validate_definition(
         engine_config: new.engine_config,
         timeout_ms: new.timeout_ms,
         charge_failed_calls: new.charge_failed_calls,
+        task_mode: new.task_mode,
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
     };

@@ -96,15 +96,39 @@ pub(super) async fn invoke(
     {
         options.call_id = Some(call.id);
     }
-    call.progress(2, "waiting on engine").await;
+    call.progress(2.0, "waiting on engine").await;
     let engine_started = Instant::now();
-    let outcome = tokio::select! {
-        r = engine.invoke(&agent.engine_flow_id, &call.request.arguments, &credentials, &options) => match r {
-            Ok(output) => Ran::Output(output),
-            Err(e) => Ran::Failed(e),
-        },
-        _ = call.request.cancel.cancelled() => Ran::Cancelled,
-        _ = p.lifecycle().hard_stop().cancelled() => Ran::Shutdown,
+    // While the engine works, progress every `mcp.progress_interval`
+    // (2.5, 2.67, 2.75, … — always below "done").
+    let heartbeat = p.config().mcp.progress_interval;
+    let mut beats = 0u32;
+    let engine_call = engine.invoke(
+        &agent.engine_flow_id,
+        &call.request.arguments,
+        &credentials,
+        &options,
+    );
+    let outcome = {
+        tokio::pin!(engine_call);
+        loop {
+            tokio::select! {
+                r = &mut engine_call => break match r {
+                    Ok(output) => Ran::Output(output),
+                    Err(e) => Ran::Failed(e),
+                },
+                _ = call.request.cancel.cancelled() => break Ran::Cancelled,
+                _ = p.lifecycle().hard_stop().cancelled() => break Ran::Shutdown,
+                _ = tokio::time::sleep(heartbeat), if call.request.progress.is_some() => {
+                    beats += 1;
+                    let fraction = f64::from(beats) / f64::from(beats + 1);
+                    call.progress(
+                        2.0 + fraction,
+                        &format!("waiting on engine ({} s)", engine_started.elapsed().as_secs()),
+                    )
+                    .await;
+                }
+            }
+        }
     };
     let engine_time = engine_started.elapsed();
     drop((credentials, permits));

@@ -53,13 +53,21 @@ pub use pipeline::Pipeline;
 pub use validate::validation_errors;
 
 /// Progress reporting back to the caller's transport (MCP progress
-/// notifications). Steps: 1 started, 2 waiting on engine, 3 done.
+/// notifications). Steps: 1 started (with the execution id, where the
+/// outcome can be read should the client give up waiting), 2 waiting on
+/// engine — repeated every `mcp.progress_interval` with a growing fraction
+/// (progress resets some clients' request timeouts) — 3 done.
 #[async_trait]
 pub trait Progress: Send + Sync {
-    async fn report(&self, step: u32, total: u32, message: &str);
+    async fn report(&self, progress: f64, total: u32, message: &str);
 }
 
 pub const PROGRESS_STEPS: u32 = 3;
+
+/// The `error` of a call's row when it was cancelled.
+pub const CANCELLED: &str = "The call was cancelled.";
+/// The `error` of a call's row when its gateway process died mid-call.
+pub const GATEWAY_RESTARTED: &str = "gateway restarted";
 
 /// One tool call, as every transport hands it over.
 pub struct CallRequest {
@@ -215,8 +223,8 @@ fn joined(
 #[derive(Debug)]
 pub enum Started {
     /// Its row is durable and it runs on, detached from the request: its
-    /// outcome will be in its row.
-    Detached(Uuid),
+    /// outcome will be in its row (and in [`Running::outcome`] here).
+    Detached(Uuid, Running),
     /// It ended before it reached the engine (refused, no credits, …).
     Finished(ToolResult),
 }
@@ -237,8 +245,28 @@ pub async fn start(state: &Pipeline, request: CallRequest) -> Result<Started, Ca
     let tracker = state.lifecycle().call_tracker().clone();
     let handle = tracker.spawn(async move { stages::run(&runner, request, Some(durable)).await });
     match durable_rx.await {
-        Ok(id) => Ok(Started::Detached(id)),
+        Ok(id) => Ok(Started::Detached(id, Running(handle))),
         Err(_) => joined(handle.await).map(Started::Finished),
+    }
+}
+
+/// A detached call in this process; dropping it changes nothing.
+#[derive(Debug)]
+pub struct Running(tokio::task::JoinHandle<Result<ToolResult, CallError>>);
+
+impl Running {
+    /// The call's result, whenever it ends.
+    pub async fn outcome(self) -> Result<ToolResult, CallError> {
+        joined(self.0.await)
+    }
+
+    /// The call's result if it ends within `budget`; otherwise the call
+    /// runs on and `Err` gives the handle back.
+    pub async fn within(mut self, budget: Duration) -> Result<Result<ToolResult, CallError>, Self> {
+        match tokio::time::timeout(budget, &mut self.0).await {
+            Ok(outcome) => Ok(joined(outcome)),
+            Err(_) => Err(self),
+        }
     }
 }
 

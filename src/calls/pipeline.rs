@@ -218,7 +218,7 @@ impl Call<'_> {
     }
 
     /// Progress back to the caller's transport, if it asked for it.
-    pub async fn progress(&self, step: u32, message: &str) {
+    pub async fn progress(&self, step: f64, message: &str) {
         if let Some(progress) = &self.request.progress {
             progress.report(step, PROGRESS_STEPS, message).await;
         }

@@ -123,14 +123,7 @@ pub(super) async fn finish(
         }
         Ran::Cancelled => {
             tracing::info!("call cancelled by the client");
-            failed(
-                journal,
-                call,
-                "cancelled",
-                "The call was cancelled.".into(),
-                0,
-            )
-            .await
+            failed(journal, call, "cancelled", super::CANCELLED.into(), 0).await
         }
         Ran::Failed(e) => {
             let message = format!(

@@ -74,7 +74,8 @@ async fn stages(
     if let Some(durable) = durable {
         let _ = durable.send(call.id);
     }
-    call.progress(1, "started").await;
+    call.progress(1.0, &format!("started (execution {})", call.id))
+        .await;
     let invoked = invoke::invoke(p, call, admitted.credentials, permits).await;
     let settled = settle_invoked(p, call, &admitted.scrubber, invoked).await;
     p.inflight().unregister(call.id);
@@ -103,7 +104,7 @@ async fn settle_invoked(
             engine_time,
         } => {
             let result = settle::finish(p.journal(), call, scrubber, outcome, engine_time).await;
-            call.progress(3, "done").await;
+            call.progress(3.0, "done").await;
             (result, Some(engine_time))
         }
     }

@@ -418,7 +418,7 @@ async fn invoke(
         calls::Started::Finished(result) => {
             Ok(axum::Json(InvokeResponse::from(result)).into_response())
         }
-        calls::Started::Detached(id) => {
+        calls::Started::Detached(id, _) => {
             let location = format!("/v1/executions/{id}");
             Ok((
                 StatusCode::ACCEPTED,

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, MetaObject, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
-    ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
+    GetTaskParams, GetTaskResult, Implementation, ListToolsResult, MetaObject,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ServerCapabilities,
+    ServerConfig, SubscriptionFilter, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -70,8 +71,8 @@ struct McpProgress {
 
 #[async_trait]
 impl Progress for McpProgress {
-    async fn report(&self, step: u32, total: u32, message: &str) {
-        let param = ProgressNotificationParam::new(self.token.clone(), f64::from(step))
+    async fn report(&self, progress: f64, total: u32, message: &str) {
+        let param = ProgressNotificationParam::new(self.token.clone(), progress)
             .with_total(f64::from(total))
             .with_message(message);
         if let Err(e) = self.peer.notify_progress(param).await {
@@ -104,12 +105,52 @@ pub fn tool_result(result: ToolResult) -> CallToolResult {
     out
 }
 
+/// A call that could not be made, as MCP answers it: a protocol error for a
+/// malformed request, a tool error (with when to retry) otherwise.
+fn call_error(tool_name: &str, e: CallError) -> Result<CallToolResponse, McpError> {
+    match e {
+        CallError::UnknownTool(name) => Err(McpError::invalid_params(
+            format!(
+                "unknown tool '{name}': it does not exist or is not published; call tools/list for the available tools"
+            ),
+            Some(json!({ "tool": name })),
+        )),
+        e @ CallError::ArgumentsNotObject => Err(McpError::invalid_params(e.to_string(), None)),
+        e @ CallError::JournalUnavailable(_) => {
+            tracing::error!(tool = %tool_name, error = %e, "call refused");
+            Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "{e}. Please try again shortly."
+            ))])
+            .into())
+        }
+        // Limits and shutdown: a tool error the assistant can relay, with
+        // when to retry.
+        e @ (CallError::Limited { .. } | CallError::ShuttingDown) => {
+            let kind = match &e {
+                CallError::Limited { refusal, .. } => refusal.kind(),
+                _ => "shutting_down",
+            };
+            let retry_ms = e.retry_after().map_or(0, |d| d.as_millis());
+            let mut out = CallToolResult::error(vec![ContentBlock::text(e.to_string())]);
+            out.structured_content = Some(json!({
+                "error": {"kind": kind, "message": e.to_string(), "retry_after_ms": retry_ms}
+            }));
+            let mut meta = MetaObject::new();
+            meta.0
+                .insert("io.vieagent/retry_after_ms".into(), json!(retry_ms));
+            out.meta = Some(meta);
+            Ok(out.into())
+        }
+    }
+}
+
 impl ServerHandler for GatewayHandler {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
+                .enable_tasks()
                 .build(),
         )
         .with_server_info(
@@ -196,7 +237,32 @@ impl ServerHandler for GatewayHandler {
             session_id: None,
             transport: self.transport,
         };
-        let mut outcome = calls::call(self.state.calls(), call(arguments.clone())).await;
+        let mode = self
+            .state
+            .catalog()
+            .snapshot()
+            .get(&tool_name)
+            .map(|entry| entry.agent.task_mode)
+            .unwrap_or_default();
+        let mut outcome = match super::tasks::plan(mode, context.client_capabilities().as_ref()) {
+            super::tasks::Plan::Inline => {
+                calls::call(self.state.calls(), call(arguments.clone())).await
+            }
+            super::tasks::Plan::Refuse => return Err(super::tasks::extension_required()),
+            super::tasks::Plan::Task { wait_inline } => {
+                // A task outlives this request: only tasks/cancel stops it.
+                let request = CallRequest {
+                    cancel: tokio_util::sync::CancellationToken::new(),
+                    progress: None,
+                    ..call(arguments)
+                };
+                return match super::tasks::call_as_task(&self.state, request, wait_inline).await {
+                    Err(task) => Ok(task),
+                    Ok(Ok(result)) => Ok(result.into()),
+                    Ok(Err(e)) => call_error(&tool_name, e),
+                };
+            }
+        };
         // A missing key: clients with URL elicitation get the connect link
         // as a request, and the call runs again once the key is stored.
         if let Ok(first) = &outcome
@@ -207,41 +273,30 @@ impl ServerHandler for GatewayHandler {
         }
         match outcome {
             Ok(result) => Ok(tool_result(result).into()),
-            Err(CallError::UnknownTool(name)) => Err(McpError::invalid_params(
-                format!(
-                    "unknown tool '{name}': it does not exist or is not published; call tools/list for the available tools"
-                ),
-                Some(json!({ "tool": name })),
-            )),
-            Err(e @ CallError::ArgumentsNotObject) => {
-                Err(McpError::invalid_params(e.to_string(), None))
-            }
-            Err(e @ CallError::JournalUnavailable(_)) => {
-                tracing::error!(tool = %tool_name, error = %e, "call refused");
-                Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                    "{e}. Please try again shortly."
-                ))])
-                .into())
-            }
-            // Limits and shutdown: a tool error the assistant can relay, with
-            // when to retry.
-            Err(e @ (CallError::Limited { .. } | CallError::ShuttingDown)) => {
-                let kind = match &e {
-                    CallError::Limited { refusal, .. } => refusal.kind(),
-                    _ => "shutting_down",
-                };
-                let retry_ms = e.retry_after().map_or(0, |d| d.as_millis());
-                let mut out = CallToolResult::error(vec![ContentBlock::text(e.to_string())]);
-                out.structured_content = Some(json!({
-                    "error": {"kind": kind, "message": e.to_string(), "retry_after_ms": retry_ms}
-                }));
-                let mut meta = MetaObject::new();
-                meta.0
-                    .insert("io.vieagent/retry_after_ms".into(), json!(retry_ms));
-                out.meta = Some(meta);
-                Ok(out.into())
-            }
+            Err(e) => call_error(&tool_name, e),
         }
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        let Some(user) = self.user(&context) else {
+            return Err(McpError::invalid_request("not authenticated", None));
+        };
+        super::tasks::get(&self.state, &user, &request.task_id).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let Some(user) = self.user(&context) else {
+            return Err(McpError::invalid_request("not authenticated", None));
+        };
+        super::tasks::cancel(&self.state, &user, &request.task_id).await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

@@ -13,6 +13,7 @@ pub mod handler;
 pub mod list_cache;
 pub mod sse;
 pub mod stdio;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -41,7 +41,7 @@ pub(super) async fn recover_stale_calls(state: &AppState) {
     };
     match state
         .store()
-        .fail_orphaned_executions(&orphans, "gateway restarted")
+        .fail_orphaned_executions(&orphans, crate::calls::GATEWAY_RESTARTED)
         .await
     {
         Ok(0) => {}

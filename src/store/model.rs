@@ -67,6 +67,21 @@ db_enum!(
 );
 
 db_enum!(
+    /// How an agent's calls run for MCP clients with the Tasks extension:
+    /// `never` inline, `auto` inline when done within a short budget and as
+    /// a task otherwise, `always` as a task.
+    TaskMode { Never => "never", Auto => "auto", Always => "always" }
+);
+
+// `db_enum!` variants take no attributes, so no `#[default]`.
+#[allow(clippy::derivable_impls)]
+impl Default for TaskMode {
+    fn default() -> Self {
+        TaskMode::Never
+    }
+}
+
+db_enum!(
     /// The Shadow Journal's states: pending → running → success | failed.
     ExecutionStatus { Pending => "pending", Running => "running", Success => "success", Failed => "failed" }
 );
@@ -157,6 +172,8 @@ pub struct Agent {
     pub timeout_ms: Option<i32>,
     /// Charge `credits_per_call` for calls the engine failed (default: no).
     pub charge_failed_calls: bool,
+    /// How its calls run for MCP clients with the Tasks extension.
+    pub task_mode: TaskMode,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -177,6 +194,7 @@ pub struct NewAgent {
     pub engine_config: Value,
     pub timeout_ms: Option<i32>,
     pub charge_failed_calls: bool,
+    pub task_mode: TaskMode,
 }
 
 /// A partial update of an agent; `None` leaves a column as it is.
@@ -197,6 +215,7 @@ pub struct AgentPatch {
     pub engine_config: Option<Value>,
     pub timeout_ms: Option<Option<i32>>,
     pub charge_failed_calls: Option<bool>,
+    pub task_mode: Option<TaskMode>,
 }
 
 #[derive(Debug, Clone, Default)]

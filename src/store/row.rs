@@ -193,6 +193,7 @@ pub(super) fn agent(row: &impl RowExt) -> StoreResult<Agent> {
         engine_config: row.json("engine_config")?,
         timeout_ms: row.opt_int("timeout_ms")?,
         charge_failed_calls: row.flag("charge_failed_calls")?,
+        task_mode: row.parsed("task_mode")?,
         created_at: row.ts("created_at")?,
         updated_at: row.ts("updated_at")?,
     })

@@ -126,6 +126,7 @@ impl Billing {
                 engine_config: json!({}),
                 timeout_ms: None,
                 charge_failed_calls,
+                task_mode: Default::default(),
             })
             .await
             .expect("agent")

@@ -348,6 +348,7 @@ fn fault_agent(tool_name: &str, flow: &str, credits: i32, timeout_ms: Option<i32
         engine_config: json!({"input_mode": "question"}),
         timeout_ms,
         charge_failed_calls: false,
+        task_mode: Default::default(),
     }
 }
 

@@ -564,6 +564,7 @@ pub fn sample_agent(tool_name: &str) -> vieagent::store::NewAgent {
         engine_config: serde_json::json!({}),
         timeout_ms: None,
         charge_failed_calls: false,
+        task_mode: Default::default(),
     }
 }
 

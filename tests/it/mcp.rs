@@ -94,6 +94,7 @@ fn qa_agent(tool_name: &str) -> NewAgent {
         engine_config: json!({"input_mode": "question"}),
         timeout_ms: None,
         charge_failed_calls: false,
+        task_mode: Default::default(),
     }
 }
 
@@ -322,9 +323,13 @@ async fn list_call_and_journal(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let messages = handler.progress_messages();
-    for expected in ["started", "waiting on engine", "done"] {
+    for expected in [
+        format!("started (execution {})", row.id),
+        "waiting on engine".to_string(),
+        "done".to_string(),
+    ] {
         assert!(
-            messages.iter().any(|m| m == expected),
+            messages.contains(&expected),
             "progress {expected:?} in {messages:?}"
         );
     }

@@ -27,6 +27,8 @@ pub struct TestClient {
     pub progress: Arc<Mutex<Vec<ProgressEvent>>>,
     /// Protocol version offered at initialize (default 2025-11-25).
     pub protocol: Option<ProtocolVersion>,
+    /// Declare the Tasks extension (`io.modelcontextprotocol/tasks`).
+    pub tasks: bool,
 }
 
 impl ClientHandler for TestClient {
@@ -46,15 +48,17 @@ impl ClientHandler for TestClient {
     }
 
     fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("vieagent-tests", "1"),
-        )
-        .with_protocol_version(
-            self.protocol
-                .clone()
-                .unwrap_or(ProtocolVersion::V_2025_11_25),
-        )
+        let capabilities = if self.tasks {
+            ClientCapabilities::builder().enable_tasks().build()
+        } else {
+            ClientCapabilities::default()
+        };
+        ClientConfig::new(capabilities, Implementation::new("vieagent-tests", "1"))
+            .with_protocol_version(
+                self.protocol
+                    .clone()
+                    .unwrap_or(ProtocolVersion::V_2025_11_25),
+            )
     }
 }
 
@@ -92,7 +96,16 @@ pub fn transport(base: &str, key: &str) -> StreamableHttpClientTransport<reqwest
 }
 
 pub async fn connect_http(base: &str, key: &str, protocol: Protocol) -> (Client, TestClient) {
-    let handler = TestClient::default();
+    connect_http_as(base, key, protocol, TestClient::default()).await
+}
+
+/// As [`connect_http`], with this client handler (e.g. one declaring tasks).
+pub async fn connect_http_as(
+    base: &str,
+    key: &str,
+    protocol: Protocol,
+    handler: TestClient,
+) -> (Client, TestClient) {
     let client = match protocol {
         Protocol::Session => handler.clone().serve(transport(base, key)).await,
         Protocol::Stateless => {

@@ -310,6 +310,7 @@ fn agent() -> NewAgent {
         engine_config: json!({}),
         timeout_ms: None,
         charge_failed_calls: false,
+        task_mode: Default::default(),
     }
 }
 

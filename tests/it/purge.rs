@@ -326,6 +326,7 @@ fn agent(tool_name: &str, engine_type: EngineType, flow: &str) -> NewAgent {
         engine_config: json!({"input_mode": "question"}),
         timeout_ms: None,
         charge_failed_calls: false,
+        task_mode: Default::default(),
     }
 }
 

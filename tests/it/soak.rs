@@ -99,6 +99,7 @@ async fn soak_with_injected_faults() {
             engine_config: json!({"input_mode": "question"}),
             timeout_ms: Some(300),
             charge_failed_calls: false,
+            task_mode: Default::default(),
         })
         .await
         .expect("agent");

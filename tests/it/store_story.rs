@@ -338,6 +338,7 @@ fn new_agent(tool_name: &str) -> NewAgent {
         engine_config: json!({"input_mode": "question"}),
         timeout_ms: None,
         charge_failed_calls: false,
+        task_mode: Default::default(),
     }
 }
 

@@ -4,16 +4,36 @@
 
 use std::time::Duration;
 
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, GetTaskParams, ProtocolVersion,
+    TaskPayload, TaskStatus,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
-use vieagent::store::{AgentStatus, DynStore, EngineType, ExecutionStatus, NewAgent};
+use vieagent::store::{AgentStatus, DynStore, EngineType, ExecutionStatus, NewAgent, TaskMode};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::helpers::{Backend, ServerProcess, TestApp, TestDb};
+use crate::mcp_client::{Client, Protocol, TestClient, connect_http_as, text_of};
 
 const FLOWISE_KEY: &str = "flowise-gw-key-tasks";
+
+/// A gateway (in process) on a new database, with `flowise` as its Flowise.
+async fn app_on(
+    flowise: &MockServer,
+    backend: Backend,
+    adjust: impl FnOnce(&mut vieagent::Config),
+) -> TestApp {
+    let uri = flowise.uri();
+    TestApp::spawn_with(TestDb::new(backend).await, |c| {
+        c.engines.flowise.base_url = Some(uri.parse().expect("url"));
+        c.engines.flowise.api_key = Some(SecretString::from(FLOWISE_KEY));
+        adjust(c);
+    })
+    .await
+}
 
 /// A Flowise whose flow takes `slow…` 1.5 s and `hang…` a minute.
 async fn slow_flowise() -> MockServer {
@@ -37,6 +57,15 @@ async fn slow_flowise() -> MockServer {
     server
 }
 
+fn task_agent(tool_name: &str, mode: TaskMode) -> NewAgent {
+    NewAgent {
+        tool_name: tool_name.into(),
+        name: format!("Task agent {tool_name}"),
+        task_mode: mode,
+        ..long_agent()
+    }
+}
+
 fn long_agent() -> NewAgent {
     NewAgent {
         name: "Long report".into(),
@@ -58,6 +87,7 @@ fn long_agent() -> NewAgent {
         engine_config: json!({"input_mode": "question"}),
         timeout_ms: None,
         charge_failed_calls: false,
+        task_mode: Default::default(),
     }
 }
 
@@ -146,6 +176,8 @@ async fn status_of(store: &DynStore, id: &str) -> Option<ExecutionStatus> {
 crate::backend_tests!(
     async_invoke_answers_at_once_and_runs_to_its_outcome,
     a_call_started_on_one_replica_is_cancelled_on_another,
+    mcp_tasks_are_journal_rows_that_any_replica_reads_and_cancels,
+    a_task_whose_gateway_dies_reports_gateway_restarted,
 );
 
 /// `wait: false`: `202` with `Location` while the row is already durable;
@@ -155,13 +187,7 @@ crate::backend_tests!(
 /// user sees and cancels nothing.
 async fn async_invoke_answers_at_once_and_runs_to_its_outcome(backend: Backend) {
     let flowise = slow_flowise().await;
-    let db = TestDb::new(backend).await;
-    let uri = flowise.uri();
-    let app = TestApp::spawn_with(db, |c| {
-        c.engines.flowise.base_url = Some(uri.parse().expect("url"));
-        c.engines.flowise.api_key = Some(SecretString::from(FLOWISE_KEY));
-    })
-    .await;
+    let app = app_on(&flowise, backend, |_| {}).await;
     let store = app.store().await;
     store.create_agent(&long_agent()).await.expect("agent");
     let (user, key) = crate::helpers::user_with_key(&store, "ada@example.com", 100).await;
@@ -274,13 +300,8 @@ async fn async_invoke_answers_at_once_and_runs_to_its_outcome(backend: Backend) 
 /// cancelled through the other (the real binary).
 async fn a_call_started_on_one_replica_is_cancelled_on_another(backend: Backend) {
     let flowise = slow_flowise().await;
-    let db = TestDb::new(backend).await;
     let uri = flowise.uri();
-    let app = TestApp::spawn_with(db, |c| {
-        c.engines.flowise.base_url = Some(uri.parse().expect("url"));
-        c.engines.flowise.api_key = Some(SecretString::from(FLOWISE_KEY));
-    })
-    .await;
+    let app = app_on(&flowise, backend, |_| {}).await;
     let store = app.store().await;
     store.create_agent(&long_agent()).await.expect("agent");
     let (user, key) = crate::helpers::user_with_key(&store, "ada@example.com", 100).await;
@@ -325,4 +346,330 @@ async fn a_call_started_on_one_replica_is_cancelled_on_another(backend: Backend)
     );
     let account = store.credit_account(user.id).await.expect("account");
     assert_eq!((account.balance, account.reserved), (100, 0));
+}
+
+/// An MCP client on protocol 2026-07-28, declaring the Tasks extension or not.
+async fn mcp(base: &str, key: &str, tasks: bool) -> Client {
+    let handler = TestClient {
+        tasks,
+        protocol: Some(ProtocolVersion::V_2026_07_28),
+        ..TestClient::default()
+    };
+    connect_http_as(
+        base.trim_end_matches('/'),
+        key,
+        Protocol::Stateless,
+        handler,
+    )
+    .await
+    .0
+}
+
+async fn call_once(client: &Client, tool: &str, question: &str) -> CallToolResponse {
+    client
+        .call_tool_once(
+            CallToolRequestParams::new(tool.to_string())
+                .with_arguments(crate::mcp_client::args(json!({"question": question}))),
+        )
+        .await
+        .expect("tools/call answered")
+}
+
+fn task_id(response: &CallToolResponse) -> String {
+    match response {
+        CallToolResponse::Task(created) => {
+            assert_eq!(created.task.status, TaskStatus::Working);
+            assert!(created.task.ttl_ms.is_some_and(|t| t > 0));
+            created.task.task_id.clone()
+        }
+        other => panic!("expected a task, got {other:?}"),
+    }
+}
+
+async fn task_state(client: &Client, id: &str) -> Result<(TaskStatus, TaskPayload), String> {
+    client
+        .get_task(GetTaskParams::new(id.to_string()))
+        .await
+        .map(|r| (r.task.task.status, r.task.payload))
+        .map_err(|e| e.to_string())
+}
+
+async fn wait_terminal(client: &Client, id: &str) -> TaskPayload {
+    let mut last = None;
+    for _ in 0..300 {
+        let (status, payload) = task_state(client, id).await.expect("tasks/get");
+        if status.is_terminal() {
+            return payload;
+        }
+        last = Some(status);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("task {id} never ended (last {last:?})");
+}
+
+/// The Tasks extension: an `always` agent's call is a task whose id is its
+/// durable row; `tasks/get` from this or another replica (the real binary)
+/// follows it to its result; `tasks/cancel` on the other replica stops it
+/// (row `failed` "cancelled", credits released); an `auto` agent answers
+/// inline when quick; a client without the extension cannot call an
+/// `always` agent (`-32021`) and gets `auto` agents inline; another user's
+/// task is unknown.
+async fn mcp_tasks_are_journal_rows_that_any_replica_reads_and_cancels(backend: Backend) {
+    let flowise = slow_flowise().await;
+    let uri = flowise.uri();
+    let app = app_on(&flowise, backend, |c| {
+        c.mcp.task_inline_budget = Duration::from_secs(3);
+    })
+    .await;
+    let store = app.store().await;
+    store
+        .create_agent(&task_agent("report_task", TaskMode::Always))
+        .await
+        .expect("agent");
+    store
+        .create_agent(&task_agent("report_auto", TaskMode::Auto))
+        .await
+        .expect("agent");
+    let (user, key) = crate::helpers::user_with_key(&store, "ada@example.com", 100).await;
+    let (_, other_key) = crate::helpers::user_with_key(&store, "eve@example.com", 100).await;
+    let env = [
+        ("VIEAGENT_DATABASE_URL", app.db.url.as_str()),
+        ("VIEAGENT_MASTER_KEY", app.db.master_key.as_str()),
+        ("VIEAGENT_FLOWISE_URL", uri.as_str()),
+        ("VIEAGENT_FLOWISE_API_KEY", FLOWISE_KEY),
+        ("VIEAGENT_CATALOG_POLL_INTERVAL", "100ms"),
+        ("VIEAGENT_DEMO", "false"),
+    ];
+    let other = ServerProcess::start(app.db.dir.path(), &env).await;
+    let (here, there) = (app.url(""), other.url(""));
+    wait_for_tools(here.trim_end_matches('/'), 2).await;
+    wait_for_tools(there.trim_end_matches('/'), 2).await;
+    let ada = mcp(&here, &key, true).await;
+    let ada_there = mcp(&there, &key, true).await;
+
+    // A task, polled to its result from the other replica.
+    let id = task_id(&call_once(&ada, "report_task", "slow report").await);
+    assert_eq!(status_of(&store, &id).await, Some(ExecutionStatus::Running));
+    let (status, _) = task_state(&ada_there, &id).await.expect("tasks/get");
+    assert_eq!(status, TaskStatus::Working);
+    match wait_terminal(&ada_there, &id).await {
+        TaskPayload::Completed { result } => {
+            assert_eq!(
+                result["content"][0]["text"], "done: slow report",
+                "{result:?}"
+            );
+            assert_eq!(result["isError"], false);
+            assert_eq!(result["_meta"]["io.vieagent/execution_id"], id.as_str());
+        }
+        other => panic!("{other:?}"),
+    }
+    // Cancelled through the other replica, mid-run.
+    let id = task_id(&call_once(&ada, "report_task", "hang on").await);
+    assert_eq!(store.credit_account(user.id).await.expect("a").reserved, 2);
+    ada_there
+        .cancel_task(CancelTaskParams::new(id.clone()))
+        .await
+        .expect("tasks/cancel");
+    assert_eq!(wait_terminal(&ada, &id).await, TaskPayload::Cancelled);
+    let account = store.credit_account(user.id).await.expect("account");
+    assert_eq!((account.balance, account.reserved), (98, 0));
+    // An ended task cannot be cancelled.
+    let err = ada
+        .cancel_task(CancelTaskParams::new(id.clone()))
+        .await
+        .expect_err("ended");
+    assert!(err.to_string().contains("ended"), "{err}");
+
+    // Someone else's task is unknown, here and there.
+    let eve = mcp(&there, &other_key, true).await;
+    let err = task_state(&eve, &id).await.expect_err("not eve's");
+    assert!(err.contains("unknown task"), "{err}");
+    assert!(
+        eve.cancel_task(CancelTaskParams::new(id.clone()))
+            .await
+            .is_err()
+    );
+    assert!(task_state(&ada, &Uuid::new_v4().to_string()).await.is_err());
+
+    // `auto`, quick: inline.
+    match call_once(&ada, "report_auto", "slow but brief").await {
+        CallToolResponse::Complete(result) => {
+            assert_eq!(text_of(&result), "done: slow but brief")
+        }
+        other => panic!("expected inline, got {other:?}"),
+    }
+    // `auto`, slower than the inline budget (3 s): a task.
+    let id = task_id(&call_once(&ada, "report_auto", "hang on").await);
+    ada.cancel_task(CancelTaskParams::new(id.clone()))
+        .await
+        .expect("tasks/cancel");
+    assert_eq!(wait_terminal(&ada, &id).await, TaskPayload::Cancelled);
+    // Without the extension: `always` refused with -32021, `auto` inline.
+    let plain = mcp(&here, &key, false).await;
+    let err = plain
+        .call_tool_once(
+            CallToolRequestParams::new("report_task")
+                .with_arguments(crate::mcp_client::args(json!({"question": "x"}))),
+        )
+        .await
+        .expect_err("needs the extension");
+    let text = format!("{err:?}");
+    assert!(text.contains("-32021") || text.contains("32021"), "{text}");
+    match call_once(&plain, "report_auto", "slow plain").await {
+        CallToolResponse::Complete(result) => assert_eq!(text_of(&result), "done: slow plain"),
+        other => panic!("expected inline, got {other:?}"),
+    }
+    for client in [ada, ada_there, eve, plain] {
+        client.cancel().await.expect("close");
+    }
+}
+
+/// A task whose gateway is killed mid-call: after a restart its row is
+/// recovered and `tasks/get` says `failed`, "gateway restarted".
+async fn a_task_whose_gateway_dies_reports_gateway_restarted(backend: Backend) {
+    let flowise = slow_flowise().await;
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store
+        .create_agent(&task_agent("report_task", TaskMode::Always))
+        .await
+        .expect("agent");
+    let (user, key) = crate::helpers::user_with_key(&store, "ada@example.com", 100).await;
+    let uri = flowise.uri();
+    let env = [
+        ("VIEAGENT_DATABASE_URL", db.url.as_str()),
+        ("VIEAGENT_MASTER_KEY", db.master_key.as_str()),
+        ("VIEAGENT_FLOWISE_URL", uri.as_str()),
+        ("VIEAGENT_FLOWISE_API_KEY", FLOWISE_KEY),
+        ("VIEAGENT_HEARTBEAT_INTERVAL", "200ms"),
+        ("VIEAGENT_RECOVERY_INTERVAL", "250ms"),
+        ("VIEAGENT_DEMO", "false"),
+    ];
+    let server = ServerProcess::start(db.dir.path(), &env).await;
+    let base = server.url("");
+    wait_for_tools(base.trim_end_matches('/'), 1).await;
+    let client = mcp(&base, &key, true).await;
+    let id = task_id(&call_once(&client, "report_task", "hang on").await);
+    server.signal("KILL");
+    drop(client);
+    drop(server);
+
+    let server = ServerProcess::start(db.dir.path(), &env).await;
+    let client = mcp(&server.url(""), &key, true).await;
+    match wait_terminal(&client, &id).await {
+        TaskPayload::Failed { error } => {
+            assert!(
+                error["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("gateway restarted")),
+                "{error:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let account = store.credit_account(user.id).await.expect("account");
+    assert_eq!((account.balance, account.reserved), (100, 0));
+    client.cancel().await.expect("close");
+}
+
+/// A client without tasks waiting on a slow engine hears progress every
+/// `mcp.progress_interval` (growing, below "done"), and the first message
+/// names the execution whose outcome it can read should it stop waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_wait_keeps_progress_coming_and_names_the_execution() {
+    use rmcp::model::{ClientRequest, Request as McpRequest};
+    use rmcp::service::PeerRequestOptions;
+    let f = crate::mcp::Fixture::with(Backend::Sqlite, |c| {
+        c.mcp.progress_interval = Duration::from_millis(200);
+    })
+    .await;
+    let (client, handler) =
+        crate::mcp_client::connect_http(&f.app.url(""), &f.key, Protocol::Session).await;
+    let handle = client
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(McpRequest::new(
+                CallToolRequestParams::new("support_qa")
+                    .with_arguments(crate::mcp_client::args(json!({"question": "slow please"}))),
+            )),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .expect("sent");
+    let beats = || {
+        handler
+            .progress
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(_, m)| {
+                m.as_deref()
+                    .is_some_and(|m| m.starts_with("waiting on engine ("))
+            })
+            .map(|(p, _)| *p)
+            .collect::<Vec<f64>>()
+    };
+    eventually("three progress beats while waiting", async || {
+        beats().len() >= 3
+    })
+    .await;
+    let values = beats();
+    assert!(
+        values.windows(2).all(|w| w[0] < w[1]) && values.iter().all(|p| *p > 2.0 && *p < 3.0),
+        "{values:?}"
+    );
+    let started = handler
+        .progress_messages()
+        .into_iter()
+        .find(|m| m.starts_with("started (execution "))
+        .expect("a started message");
+    let id = started
+        .trim_start_matches("started (execution ")
+        .trim_end_matches(')')
+        .to_string();
+    assert_eq!(
+        status_of(&f.store, &id).await,
+        Some(ExecutionStatus::Running)
+    );
+    handle
+        .cancel(Some("done here".into()))
+        .await
+        .expect("cancel");
+    client.cancel().await.expect("close");
+}
+
+/// A task is readable for `mcp.task_ttl` after it was created, unknown after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_is_forgotten_after_its_ttl() {
+    let flowise = slow_flowise().await;
+    let app = app_on(&flowise, Backend::Sqlite, |c| {
+        c.mcp.task_ttl = Duration::from_secs(3);
+    })
+    .await;
+    let store = app.store().await;
+    store
+        .create_agent(&task_agent("report_task", TaskMode::Always))
+        .await
+        .expect("agent");
+    let (_, key) = crate::helpers::user_with_key(&store, "ada@example.com", 100).await;
+    let base = app.url("");
+    wait_for_tools(base.trim_end_matches('/'), 1).await;
+    let client = mcp(&base, &key, true).await;
+    let response = call_once(&client, "report_task", "slow report").await;
+    if let CallToolResponse::Task(created) = &response {
+        assert_eq!(created.task.ttl_ms, Some(3000));
+    }
+    let id = task_id(&response);
+    assert!(matches!(
+        wait_terminal(&client, &id).await,
+        TaskPayload::Completed { .. }
+    ));
+    eventually("the task expires", async || {
+        task_state(&client, &id)
+            .await
+            .is_err_and(|e| e.contains("unknown task"))
+    })
+    .await;
+    // The call itself stays in the journal.
+    assert_eq!(status_of(&store, &id).await, Some(ExecutionStatus::Success));
+    client.cancel().await.expect("close");
 }

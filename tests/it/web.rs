@@ -100,6 +100,7 @@ pub fn trip_agent() -> NewAgent {
         engine_config: json!({"input_mode": "form"}),
         timeout_ms: None,
         charge_failed_calls: false,
+        task_mode: Default::default(),
     }
 }
 

@@ -17,10 +17,16 @@ import sys
 import tempfile
 import time
 
+from typing import Any, Literal
+
 import anyio
 import httpx2
+import mcp_types
 from mcp import ClientSession
 from mcp.client.client import Client
+from mcp.client.extension import ClientExtension, ResultClaim
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -61,6 +67,133 @@ async def exercise(session: ClientSession, label: str) -> None:
     assert attr(bad, "is_error", "isError"), bad
     assert "missing required property" in bad.content[0].text, bad.content[0].text
     print(f"ok  {label}: initialize, tools/list ({len(names)} tools), tools/call, schema error")
+
+
+# --- The Tasks extension (io.modelcontextprotocol/tasks, protocol 2026-07-28,
+# SEP-2663). The SDK has no tasks API of its own: declare the extension,
+# claim `resultType: "task"`, and send tasks/get and tasks/cancel as requests.
+
+
+class _TaskFields(mcp_types.Result):
+    task_id: str
+    status: Literal["working", "input_required", "completed", "failed", "cancelled"]
+    status_message: str | None = None
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None = None
+    poll_interval_ms: int | None = None
+
+
+class CreateTask(_TaskFields):
+    result_type: Literal["task"]
+
+
+class TaskState(_TaskFields):
+    result_type: Literal["complete"] = "complete"
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    input_requests: dict[str, Any] | None = None
+
+
+class TaskIdParams(mcp_types.RequestParams):
+    task_id: str
+
+
+class GetTask(mcp_types.Request[TaskIdParams, Literal["tasks/get"]]):
+    method: Literal["tasks/get"] = "tasks/get"
+    params: TaskIdParams
+    name_param = "taskId"
+
+
+class CancelTask(mcp_types.Request[TaskIdParams, Literal["tasks/cancel"]]):
+    method: Literal["tasks/cancel"] = "tasks/cancel"
+    params: TaskIdParams
+    name_param = "taskId"
+
+
+async def _resolve_unused(created, ctx):
+    raise RuntimeError("tasks are polled with tasks/get here")
+
+
+class Tasks(ClientExtension):
+    identifier = "io.modelcontextprotocol/tasks"
+
+    def claims(self):
+        return (
+            ResultClaim(
+                result_type="task",
+                model=CreateTask,
+                resolve=_resolve_unused,
+                protocol_versions=frozenset(MODERN_PROTOCOL_VERSIONS),
+            ),
+        )
+
+
+async def poll(session, task_id: str) -> TaskState:
+    for _ in range(300):
+        state = await session.send_request(GetTask(params=TaskIdParams(task_id=task_id)), TaskState)
+        if state.status in ("completed", "failed", "cancelled"):
+            return state
+        await anyio.sleep((state.poll_interval_ms or 500) / 1000)
+    raise AssertionError(f"task {task_id} never ended")
+
+
+TASK_MANIFEST = """name: Demo task {mode}
+tool_name: demo_{mode}
+description: The demo echo, run as a task ({mode}).
+engine: flowise
+flow_id: demo-{mode}
+engine_config: {{builtin: demo}}
+input_schema:
+  type: object
+  properties:
+    message: {{type: string}}
+    delay_ms: {{type: integer, minimum: 0, maximum: 10000}}
+  required: [message]
+  additionalProperties: false
+credits_per_call: 0
+task_mode: {mode}
+status: published
+"""
+
+
+async def exercise_tasks(server, label: str) -> None:
+    """`server()` gives what Client connects to (a fresh transport each time)."""
+    async with Client(server(), extensions=[Tasks()]) as client:
+        assert client.protocol_version == "2026-07-28", client.protocol_version
+        s = client.session
+        created = await s.call_tool("demo_always", {"message": "as a task", "delay_ms": 1500}, allow_claimed=True)
+        assert isinstance(created, CreateTask), created
+        assert created.status == "working" and created.ttl_ms, created
+        done = await poll(s, created.task_id)
+        assert done.status == "completed", done
+        assert done.result["content"][0]["text"] == "[demo echo] as a task", done.result
+        assert done.result["_meta"]["io.vieagent/execution_id"] == created.task_id, done.result
+
+        created = await s.call_tool("demo_always", {"message": "stop me", "delay_ms": 10000}, allow_claimed=True)
+        await s.send_request(CancelTask(params=TaskIdParams(task_id=created.task_id)), mcp_types.Result)
+        cancelled = await poll(s, created.task_id)
+        assert cancelled.status == "cancelled", cancelled
+
+        quick = await s.call_tool("demo_auto", {"message": "quick"}, allow_claimed=True)
+        assert not isinstance(quick, CreateTask), quick
+        assert quick.content[0].text == "[demo echo] quick", quick
+
+        try:
+            await s.send_request(GetTask(params=TaskIdParams(task_id="7f0c1d2e-0000-4000-8000-000000000000")), TaskState)
+            raise AssertionError("an unknown task was found")
+        except MCPError as e:
+            assert "unknown task" in str(e), e
+    # Without the extension an always-task tool is refused with -32021.
+    async with Client(server()) as client:
+        try:
+            await client.call_tool("demo_always", {"message": "no tasks"})
+            raise AssertionError("a task-only tool ran for a client without tasks")
+        except MCPError as e:
+            assert e.error.code == -32021, e.error
+        inline = await client.call_tool("demo_auto", {"message": "inline"})
+        assert inline.content[0].text == "[demo echo] inline", inline
+    print(f"ok  {label}: tasks extension (task polled to its result, cancelled, auto inline, -32021 without it)")
 
 
 async def main(binary: str) -> None:
@@ -137,6 +270,31 @@ async def main(binary: str) -> None:
         async with stdio_client(params) as streams:
             async with ClientSession(streams[0], streams[1]) as session:
                 await exercise(session, "stdio")
+
+        # Agents run as tasks (the demo engine, with a delay).
+        manifests = os.path.join(workdir, "manifests")
+        os.makedirs(manifests, exist_ok=True)
+        for mode in ("always", "auto"):
+            with open(os.path.join(manifests, f"{mode}.yaml"), "w") as f:
+                f.write(TASK_MANIFEST.format(mode=mode))
+        applied = subprocess.run(
+            [binary, "agents", "apply", manifests, "--no-engine-check"],
+            cwd=workdir,
+            env={**stdio_env},
+            capture_output=True,
+            text=True,
+        )
+        assert applied.returncode == 0, applied.stderr
+        for _ in range(100):
+            tools = httpx2.get(f"{base}/v1/tools?format=mcp", headers=headers).json()["tools"]
+            if {"demo_always", "demo_auto"} <= {t["name"] for t in tools}:
+                break
+            time.sleep(0.1)
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            await exercise_tasks(
+                lambda: streamable_http_client(f"{base}/mcp", http_client=http), "streamable-http 2026-07-28"
+            )
+        await exercise_tasks(lambda: params, "stdio 2026-07-28")
 
         # A bad key is refused before any MCP traffic.
         status = httpx2.post(

@@ -1,6 +1,7 @@
 //! Cancellations of detached calls on PostgreSQL.
 
 use async_trait::async_trait;
+use serde_json::Value;
 use sqlx::{Row, query};
 use uuid::Uuid;
 
@@ -36,5 +37,23 @@ impl CancelStore for PgStore {
         rows.iter()
             .map(|r| r.try_get::<Uuid, _>("execution_log_id").map_err(Into::into))
             .collect()
+    }
+
+    async fn put_task_result(&self, execution_log_id: Uuid, result: &Value) -> StoreResult<()> {
+        query(shared::PUT_TASK_RESULT)
+            .bind(execution_log_id)
+            .bind(result)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn task_result(&self, execution_log_id: Uuid) -> StoreResult<Option<Value>> {
+        let row = query(shared::TASK_RESULT)
+            .bind(execution_log_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get::<Value, _>("result").map_err(Into::into))
+            .transpose()
     }
 }

@@ -122,7 +122,8 @@ where
             .bind(new.status.as_str())
             .bind(&new.engine_config)
             .bind(new.timeout_ms)
-            .bind(new.charge_failed_calls),
+            .bind(new.charge_failed_calls)
+            .bind(new.task_mode.as_str()),
         row::agent,
     )
     .await
@@ -175,6 +176,9 @@ where
     }
     if let Some(v) = patch.charge_failed_calls {
         q.push(", charge_failed_calls = ").push_bind(v);
+    }
+    if let Some(v) = patch.task_mode {
+        q.push(", task_mode = ").push_bind(v.as_str());
     }
     q.push(" WHERE id = ")
         .push_bind(id)

@@ -1,6 +1,7 @@
 //! Cancellations of detached calls on SQLite.
 
 use async_trait::async_trait;
+use serde_json::Value;
 use sqlx::{Row, query};
 use uuid::Uuid;
 
@@ -41,5 +42,26 @@ impl CancelStore for SqliteStore {
                 Uuid::parse_str(&id).map_err(|e| StoreError::corrupt(e.to_string()))
             })
             .collect()
+    }
+
+    async fn put_task_result(&self, execution_log_id: Uuid, result: &Value) -> StoreResult<()> {
+        query(shared::PUT_TASK_RESULT)
+            .bind(execution_log_id.to_string())
+            .bind(result.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn task_result(&self, execution_log_id: Uuid) -> StoreResult<Option<Value>> {
+        let row = query(shared::TASK_RESULT)
+            .bind(execution_log_id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| {
+            let text: String = r.try_get("result")?;
+            serde_json::from_str(&text).map_err(|e| StoreError::corrupt(e.to_string()))
+        })
+        .transpose()
     }
 }

@@ -118,7 +118,8 @@ where
             .bind(new.status.as_str())
             .bind(json_text(&new.engine_config))
             .bind(new.timeout_ms)
-            .bind(i64::from(new.charge_failed_calls)),
+            .bind(i64::from(new.charge_failed_calls))
+            .bind(new.task_mode.as_str()),
         row::agent,
     )
     .await
@@ -172,6 +173,9 @@ where
     }
     if let Some(v) = patch.charge_failed_calls {
         q.push(", charge_failed_calls = ").push_bind(i64::from(v));
+    }
+    if let Some(v) = patch.task_mode {
+        q.push(", task_mode = ").push_bind(v.as_str());
     }
     q.push(" WHERE id = ")
         .push_bind(id.to_string())
