@@ -673,3 +673,90 @@ async fn a_task_is_forgotten_after_its_ttl() {
     assert_eq!(status_of(&store, &id).await, Some(ExecutionStatus::Success));
     client.cancel().await.expect("close");
 }
+
+/// One stateless 2026-07-28 JSON-RPC request to `/mcp`, declaring the Tasks
+/// extension or not: (HTTP status, message).
+async fn raw(app: &TestApp, key: &str, body: Value, mcp_name: &str, tasks: bool) -> (u16, Value) {
+    let mut body = body;
+    let capabilities = if tasks {
+        json!({"extensions": {"io.modelcontextprotocol/tasks": {}}})
+    } else {
+        json!({})
+    };
+    body["params"]["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-tasks", "version": "1"}
+    });
+    let response = app
+        .http
+        .post(app.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", body["method"].as_str().unwrap_or(""))
+        .header("mcp-name", mcp_name)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /mcp");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON answer"))
+}
+
+/// The Tasks extension as raw JSON-RPC over streamable HTTP: the shapes on
+/// the wire (`resultType`, `taskId`, `ttlMs`, `pollIntervalMs`, the inlined
+/// result), `-32021` for `tasks/get` without the extension, and a task that
+/// has ended refusing `tasks/cancel`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tasks_as_raw_json_rpc() {
+    let flowise = slow_flowise().await;
+    let app = app_on(&flowise, Backend::Sqlite, |_| {}).await;
+    let store = app.store().await;
+    store
+        .create_agent(&task_agent("report_task", TaskMode::Always))
+        .await
+        .expect("agent");
+    let (_, key) = crate::helpers::user_with_key(&store, "ada@example.com", 100).await;
+    wait_for_tools(app.url("").trim_end_matches('/'), 1).await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "report_task", "arguments": {"question": "slow raw"}}});
+    let (status, created) = raw(&app, &key, call, "report_task", true).await;
+    assert_eq!(status, 200, "{created}");
+    let task = &created["result"];
+    assert_eq!(task["resultType"], "task", "{created}");
+    assert_eq!(task["status"], "working");
+    assert_eq!(task["pollIntervalMs"], 1000);
+    assert_eq!(task["ttlMs"], 86_400_000);
+    let id = task["taskId"].as_str().expect("taskId").to_string();
+    assert!(Uuid::parse_str(&id).is_ok(), "an unguessable id: {id}");
+    let get = |n: u64| json!({"jsonrpc": "2.0", "id": n, "method": "tasks/get", "params": {"taskId": id}});
+    let mut n = 2;
+    let done = loop {
+        let (_, state) = raw(&app, &key, get(n), &id, true).await;
+        n += 1;
+        if state["result"]["status"] != "working" {
+            break state;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let result = &done["result"];
+    assert_eq!(result["resultType"], "complete", "{done}");
+    assert_eq!(result["status"], "completed", "{done}");
+    assert_eq!(result["result"]["content"][0]["text"], "done: slow raw");
+    assert_eq!(result["result"]["isError"], false);
+    // Without the extension declared, tasks/get is refused with -32021.
+    let (_, refused) = raw(&app, &key, get(n), &id, false).await;
+    assert_eq!(refused["error"]["code"], -32021, "{refused}");
+    // A task that has ended cannot be cancelled.
+    let cancel =
+        json!({"jsonrpc": "2.0", "id": 99, "method": "tasks/cancel", "params": {"taskId": id}});
+    let (_, ended) = raw(&app, &key, cancel, &id, true).await;
+    assert_eq!(ended["error"]["code"], -32602, "{ended}");
+    assert!(
+        ended["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("has ended (success)")),
+        "{ended}"
+    );
+}
