@@ -5,7 +5,8 @@
 //! /v1/executions/{id}`) is recorded in the database (`call_cancellations`);
 //! this process looks for those of its own calls every second and cancels
 //! them (the engine request is dropped, the row ends `failed` "cancelled",
-//! the credits are released). Asked of this process, it cancels at once.
+//! the credits are released); while it runs none, it does not look. Asked
+//! of this process, it cancels at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,8 @@ pub struct InFlight {
 struct Inner {
     store: DynStore,
     running: Mutex<HashMap<Uuid, CancellationToken>>,
+    /// Wakes the watcher when a call registers (it sleeps while none run).
+    busy: tokio::sync::Notify,
 }
 
 impl InFlight {
@@ -37,13 +40,17 @@ impl InFlight {
             inner: Arc::new(Inner {
                 store,
                 running: Mutex::default(),
+                busy: tokio::sync::Notify::new(),
             }),
         };
         let watcher = inflight.clone();
         tokio::spawn(async move {
             loop {
+                // No polling while this process runs no call.
+                let idle = watcher.running().is_empty();
                 tokio::select! {
-                    _ = tokio::time::sleep(POLL) => watcher.cancel_requested().await,
+                    _ = watcher.inner.busy.notified(), if idle => continue,
+                    _ = tokio::time::sleep(POLL), if !idle => watcher.cancel_requested().await,
                     _ = shutdown.cancelled() => return,
                 }
             }
@@ -60,7 +67,14 @@ impl InFlight {
     }
 
     pub(super) fn register(&self, id: Uuid, cancel: CancellationToken) {
-        self.running().insert(id, cancel);
+        let first = {
+            let mut running = self.running();
+            running.insert(id, cancel);
+            running.len() == 1
+        };
+        if first {
+            self.inner.busy.notify_one();
+        }
     }
 
     pub(super) fn unregister(&self, id: Uuid) {
