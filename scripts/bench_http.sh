@@ -1,0 +1,487 @@
+#!/usr/bin/env bash
+# The external HTTP benchmark: the real release binary, a real HTTP engine
+# (nginx answering like Flowise) and a separate load generator (wrk), each in
+# its own process. For every journal (SQLite always, PostgreSQL when one
+# answers at 127.0.0.1:5432) it measures, in the same run, calls straight to
+# the engine (the baseline) and the same calls through the gateway — the
+# chat/tools HTTP API and MCP streamable HTTP (stateless, 2026-07-28) — at
+# concurrency 1 and 64: throughput, latency percentiles, errors, and the
+# gateway's CPU time per call (utime+stime from /proc).
+#
+#   scripts/bench_http.sh
+#   OUT=/tmp/bench-http/run DURATION=5s scripts/bench_http.sh
+#
+# Environment:
+#   VIEAGENT_BIN   use this binary instead of `cargo build --release`
+#   DURATION       wrk duration per run (default 10s)
+#   WARMUP         wrk warm-up per gateway start, not reported (default 2s; 0 to skip)
+#   OUT            output prefix (default bench/http): writes ${OUT}-results.json
+#                  and ${OUT}-results.md
+#   JOURNALS       "sqlite postgres" (default: sqlite, plus postgres if pg_isready)
+#   PGHOST/PGPORT/PGUSER  where the PostgreSQL journal lives (127.0.0.1/5432/postgres)
+#
+# Debian: installs wrk and nginx with apt-get when they are missing.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+OUT=${OUT:-bench/http}
+PGHOST=${PGHOST:-127.0.0.1}
+PGPORT=${PGPORT:-5432}
+PGUSER=${PGUSER:-postgres}
+PROTOCOL=2026-07-28
+
+log() { printf '[bench_http] %s\n' "$*" >&2; }
+die() { printf '[bench_http] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- tools -----------------------------------------------------------------
+need_apt=()
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    command -v apt-get >/dev/null 2>&1 || die "missing ${need_apt[*]} and no apt-get to install them"
+    SUDO=()
+    [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+    log "installing ${need_apt[*]}"
+    if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${need_apt[@]}" >&2; then
+        "${SUDO[@]}" apt-get update >&2
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${need_apt[@]}" >&2
+    fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for tool in curl python3 wrk; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
+done
+
+if [ -n "${VIEAGENT_BIN:-}" ]; then
+    BIN=$VIEAGENT_BIN
+else
+    log "cargo build --release"
+    (cd "$ROOT" && cargo build --release >&2)
+    BIN=$ROOT/target/release/vieagent
+fi
+[ -x "$BIN" ] || die "no executable at $BIN"
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+# --- cleanup ---------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-http.XXXXXX")
+NGINX_PID=
+GW_PID=
+PG_DB=
+
+stop_pid() {
+    local pid=$1
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+drop_pg_db() {
+    [ -n "$PG_DB" ] || return 0
+    dropdb -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "$PG_DB" >/dev/null 2>&1 || true
+    PG_DB=
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_pid "$GW_PID"
+    GW_PID=
+    stop_pid "$NGINX_PID"
+    NGINX_PID=
+    drop_pg_db
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Wait until $1 answers 200 (optionally with a body containing $2).
+wait_http() {
+    local url=$1 want=${2:-} pid=$3 body
+    for _ in $(seq 300); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if body=$(curl -fsS --max-time 2 "$url" 2>/dev/null); then
+            if [ -z "$want" ] || [[ $body == *"$want"* ]]; then
+                return 0
+            fi
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# utime+stime of a process in clock ticks (all its threads).
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+# nginx: master plus its workers.
+nginx_ticks() {
+    local total pid children
+    total=$(cpu_ticks "$NGINX_PID")
+    children=$(ps -o pid= --ppid "$NGINX_PID" 2>/dev/null || true)
+    for pid in $children; do
+        total=$((total + $(cpu_ticks "$pid" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# --- the engine: nginx answering like Flowise ------------------------------
+ENGINE_PORT=$(free_port)
+NGX=$WORK/nginx
+mkdir -p "$NGX/logs" "$NGX/tmp"
+cat >"$NGX/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $NGX/nginx.pid;
+error_log $NGX/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $NGX/tmp/body;
+    proxy_temp_path $NGX/tmp/proxy;
+    fastcgi_temp_path $NGX/tmp/fastcgi;
+    uwsgi_temp_path $NGX/tmp/uwsgi;
+    scgi_temp_path $NGX/tmp/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    server {
+        listen 127.0.0.1:$ENGINE_PORT;
+        location ~ ^/api/v1/prediction/.+ {
+            default_type application/json;
+            return 200 '{"text":"ok","chatMessageId":"m-1"}';
+        }
+        location = /api/v1/ping {
+            default_type text/plain;
+            return 200 'pong';
+        }
+        location / { return 404; }
+    }
+}
+EOF
+log "starting nginx on 127.0.0.1:$ENGINE_PORT"
+"$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log" >"$NGX/logs/stdout.log" 2>&1 &
+NGINX_PID=$!
+wait_http "http://127.0.0.1:$ENGINE_PORT/api/v1/ping" pong "$NGINX_PID" \
+    || die "nginx did not start: $(cat "$NGX/logs/error.log" "$NGX/logs/stdout.log" 2>/dev/null)"
+ENGINE=http://127.0.0.1:$ENGINE_PORT
+
+# --- wrk scripts -----------------------------------------------------------
+DIRECT_BODY='{"question":"hi","streaming":false}'
+CHAT_BODY='{"arguments":{"question":"hi"}}'
+MCP_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"bench","arguments":{"question":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"wrk","version":"1"}}}}'
+
+# A Lua long string needs no escaping as long as the text has no "]]".
+write_lua() {
+    local file=$1 body=$2 fail=$3
+    shift 3
+    {
+        echo 'wrk.method = "POST"'
+        printf 'wrk.body = [[%s]]\n' "$body"
+        echo 'wrk.headers["Content-Type"] = "application/json"'
+        local h
+        for h in "$@"; do
+            printf 'wrk.headers[ [[%s]] ] = [[%s]]\n' "${h%%: *}" "${h#*: }"
+        done
+        printf 'local fail_pattern = [[%s]]\n' "$fail"
+        cat <<'LUA'
+-- A 200 whose body says the call failed counts as a failure too.
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) failed = 0 end
+function response(status, headers, body)
+  if status ~= 200 or (fail_pattern ~= "" and body ~= nil and string.find(body, fail_pattern, 1, true)) then
+    failed = failed + 1
+  end
+end
+function done(summary, latency, requests)
+  local f = 0
+  for _, t in ipairs(threads) do f = f + (t:get("failed") or 0) end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"failed":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"mean_us":%.3f,"max_us":%d}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout, f,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
+    latency.mean, latency.max))
+end
+LUA
+    } >"$file"
+}
+
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+
+# run_wrk JOURNAL TARGET CONC THREADS URL LUA
+run_wrk() {
+    local journal=$1 target=$2 conc=$3 threads=$4 url=$5 lua=$6
+    local out=$WORK/wrk-$journal-$target-c$conc.txt
+    local before_gw=0 after_gw=0 before_ng after_ng
+    log "$journal  $target  c=$conc  ($DURATION)"
+    [ -z "$GW_PID" ] || before_gw=$(cpu_ticks "$GW_PID")
+    before_ng=$(nginx_ticks)
+    wrk -t"$threads" -c"$conc" -d"$DURATION" --latency -s "$lua" "$url" >"$out" 2>&1 \
+        || die "wrk failed for $target: $(cat "$out")"
+    [ -z "$GW_PID" ] || after_gw=$(cpu_ticks "$GW_PID")
+    after_ng=$(nginx_ticks)
+    if [ "$target" = direct ]; then before_gw=0; after_gw=0; fi
+    python3 - "$out" "$journal" "$target" "$conc" "$threads" \
+        "$((after_gw - before_gw))" "$((after_ng - before_ng))" "$CLK_TCK" >>"$RESULTS" <<'PY'
+import json, re, sys
+path, journal, target, conc, threads, gw_ticks, ng_ticks, clk = sys.argv[1:]
+text = open(path).read()
+m = re.search(r"^BENCH_JSON (\{.*\})$", text, re.M)
+if not m:
+    sys.exit(f"no summary in the wrk output:\n{text}")
+r = json.loads(m.group(1))
+# Cross-check with wrk's own text: "Non-2xx or 3xx responses: N".
+non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
+r["non_2xx_3xx"] = int(non2xx.group(1)) if non2xx else 0
+socket = r["connect"] + r["read"] + r["write"] + r["timeout"]
+# failed already counts non-200 answers; keep the larger of the two views.
+r["errors"] = socket + max(r["failed"], r["non_2xx_3xx"], r["status"])
+secs = r["duration_us"] / 1e6
+n = r["requests"]
+out = {
+    "journal": journal, "target": target, "concurrency": int(conc), "threads": int(threads),
+    "requests": n, "seconds": round(secs, 3), "calls_per_s": round(n / secs, 1) if secs else 0,
+    "errors": r["errors"], "non_2xx_3xx": r["non_2xx_3xx"], "socket_errors": socket,
+    "failed_results": r["failed"],
+    "p50_ms": r["p50_us"] / 1000, "p90_ms": r["p90_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+    "p999_ms": r["p999_us"] / 1000, "mean_ms": round(r["mean_us"] / 1000, 4), "max_ms": r["max_us"] / 1000,
+}
+clk = int(clk)
+if target != "direct":
+    cpu = int(gw_ticks) / clk
+    out["gateway_cpu_s"] = round(cpu, 3)
+    out["cpu_ms_per_call"] = round(cpu * 1000 / n, 4) if n else None
+ng = int(ng_ticks) / clk
+out["engine_cpu_s"] = round(ng, 3)
+out["engine_cpu_ms_per_call"] = round(ng * 1000 / n, 4) if n else None
+print(json.dumps(out))
+PY
+}
+
+# --- the check before measuring --------------------------------------------
+check_target() {
+    local name=$1 url=$2 body=$3 want=$4 refuse=$5
+    shift 5
+    local args=() h status answer
+    for h in "$@"; do args+=(-H "$h"); done
+    answer=$(curl -sS --max-time 10 -o "$WORK/check.out" -w '%{http_code}' -X POST \
+        -H 'Content-Type: application/json' "${args[@]}" --data "$body" "$url") \
+        || die "$name: $url does not answer"
+    status=$answer
+    answer=$(cat "$WORK/check.out")
+    [ "$status" = 200 ] || die "$name: $url answered HTTP $status, not 200: $answer"
+    if [ -n "$want" ] && [[ $answer != *"$want"* ]]; then
+        die "$name: the answer has no $want (not a successful call): $answer"
+    fi
+    if [ -n "$refuse" ] && [[ $answer == *"$refuse"* ]]; then
+        die "$name: the call failed ($refuse): $answer"
+    fi
+    log "check ok: $name → ${answer:0:160}"
+}
+
+check_target direct "$ENGINE/api/v1/prediction/bench-flow" "$DIRECT_BODY" '"text":"ok"' ''
+write_lua "$WORK/direct.lua" "$DIRECT_BODY" ''
+
+# --- journals --------------------------------------------------------------
+if [ -z "${JOURNALS:-}" ]; then
+    JOURNALS=sqlite
+    if command -v pg_isready >/dev/null 2>&1 && pg_isready -h "$PGHOST" -p "$PGPORT" >/dev/null 2>&1; then
+        JOURNALS="sqlite postgres"
+    else
+        log "no PostgreSQL at $PGHOST:$PGPORT (pg_isready): SQLite only"
+    fi
+fi
+
+bench_journal() {
+    local journal=$1
+    local dir=$WORK/$journal
+    mkdir -p "$dir/agents"
+    case $journal in
+        sqlite) export VIEAGENT_DATABASE_URL="sqlite://$dir/vieagent.db" ;;
+        postgres)
+            PG_DB=vieagent_bench_$$_$(date +%s)
+            createdb -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" "$PG_DB" || die "createdb $PG_DB failed"
+            export VIEAGENT_DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$PG_DB"
+            ;;
+        *) die "unknown journal $journal" ;;
+    esac
+    local gw_port
+    gw_port=$(free_port)
+    VIEAGENT_MASTER_KEY=$("$BIN" vault generate-key 2>/dev/null) || VIEAGENT_MASTER_KEY=$(head -c32 /dev/urandom | base64)
+    export VIEAGENT_MASTER_KEY
+    export VIEAGENT_FLOWISE_URL=$ENGINE
+    export VIEAGENT_FLOWISE_API_KEY=bench
+    export VIEAGENT_DEMO=false
+    export VIEAGENT_LOG_LEVEL=warn
+    export VIEAGENT_LISTEN=127.0.0.1:$gw_port
+
+    log "[$journal] migrate, agent, user, key"
+    "$BIN" migrate >"$dir/migrate.log" 2>&1 || die "[$journal] migrate failed: $(cat "$dir/migrate.log")"
+    cat >"$dir/agents/bench.yaml" <<'YAML'
+name: Bench
+tool_name: bench
+description: Benchmark agent (nginx answers like Flowise).
+engine: flowise
+flow_id: bench-flow
+input_schema:
+  type: object
+  properties:
+    question: {type: string}
+  required: [question]
+required_credential_types: []
+credits_per_call: 1
+status: published
+YAML
+    "$BIN" agents apply "$dir/agents" --no-engine-check >"$dir/apply.log" 2>&1 \
+        || die "[$journal] agents apply failed: $(cat "$dir/apply.log")"
+    "$BIN" users create --email bench@example.com --credits 1000000000 >"$dir/user.log" 2>&1 \
+        || die "[$journal] users create failed: $(cat "$dir/user.log")"
+    local key
+    "$BIN" keys create --user bench@example.com >"$dir/key.log" 2>"$dir/key.err" \
+        || die "[$journal] keys create failed: $(cat "$dir/key.log" "$dir/key.err")"
+    key=$(grep -o 'vak_[A-Za-z0-9]*' "$dir/key.log" "$dir/key.err" | head -n1 | sed 's/^[^:]*://') || true
+    [ -n "$key" ] || die "[$journal] no vak_ key in the output of keys create: $(cat "$dir/key.log" "$dir/key.err")"
+
+    log "[$journal] vieagent serve on $VIEAGENT_LISTEN"
+    "$BIN" serve >"$dir/serve.log" 2>&1 &
+    GW_PID=$!
+    wait_http "http://$VIEAGENT_LISTEN/readyz" '"tools":1' "$GW_PID" \
+        || die "[$journal] the gateway is not ready with 1 tool: $(curl -sS "http://$VIEAGENT_LISTEN/readyz" 2>&1; tail -n 30 "$dir/serve.log")"
+
+    local gw=http://$VIEAGENT_LISTEN
+    local auth="Authorization: Bearer $key"
+    local mcp_headers=("$auth" "Accept: application/json, text/event-stream"
+        "MCP-Protocol-Version: $PROTOCOL" "Mcp-Method: tools/call" "Mcp-Name: bench")
+    check_target chat_tools_http "$gw/v1/tools/bench/invoke" "$CHAT_BODY" '"status":"success"' '' "$auth"
+    check_target mcp_streamable_http "$gw/mcp" "$MCP_BODY" '"result"' '"isError":true' "${mcp_headers[@]}"
+    write_lua "$dir/chat.lua" "$CHAT_BODY" '"status":"failed"' "$auth"
+    write_lua "$dir/mcp.lua" "$MCP_BODY" '"isError":true' "${mcp_headers[@]}"
+
+    if [ "$WARMUP" != 0 ]; then
+        log "[$journal] warm-up $WARMUP (not reported)"
+        wrk -t2 -c64 -d"$WARMUP" -s "$dir/chat.lua" "$gw/v1/tools/bench/invoke" >/dev/null 2>&1 || true
+        wrk -t2 -c64 -d"$WARMUP" -s "$dir/mcp.lua" "$gw/mcp" >/dev/null 2>&1 || true
+    fi
+
+    local spec conc threads
+    for spec in 1:1 64:2; do
+        conc=${spec%%:*}
+        threads=${spec#*:}
+        run_wrk "$journal" direct "$conc" "$threads" "$ENGINE/api/v1/prediction/bench-flow" "$WORK/direct.lua"
+        run_wrk "$journal" chat_tools_http "$conc" "$threads" "$gw/v1/tools/bench/invoke" "$dir/chat.lua"
+        run_wrk "$journal" mcp_streamable_http "$conc" "$threads" "$gw/mcp" "$dir/mcp.lua"
+    done
+
+    kill -0 "$GW_PID" 2>/dev/null || die "[$journal] the gateway died: $(tail -n 30 "$dir/serve.log")"
+    stop_pid "$GW_PID"
+    GW_PID=
+    if [ "$journal" = postgres ]; then drop_pg_db; fi
+}
+
+for journal in $JOURNALS; do
+    bench_journal "$journal"
+done
+
+# --- report ----------------------------------------------------------------
+case $OUT in */*) mkdir -p "$(dirname "$OUT")" ;; esac
+case $OUT in /*) OUT_ABS=$OUT ;; *) OUT_ABS=$ROOT/$OUT ;; esac
+mkdir -p "$(dirname "$OUT_ABS")"
+JSON_OUT=$OUT_ABS-results.json
+MD_OUT=$OUT_ABS-results.md
+
+WRK_VERSION=$(wrk -v 2>&1 | head -n1 | sed 's/ \[.*//' || true)
+NGINX_VERSION=$("$NGINX" -v 2>&1 | head -n1 | sed 's/^nginx version: //' || true)
+GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null || true)" ]; then
+    GIT_REV="$GIT_REV-dirty"
+fi
+BIN_VERSION=$("$BIN" --version 2>/dev/null | head -n1 || true)
+
+python3 - "$RESULTS" "$JSON_OUT" "$MD_OUT" "$DURATION" "$WRK_VERSION" "$NGINX_VERSION" \
+    "$GIT_REV" "$BIN_VERSION" "$(nproc)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "$(uname -srm)" "$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //')" <<'PY'
+import json, sys
+(results, json_out, md_out, duration, wrk_v, nginx_v, git_rev, bin_v, nproc, date,
+ kernel, cpu_model) = sys.argv[1:]
+runs = [json.loads(l) for l in open(results) if l.strip()]
+direct = {(r["journal"], r["concurrency"]): r for r in runs if r["target"] == "direct"}
+for r in runs:
+    if r["target"] == "direct":
+        continue
+    d = direct.get((r["journal"], r["concurrency"]))
+    if d:
+        r["overhead_p50_ms"] = round(r["p50_ms"] - d["p50_ms"], 3)
+        r["overhead_p99_ms"] = round(r["p99_ms"] - d["p99_ms"], 3)
+ratios = []
+for journal in dict.fromkeys(r["journal"] for r in runs):
+    for target in ("chat_tools_http", "mcp_streamable_http"):
+        by_c = {r["concurrency"]: r for r in runs if r["journal"] == journal and r["target"] == target}
+        c1, c64 = by_c.get(1), by_c.get(64)
+        if c1 and c64 and c1.get("cpu_ms_per_call") and c64.get("cpu_ms_per_call"):
+            ratios.append({"journal": journal, "target": target,
+                           "cpu_ms_per_call_c1": c1["cpu_ms_per_call"],
+                           "cpu_ms_per_call_c64": c64["cpu_ms_per_call"],
+                           "ratio_c1_over_c64": round(c1["cpu_ms_per_call"] / c64["cpu_ms_per_call"], 2)})
+machine = {"nproc": int(nproc), "cpu": cpu_model, "kernel": kernel, "date": date,
+           "wrk": wrk_v, "nginx": nginx_v, "git_rev": git_rev, "vieagent": bin_v,
+           "duration_per_run": duration}
+doc = {"machine": machine,
+       "method": "wrk (separate process) against the release binary `vieagent serve`; engine: nginx "
+                 "(worker_processes 1) answering POST /api/v1/prediction/* like Flowise; direct = the "
+                 "same engine without the gateway, measured in the same run; -t1 -c1 and -t2 -c64; "
+                 "cpu_ms_per_call = gateway utime+stime delta / requests",
+       "runs": runs, "cpu_ratio": ratios}
+with open(json_out, "w") as f:
+    json.dump(doc, f, indent=2)
+    f.write("\n")
+
+def ms(v):
+    return "—" if v is None else f"{v:.3f} ms"
+def num(v, fmt="{:.3f}"):
+    return "—" if v is None else fmt.format(v)
+lines = [
+    f"<!-- written by scripts/bench_http.sh; {nproc} CPUs; {date}; git {git_rev} -->",
+    "",
+    "### Tool calls over HTTP: wrk → nginx engine directly vs through `vieagent serve`",
+    "",
+    f"{nproc} CPUs ({cpu_model or 'unknown CPU'}), {kernel}; {wrk_v}; {nginx_v}; {bin_v}; "
+    f"{duration} per run; load generator, gateway and engine share the machine.",
+    "",
+    "| journal | concurrency | path | p50 | p99 | overhead p50 | overhead p99 | calls/s | requests | errors | gateway CPU/call |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+]
+order = {"direct": 0, "mcp_streamable_http": 1, "chat_tools_http": 2}
+for r in sorted(runs, key=lambda r: (list(dict.fromkeys(x["journal"] for x in runs)).index(r["journal"]),
+                                     r["concurrency"], order.get(r["target"], 9))):
+    path = "direct (baseline)" if r["target"] == "direct" else r["target"]
+    cpu = r.get("cpu_ms_per_call")
+    lines.append(
+        f"| {r['journal']} | {r['concurrency']} | {path} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | "
+        f"{ms(r.get('overhead_p50_ms'))} | {ms(r.get('overhead_p99_ms'))} | {r['calls_per_s']:.0f} | "
+        f"{r['requests']} | {r['errors']} | {num(cpu, '{:.3f} ms') if cpu is not None else '—'} |")
+if ratios:
+    lines += ["", "Gateway CPU per call, concurrency 1 ÷ concurrency 64:", "",
+              "| journal | path | CPU/call c1 | CPU/call c64 | ratio |", "|---|---|---|---|---|"]
+    for x in ratios:
+        lines.append(f"| {x['journal']} | {x['target']} | {x['cpu_ms_per_call_c1']:.3f} ms | "
+                     f"{x['cpu_ms_per_call_c64']:.3f} ms | {x['ratio_c1_over_c64']:.2f} |")
+with open(md_out, "w") as f:
+    f.write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+log "wrote $JSON_OUT and $MD_OUT"
