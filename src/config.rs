@@ -605,6 +605,15 @@ pub struct EnginesConfig {
     pub purge_retry: Duration,
 }
 
+impl EnginesConfig {
+    /// The longest whole-call deadline of any engine.
+    pub fn slowest_call_timeout(&self) -> Duration {
+        self.flowise
+            .call_timeout
+            .max(self.activepieces.call_timeout)
+    }
+}
+
 impl Default for EnginesConfig {
     fn default() -> Self {
         Self {

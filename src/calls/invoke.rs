@@ -60,13 +60,9 @@ pub(super) async fn invoke(
         .and_then(|ms| u64::try_from(ms).ok())
         .map(Duration::from_millis);
     options.session_id = call.request.session_id.as_deref();
-    let deadline = options.timeout.unwrap_or(
-        p.config()
-            .engines
-            .flowise
-            .call_timeout
-            .max(p.config().engines.activepieces.call_timeout),
-    );
+    let deadline = options
+        .timeout
+        .unwrap_or(p.config().engines.slowest_call_timeout());
     let planned = if credentials.is_empty() {
         Planned::Nothing
     } else {

@@ -66,10 +66,7 @@ impl Purger {
         config: &EnginesConfig,
         shutdown: CancellationToken,
     ) -> Self {
-        let slowest = config
-            .flowise
-            .call_timeout
-            .max(config.activepieces.call_timeout);
+        let slowest = config.slowest_call_timeout();
         let purger = Self {
             inner: Arc::new(Inner {
                 store,

@@ -177,6 +177,17 @@ impl FlowiseEngine {
         }
     }
 
+    /// A management request (flows, executions, chat messages) with the
+    /// gateway's API key, within the call timeout.
+    async fn manage(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<RawResponse, EngineError> {
+        self.http
+            .send(|c| self.auth(build(c)), self.http.config.call_timeout)
+            .await
+    }
+
     /// The prediction request body for these arguments and credentials.
     fn prediction_body(
         &self,
@@ -365,13 +376,7 @@ impl FlowiseEngine {
             ));
         }
         let url = endpoint(&self.base, &["api", "v1", "chatflows", flow_id]);
-        let response = self
-            .http
-            .send(
-                |c| self.auth(c.get(url.clone())),
-                self.http.config.call_timeout,
-            )
-            .await?;
+        let response = self.manage(|c| c.get(url.clone())).await?;
         if !response.status.is_success() {
             return Err(classify_error(&response, &Scrubber::default(), &[]));
         }
@@ -409,13 +414,7 @@ impl FlowiseEngine {
                 query.append_pair("limit", &LIST_PAGE_SIZE.to_string());
                 query.append_pair("page", &page.to_string());
             }
-            let response = self
-                .http
-                .send(
-                    |c| self.auth(c.get(url.clone())),
-                    self.http.config.call_timeout,
-                )
-                .await?;
+            let response = self.manage(|c| c.get(url.clone())).await?;
             if !response.status.is_success() {
                 return Err(management_error(&response, "executions:view"));
             }
@@ -455,13 +454,7 @@ impl FlowiseEngine {
     /// missing execution deletes nothing and is still a success.
     async fn delete_execution(&self, id: &str) -> Result<u64, EngineError> {
         let url = endpoint(&self.base, &["api", "v1", "executions", id]);
-        let response = self
-            .http
-            .send(
-                |c| self.auth(c.delete(url.clone())),
-                self.http.config.call_timeout,
-            )
-            .await?;
+        let response = self.manage(|c| c.delete(url.clone())).await?;
         if response.status == reqwest::StatusCode::NOT_FOUND {
             return Ok(0);
         }
@@ -481,14 +474,7 @@ impl FlowiseEngine {
     async fn delete_call_messages(&self, flow_id: &str, chat_id: &str) {
         let mut url = endpoint(&self.base, &["api", "v1", "chatmessage", flow_id]);
         url.query_pairs_mut().append_pair("chatId", chat_id);
-        match self
-            .http
-            .send(
-                |c| self.auth(c.delete(url.clone())),
-                self.http.config.call_timeout,
-            )
-            .await
-        {
+        match self.manage(|c| c.delete(url.clone())).await {
             Ok(response) if response.status.is_success() => {}
             Ok(response) => tracing::warn!(
                 status = response.status.as_u16(),
@@ -523,11 +509,7 @@ impl FlowiseEngine {
         let mut problems = Vec::new();
         let mut url = endpoint(&self.base, &["api", "v1", "executions"]);
         url.query_pairs_mut().append_pair("limit", "1");
-        let timeout = self.http.config.call_timeout;
-        let listed = self
-            .http
-            .send(|c| self.auth(c.get(url.clone())), timeout)
-            .await?;
+        let listed = self.manage(|c| c.get(url.clone())).await?;
         if listed.status == reqwest::StatusCode::NOT_FOUND
             || (listed.status.is_success()
                 && serde_json::from_slice::<ExecutionPage>(&listed.body).is_err())
@@ -544,14 +526,7 @@ impl FlowiseEngine {
         }
         let url = endpoint(&self.base, &["api", "v1", "executions"]);
         let deleted = self
-            .http
-            .send(
-                |c| {
-                    self.auth(c.delete(url.clone()))
-                        .json(&json!({"executionIds": []}))
-                },
-                timeout,
-            )
+            .manage(|c| c.delete(url.clone()).json(&json!({"executionIds": []})))
             .await?;
         if !deleted.status.is_success() {
             problems.push(purge_problem(&deleted, "executions:delete"));

@@ -62,7 +62,6 @@ pub(super) async fn call_as_task(
     request: CallRequest,
     wait_inline: bool,
 ) -> Result<Result<CallToolResult, CallError>, CallToolResponse> {
-    let ttl = state.config().mcp.task_ttl;
     let budget = state.config().mcp.task_inline_budget;
     let (id, running) = match calls::start(state.calls(), request).await {
         Ok(calls::Started::Finished(result)) => return Ok(Ok(super::handler::tool_result(result))),
@@ -79,9 +78,9 @@ pub(super) async fn call_as_task(
         running
     };
     keep_result(state, id, running);
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let now = stamp(chrono::Utc::now());
     let task = Task::new(id.to_string(), TaskStatus::Working, now.clone(), now)
-        .with_ttl_ms(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+        .with_ttl_ms(ttl_ms(state))
         .with_poll_interval_ms(POLL_INTERVAL_MS);
     Err(CallToolResponse::Task(CreateTaskResult::new(task)))
 }
@@ -130,10 +129,7 @@ async fn own_row(state: &AppState, user: &User, task_id: &str) -> Result<Executi
         .store()
         .get_execution_log(id)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "tasks: the journal is unavailable");
-            McpError::internal_error("the task store is unavailable; try again shortly", None)
-        })?
+        .map_err(store_unavailable)?
         .filter(|row| row.user_id == user.id)
         .ok_or_else(unknown)?;
     let ttl =
@@ -152,17 +148,13 @@ pub(super) async fn get(
 ) -> Result<GetTaskResult, McpError> {
     let row = own_row(state, user, task_id).await?;
     let kept = match row.status {
-        ExecutionStatus::Success | ExecutionStatus::Failed => {
-            state.store().task_result(row.id).await.map_err(|e| {
-                tracing::error!(error = %e, "tasks: the journal is unavailable");
-                McpError::internal_error("the task store is unavailable; try again shortly", None)
-            })?
-        }
+        ExecutionStatus::Success | ExecutionStatus::Failed => state
+            .store()
+            .task_result(row.id)
+            .await
+            .map_err(store_unavailable)?,
         _ => None,
     };
-    let ttl = u64::try_from(state.config().mcp.task_ttl.as_millis()).unwrap_or(u64::MAX);
-    let stamp =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let payload = payload(&row, kept);
     let mut task = Task::new(
         row.id.to_string(),
@@ -170,7 +162,7 @@ pub(super) async fn get(
         stamp(row.created_at),
         stamp(row.finished_at.unwrap_or(row.created_at)),
     )
-    .with_ttl_ms(ttl);
+    .with_ttl_ms(ttl_ms(state));
     if payload.status() == TaskStatus::Working {
         task = task.with_poll_interval_ms(POLL_INTERVAL_MS);
     }
@@ -275,12 +267,22 @@ pub(super) async fn cancel(
             format!("unknown task '{task_id}'"),
             None,
         )),
-        Err(e) => {
-            tracing::error!(error = %e, "tasks/cancel: the journal is unavailable");
-            Err(McpError::internal_error(
-                "the task store is unavailable; try again shortly",
-                None,
-            ))
-        }
+        Err(e) => Err(store_unavailable(e)),
     }
+}
+
+/// The journal could not be read: an opaque error, the details in the log.
+fn store_unavailable(e: crate::store::StoreError) -> McpError {
+    tracing::error!(error = %e, "tasks: the journal is unavailable");
+    McpError::internal_error("the task store is unavailable; try again shortly", None)
+}
+
+/// A task's `ttlMs`.
+fn ttl_ms(state: &AppState) -> u64 {
+    u64::try_from(state.config().mcp.task_ttl.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Task timestamps: ISO 8601, milliseconds, UTC.
+fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -392,6 +392,24 @@ async fn replay_purge(server: &MockServer, name: &str) -> Value {
     rec
 }
 
+/// Serve a purge recording's body at `GET /api/v1/executions`, whatever
+/// the query (a list asked without paging answers any page).
+async fn serve_list(server: &MockServer, name: &str) {
+    Mock::given(method("GET"))
+        .and(path("/api/v1/executions"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(
+                recorded_purge(name)["response"]["body"]
+                    .as_str()
+                    .expect("body")
+                    .to_string(),
+                "application/json; charset=utf-8",
+            ),
+        )
+        .mount(server)
+        .await;
+}
+
 fn purge_target(rec: &Value) -> vieagent::engines::PurgeTarget {
     let flow = rec["request"]["path"]
         .as_str()
@@ -557,20 +575,7 @@ async fn recorded_unanswered_call_is_found_by_its_conversation() {
 
     // Nothing filed under a fresh conversation yet: not final.
     let server = MockServer::start().await;
-    replay_purge(&server, "executions_list_bogus_session").await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/executions"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(
-                recorded_purge("executions_list_bogus_session")["response"]["body"]
-                    .as_str()
-                    .expect("body")
-                    .to_string(),
-                "application/json; charset=utf-8",
-            ),
-        )
-        .mount(&server)
-        .await;
+    serve_list(&server, "executions_list_bogus_session").await;
     let fresh = vieagent::engines::PurgeTarget {
         call_chat_id: Some("nope".into()),
         since: chrono::Utc::now(),
@@ -613,19 +618,7 @@ async fn recorded_forbidden_deletes_name_the_permission() {
     ] {
         let server = MockServer::start().await;
         replay(&server, &flow).await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/executions"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_raw(
-                    recorded_purge("executions_list_bogus_session")["response"]["body"]
-                        .as_str()
-                        .expect("body")
-                        .to_string(),
-                    "application/json; charset=utf-8",
-                ),
-            )
-            .mount(&server)
-            .await;
+        serve_list(&server, "executions_list_bogus_session").await;
         let bulk = replay_purge(&server, allowed).await;
         assert_eq!(bulk["request"]["body"], r#"{"executionIds":[]}"#);
         let d = engine(&server).describe(&id).await.expect("describe");

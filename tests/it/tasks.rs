@@ -130,25 +130,22 @@ impl Caller {
     }
 
     async fn execution(&self, id: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}/v1/executions/{id}", self.base))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .expect("get");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.on_execution(reqwest::Method::GET, id).await
     }
 
     async fn cancel(&self, id: &str) -> (u16, Value) {
+        self.on_execution(reqwest::Method::DELETE, id).await
+    }
+
+    /// `method /v1/executions/{id}`: (status, body).
+    async fn on_execution(&self, method: reqwest::Method, id: &str) -> (u16, Value) {
         let response = self
             .http
-            .delete(format!("{}/v1/executions/{id}", self.base))
+            .request(method, format!("{}/v1/executions/{id}", self.base))
             .bearer_auth(&self.key)
             .send()
             .await
-            .expect("delete");
+            .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
