@@ -74,12 +74,7 @@ impl Pipeline {
                     config.public_base_url(),
                     config.web.connect_link_ttl,
                 ),
-                purger: Purger::start(
-                    store.clone(),
-                    engines.clone(),
-                    &config.engines,
-                    lifecycle.shutdown_token().clone(),
-                ),
+                purger: Purger::start(store.clone(), engines.clone(), &config.engines, &lifecycle),
                 inflight: InFlight::start(store.clone(), lifecycle.shutdown_token().clone()),
                 store,
                 vault,

@@ -17,10 +17,12 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::config::EnginesConfig;
 use crate::engines::{Engine, EngineOutput, Engines, PurgeTarget, Retention};
+use crate::lifecycle::Lifecycle;
 use crate::store::{DynStore, EngineType, NewPurge, Purge, StoreError};
 
 /// Jobs taken per round.
@@ -32,6 +34,11 @@ const IDLE_CHECK: Duration = Duration::from_secs(60);
 /// A job made before the call is due this long after the call's deadline,
 /// should the call's own process never come back to it.
 const AFTER_DEADLINE: Duration = Duration::from_secs(60);
+/// Attempts at recording a call's purge target before leaving the job to
+/// its deadline (a busy SQLite writer or a PostgreSQL failover can refuse
+/// one write), and the first pause between them (doubling).
+const AFTER_CALL_ATTEMPTS: u32 = 4;
+const AFTER_CALL_RETRY: Duration = Duration::from_millis(100);
 
 /// The purge worker's handle: cheap to clone.
 #[derive(Clone)]
@@ -47,6 +54,11 @@ struct Inner {
     /// (an attempt is a few engine requests, each within the call timeout).
     lease: Duration,
     wake: Notify,
+    /// The process's in-flight work: a call's after-call update is part of
+    /// the call, so a clean stop (e.g. a stdio client closing stdin right
+    /// after its answer) waits for it rather than leaving the job to its
+    /// deadline.
+    calls: TaskTracker,
 }
 
 /// What [`Purger::before_call`] arranged.
@@ -64,7 +76,7 @@ impl Purger {
         store: DynStore,
         engines: Engines,
         config: &EnginesConfig,
-        shutdown: CancellationToken,
+        lifecycle: &Lifecycle,
     ) -> Self {
         let slowest = config.slowest_call_timeout();
         let purger = Self {
@@ -76,9 +88,11 @@ impl Purger {
                     .saturating_mul(2)
                     .clamp(Duration::from_secs(10), MAX_WAIT),
                 wake: Notify::new(),
+                calls: lifecycle.call_tracker().clone(),
             }),
         };
         let worker = purger.clone();
+        let shutdown = lifecycle.shutdown_token().clone();
         tokio::spawn(async move { worker.run(shutdown).await });
         purger
     }
@@ -150,7 +164,7 @@ impl Purger {
             target.record_ids = output.kept_records.clone();
         }
         let purger = self.clone();
-        tokio::spawn(async move {
+        self.inner.calls.spawn(async move {
             let value = match serde_json::to_value(&target) {
                 Ok(v) => v,
                 Err(e) => {
@@ -158,17 +172,30 @@ impl Purger {
                     return;
                 }
             };
-            if let Err(e) = purger
-                .inner
-                .store
-                .update_purge(call_id, &value, Utc::now())
-                .await
-            {
-                tracing::warn!(error = %e, execution_id = %call_id,
-                    "could not update the purge job; it runs at the call's deadline instead");
-                return;
+            let mut pause = AFTER_CALL_RETRY;
+            for attempt in 1..=AFTER_CALL_ATTEMPTS {
+                match purger
+                    .inner
+                    .store
+                    .update_purge(call_id, &value, Utc::now())
+                    .await
+                {
+                    Ok(()) => {
+                        purger.inner.wake.notify_one();
+                        return;
+                    }
+                    Err(e) if attempt == AFTER_CALL_ATTEMPTS => {
+                        tracing::warn!(error = %e, execution_id = %call_id,
+                            "could not update the purge job; it runs at the call's deadline instead");
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, execution_id = %call_id, attempt,
+                            "updating the purge job failed; retrying");
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                }
             }
-            purger.inner.wake.notify_one();
         });
     }
 

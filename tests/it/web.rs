@@ -765,12 +765,17 @@ async fn connect_link_from_a_failed_call_stores_the_key_once(backend: Backend) {
 
 #[tokio::test]
 async fn an_expired_connect_link_is_refused_and_stores_nothing() {
+    const LINK_TTL: Duration = Duration::from_secs(5);
     let f = WebFixture::new(Backend::Sqlite, |c| {
-        c.web.connect_link_ttl = Duration::from_secs(1);
+        c.web.connect_link_ttl = LINK_TTL;
     })
     .await;
     let (dan, dan_key) = f.user("dan@example.com", None).await;
     let (client, _) = connect_http(&f.base(), &dan_key, Protocol::Session).await;
+    // The link is minted during the call, so it expires no later than
+    // LINK_TTL after the call returned: sleeping until then (rather than a
+    // fixed time after the page load) makes the test independent of how
+    // slow the machine is, and the TTL leaves the page load ample time.
     let r = call(
         &client,
         "trip_planner",
@@ -781,10 +786,12 @@ async fn an_expired_connect_link_is_refused_and_stores_nothing() {
         .as_str()
         .expect("link")
         .to_string();
+    let expired_by = tokio::time::Instant::now() + LINK_TTL + Duration::from_millis(200);
     let mut web = Browserless::new(&f.base());
     let page = web.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let csrf = page.csrf();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep_until(expired_by).await;
     let token = link.split("token=").nth(1).expect("token");
     let late = web
         .post(
