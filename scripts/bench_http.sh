@@ -19,6 +19,11 @@
 #                  and ${OUT}-results.md
 #   JOURNALS       "sqlite postgres" (default: sqlite, plus postgres if pg_isready)
 #   PGHOST/PGPORT/PGUSER  where the PostgreSQL journal lives (127.0.0.1/5432/postgres)
+#   PERF_DIR       record a `perf record -g` profile of the gateway during each
+#                  gateway run into PERF_DIR/<journal>-<path>-c<N>.data (the
+#                  figures of a profiled run are not comparable with others)
+#   TARGETS        the gateway paths to run (default "chat_tools_http mcp_streamable_http")
+#   CONCURRENCY    the "conc:threads" specs (default "1:1 64:2")
 #
 # Debian: installs wrk and nginx with apt-get when they are missing.
 set -euo pipefail
@@ -231,8 +236,18 @@ run_wrk() {
     log "$journal  $target  c=$conc  ($DURATION)"
     [ -z "$GW_PID" ] || before_gw=$(cpu_ticks "$GW_PID")
     before_ng=$(nginx_ticks)
+    local perf_pid=
+    if [ -n "${PERF_DIR:-}" ] && [ -n "$GW_PID" ] && [ "$target" != direct ]; then
+        mkdir -p "$PERF_DIR"
+        perf record -q -g -p "$GW_PID" -o "$PERF_DIR/$journal-$target-c$conc.data" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     wrk -t"$threads" -c"$conc" -d"$DURATION" --latency -s "$lua" "$url" >"$out" 2>&1 \
         || die "wrk failed for $target: $(cat "$out")"
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+    fi
     [ -z "$GW_PID" ] || after_gw=$(cpu_ticks "$GW_PID")
     after_ng=$(nginx_ticks)
     if [ "$target" = direct ]; then before_gw=0; after_gw=0; fi
@@ -378,13 +393,18 @@ YAML
         wrk -t2 -c64 -d"$WARMUP" -s "$dir/mcp.lua" "$gw/mcp" >/dev/null 2>&1 || true
     fi
 
-    local spec conc threads
-    for spec in 1:1 64:2; do
+    local spec conc threads target
+    for spec in ${CONCURRENCY:-1:1 64:2}; do
         conc=${spec%%:*}
         threads=${spec#*:}
         run_wrk "$journal" direct "$conc" "$threads" "$ENGINE/api/v1/prediction/bench-flow" "$WORK/direct.lua"
-        run_wrk "$journal" chat_tools_http "$conc" "$threads" "$gw/v1/tools/bench/invoke" "$dir/chat.lua"
-        run_wrk "$journal" mcp_streamable_http "$conc" "$threads" "$gw/mcp" "$dir/mcp.lua"
+        for target in ${TARGETS:-chat_tools_http mcp_streamable_http}; do
+            case $target in
+                chat_tools_http) run_wrk "$journal" "$target" "$conc" "$threads" "$gw/v1/tools/bench/invoke" "$dir/chat.lua" ;;
+                mcp_streamable_http) run_wrk "$journal" "$target" "$conc" "$threads" "$gw/mcp" "$dir/mcp.lua" ;;
+                *) die "unknown target $target" ;;
+            esac
+        done
     done
 
     kill -0 "$GW_PID" 2>/dev/null || die "[$journal] the gateway died: $(tail -n 30 "$dir/serve.log")"

@@ -1496,6 +1496,23 @@ async fn journal_batches_commit_together(backend: Backend) {
         after,
         "the failed batch reserved nothing"
     );
+    // ...and leaves the journal usable: its transaction was ended (on
+    // SQLite a batch is two commands; the second failed mid-way).
+    assert_eq!(
+        store
+            .write_journal(&[start(d)])
+            .await
+            .expect("a batch after a failed one"),
+        vec![JournalResult::Applied]
+    );
+    assert_eq!(
+        store
+            .credit_account(ada.id)
+            .await
+            .expect("account")
+            .reserved,
+        after.reserved + 3
+    );
 }
 
 async fn agent_changes_apply_all_or_nothing(backend: Backend) {

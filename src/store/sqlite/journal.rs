@@ -1,23 +1,213 @@
 //! The Shadow Journal and credits on SQLite: one writer, a batch in one
-//! `BEGIN IMMEDIATE` transaction.
+//! `BEGIN IMMEDIATE` transaction sent as two commands.
 
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Row, query};
+use serde_json::{Value, json};
+use sqlx::pool::PoolConnection;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, query};
 use uuid::Uuid;
 
 use super::{SqliteStore, newest_first, opt_json_text, ts};
 use crate::store::journal as shared;
-use crate::store::row::RowExt;
 use crate::store::sql::{all, one, optional};
 use crate::store::*;
 
-/// What a journal batch inserts for one op.
-enum InsertKind<'a> {
-    Started(i32),
-    Refused(String),
-    Finished(&'a ExecutionOutcome),
+/// The writer connection of one journal batch: closed, not returned to the
+/// pool, if the batch is dropped between its commands (it would be inside
+/// its transaction).
+struct BatchConn(Option<PoolConnection<Sqlite>>);
+
+impl BatchConn {
+    fn conn(&mut self) -> &mut PoolConnection<Sqlite> {
+        self.0
+            .as_mut()
+            .expect("the batch connection is held until released")
+    }
+
+    /// The batch is over (committed or rolled back): back to the pool.
+    fn release(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for BatchConn {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.0.take() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// Take the write lock, read the accounts involved and finish the rows the
+/// batch finishes: one command.
+const BATCH_READ: &str = concat!(
+    "BEGIN IMMEDIATE; \
+     SELECT 'a', user_id, balance, reserved FROM credit_accounts \
+       WHERE user_id IN (SELECT value FROM json_each($1)); \
+     UPDATE execution_logs SET status = v.value ->> 1, external_execution_id = v.value ->> 2, \
+       output_snapshot = v.value ->> 3, duration_ms = v.value ->> 4, \
+       credits_consumed = max(0, min(v.value ->> 5, execution_logs.credits_reserved)), \
+       error = v.value ->> 6, finished_at = ",
+    now!(),
+    " FROM json_each($2) AS v \
+       WHERE execution_logs.id = v.value ->> 0 \
+         AND execution_logs.status IN ('pending', 'running') \
+       RETURNING 'f', execution_logs.id, execution_logs.credits_reserved, 0"
+);
+
+/// Write what the plan says and commit: one command.
+const BATCH_WRITE: &str = concat!(
+    "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
+       external_execution_id, output_snapshot, duration_ms, credits_consumed, \
+       credits_reserved, error, finished_at, replica_id) \
+     SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2, v.value ->> 3, v.value ->> 4, \
+       v.value ->> 5, v.value ->> 6, v.value ->> 7, 0, v.value ->> 8, v.value ->> 9, \
+       CASE WHEN v.value ->> 10 THEN ",
+    now!(),
+    " END, $4 FROM json_each($1) AS v; \
+     INSERT INTO credit_accounts (user_id, balance, reserved) \
+       SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2 FROM json_each($2) AS v WHERE true \
+       ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance, \
+       reserved = excluded.reserved, updated_at = ",
+    now!(),
+    "; \
+     INSERT INTO credit_ledger (id, user_id, delta, reason, execution_log_id, balance_after) \
+       SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2, 'call', v.value ->> 3, v.value ->> 4 \
+       FROM json_each($3) AS v; \
+     COMMIT"
+);
+
+/// One journal batch in one `BEGIN IMMEDIATE` transaction (the write lock
+/// taken up front: balances read cannot change, not even from another
+/// process, until commit), in two commands.
+async fn batch(
+    conn: &mut SqliteConnection,
+    ops: &[JournalOp],
+    replica: Option<Uuid>,
+) -> StoreResult<Vec<JournalResult>> {
+    let users: Vec<String> = credits::users_to_lock(ops)
+        .iter()
+        .map(Uuid::to_string)
+        .collect();
+    let finishes: Vec<Value> = credits::finishes(ops)
+        .into_iter()
+        .map(|(id, o)| {
+            json!([
+                id.to_string(),
+                o.status.as_str(),
+                o.external_execution_id,
+                opt_json_text(&o.output_snapshot),
+                o.duration_ms,
+                o.credits_consumed,
+                o.error,
+            ])
+        })
+        .collect();
+    let rows = query(BATCH_READ)
+        .bind(Value::from(users).to_string())
+        .bind(Value::from(finishes).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut locked = HashMap::new();
+    let mut settled = HashMap::new();
+    for r in &rows {
+        let kind: String = r.try_get(0)?;
+        let id: Uuid = r
+            .try_get::<String, _>(1)?
+            .parse()
+            .map_err(|e: uuid::Error| StoreError::corrupt(format!("journal batch id: {e}")))?;
+        if kind == "a" {
+            locked.insert(
+                id,
+                CreditAccount {
+                    balance: r.try_get(2)?,
+                    reserved: r.try_get(3)?,
+                },
+            );
+        } else {
+            settled.insert(id, r.try_get::<i32, _>(2)?);
+        }
+    }
+
+    let plan = credits::plan(ops, &locked, &settled);
+
+    let mut logs = Vec::new();
+    for (op, result) in ops.iter().zip(&plan.results) {
+        // [id, user, agent, status, input, ext, out, dur, reserved, error, finished]
+        let row = match op {
+            JournalOp::Start { row, reserve } => match result {
+                JournalResult::InsufficientCredits { available } => json!([
+                    row.id.to_string(),
+                    row.user_id.to_string(),
+                    row.agent_id.to_string(),
+                    ExecutionStatus::Failed.as_str(),
+                    opt_json_text(&row.input_snapshot),
+                    null,
+                    null,
+                    null,
+                    0,
+                    credits::insufficient_credits_error(*reserve, *available),
+                    true,
+                ]),
+                _ => json!([
+                    row.id.to_string(),
+                    row.user_id.to_string(),
+                    row.agent_id.to_string(),
+                    row.status.as_str(),
+                    opt_json_text(&row.input_snapshot),
+                    null,
+                    null,
+                    null,
+                    credits::reserved_for(*reserve, *result),
+                    null,
+                    false,
+                ]),
+            },
+            JournalOp::Record(row, o) => json!([
+                row.id.to_string(),
+                row.user_id.to_string(),
+                row.agent_id.to_string(),
+                o.status.as_str(),
+                opt_json_text(&row.input_snapshot),
+                o.external_execution_id,
+                opt_json_text(&o.output_snapshot),
+                o.duration_ms,
+                0,
+                o.error,
+                true,
+            ]),
+            JournalOp::Finish { .. } => continue,
+        };
+        logs.push(row);
+    }
+    let accounts: Vec<Value> = plan
+        .accounts
+        .iter()
+        .map(|(user, a)| json!([user.to_string(), a.balance, a.reserved]))
+        .collect();
+    let debits: Vec<Value> = plan
+        .debits
+        .iter()
+        .map(|d| {
+            json!([
+                d.id.to_string(),
+                d.user_id.to_string(),
+                d.delta,
+                d.execution_log_id.to_string(),
+                d.balance_after,
+            ])
+        })
+        .collect();
+    query(BATCH_WRITE)
+        .bind(Value::from(logs).to_string())
+        .bind(Value::from(accounts).to_string())
+        .bind(Value::from(debits).to_string())
+        .bind(replica.map(|r| r.to_string()))
+        .execute(&mut *conn)
+        .await?;
+    Ok(plan.results)
 }
 
 #[async_trait]
@@ -74,158 +264,23 @@ impl JournalStore for SqliteStore {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        // IMMEDIATE takes the write lock up front: balances read below cannot
-        // change (not even from another process) until commit.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-
-        let users = credits::users_to_lock(ops);
-        let mut locked = HashMap::with_capacity(users.len());
-        for chunk in users.chunks(500) {
-            let mut q = QueryBuilder::<sqlx::Sqlite>::new(
-                "SELECT user_id, balance, reserved FROM credit_accounts WHERE user_id IN (",
-            );
-            let mut list = q.separated(", ");
-            for u in chunk {
-                list.push_bind(u.to_string());
-            }
-            q.push(")");
-            for r in q.build().fetch_all(&mut *tx).await? {
-                locked.insert(
-                    r.uuid("user_id")?,
-                    CreditAccount {
-                        balance: r.try_get("balance")?,
-                        reserved: r.try_get("reserved")?,
-                    },
-                );
+        // Two commands to the connection's thread per batch, whatever its
+        // size: each statement sent on its own costs a round trip to that
+        // thread and back (two thread wake-ups), which at low load was most
+        // of a call's CPU. The lists travel as JSON arrays so the SQL text
+        // never changes and stays prepared.
+        let mut guard = BatchConn(Some(self.writer.acquire().await?));
+        let conn = guard.conn();
+        let written = batch(conn, ops, self.replica.get().copied()).await;
+        if written.is_err() {
+            // A statement that failed leaves the batch's transaction open
+            // (or none was opened, and this fails harmlessly).
+            if let Err(e) = sqlx::raw_sql("ROLLBACK").execute(&mut **conn).await {
+                tracing::trace!(error = %e, "journal batch rollback");
             }
         }
-
-        // All finishes in one statement per chunk (≤ 7 parameters a row):
-        // a batch's cost no longer grows by a round trip per finished call.
-        let finishes = credits::finishes(ops);
-        let mut settled = HashMap::with_capacity(finishes.len());
-        for chunk in finishes.chunks(1000) {
-            let mut q = QueryBuilder::<sqlx::Sqlite>::new(
-                "WITH v(id, status, ext, out, dur, cred, err) AS (",
-            );
-            q.push_values(chunk, |mut b, (id, outcome)| {
-                b.push_bind(id.to_string())
-                    .push_bind(outcome.status.as_str())
-                    .push_bind(outcome.external_execution_id.clone())
-                    .push_bind(opt_json_text(&outcome.output_snapshot))
-                    .push_bind(outcome.duration_ms)
-                    .push_bind(outcome.credits_consumed)
-                    .push_bind(outcome.error.clone());
-            });
-            q.push(concat!(
-                ") UPDATE execution_logs SET status = v.status, external_execution_id = v.ext, \
-                 output_snapshot = v.out, duration_ms = v.dur, \
-                 credits_consumed = max(0, min(v.cred, execution_logs.credits_reserved)), \
-                 error = v.err, finished_at = ",
-                now!(),
-                " FROM v WHERE execution_logs.id = v.id \
-                 AND execution_logs.status IN ('pending', 'running') \
-                 RETURNING execution_logs.id AS id, execution_logs.credits_reserved AS reserved"
-            ));
-            for r in q.build().fetch_all(&mut *tx).await? {
-                settled.insert(r.uuid("id")?, r.try_get::<i32, _>("reserved")?);
-            }
-        }
-
-        let plan = credits::plan(ops, &locked, &settled);
-
-        let inserts: Vec<(&NewExecutionLog, InsertKind<'_>)> = ops
-            .iter()
-            .zip(&plan.results)
-            .filter_map(|(op, result)| match op {
-                JournalOp::Start { row, reserve } => Some((
-                    row,
-                    match result {
-                        JournalResult::InsufficientCredits { available } => InsertKind::Refused(
-                            credits::insufficient_credits_error(*reserve, *available),
-                        ),
-                        _ => InsertKind::Started(credits::reserved_for(*reserve, *result)),
-                    },
-                )),
-                JournalOp::Record(row, outcome) => Some((row, InsertKind::Finished(outcome))),
-                JournalOp::Finish { .. } => None,
-            })
-            .collect();
-        // ≤ 9 parameters a row; stay far below SQLite's 32,766.
-        for chunk in inserts.chunks(1000) {
-            let mut q = QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
-                 external_execution_id, output_snapshot, duration_ms, credits_consumed, \
-                 credits_reserved, error, finished_at, replica_id) ",
-            );
-            let replica = self.replica.get().map(Uuid::to_string);
-            q.push_values(chunk, |mut b, (new, kind)| {
-                b.push_bind(new.id.to_string())
-                    .push_bind(new.user_id.to_string())
-                    .push_bind(new.agent_id.to_string());
-                match kind {
-                    InsertKind::Started(reserved) => {
-                        b.push_bind(new.status.as_str())
-                            .push_bind(opt_json_text(&new.input_snapshot))
-                            .push("NULL, NULL, NULL, 0")
-                            .push_bind(*reserved)
-                            .push("NULL, NULL");
-                    }
-                    InsertKind::Refused(error) => {
-                        b.push_bind(ExecutionStatus::Failed.as_str())
-                            .push_bind(opt_json_text(&new.input_snapshot))
-                            .push("NULL, NULL, NULL, 0, 0")
-                            .push_bind(error.clone())
-                            .push(now!());
-                    }
-                    InsertKind::Finished(o) => {
-                        b.push_bind(o.status.as_str())
-                            .push_bind(opt_json_text(&new.input_snapshot))
-                            .push_bind(o.external_execution_id.clone())
-                            .push_bind(opt_json_text(&o.output_snapshot))
-                            .push_bind(o.duration_ms)
-                            .push("0, 0")
-                            .push_bind(o.error.clone())
-                            .push(now!());
-                    }
-                }
-                b.push_bind(replica.clone());
-            });
-            let done = q.build().execute(&mut *tx).await?;
-            if done.rows_affected() != chunk.len() as u64 {
-                return Err(StoreError::Database("journal insert count mismatch".into()));
-            }
-        }
-
-        for (user, account) in &plan.accounts {
-            query(concat!(
-                "INSERT INTO credit_accounts (user_id, balance, reserved) VALUES ($1, $2, $3) \
-                 ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance, \
-                 reserved = excluded.reserved, updated_at = ",
-                now!()
-            ))
-            .bind(user.to_string())
-            .bind(account.balance)
-            .bind(account.reserved)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for chunk in plan.debits.chunks(1000) {
-            let mut q = QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO credit_ledger (id, user_id, delta, reason, execution_log_id, balance_after) ",
-            );
-            q.push_values(chunk, |mut b, d| {
-                b.push_bind(d.id.to_string())
-                    .push_bind(d.user_id.to_string())
-                    .push_bind(d.delta)
-                    .push("'call'")
-                    .push_bind(d.execution_log_id.to_string())
-                    .push_bind(d.balance_after);
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(plan.results)
+        guard.release();
+        written
     }
 
     async fn insert_finished_execution_log(
