@@ -401,7 +401,8 @@ async fn streamable_call(
 
 /// 30 rounds of listing every page in turn: (first-page times, whole-list
 /// times, sorted; the last round's page bodies). With `new_each_round`,
-/// every request carries a header unique to its round, so none is a repeat.
+/// every request names a client version unique to its round (the body is
+/// part of the tools/list cache's key), so none is a repeat.
 async fn list_rounds(
     http: &reqwest::Client,
     target: &(std::net::SocketAddr, String),
@@ -413,11 +414,13 @@ async fn list_rounds(
             .bearer_auth(&target.1)
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/list")
-            .json(&list_body(cursor));
+            .header("mcp-method", "tools/list");
+        let mut body = list_body(cursor);
         if new_each_round {
-            request = request.header("x-bench-round", round.to_string());
+            body["params"]["_meta"]["io.modelcontextprotocol/clientInfo"]["version"] =
+                json!(format!("round-{round}"));
         }
+        request = request.json(&body);
         let response = request.send().await.expect("tools/list");
         assert!(
             response.status().is_success(),

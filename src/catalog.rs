@@ -20,6 +20,9 @@ pub struct CatalogEntry {
     pub agent: Agent,
     pub validator: Arc<jsonschema::Validator>,
     pub tool: Tool,
+    /// `tool` as JSON, serialised once when the catalog changes (in the
+    /// background, not per `tools/list`): a 10,000-tool list is ~3.6 MB.
+    pub tool_json: Arc<str>,
 }
 
 /// An immutable view of the catalog.
@@ -113,6 +116,32 @@ impl Snapshot {
     pub fn entries(&self) -> impl Iterator<Item = &Arc<CatalogEntry>> {
         self.entries.values()
     }
+
+    /// `tools` (this snapshot's, as [`Self::tools_for`] gave them) as a
+    /// JSON array, from the definitions serialised when the catalog
+    /// changed; only a tool whose description was marked for this user is
+    /// serialised now. `None` if one cannot be serialised.
+    pub fn tools_json(&self, tools: &[Tool]) -> Option<String> {
+        let size: usize = tools
+            .iter()
+            .map(|t| self.get(&t.name).map_or(256, |e| e.tool_json.len() + 1))
+            .sum();
+        let mut out = String::with_capacity(size + 2);
+        out.push('[');
+        for (i, tool) in tools.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            match self.get(&tool.name) {
+                Some(entry) if entry.tool.description == tool.description => {
+                    out.push_str(&entry.tool_json);
+                }
+                _ => out.push_str(&serde_json::to_string(tool).ok()?),
+            }
+        }
+        out.push(']');
+        Some(out)
+    }
 }
 
 pub struct Catalog {
@@ -171,22 +200,19 @@ impl Catalog {
         if fingerprint == old.fingerprint && old.version > 0 {
             return Ok(false);
         }
-        // Reuse compiled validators of agents that did not change.
-        let reusable: HashMap<(Uuid, i64), Arc<jsonschema::Validator>> = old
+        // Reuse what was built for agents that did not change: compiled
+        // validators and serialised definitions.
+        let reusable: HashMap<(Uuid, i64), &Arc<CatalogEntry>> = old
             .entries
             .values()
-            .map(|e| {
-                (
-                    (e.agent.id, e.agent.updated_at.timestamp_micros()),
-                    e.validator.clone(),
-                )
-            })
+            .map(|e| ((e.agent.id, e.agent.updated_at.timestamp_micros()), e))
             .collect();
         let mut entries = BTreeMap::new();
         for agent in agents {
             let key = (agent.id, agent.updated_at.timestamp_micros());
-            let validator = match reusable.get(&key) {
-                Some(v) => v.clone(),
+            let previous = reusable.get(&key);
+            let validator = match previous {
+                Some(e) => e.validator.clone(),
                 None => match compile(&agent.input_schema) {
                     Ok(v) => Arc::new(v),
                     Err(e) => {
@@ -196,12 +222,23 @@ impl Catalog {
                 },
             };
             let tool = tool_for(&agent);
+            let tool_json = match previous {
+                Some(e) => e.tool_json.clone(),
+                None => match serde_json::to_string(&tool) {
+                    Ok(json) => Arc::from(json),
+                    Err(e) => {
+                        tracing::error!(tool = %agent.tool_name, error = %e, "tool definition does not serialise; tool not published");
+                        continue;
+                    }
+                },
+            };
             entries.insert(
                 agent.tool_name.clone(),
                 Arc::new(CatalogEntry {
                     agent,
                     validator,
                     tool,
+                    tool_json,
                 }),
             );
         }

@@ -46,6 +46,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::catalog::Snapshot;
 use crate::limits::Refusal;
 use crate::store::{ExecutionStatus, StoreError, User};
 
@@ -178,7 +179,15 @@ pub async fn visible_tools(
     state: &Pipeline,
     user: &User,
 ) -> Result<Arc<Vec<rmcp::model::Tool>>, StoreError> {
-    let snapshot = state.catalog().snapshot();
+    visible_tools_in(state, &state.catalog().snapshot(), user).await
+}
+
+/// [`visible_tools`] from a given catalog snapshot.
+pub async fn visible_tools_in(
+    state: &Pipeline,
+    snapshot: &Snapshot,
+    user: &User,
+) -> Result<Arc<Vec<rmcp::model::Tool>>, StoreError> {
     if !snapshot.has_priced() {
         return Ok(snapshot.tools());
     }

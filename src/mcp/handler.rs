@@ -15,6 +15,7 @@ use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
+use super::list_cache::ToolsSlot;
 use crate::auth::AuthUser;
 use crate::calls::{self, CallError, CallRequest, Progress, ToolResult};
 use crate::state::AppState;
@@ -168,7 +169,8 @@ impl ServerHandler for GatewayHandler {
         let Some(user) = self.user(&context) else {
             return Err(McpError::invalid_request("not authenticated", None));
         };
-        let tools = crate::calls::visible_tools(self.state.calls(), &user)
+        let snapshot = self.state.catalog().snapshot();
+        let tools = crate::calls::visible_tools_in(self.state.calls(), &snapshot, &user)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "tools/list: entitlements unavailable");
@@ -189,18 +191,28 @@ impl ServerHandler for GatewayHandler {
                 })?,
             None => 0,
         };
-        let page_size = self.state.config().mcp.tools_page_size;
-        if start == 0 && (page_size == 0 || tools.len() <= page_size) {
-            return Ok(ListToolsResult::with_all_items(tools.as_ref().clone()));
-        }
-        let page_size = if page_size == 0 {
-            tools.len()
-        } else {
-            page_size
+        let page_size = match self.state.config().mcp.tools_page_size {
+            0 => tools.len(),
+            n => n,
         };
         let end = (start + page_size).min(tools.len());
+        let next_cursor = (end < tools.len()).then(|| end.to_string());
+        // Over stateless HTTP the page goes out already serialised (see
+        // `ToolsSlot`): rmcp answers with an empty one.
+        let slot = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<ToolsSlot>());
+        if let Some(slot) = slot
+            && let Some(json) = snapshot.tools_json(&tools[start..end])
+        {
+            slot.fill(json);
+            let mut page = ListToolsResult::with_all_items(Vec::new());
+            page.next_cursor = next_cursor;
+            return Ok(page);
+        }
         let mut page = ListToolsResult::with_all_items(tools[start..end].to_vec());
-        page.next_cursor = (end < tools.len()).then(|| end.to_string());
+        page.next_cursor = next_cursor;
         Ok(page)
     }
 

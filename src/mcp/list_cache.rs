@@ -298,6 +298,81 @@ impl<'de> serde::Deserialize<'de> for NoRepeatedKeys {
     }
 }
 
+/// Where the `tools/list` handler leaves a stateless HTTP request's page of
+/// tools, already JSON: rmcp answers with an empty page (having checked the
+/// request and built the answer's envelope, headers and `nextCursor`), and
+/// [`ToolsSlot::splice`] puts the tools in. Per 1,000-tool page this saves
+/// rmcp cloning and serialising every definition; the definitions were
+/// serialised once, when the catalog changed.
+#[derive(Clone, Default)]
+pub struct ToolsSlot(std::sync::Arc<Mutex<Option<String>>>);
+
+/// What rmcp's JSON answer to an emptied `tools/list` holds exactly once
+/// (the result's `tools`; JSON escapes every `"` inside a string, so this
+/// cannot occur inside the id or a cursor).
+const EMPTY_TOOLS: &[u8] = br#""tools":[]"#;
+
+impl ToolsSlot {
+    /// Whether `message` (the body of a `POST /mcp`) gets a slot: a
+    /// `tools/list` outside a 2025-era session (whose answers may stream).
+    pub fn wanted(parts: &Parts, message: &Value) -> bool {
+        !parts.headers.contains_key("mcp-session-id")
+            && message.get("method").and_then(Value::as_str) == Some("tools/list")
+    }
+
+    /// The handler's page, as a JSON array.
+    pub fn fill(&self, tools: String) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(tools);
+        }
+    }
+
+    fn take(&self) -> Option<String> {
+        self.0.lock().ok()?.take()
+    }
+
+    /// rmcp's answer with the page put in, or `Err` when the handler left
+    /// no page or the answer is not the plain JSON result expected (then
+    /// the request must be answered without a slot).
+    pub async fn splice(&self, response: Response) -> Result<Response, Response> {
+        let Some(tools) = self.take() else {
+            return Ok(response);
+        };
+        let json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
+        let small = response
+            .body()
+            .size_hint()
+            .exact()
+            .is_some_and(|n| n <= MAX_ANSWER_BYTES as u64);
+        if response.status() != StatusCode::OK || !json || !small {
+            return Err(response);
+        }
+        let (mut parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_ANSWER_BYTES).await else {
+            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        };
+        let mut found = bytes
+            .windows(EMPTY_TOOLS.len())
+            .enumerate()
+            .filter(|(_, w)| *w == EMPTY_TOOLS)
+            .map(|(i, _)| i);
+        let (Some(at), None) = (found.next(), found.next()) else {
+            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        };
+        let open = at + EMPTY_TOOLS.len() - 2; // the `[]`
+        let mut body = Vec::with_capacity(bytes.len() + tools.len());
+        body.extend_from_slice(&bytes[..open]);
+        body.extend_from_slice(tools.as_bytes());
+        body.extend_from_slice(&bytes[open + 2..]);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        metrics::counter!("vieagent_tools_list_pages_total", "from" => "serialised").increment(1);
+        Ok(Response::from_parts(parts, axum::body::Body::from(body)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

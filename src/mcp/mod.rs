@@ -27,7 +27,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use crate::state::AppState;
-use list_cache::ListCache;
+use list_cache::{ListCache, ToolsSlot};
 use sse::SseSessions;
 
 /// The MCP transports' own state: the application state, plus what only
@@ -141,6 +141,7 @@ async fn envelope_guard(State(state): State<McpState>, request: Request, next: N
         state.list_cache().clear();
     }
     let cacheable = ListCache::lookup_key(&parts, &message, &bytes, snapshot.version, shared);
+    let slot = ToolsSlot::wanted(&parts, &message).then(ToolsSlot::default);
     drop(message);
     drop(snapshot);
     if let Some(lookup) = &cacheable
@@ -148,9 +149,35 @@ async fn envelope_guard(State(state): State<McpState>, request: Request, next: N
     {
         return answer;
     }
-    let response = next
-        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await;
+    let response = match slot {
+        None => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Some(slot) => {
+            let mut with_slot = parts.clone();
+            with_slot.extensions.insert(slot.clone());
+            let answer = next
+                .clone()
+                .run(Request::from_parts(
+                    with_slot,
+                    axum::body::Body::from(bytes.clone()),
+                ))
+                .await;
+            match slot.splice(answer).await {
+                Ok(response) => response,
+                Err(_) => {
+                    metrics::counter!("vieagent_tools_list_pages_total", "from" => "rmcp")
+                        .increment(1);
+                    // Not the answer a page can be put into: ask again, and
+                    // let rmcp build the page itself.
+                    tracing::debug!("tools/list: answered without the serialised page");
+                    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                        .await
+                }
+            }
+        }
+    };
     match cacheable {
         Some(lookup) => {
             let version = state.app().catalog().snapshot().version;

@@ -267,6 +267,34 @@ async fn priced_agents_need_an_entitlement_and_say_why(backend: Backend) {
 
     // Listed, with a line saying it needs a purchase; the free tool is plain.
     let tools = client.list_tools(None).await.expect("list").tools;
+    // The same list over stateless HTTP, where the page is put together from
+    // the definitions serialised when the catalog changed (the marked one
+    // serialised for ada).
+    let stateless: Value = b
+        .app
+        .http
+        .post(b.app.url("/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "billing-test", "version": "1"}}}}),
+        )
+        .send()
+        .await
+        .expect("POST /mcp")
+        .json()
+        .await
+        .expect("a JSON answer");
+    assert_eq!(
+        stateless["result"]["tools"],
+        serde_json::to_value(&tools).expect("json"),
+        "{stateless}"
+    );
     let describe = |name: &str| {
         tools
             .iter()

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, ClientRequest, ProtocolVersion, Request as McpRequest,
-    ServerNotification, SubscriptionFilter,
+    CallToolRequestParams, ClientRequest, PaginatedRequestParams, ProtocolVersion,
+    Request as McpRequest, ServerNotification, SubscriptionFilter,
 };
 use rmcp::service::PeerRequestOptions;
 use secrecy::SecretString;
@@ -351,6 +351,25 @@ crate::backend_tests!(
     stateless_tools_list_is_cached_per_catalog_version,
 );
 
+/// The value of the `/metrics` line starting with `series` (0 if absent).
+async fn metric(f: &Fixture, series: &str) -> u64 {
+    let text = f
+        .app
+        .http
+        .get(f.app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 /// A stateless (2026-07-28) JSON-RPC POST to `/mcp`: (HTTP status, message).
 async fn stateless_post(f: &Fixture, key: &str, body: Value) -> (u16, Value) {
     let r = f
@@ -401,23 +420,7 @@ async fn stateless_tools_list_is_cached_per_catalog_version(backend: Backend) {
     for name in ["alpha_tool", "beta_tool"] {
         f.store.create_agent(&qa_agent(name)).await.expect("agent");
     }
-    let hits = || async {
-        let text = f
-            .app
-            .http
-            .get(f.app.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        text.lines()
-            .find(|l| l.starts_with("vieagent_tools_list_cache_total{result=\"hit\"}"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let hits = || metric(&f, "vieagent_tools_list_cache_total{result=\"hit\"}");
     let mut first = Value::Null;
     for _ in 0..100 {
         first = stateless_post(&f, &f.key, stateless_list(json!(1), None))
@@ -453,6 +456,44 @@ async fn stateless_tools_list_is_cached_per_catalog_version(backend: Backend) {
     let (_, page2) = stateless_post(&f, &f.key, stateless_list(json!(3), Some("2"))).await;
     assert_eq!(tool_names(&page2), ["support_qa"]);
     assert!(page2["result"].get("nextCursor").is_none(), "{page2}");
+    // The stateless pages (put together from the definitions serialised
+    // when the catalog changed) hold exactly what rmcp lists in a session.
+    let (client, _) = connect_http(&f.base(), &f.key, Protocol::Session).await;
+    let mut listed = client.list_tools(None).await.expect("page 1");
+    assert_eq!(listed.next_cursor.as_deref(), Some("2"));
+    listed.tools.extend(
+        client
+            .list_tools(Some(
+                PaginatedRequestParams::default().with_cursor(Some("2".into())),
+            ))
+            .await
+            .expect("page 2")
+            .tools,
+    );
+    let mut stateless = first["result"]["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    stateless.extend(
+        page2["result"]["tools"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    assert_eq!(
+        Value::Array(stateless),
+        serde_json::to_value(&listed.tools).expect("json")
+    );
+    assert!(
+        metric(&f, "vieagent_tools_list_pages_total{from=\"serialised\"}").await >= 2,
+        "the stateless pages went out pre-serialised"
+    );
+    assert_eq!(
+        metric(&f, "vieagent_tools_list_pages_total{from=\"rmcp\"}").await,
+        0,
+        "no stateless page needed rmcp to build it"
+    );
+    client.cancel().await.expect("close");
     for id in [4, 5] {
         let (_, bad) = stateless_post(&f, &f.key, stateless_list(json!(id), Some("999"))).await;
         assert_eq!(bad["id"], id, "{bad}");
