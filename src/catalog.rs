@@ -122,22 +122,25 @@ impl Snapshot {
     /// changed; only a tool whose description was marked for this user is
     /// serialised now. `None` if one cannot be serialised.
     pub fn tools_json(&self, tools: &[Tool]) -> Option<String> {
-        let size: usize = tools
+        let pieces: Vec<std::borrow::Cow<'_, str>> = tools
             .iter()
-            .map(|t| self.get(&t.name).map_or(256, |e| e.tool_json.len() + 1))
-            .sum();
+            .map(|tool| match self.get(&tool.name) {
+                Some(entry) if entry.tool.description == tool.description => {
+                    Some(std::borrow::Cow::Borrowed(&*entry.tool_json))
+                }
+                _ => serde_json::to_string(tool)
+                    .ok()
+                    .map(std::borrow::Cow::Owned),
+            })
+            .collect::<Option<_>>()?;
+        let size: usize = pieces.iter().map(|p| p.len() + 1).sum();
         let mut out = String::with_capacity(size + 2);
         out.push('[');
-        for (i, tool) in tools.iter().enumerate() {
+        for (i, piece) in pieces.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            match self.get(&tool.name) {
-                Some(entry) if entry.tool.description == tool.description => {
-                    out.push_str(&entry.tool_json);
-                }
-                _ => out.push_str(&serde_json::to_string(tool).ok()?),
-            }
+            out.push_str(piece);
         }
         out.push(']');
         Some(out)

@@ -178,17 +178,9 @@ impl ListCache {
     /// Pass rmcp's answer on, keeping it when it is a plain JSON result for
     /// this request and the catalog did not change meanwhile.
     pub async fn keep(&self, lookup: Lookup, current_version: u64, response: Response) -> Response {
-        let json = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
-        if response.status() != StatusCode::OK || !json || current_version != lookup.version {
-            return response;
-        }
-        // Only a body of known size that fits is read back; anything else
-        // passes through as it is.
-        let size = response.body().size_hint().exact();
-        if size.is_none_or(|n| n > MAX_ANSWER_BYTES as u64) {
+        // Only a plain JSON answer is read back; anything else passes
+        // through as it is.
+        if !plain_json(&response) || current_version != lookup.version {
             return response;
         }
         metrics::counter!("vieagent_tools_list_cache_total", "result" => "miss").increment(1);
@@ -298,6 +290,21 @@ impl<'de> serde::Deserialize<'de> for NoRepeatedKeys {
     }
 }
 
+/// Whether `response` is a `200` JSON answer whose body has a known size
+/// that fits [`MAX_ANSWER_BYTES`] (so it may be read back whole).
+fn plain_json(response: &Response) -> bool {
+    response.status() == StatusCode::OK
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"))
+        && response
+            .body()
+            .size_hint()
+            .exact()
+            .is_some_and(|n| n <= MAX_ANSWER_BYTES as u64)
+}
+
 /// Where the `tools/list` handler leaves a stateless HTTP request's page of
 /// tools, already JSON: rmcp answers with an empty page (having checked the
 /// request and built the answer's envelope, headers and `nextCursor`), and
@@ -331,36 +338,26 @@ impl ToolsSlot {
         self.0.lock().ok()?.take()
     }
 
-    /// rmcp's answer with the page put in, or `Err` when the handler left
-    /// no page or the answer is not the plain JSON result expected (then
-    /// the request must be answered without a slot).
-    pub async fn splice(&self, response: Response) -> Result<Response, Response> {
+    /// rmcp's answer with the handler's page put in (or as it is, when
+    /// the handler left none: rmcp refused the request). `None` when the
+    /// answer is not the plain JSON result a page can be put into; the
+    /// request must then be answered without a slot.
+    pub async fn splice(&self, response: Response) -> Option<Response> {
         let Some(tools) = self.take() else {
-            return Ok(response);
+            return Some(response);
         };
-        let json = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
-        let small = response
-            .body()
-            .size_hint()
-            .exact()
-            .is_some_and(|n| n <= MAX_ANSWER_BYTES as u64);
-        if response.status() != StatusCode::OK || !json || !small {
-            return Err(response);
+        if !plain_json(&response) {
+            return None;
         }
         let (mut parts, body) = response.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_ANSWER_BYTES).await else {
-            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
-        };
+        let bytes = axum::body::to_bytes(body, MAX_ANSWER_BYTES).await.ok()?;
         let mut found = bytes
             .windows(EMPTY_TOOLS.len())
             .enumerate()
             .filter(|(_, w)| *w == EMPTY_TOOLS)
             .map(|(i, _)| i);
         let (Some(at), None) = (found.next(), found.next()) else {
-            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            return None;
         };
         let open = at + EMPTY_TOOLS.len() - 2; // the `[]`
         let mut body = Vec::with_capacity(bytes.len() + tools.len());
@@ -369,7 +366,7 @@ impl ToolsSlot {
         body.extend_from_slice(&bytes[open + 2..]);
         parts.headers.remove(header::CONTENT_LENGTH);
         metrics::counter!("vieagent_tools_list_pages_total", "from" => "serialised").increment(1);
-        Ok(Response::from_parts(parts, axum::body::Body::from(body)))
+        Some(Response::from_parts(parts, axum::body::Body::from(body)))
     }
 }
 

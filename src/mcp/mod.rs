@@ -165,8 +165,8 @@ async fn envelope_guard(State(state): State<McpState>, request: Request, next: N
                 ))
                 .await;
             match slot.splice(answer).await {
-                Ok(response) => response,
-                Err(_) => {
+                Some(response) => response,
+                None => {
                     metrics::counter!("vieagent_tools_list_pages_total", "from" => "rmcp")
                         .increment(1);
                     // Not the answer a page can be put into: ask again, and
