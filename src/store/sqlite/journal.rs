@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{SqliteStore, newest_first, opt_json_text, ts};
 use crate::store::journal as shared;
+use crate::store::row::RowExt;
 use crate::store::sql::{all, one, optional};
 use crate::store::*;
 
@@ -44,7 +45,7 @@ impl Drop for BatchConn {
 /// batch finishes: one command.
 const BATCH_READ: &str = concat!(
     "BEGIN IMMEDIATE; \
-     SELECT 'a', user_id, balance, reserved FROM credit_accounts \
+     SELECT 'a' AS kind, user_id AS id, balance AS n, reserved AS m FROM credit_accounts \
        WHERE user_id IN (SELECT value FROM json_each($1)); \
      UPDATE execution_logs SET status = v.value ->> 1, external_execution_id = v.value ->> 2, \
        output_snapshot = v.value ->> 3, duration_ms = v.value ->> 4, \
@@ -54,7 +55,7 @@ const BATCH_READ: &str = concat!(
     " FROM json_each($2) AS v \
        WHERE execution_logs.id = v.value ->> 0 \
          AND execution_logs.status IN ('pending', 'running') \
-       RETURNING 'f', execution_logs.id, execution_logs.credits_reserved, 0"
+       RETURNING 'f' AS kind, execution_logs.id AS id, execution_logs.credits_reserved AS n, 0 AS m"
 );
 
 /// Write what the plan says and commit: one command.
@@ -113,75 +114,76 @@ async fn batch(
     let mut locked = HashMap::new();
     let mut settled = HashMap::new();
     for r in &rows {
-        let kind: String = r.try_get(0)?;
-        let id: Uuid = r
-            .try_get::<String, _>(1)?
-            .parse()
-            .map_err(|e: uuid::Error| StoreError::corrupt(format!("journal batch id: {e}")))?;
-        if kind == "a" {
+        let id = r.uuid("id")?;
+        if r.text("kind")? == "a" {
             locked.insert(
                 id,
                 CreditAccount {
-                    balance: r.try_get(2)?,
-                    reserved: r.try_get(3)?,
+                    balance: r.big("n")?,
+                    reserved: r.big("m")?,
                 },
             );
         } else {
-            settled.insert(id, r.try_get::<i32, _>(2)?);
+            settled.insert(id, r.int("n")?);
         }
     }
 
     let plan = credits::plan(ops, &locked, &settled);
 
-    let mut logs = Vec::new();
-    for (op, result) in ops.iter().zip(&plan.results) {
-        // [id, user, agent, status, input, ext, out, dur, reserved, error, finished]
-        let row = match op {
-            JournalOp::Start { row, reserve } => match result {
-                JournalResult::InsufficientCredits { available } => json!([
-                    row.id.to_string(),
-                    row.user_id.to_string(),
-                    row.agent_id.to_string(),
+    // One array per inserted row, in BATCH_WRITE's order.
+    let log = |row: &NewExecutionLog,
+               status: &str,
+               outcome: Option<&ExecutionOutcome>,
+               reserved: i32,
+               error: Option<String>,
+               finished: bool| {
+        json!([
+            row.id.to_string(),
+            row.user_id.to_string(),
+            row.agent_id.to_string(),
+            status,
+            opt_json_text(&row.input_snapshot),
+            outcome.and_then(|o| o.external_execution_id.clone()),
+            outcome.and_then(|o| opt_json_text(&o.output_snapshot)),
+            outcome.and_then(|o| o.duration_ms),
+            reserved,
+            error,
+            finished,
+        ])
+    };
+    let logs: Vec<Value> = ops
+        .iter()
+        .zip(&plan.results)
+        .filter_map(|(op, result)| match op {
+            JournalOp::Start { row, reserve } => Some(match result {
+                JournalResult::InsufficientCredits { available } => log(
+                    row,
                     ExecutionStatus::Failed.as_str(),
-                    opt_json_text(&row.input_snapshot),
-                    null,
-                    null,
-                    null,
+                    None,
                     0,
-                    credits::insufficient_credits_error(*reserve, *available),
+                    Some(credits::insufficient_credits_error(*reserve, *available)),
                     true,
-                ]),
-                _ => json!([
-                    row.id.to_string(),
-                    row.user_id.to_string(),
-                    row.agent_id.to_string(),
+                ),
+                _ => log(
+                    row,
                     row.status.as_str(),
-                    opt_json_text(&row.input_snapshot),
-                    null,
-                    null,
-                    null,
+                    None,
                     credits::reserved_for(*reserve, *result),
-                    null,
+                    None,
                     false,
-                ]),
-            },
-            JournalOp::Record(row, o) => json!([
-                row.id.to_string(),
-                row.user_id.to_string(),
-                row.agent_id.to_string(),
+                ),
+            }),
+            JournalOp::Record(row, o) => Some(log(
+                row,
                 o.status.as_str(),
-                opt_json_text(&row.input_snapshot),
-                o.external_execution_id,
-                opt_json_text(&o.output_snapshot),
-                o.duration_ms,
+                Some(o),
                 0,
-                o.error,
+                o.error.clone(),
                 true,
-            ]),
-            JournalOp::Finish { .. } => continue,
-        };
-        logs.push(row);
-    }
+            )),
+            JournalOp::Finish { .. } => None,
+        })
+        .collect();
     let accounts: Vec<Value> = plan
         .accounts
         .iter()
