@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use bytes::Bytes;
 
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::Value;
@@ -35,6 +37,60 @@ pub struct Snapshot {
     /// Positions in `tools` of agents that need an entitlement.
     priced: Vec<usize>,
     fingerprint: u64,
+    /// How `tools/list` pages this catalog's lists.
+    shape: ListShape,
+    /// The list every user sees when no tool is priced, in pages, built
+    /// with the snapshot (before it is published).
+    shared_pages: OnceLock<Arc<ToolPages>>,
+    /// With priced tools: the pages of each visibility class (which priced
+    /// tools are locked) asked for so far, at most [`MAX_PAGE_CLASSES`].
+    class_pages: Mutex<HashMap<Vec<usize>, Arc<ToolPages>>>,
+}
+
+/// How `tools/list` shows the catalog: the configuration it depends on.
+#[derive(Clone, Debug)]
+pub struct ListShape {
+    /// Tools per page; 0 for one page of all.
+    pub page_size: usize,
+    /// `catalog.show_unpurchased`.
+    pub show_unpurchased: bool,
+    /// `billing.currency`, for the purchase line of locked tools.
+    pub currency: String,
+}
+
+impl Default for ListShape {
+    fn default() -> Self {
+        Self {
+            page_size: 0,
+            show_unpurchased: true,
+            currency: "USD".into(),
+        }
+    }
+}
+
+/// Visibility classes whose pages a snapshot keeps (users entitled to the
+/// same priced tools share one).
+const MAX_PAGE_CLASSES: usize = 64;
+
+/// One visibility class's tool list: the definitions, and the same list as
+/// JSON arrays, one per page, serialised once (a 1,000-tool page is
+/// ~365 kB, so requests share these bytes instead of building them).
+pub struct ToolPages {
+    pub tools: Arc<Vec<Tool>>,
+    page_size: usize,
+    pages: Vec<Bytes>,
+}
+
+impl ToolPages {
+    /// The page `tools[start..end]` as JSON, if it is one of this list's
+    /// pages.
+    pub fn page(&self, start: usize, end: usize) -> Option<Bytes> {
+        let size = self.page_size.max(1);
+        if !start.is_multiple_of(size) || end != (start + self.page_size).min(self.tools.len()) {
+            return None;
+        }
+        self.pages.get(start / size).cloned()
+    }
 }
 
 impl Snapshot {
@@ -63,17 +119,7 @@ impl Snapshot {
         show_unpurchased: bool,
         currency: &str,
     ) -> Arc<Vec<Tool>> {
-        let locked: Vec<usize> = self
-            .priced
-            .iter()
-            .copied()
-            .filter(|&i| {
-                self.tools
-                    .get(i)
-                    .and_then(|t| self.entries.get(t.name.as_ref()))
-                    .is_some_and(|e| !entitled.contains(&e.agent.id))
-            })
-            .collect();
+        let locked = self.locked(entitled);
         if locked.is_empty() {
             return self.tools.clone();
         }
@@ -122,7 +168,11 @@ impl Snapshot {
     /// changed; only a tool whose description was marked for this user is
     /// serialised now. `None` if one cannot be serialised.
     pub fn tools_json(&self, tools: &[Tool]) -> Option<String> {
-        let pieces: Vec<std::borrow::Cow<'_, str>> = tools
+        self.tools_json_of(tools).map(|pieces| join_json(&pieces))
+    }
+
+    fn tools_json_of<'a>(&'a self, tools: &'a [Tool]) -> Option<Vec<std::borrow::Cow<'a, str>>> {
+        tools
             .iter()
             .map(|tool| match self.get(&tool.name) {
                 Some(entry) if entry.tool.description == tool.description => {
@@ -132,22 +182,85 @@ impl Snapshot {
                     .ok()
                     .map(std::borrow::Cow::Owned),
             })
-            .collect::<Option<_>>()?;
-        let size: usize = pieces.iter().map(|p| p.len() + 1).sum();
-        let mut out = String::with_capacity(size + 2);
-        out.push('[');
-        for (i, piece) in pieces.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+            .collect()
+    }
+
+    /// The tool list as `entitled` (the agents a user bought; `None` when
+    /// no tool is priced) sees it, in `tools/list` pages: built once per
+    /// snapshot and visibility class, then shared. `None` if a definition
+    /// cannot be serialised.
+    pub fn pages_for(&self, entitled: Option<&HashSet<Uuid>>) -> Option<Arc<ToolPages>> {
+        let Some(entitled) = entitled.filter(|_| self.has_priced()) else {
+            if let Some(pages) = self.shared_pages.get() {
+                return Some(pages.clone());
             }
-            out.push_str(piece);
+            let pages = Arc::new(self.build_pages(self.tools.clone())?);
+            return Some(self.shared_pages.get_or_init(|| pages).clone());
+        };
+        let class = self.locked(entitled);
+        if let Some(pages) = self.class_pages.lock().ok()?.get(&class) {
+            return Some(pages.clone());
         }
-        out.push(']');
-        Some(out)
+        let tools = self.tools_for(entitled, self.shape.show_unpurchased, &self.shape.currency);
+        let pages = Arc::new(self.build_pages(tools)?);
+        let mut classes = self.class_pages.lock().ok()?;
+        if classes.len() < MAX_PAGE_CLASSES {
+            classes.entry(class).or_insert_with(|| pages.clone());
+        }
+        Some(pages)
+    }
+
+    fn build_pages(&self, tools: Arc<Vec<Tool>>) -> Option<ToolPages> {
+        let page_size = match self.shape.page_size {
+            0 => tools.len().max(1),
+            n => n,
+        };
+        let mut pages = Vec::with_capacity(tools.len().div_ceil(page_size));
+        for chunk in tools.chunks(page_size) {
+            pages.push(Bytes::from(join_json(&self.tools_json_of(chunk)?)));
+        }
+        if pages.is_empty() {
+            pages.push(Bytes::from_static(b"[]"));
+        }
+        Some(ToolPages {
+            tools,
+            page_size: self.shape.page_size,
+            pages,
+        })
+    }
+
+    /// Positions of the priced tools `entitled` has not bought.
+    fn locked(&self, entitled: &HashSet<Uuid>) -> Vec<usize> {
+        self.priced
+            .iter()
+            .copied()
+            .filter(|&i| {
+                self.tools
+                    .get(i)
+                    .and_then(|t| self.entries.get(t.name.as_ref()))
+                    .is_some_and(|e| !entitled.contains(&e.agent.id))
+            })
+            .collect()
     }
 }
 
+/// JSON values as one JSON array.
+fn join_json(pieces: &[std::borrow::Cow<'_, str>]) -> String {
+    let size: usize = pieces.iter().map(|p| p.len() + 1).sum();
+    let mut out = String::with_capacity(size + 2);
+    out.push('[');
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(piece);
+    }
+    out.push(']');
+    out
+}
+
 pub struct Catalog {
+    shape: ListShape,
     current: RwLock<Arc<Snapshot>>,
     changed: watch::Sender<u64>,
     refresh_lock: tokio::sync::Mutex<()>,
@@ -161,8 +274,14 @@ impl Default for Catalog {
 
 impl Catalog {
     pub fn new() -> Self {
+        Self::with_shape(ListShape::default())
+    }
+
+    /// A catalog whose `tools/list` pages follow `shape`.
+    pub fn with_shape(shape: ListShape) -> Self {
         let (changed, _) = watch::channel(0);
         Self {
+            shape,
             current: RwLock::new(Arc::new(Snapshot::default())),
             changed,
             refresh_lock: tokio::sync::Mutex::new(()),
@@ -259,7 +378,14 @@ impl Catalog {
             tools,
             priced,
             fingerprint,
+            shape: self.shape.clone(),
+            shared_pages: OnceLock::new(),
+            class_pages: Mutex::default(),
         });
+        // The list most requests will ask for, ready before anyone asks:
+        // the shared one, or with priced tools the one of a user who has
+        // bought none.
+        let _ = snapshot.pages_for(snapshot.has_priced().then(HashSet::new).as_ref());
         tracing::info!(version, tools = snapshot.len(), "tool catalog refreshed");
         match self.current.write() {
             Ok(mut s) => *s = snapshot,

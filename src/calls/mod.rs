@@ -46,7 +46,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::catalog::Snapshot;
+use crate::catalog::{Snapshot, ToolPages};
 use crate::limits::Refusal;
 use crate::store::{ExecutionStatus, StoreError, User};
 
@@ -201,6 +201,24 @@ pub async fn visible_tools_in(
         config.catalog.show_unpurchased,
         &config.billing.currency,
     ))
+}
+
+/// [`visible_tools_in`] in `tools/list` pages, serialised once per
+/// snapshot and visibility class (`None` if a definition does not
+/// serialise: list [`visible_tools_in`] instead).
+pub async fn visible_pages_in(
+    state: &Pipeline,
+    snapshot: &Snapshot,
+    user: &User,
+) -> Result<Option<Arc<ToolPages>>, StoreError> {
+    if !snapshot.has_priced() {
+        return Ok(snapshot.pages_for(None));
+    }
+    let entitled = state
+        .entitlements()
+        .active_agents(state.store(), user.id)
+        .await?;
+    Ok(snapshot.pages_for(Some(&entitled)))
 }
 
 /// Run one call to completion. The work runs in its own task so the journal

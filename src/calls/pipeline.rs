@@ -11,7 +11,7 @@ use tracing::Span;
 use uuid::Uuid;
 
 use crate::billing::EntitlementCache;
-use crate::catalog::{Catalog, CatalogEntry};
+use crate::catalog::{Catalog, CatalogEntry, ListShape};
 use crate::config::Config;
 use crate::engines::Engines;
 use crate::lifecycle::Lifecycle;
@@ -68,7 +68,11 @@ impl Pipeline {
                 journal: Journal::start(store.clone(), writers),
                 entitlements: EntitlementCache::new(config.auth_cache_ttl),
                 limits: Limits::new(&config.limits),
-                catalog: Catalog::new(),
+                catalog: Catalog::with_shape(ListShape {
+                    page_size: config.mcp.tools_page_size,
+                    show_unpurchased: config.catalog.show_unpurchased,
+                    currency: config.billing.currency.clone(),
+                }),
                 links: ConnectLinks::new(
                     vault.clone(),
                     config.public_base_url(),

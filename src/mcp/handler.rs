@@ -170,12 +170,19 @@ impl ServerHandler for GatewayHandler {
             return Err(McpError::invalid_request("not authenticated", None));
         };
         let snapshot = self.state.catalog().snapshot();
-        let tools = crate::calls::visible_tools_in(self.state.calls(), &snapshot, &user)
+        let unavailable = |e: crate::store::StoreError| {
+            tracing::error!(error = %e, "tools/list: entitlements unavailable");
+            McpError::internal_error("the tool catalog is unavailable; try again shortly", None)
+        };
+        let pages = crate::calls::visible_pages_in(self.state.calls(), &snapshot, &user)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "tools/list: entitlements unavailable");
-                McpError::internal_error("the tool catalog is unavailable; try again shortly", None)
-            })?;
+            .map_err(unavailable)?;
+        let tools = match &pages {
+            Some(pages) => pages.tools.clone(),
+            None => crate::calls::visible_tools_in(self.state.calls(), &snapshot, &user)
+                .await
+                .map_err(unavailable)?,
+        };
         // Large catalogs are paged; the cursor is the offset of the next page
         // (only ever one this server handed out as `nextCursor`).
         let start = match request.and_then(|r| r.cursor) {
@@ -203,8 +210,14 @@ impl ServerHandler for GatewayHandler {
             .extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<ToolsSlot>());
+        let serialised = || {
+            pages
+                .as_ref()
+                .and_then(|pages| pages.page(start, end))
+                .or_else(|| snapshot.tools_json(&tools[start..end]).map(Into::into))
+        };
         if let Some(slot) = slot
-            && let Some(json) = snapshot.tools_json(&tools[start..end])
+            && let Some(json) = serialised()
         {
             slot.fill(json);
             let mut page = ListToolsResult::with_all_items(Vec::new());

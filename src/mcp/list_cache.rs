@@ -75,8 +75,9 @@ impl State {
 #[derive(Clone)]
 struct Answer {
     headers: HeaderMap,
-    /// The body after the id: `,"result":…}`.
-    rest: Bytes,
+    /// The body after the id, `,"result":…}`, in the chunks it came in
+    /// (a page of tools is shared with the catalog, not copied).
+    rest: Vec<Bytes>,
 }
 
 /// What an answer is counted as against [`MAX_BYTES`].
@@ -86,7 +87,7 @@ fn cost(key: &[u8], answer: &Answer) -> usize {
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len())
         .sum();
-    answer.rest.len() + key.len() + headers + ENTRY_OVERHEAD
+    answer.rest.iter().map(Bytes::len).sum::<usize>() + key.len() + headers + ENTRY_OVERHEAD
 }
 
 /// How rmcp's JSON answer to request `id` begins; the rest is kept.
@@ -166,11 +167,10 @@ impl ListCache {
         let answer = state.answers.get(&lookup.key)?.clone();
         drop(state);
         metrics::counter!("vieagent_tools_list_cache_total", "result" => "hit").increment(1);
-        let prefix = answer_prefix(&lookup.id);
-        let mut body = Vec::with_capacity(prefix.len() + answer.rest.len());
-        body.extend_from_slice(prefix.as_bytes());
-        body.extend_from_slice(&answer.rest);
-        let mut response = (StatusCode::OK, body).into_response();
+        let mut chunks = Vec::with_capacity(answer.rest.len() + 1);
+        chunks.push(Bytes::from(answer_prefix(&lookup.id)));
+        chunks.extend(answer.rest);
+        let mut response = Response::new(axum::body::Body::new(Chunks::new(chunks)));
         *response.headers_mut() = answer.headers;
         Some(response)
     }
@@ -185,29 +185,23 @@ impl ListCache {
         }
         metrics::counter!("vieagent_tools_list_cache_total", "result" => "miss").increment(1);
         let (parts, body) = response.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_ANSWER_BYTES).await {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                tracing::error!(error = %e, "tools/list: the answer body failed");
-                return crate::error::Error::Internal("tools/list answer".into()).into_response();
-            }
+        let Some(chunks) = chunks_of(body, MAX_ANSWER_BYTES).await else {
+            tracing::error!("tools/list: the answer body failed");
+            return crate::error::Error::Internal("tools/list answer".into()).into_response();
         };
         let prefix = answer_prefix(&lookup.id);
-        if let Some(rest) = bytes.strip_prefix(prefix.as_bytes())
+        if let Some((first, more)) = chunks.split_first()
+            && let Some(rest) = first.strip_prefix(prefix.as_bytes())
             && rest.starts_with(br#","result":"#)
         {
             let mut headers = parts.headers.clone();
             headers.remove(header::CONTENT_LENGTH);
             headers.remove("x-request-id");
-            self.insert(
-                lookup,
-                Answer {
-                    headers,
-                    rest: bytes.slice(prefix.len()..),
-                },
-            );
+            let mut rest = vec![first.slice(prefix.len()..)];
+            rest.extend_from_slice(more);
+            self.insert(lookup, Answer { headers, rest });
         }
-        Response::from_parts(parts, axum::body::Body::from(bytes))
+        Response::from_parts(parts, axum::body::Body::new(Chunks::new(chunks)))
     }
 
     fn insert(&self, lookup: Lookup, answer: Answer) {
@@ -312,7 +306,7 @@ fn plain_json(response: &Response) -> bool {
 /// rmcp cloning and serialising every definition; the definitions were
 /// serialised once, when the catalog changed.
 #[derive(Clone, Default)]
-pub struct ToolsSlot(std::sync::Arc<Mutex<Option<String>>>);
+pub struct ToolsSlot(std::sync::Arc<Mutex<Option<Bytes>>>);
 
 /// What rmcp's JSON answer to an emptied `tools/list` holds exactly once
 /// (the result's `tools`; JSON escapes every `"` inside a string, so this
@@ -328,20 +322,21 @@ impl ToolsSlot {
     }
 
     /// The handler's page, as a JSON array.
-    pub fn fill(&self, tools: String) {
+    pub fn fill(&self, tools: Bytes) {
         if let Ok(mut slot) = self.0.lock() {
             *slot = Some(tools);
         }
     }
 
-    fn take(&self) -> Option<String> {
+    fn take(&self) -> Option<Bytes> {
         self.0.lock().ok()?.take()
     }
 
     /// rmcp's answer with the handler's page put in (or as it is, when
     /// the handler left none: rmcp refused the request). `None` when the
     /// answer is not the plain JSON result a page can be put into; the
-    /// request must then be answered without a slot.
+    /// request must then be answered without a slot. The page's bytes are
+    /// sent as they are, not copied.
     pub async fn splice(&self, response: Response) -> Option<Response> {
         let Some(tools) = self.take() else {
             return Some(response);
@@ -360,14 +355,69 @@ impl ToolsSlot {
             return None;
         };
         let open = at + EMPTY_TOOLS.len() - 2; // the `[]`
-        let mut body = Vec::with_capacity(bytes.len() + tools.len());
-        body.extend_from_slice(&bytes[..open]);
-        body.extend_from_slice(tools.as_bytes());
-        body.extend_from_slice(&bytes[open + 2..]);
+        let body = Chunks::new(vec![bytes.slice(..open), tools, bytes.slice(open + 2..)]);
         parts.headers.remove(header::CONTENT_LENGTH);
         metrics::counter!("vieagent_tools_list_pages_total", "from" => "serialised").increment(1);
-        Some(Response::from_parts(parts, axum::body::Body::from(body)))
+        Some(Response::from_parts(parts, axum::body::Body::new(body)))
     }
+}
+
+/// A body made of byte chunks sent one after another, its length known
+/// (so it goes out with a `content-length`, and may be kept).
+struct Chunks {
+    chunks: std::collections::VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Chunks {
+    fn new(chunks: Vec<Bytes>) -> Self {
+        let chunks: std::collections::VecDeque<Bytes> =
+            chunks.into_iter().filter(|c| !c.is_empty()).collect();
+        let remaining = chunks.iter().map(|c| c.len() as u64).sum();
+        Self { chunks, remaining }
+    }
+}
+
+impl HttpBody for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let next = self.chunks.pop_front();
+        if let Some(chunk) = &next {
+            self.remaining -= chunk.len() as u64;
+        }
+        std::task::Poll::Ready(next.map(|chunk| Ok(http_body::Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// A body's data chunks as they are (not joined into one copy), or `None`
+/// past `limit` bytes or on an error.
+async fn chunks_of(body: axum::body::Body, limit: usize) -> Option<Vec<Bytes>> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let (mut chunks, mut size) = (Vec::new(), 0usize);
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.ok()?.into_data() {
+            size += data.len();
+            if size > limit {
+                return None;
+            }
+            chunks.push(data);
+        }
+    }
+    Some(chunks)
 }
 
 #[cfg(test)]
@@ -524,6 +574,50 @@ mod tests {
         assert_eq!(
             text(cache.get(&latest).expect("kept")).await,
             r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[1]}}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_put_in_goes_out_and_is_kept_without_being_copied() {
+        let page = Bytes::from_static(br#"[{"name":"a"},{"name":"b"}]"#);
+        let slot = ToolsSlot::default();
+        slot.fill(page.clone());
+        let spliced = slot
+            .splice(answer("1", r#"{"tools":[],"nextCursor":"2"}"#))
+            .await
+            .expect("spliced");
+        assert_eq!(
+            spliced.body().size_hint().exact(),
+            Some(88),
+            "the length is known"
+        );
+
+        let cache = ListCache::default();
+        let p = parts(STATELESS);
+        let first = lookup(&p, &body(1.into(), None), 1, true).expect("key");
+        let passed = cache.keep(first, 1, spliced).await;
+        let expected = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"},{"name":"b"}],"nextCursor":"2"}}"#;
+        assert_eq!(text(passed).await, expected);
+
+        let again = lookup(&p, &body(2.into(), None), 1, true).expect("key");
+        let shared = {
+            let state = cache.state.lock().expect("lock");
+            let kept = state.answers.values().next().expect("kept");
+            kept.rest.iter().any(|c| c.as_ptr() == page.as_ptr())
+        };
+        assert!(shared, "the kept answer shares the page's bytes");
+        assert_eq!(
+            text(cache.get(&again).expect("hit")).await,
+            expected.replace(r#""id":1"#, r#""id":2"#)
+        );
+        // No slot filled (rmcp refused the request): the answer as it is.
+        let untouched = ToolsSlot::default()
+            .splice(answer("3", r#"{"tools":[]}"#))
+            .await
+            .expect("as it is");
+        assert_eq!(
+            text(untouched).await,
+            r#"{"jsonrpc":"2.0","id":3,"result":{"tools":[]}}"#
         );
     }
 

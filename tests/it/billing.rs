@@ -236,6 +236,29 @@ impl Billing {
         }
     }
 
+    /// `tools/list` as a stateless (2026-07-28) HTTP client asks for it.
+    pub(crate) async fn stateless_list(&self, key: &str) -> Value {
+        self.app
+            .http
+            .post(self.app.url("/mcp"))
+            .bearer_auth(key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "billing-test", "version": "1"}}}}),
+            )
+            .send()
+            .await
+            .expect("POST /mcp")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
     pub(crate) async fn ledger(&self, user: Uuid) -> Vec<vieagent::store::LedgerEntry> {
         let mut all = Vec::new();
         let mut before = None;
@@ -270,26 +293,7 @@ async fn priced_agents_need_an_entitlement_and_say_why(backend: Backend) {
     // The same list over stateless HTTP, where the page is put together from
     // the definitions serialised when the catalog changed (the marked one
     // serialised for ada).
-    let stateless: Value = b
-        .app
-        .http
-        .post(b.app.url("/mcp"))
-        .bearer_auth(&key)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/list")
-        .json(
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {},
-            "io.modelcontextprotocol/clientInfo": {"name": "billing-test", "version": "1"}}}}),
-        )
-        .send()
-        .await
-        .expect("POST /mcp")
-        .json()
-        .await
-        .expect("a JSON answer");
+    let stateless = b.stateless_list(&key).await;
     assert_eq!(
         stateless["result"]["tools"],
         serde_json::to_value(&tools).expect("json"),
@@ -376,6 +380,13 @@ async fn priced_agents_need_an_entitlement_and_say_why(backend: Backend) {
         writer_tool.description.as_deref(),
         Some("Answers questions (writer)"),
         "bought: no purchase line"
+    );
+    // Over stateless HTTP too: ada's pages are now those of a user who has
+    // bought writer (another visibility class), not the ones kept for her
+    // before the grant.
+    assert_eq!(
+        b.stateless_list(&key).await["result"]["tools"],
+        serde_json::to_value(&tools).expect("json")
     );
     let ok = call(&client, "writer", json!({"question": "hi"})).await;
     assert_eq!(ok.is_error, Some(false), "{}", text_of(&ok));

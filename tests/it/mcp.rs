@@ -456,6 +456,14 @@ async fn stateless_tools_list_is_cached_per_catalog_version(backend: Backend) {
     let (_, page2) = stateless_post(&f, &f.key, stateless_list(json!(3), Some("2"))).await;
     assert_eq!(tool_names(&page2), ["support_qa"]);
     assert!(page2["result"].get("nextCursor").is_none(), "{page2}");
+    // A cursor that is not a page boundary (never handed out, but valid):
+    // that page is put together for the request.
+    let (_, shifted) = stateless_post(&f, &f.key, stateless_list(json!(6), Some("1"))).await;
+    assert_eq!(
+        tool_names(&shifted),
+        ["beta_tool", "support_qa"],
+        "{shifted}"
+    );
     // The stateless pages (put together from the definitions serialised
     // when the catalog changed) hold exactly what rmcp lists in a session.
     let (client, _) = connect_http(&f.base(), &f.key, Protocol::Session).await;
