@@ -36,10 +36,12 @@ pub fn init(config: &Config) -> Guard {
     let mut filter =
         EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     // rmcp's debug lines print whole MCP messages: tool results and the
-    // connect links in them (a link works as a password until used). Kept
-    // at info unless the filter names rmcp itself.
+    // connect links in them (a link works as a password until used), and
+    // at info it writes a line for every stateless request it serves
+    // ("serve finished"), which is the gateway's own access log repeated,
+    // one write per call. Kept at warn unless the filter names rmcp itself.
     if !config.log_level.contains("rmcp")
-        && let Ok(directive) = "rmcp=info".parse()
+        && let Ok(directive) = "rmcp=warn".parse()
     {
         filter = filter.add_directive(directive);
     }
