@@ -1513,6 +1513,66 @@ async fn journal_batches_commit_together(backend: Backend) {
             .reserved,
         after.reserved + 3
     );
+    // Finishes settle first, then starts take credits in order while
+    // there are enough: one too big is recorded failed with what was
+    // available, the next smaller one still gets its credits.
+    let held = store.credit_account(ada.id).await.expect("account");
+    let free_after_d = held.available() + 3 - 1;
+    let (e, f) = (Uuid::new_v4(), Uuid::new_v4());
+    let need = i32::try_from(free_after_d + 1).expect("small balance");
+    let fourth = store
+        .write_journal(&[
+            JournalOp::Start {
+                row: row(e),
+                reserve: need,
+            },
+            finish(d, outcome(ExecutionStatus::Success, 1)),
+            JournalOp::Start {
+                row: row(f),
+                reserve: 1,
+            },
+        ])
+        .await
+        .expect("batch 4");
+    assert_eq!(
+        fourth,
+        vec![
+            JournalResult::InsufficientCredits {
+                available: free_after_d
+            },
+            JournalResult::Applied,
+            JournalResult::Applied
+        ]
+    );
+    let e_row = store.get_execution_log(e).await.expect("get").expect("e");
+    assert_eq!(
+        (
+            e_row.status,
+            e_row.credits_reserved,
+            e_row.error.as_deref(),
+            e_row.input_snapshot
+        ),
+        (
+            ExecutionStatus::Failed,
+            0,
+            Some(
+                format!("insufficient credits: the call needs {need}, {free_after_d} available")
+                    .as_str()
+            ),
+            Some(json!({"q": e.to_string()}))
+        )
+    );
+    assert!(e_row.finished_at.is_some());
+    let f_row = store.get_execution_log(f).await.expect("get").expect("f");
+    assert_eq!(
+        (f_row.status, f_row.credits_reserved, f_row.finished_at),
+        (ExecutionStatus::Running, 1, None)
+    );
+    let settled = store.credit_account(ada.id).await.expect("account");
+    assert_eq!(
+        (settled.balance, settled.reserved),
+        (held.balance - 1, held.reserved - 3 + 1)
+    );
 }
 
 async fn agent_changes_apply_all_or_nothing(backend: Backend) {

@@ -1,7 +1,5 @@
-//! The Shadow Journal and credits on PostgreSQL: group commit in two
-//! statements per batch, single ops in one.
-
-use std::collections::HashMap;
+//! The Shadow Journal and credits on PostgreSQL: group commit, one
+//! statement per batch (a single op, or `vieagent_journal_batch`).
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -13,49 +11,53 @@ use crate::store::journal as shared;
 use crate::store::sql::{all, one, optional};
 use crate::store::*;
 
-/// The execution_logs rows a journal batch inserts, as columns for UNNEST.
-#[derive(Default)]
-struct LogColumns {
-    id: Vec<Uuid>,
-    user_id: Vec<Uuid>,
-    agent_id: Vec<Uuid>,
-    status: Vec<&'static str>,
-    input: Vec<Option<Value>>,
-    external: Vec<Option<String>>,
-    output: Vec<Option<Value>>,
-    duration: Vec<Option<i32>>,
-    reserved: Vec<i32>,
-    error: Vec<Option<String>>,
-    finished: Vec<bool>,
-}
-
-impl LogColumns {
-    /// `outcome` present (or `status` final): the row is finished now.
-    fn push(
-        &mut self,
-        row: &NewExecutionLog,
-        status: ExecutionStatus,
-        outcome: Option<&ExecutionOutcome>,
-        reserved: i32,
-        error: Option<String>,
-    ) {
-        self.id.push(row.id);
-        self.user_id.push(row.user_id);
-        self.agent_id.push(row.agent_id);
-        self.status.push(status.as_str());
-        self.input.push(row.input_snapshot.clone());
-        self.external
-            .push(outcome.and_then(|o| o.external_execution_id.clone()));
-        self.output
-            .push(outcome.and_then(|o| o.output_snapshot.clone()));
-        self.duration.push(outcome.and_then(|o| o.duration_ms));
-        self.reserved.push(reserved);
-        self.error.push(error);
-        self.finished.push(matches!(
-            status,
-            ExecutionStatus::Success | ExecutionStatus::Failed
-        ));
+/// One op as `vieagent_journal_batch` reads it (a `None` is left out: SQL
+/// NULL, not JSON null).
+fn batch_op(op: &JournalOp) -> Value {
+    let mut o = serde_json::Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            o.insert(k.into(), v);
+        }
+    };
+    let new_row = |put: &mut dyn FnMut(&str, Option<Value>), row: &NewExecutionLog| {
+        put("id", Some(row.id.to_string().into()));
+        put("u", Some(row.user_id.to_string().into()));
+        put("a", Some(row.agent_id.to_string().into()));
+        put("in", row.input_snapshot.clone());
+    };
+    let outcome = |put: &mut dyn FnMut(&str, Option<Value>), o: &ExecutionOutcome| {
+        put("st", Some(o.status.as_str().into()));
+        put("ext", o.external_execution_id.clone().map(Value::from));
+        put("out", o.output_snapshot.clone());
+        put("dur", o.duration_ms.map(Value::from));
+        put("err", o.error.clone().map(Value::from));
+    };
+    match op {
+        JournalOp::Start { row, reserve } => {
+            put("k", Some("s".into()));
+            new_row(&mut put, row);
+            put("st", Some(row.status.as_str().into()));
+            put("r", Some((*reserve).into()));
+        }
+        JournalOp::Record(row, o) => {
+            put("k", Some("r".into()));
+            new_row(&mut put, row);
+            outcome(&mut put, o);
+        }
+        JournalOp::Finish {
+            id,
+            user_id,
+            outcome: o,
+        } => {
+            put("k", Some("f".into()));
+            put("id", Some(id.to_string().into()));
+            put("u", Some(user_id.to_string().into()));
+            put("c", Some(o.credits_consumed.into()));
+            outcome(&mut put, o);
+        }
     }
+    Value::Object(o)
 }
 
 /// `pending`/`running` rows of processes that are gone ($1 legacy cutoff,
@@ -132,159 +134,36 @@ impl JournalStore for PgStore {
             ] => return Ok(vec![self.finish_one(*id, *user_id, outcome).await?]),
             _ => {}
         }
-        let mut tx = self.pool.begin().await?;
-
-        // 1+2. One statement locks the accounts involved, in user order (no
-        //    deadlocks between batches, whichever replica they run on), then
-        //    finishes rows; each charge is capped at what the row reserved.
-        let users = credits::users_to_lock(ops);
-        let finishes = credits::finishes(ops);
-        let ids: Vec<Uuid> = finishes.iter().map(|(id, _)| **id).collect();
-        let statuses: Vec<&str> = finishes.iter().map(|(_, o)| o.status.as_str()).collect();
-        let external: Vec<Option<String>> = finishes
-            .iter()
-            .map(|(_, o)| o.external_execution_id.clone())
-            .collect();
-        let outputs: Vec<Option<Value>> = finishes
-            .iter()
-            .map(|(_, o)| o.output_snapshot.clone())
-            .collect();
-        let durations: Vec<Option<i32>> = finishes.iter().map(|(_, o)| o.duration_ms).collect();
-        let charges: Vec<i32> = finishes.iter().map(|(_, o)| o.credits_consumed).collect();
-        let errors: Vec<Option<String>> = finishes.iter().map(|(_, o)| o.error.clone()).collect();
-        let rows = query(
-            "WITH locked AS ( \
-               SELECT user_id, balance, reserved FROM credit_accounts \
-               WHERE user_id = ANY($8) ORDER BY user_id FOR UPDATE), \
-             fin AS ( \
-               UPDATE execution_logs e SET status = v.status, external_execution_id = v.ext, \
-                 output_snapshot = v.out, duration_ms = v.dur, \
-                 credits_consumed = GREATEST(0, LEAST(v.cred, e.credits_reserved)), \
-                 error = v.err, finished_at = NOW() \
-               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int4[], $6::int4[], $7::text[]) \
-                 AS v(id, status, ext, out, dur, cred, err) \
-               WHERE e.id = v.id AND e.status IN ('pending', 'running') \
-                 AND (SELECT count(*) FROM locked) >= 0 \
-               RETURNING e.id, e.credits_reserved) \
-             SELECT TRUE AS account, user_id AS id, balance, reserved FROM locked \
-             UNION ALL \
-             SELECT FALSE, id, NULL::int8, credits_reserved::int8 FROM fin",
-        )
-        .bind(&ids)
-        .bind(&statuses)
-        .bind(&external)
-        .bind(&outputs)
-        .bind(&durations)
-        .bind(&charges)
-        .bind(&errors)
-        .bind(&users)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut locked = HashMap::with_capacity(users.len());
-        let mut settled = HashMap::with_capacity(finishes.len());
-        for r in &rows {
-            let id: Uuid = r.try_get("id")?;
-            let reserved: i64 = r.try_get::<Option<i64>, _>("reserved")?.unwrap_or(0);
-            if r.try_get::<bool, _>("account")? {
-                let balance: i64 = r.try_get::<Option<i64>, _>("balance")?.unwrap_or(0);
-                locked.insert(id, CreditAccount { balance, reserved });
-            } else {
-                settled.insert(id, i32::try_from(reserved).unwrap_or(i32::MAX));
-            }
+        // A batch is one statement (vieagent_journal_batch, migration 0016):
+        // one round trip, committed with it, whatever its size.
+        let batch: Vec<Value> = ops.iter().map(batch_op).collect();
+        let rows = query("SELECT n, outcome, available FROM vieagent_journal_batch($1, $2)")
+            .bind(Value::Array(batch))
+            .bind(self.replica.get().copied())
+            .fetch_all(&self.pool)
+            .await?;
+        if rows.len() != ops.len() {
+            return Err(StoreError::Database(
+                "the journal batch answered for the wrong number of ops".into(),
+            ));
         }
-
-        // 3. The credit arithmetic, against the locked balances.
-        let plan = credits::plan(ops, &locked, &settled);
-
-        // 4. One statement writes the rest: started (or refused) and
-        //    recorded rows, account balances, ledger debits.
-        let mut logs = LogColumns::default();
-        for (op, result) in ops.iter().zip(&plan.results) {
-            match op {
-                JournalOp::Start { row, reserve } => match result {
-                    JournalResult::InsufficientCredits { available } => logs.push(
-                        row,
-                        ExecutionStatus::Failed,
-                        None,
-                        0,
-                        Some(credits::insufficient_credits_error(*reserve, *available)),
-                    ),
-                    _ => logs.push(
-                        row,
-                        row.status,
-                        None,
-                        credits::reserved_for(*reserve, *result),
-                        None,
-                    ),
-                },
-                JournalOp::Record(row, outcome) => {
-                    logs.push(row, outcome.status, Some(outcome), 0, outcome.error.clone())
-                }
-                JournalOp::Finish { .. } => {}
-            }
-        }
-        let expected_logs = logs.id.len() as i64;
-        let users: Vec<Uuid> = plan.accounts.iter().map(|(u, _)| *u).collect();
-        let balances: Vec<i64> = plan.accounts.iter().map(|(_, a)| a.balance).collect();
-        let reserved: Vec<i64> = plan.accounts.iter().map(|(_, a)| a.reserved).collect();
-        let debit_ids: Vec<Uuid> = plan.debits.iter().map(|d| d.id).collect();
-        let debit_users: Vec<Uuid> = plan.debits.iter().map(|d| d.user_id).collect();
-        let deltas: Vec<i64> = plan.debits.iter().map(|d| d.delta).collect();
-        let debit_logs: Vec<Uuid> = plan.debits.iter().map(|d| d.execution_log_id).collect();
-        let after: Vec<i64> = plan.debits.iter().map(|d| d.balance_after).collect();
-        let inserted: i64 = query_scalar(
-            "WITH logs AS ( \
-               INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
-                 external_execution_id, output_snapshot, duration_ms, credits_consumed, \
-                 credits_reserved, error, finished_at, replica_id) \
-               SELECT id, user_id, agent_id, status, input, ext, out, dur, 0, held, err, \
-                 CASE WHEN done THEN NOW() END, $20::uuid \
-               FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[], \
-                 $6::text[], $7::jsonb[], $8::int4[], $9::int4[], $10::text[], $11::bool[]) \
-                 AS v(id, user_id, agent_id, status, input, ext, out, dur, held, err, done) \
-               RETURNING 1), \
-             accounts AS ( \
-               INSERT INTO credit_accounts (user_id, balance, reserved) \
-               SELECT * FROM UNNEST($12::uuid[], $13::int8[], $14::int8[]) \
-               ON CONFLICT (user_id) DO UPDATE SET balance = EXCLUDED.balance, \
-                 reserved = EXCLUDED.reserved, updated_at = NOW() \
-               RETURNING 1), \
-             debits AS ( \
-               INSERT INTO credit_ledger (id, user_id, delta, reason, execution_log_id, balance_after) \
-               SELECT id, user_id, delta, 'call', log_id, after \
-               FROM UNNEST($15::uuid[], $16::uuid[], $17::int8[], $18::uuid[], $19::int8[]) \
-                 AS v(id, user_id, delta, log_id, after) \
-               RETURNING 1) \
-             SELECT (SELECT count(*) FROM logs) + 0 * (SELECT count(*) FROM accounts) \
-               + 0 * (SELECT count(*) FROM debits)",
-        )
-        .bind(&logs.id)
-        .bind(&logs.user_id)
-        .bind(&logs.agent_id)
-        .bind(&logs.status)
-        .bind(&logs.input)
-        .bind(&logs.external)
-        .bind(&logs.output)
-        .bind(&logs.duration)
-        .bind(&logs.reserved)
-        .bind(&logs.error)
-        .bind(&logs.finished)
-        .bind(&users)
-        .bind(&balances)
-        .bind(&reserved)
-        .bind(&debit_ids)
-        .bind(&debit_users)
-        .bind(&deltas)
-        .bind(&debit_logs)
-        .bind(&after)
-        .bind(self.replica.get().copied())
-        .fetch_one(&mut *tx)
-        .await?;
-        if inserted != expected_logs {
-            return Err(StoreError::Database("journal insert count mismatch".into()));
-        }
-        tx.commit().await?;
-        Ok(plan.results)
+        rows.iter()
+            .map(|r| {
+                let outcome: Option<String> = r.try_get("outcome")?;
+                Ok(match outcome.as_deref() {
+                    Some("applied") => JournalResult::Applied,
+                    Some("unchanged") => JournalResult::Unchanged,
+                    Some("insufficient") => JournalResult::InsufficientCredits {
+                        available: r.try_get::<Option<i64>, _>("available")?.unwrap_or(0),
+                    },
+                    other => {
+                        return Err(StoreError::Database(format!(
+                            "the journal batch answered {other:?} for an op"
+                        )));
+                    }
+                })
+            })
+            .collect()
     }
 
     async fn insert_finished_execution_log(
