@@ -25,6 +25,7 @@ mod vault_rows;
 mod web;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -50,6 +51,9 @@ pub struct SqliteStore {
     replica: std::sync::OnceLock<Uuid>,
     /// Stops the background checkpointer on `close`.
     checkpointer: tokio_util::sync::CancellationToken,
+    /// Wakes the background checkpointer after journal writes (an idle
+    /// gateway does not wake it at all).
+    wrote: Arc<tokio::sync::Notify>,
     /// ... and when the store is dropped.
     _checkpointer_guard: tokio_util::sync::DropGuard,
 }
@@ -98,25 +102,40 @@ impl SqliteStore {
             .connect_with(base.clone().create_if_missing(false))
             .await?;
         let stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(checkpoint_loop(base.create_if_missing(false), stop.clone()));
+        let wrote = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(checkpoint_loop(
+            base.create_if_missing(false),
+            wrote.clone(),
+            stop.clone(),
+        ));
         Ok(Self {
             writer,
             reader,
             replica: std::sync::OnceLock::new(),
             checkpointer: stop.clone(),
+            wrote,
             _checkpointer_guard: stop.drop_guard(),
         })
     }
 }
 
-/// Copy committed WAL frames into the database every [`CHECKPOINT_EVERY`]
-/// (PASSIVE: never waits for, nor blocks, readers or the writer), on a
-/// connection of its own, reopened after a failure.
-async fn checkpoint_loop(options: SqliteConnectOptions, stop: tokio_util::sync::CancellationToken) {
+/// Copy committed WAL frames into the database [`CHECKPOINT_EVERY`] after
+/// journal writes (PASSIVE: never waits for, nor blocks, readers or the
+/// writer), on a connection of its own, reopened after a failure. Nothing
+/// written, nothing to do: it sleeps until `wrote` wakes it.
+async fn checkpoint_loop(
+    options: SqliteConnectOptions,
+    wrote: Arc<tokio::sync::Notify>,
+    stop: tokio_util::sync::CancellationToken,
+) {
     use sqlx::Connection;
     let mut conn: Option<sqlx::SqliteConnection> = None;
     let mut failures = 0u32;
     loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = wrote.notified() => {}
+        }
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
