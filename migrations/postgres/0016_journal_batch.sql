@@ -6,7 +6,8 @@
 -- `ops` is a JSON array, one object per op, in the order the calls
 -- submitted them:
 --   {"k":"s", "id","u","a","st", "in"?, "r"}          start (reserve r)
---   {"k":"f", "id","u","st", "ext"?,"out"?,"dur"?,"c","err"?}  finish
+--   {"k":"f", "id","u","st", "ext"?,"out"?,"dur"?,"c","err"?,"lid"}  finish
+--     ("lid": the id of its ledger entry, should it charge)
 --   {"k":"r", "id","u","a","st", "in"?, "ext"?,"out"?,"dur"?,"err"?}  record
 -- A missing key is SQL NULL. One row comes back per op, in order:
 -- 'applied', 'unchanged' (a finish of a row already finished) or
@@ -52,6 +53,7 @@ DECLARE
   l_held INT[] := '{}';
   l_err TEXT[] := '{}';
   l_done BOOL[] := '{}';
+  d_id UUID[] := '{}';
   d_user UUID[] := '{}';
   d_log UUID[] := '{}';
   d_delta BIGINT[] := '{}';
@@ -108,6 +110,7 @@ BEGIN
     touched[k] := true;
     IF charged > 0 THEN
       bal[k] := bal[k] - charged;
+      d_id := array_append(d_id, (op ->> 'lid')::uuid);
       d_user := array_append(d_user, u);
       d_log := array_append(d_log, (op ->> 'id')::uuid);
       d_delta := array_append(d_delta, -charged);
@@ -171,8 +174,8 @@ BEGIN
     FROM unnest(users, bal, res, touched) AS v(u, b, r, t)
     WHERE c.user_id = v.u AND v.t;
   INSERT INTO credit_ledger (id, user_id, delta, reason, execution_log_id, balance_after)
-    SELECT gen_random_uuid(), v.u, v.delta, 'call', v.log, v.after
-    FROM unnest(d_user, d_delta, d_log, d_after) AS v(u, delta, log, after);
+    SELECT v.id, v.u, v.delta, 'call', v.log, v.after
+    FROM unnest(d_id, d_user, d_delta, d_log, d_after) AS v(id, u, delta, log, after);
 
   RETURN QUERY SELECT g, outs[g], avail[g]
     FROM generate_series(1, jsonb_array_length(ops)) g;

@@ -54,6 +54,7 @@ fn batch_op(op: &JournalOp) -> Value {
             put("id", Some(id.to_string().into()));
             put("u", Some(user_id.to_string().into()));
             put("c", Some(o.credits_consumed.into()));
+            put("lid", Some(Uuid::new_v4().to_string().into()));
             outcome(&mut put, o);
         }
     }
