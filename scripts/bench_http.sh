@@ -24,6 +24,11 @@
 #                  figures of a profiled run are not comparable with others)
 #   TARGETS        the gateway paths to run (default "chat_tools_http mcp_streamable_http")
 #   CONCURRENCY    the "conc:threads" specs (default "1:1 64:2")
+#   LIST_AGENTS    tools/list: publish this many agents (SQLite run only; the
+#                  list never touches the journal) and time the whole paged
+#                  list from a separate client, repeat and new requests,
+#                  against the same page bytes served by nginx (default
+#                  10000; 0 to skip)
 #
 # Debian: installs wrk and nginx with apt-get when they are missing.
 set -euo pipefail
@@ -172,6 +177,7 @@ http {
             default_type text/plain;
             return 200 'pong';
         }
+        location /pages/ { root $NGX; default_type application/json; }
         location / { return 404; }
     }
 }
@@ -227,6 +233,127 @@ LUA
 
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
+LIST_RESULTS=$WORK/list.jsonl
+: >"$LIST_RESULTS"
+LIST_AGENTS=${LIST_AGENTS:-10000}
+
+# bench_list DIR GATEWAY KEY: publish LIST_AGENTS agents, then time the whole
+# tools/list (every page in turn, its nextCursor read from the body's tail)
+# from a separate Python client over one keep-alive connection: 30 rounds
+# repeating one request (the gateway may replay it) and 30 with a request
+# new each round (clientInfo.version), then the same page bytes as static
+# files from nginx, the floor of moving them.
+bench_list() {
+    local dir=$1 gw=$2 key=$3
+    log "[tools/list] publishing $LIST_AGENTS agents"
+    python3 - "$dir/agents" "$LIST_AGENTS" <<'PY'
+import sys, pathlib
+d, n = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+for i in range(1, n):
+    (d / f"list_{i:05d}.yaml").write_text(f"""name: Agent {i}
+tool_name: agent_{i:05d}
+description: A marketplace agent that answers questions about a topic
+engine: flowise
+flow_id: 9c7a4d5e-2f1b-4c3a-9e8d-7b6a5c4d3e2f
+input_schema:
+  type: object
+  properties:
+    question: {{type: string, title: Question}}
+    tone: {{type: string, enum: [a, b]}}
+  required: [question]
+  additionalProperties: false
+required_credential_types: [openai]
+credits_per_call: 1
+status: published
+""")
+PY
+    "$BIN" agents apply "$dir/agents" --no-engine-check >"$dir/apply-list.log" 2>&1 \
+        || die "[tools/list] agents apply failed: $(tail -n 20 "$dir/apply-list.log")"
+    wait_http "$gw/readyz" "\"tools\":$LIST_AGENTS" "$GW_PID" \
+        || die "[tools/list] the gateway did not list $LIST_AGENTS tools: $(curl -sS "$gw/readyz" 2>&1)"
+    mkdir -p "$NGX/pages"
+    # nginx's workers run unprivileged: let them reach the page files.
+    chmod o+x "$WORK" "$NGX"
+    chmod 755 "$NGX/pages"
+    python3 - "$gw" "$key" "$NGX/pages" "http://127.0.0.1:$ENGINE_PORT/pages" "$PROTOCOL" "$LIST_AGENTS" >>"$LIST_RESULTS" <<'PY'
+import http.client, json, re, sys, time, urllib.parse
+gw, key, pages_dir, static, protocol, agents = sys.argv[1:]
+CURSOR = re.compile(rb'"nextCursor"\s*:\s*"([^"]*)"')
+
+def conn_for(url):
+    u = urllib.parse.urlsplit(url)
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=30), u.path
+
+def next_cursor(body):
+    m = CURSOR.search(body, max(0, len(body) - 512)) or CURSOR.search(body)
+    return m.group(1).decode() if m else None
+
+conn, path = conn_for(gw + "/mcp")
+def page(version, cursor):
+    params = {"_meta": {"io.modelcontextprotocol/protocolVersion": protocol,
+                        "io.modelcontextprotocol/clientCapabilities": {},
+                        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": version}}}
+    if cursor is not None:
+        params["cursor"] = cursor
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params})
+    conn.request("POST", path, body, {
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": protocol, "Mcp-Method": "tools/list"})
+    r = conn.getresponse()
+    data = r.read()
+    if r.status != 200 or b'"tools"' not in data:
+        sys.exit(f"tools/list answered {r.status}: {data[:300]!r}")
+    return data
+
+def rounds(new_each_round):
+    firsts, wholes, bodies = [], [], []
+    for n in range(30):
+        version = f"round-{n}" if new_each_round else "1"
+        bodies = []
+        t = time.perf_counter()
+        body = page(version, None)
+        firsts.append(time.perf_counter() - t)
+        bodies.append(body)
+        cursor = next_cursor(body)
+        while cursor is not None:
+            body = page(version, cursor)
+            bodies.append(body)
+            cursor = next_cursor(body)
+        wholes.append(time.perf_counter() - t)
+    return firsts, wholes, bodies
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(q * len(xs)))] * 1000, 3)
+
+r_first, r_whole, bodies = rounds(False)
+n_first, n_whole, _ = rounds(True)
+for i, b in enumerate(bodies):
+    with open(f"{pages_dir}/{i}.json", "wb") as f:
+        f.write(b)
+sconn, spath = conn_for(static)
+s_whole = []
+for _ in range(30):
+    t = time.perf_counter()
+    for i in range(len(bodies)):
+        sconn.request("GET", f"{spath}/{i}.json")
+        r = sconn.getresponse()
+        data = r.read()
+        if r.status != 200 or len(data) != len(bodies[i]):
+            sys.exit(f"nginx served page {i} as {r.status}, {len(data)} bytes")
+        next_cursor(data)
+    s_whole.append(time.perf_counter() - t)
+print(json.dumps({
+    "agents": int(agents), "pages": len(bodies), "bytes": sum(len(b) for b in bodies),
+    "repeat": {"first_page_p50_ms": pct(r_first, 0.5), "whole_list_p50_ms": pct(r_whole, 0.5),
+               "whole_list_p99_ms": pct(r_whole, 0.99)},
+    "new": {"first_page_p50_ms": pct(n_first, 0.5), "whole_list_p50_ms": pct(n_whole, 0.5),
+            "whole_list_p99_ms": pct(n_whole, 0.99)},
+    "static_whole_list_p50_ms": pct(s_whole, 0.5)}))
+PY
+    log "[tools/list] $(tail -n1 "$LIST_RESULTS")"
+}
 
 # run_wrk JOURNAL TARGET CONC THREADS URL LUA
 run_wrk() {
@@ -407,6 +534,10 @@ YAML
         done
     done
 
+    if [ "$journal" = sqlite ] && [ "$LIST_AGENTS" -gt 0 ]; then
+        bench_list "$dir" "$gw" "$key"
+    fi
+
     kill -0 "$GW_PID" 2>/dev/null || die "[$journal] the gateway died: $(tail -n 30 "$dir/serve.log")"
     stop_pid "$GW_PID"
     GW_PID=
@@ -434,11 +565,13 @@ BIN_VERSION=$("$BIN" --version 2>/dev/null | head -n1 || true)
 
 python3 - "$RESULTS" "$JSON_OUT" "$MD_OUT" "$DURATION" "$WRK_VERSION" "$NGINX_VERSION" \
     "$GIT_REV" "$BIN_VERSION" "$(nproc)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    "$(uname -srm)" "$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //')" <<'PY'
+    "$(uname -srm)" "$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //')" \
+    "$LIST_RESULTS" <<'PY'
 import json, sys
 (results, json_out, md_out, duration, wrk_v, nginx_v, git_rev, bin_v, nproc, date,
- kernel, cpu_model) = sys.argv[1:]
+ kernel, cpu_model, list_results) = sys.argv[1:]
 runs = [json.loads(l) for l in open(results) if l.strip()]
+lists = [json.loads(l) for l in open(list_results) if l.strip()]
 direct = {(r["journal"], r["concurrency"]): r for r in runs if r["target"] == "direct"}
 for r in runs:
     if r["target"] == "direct":
@@ -465,7 +598,7 @@ doc = {"machine": machine,
                  "(worker_processes 1) answering POST /api/v1/prediction/* like Flowise; direct = the "
                  "same engine without the gateway, measured in the same run; -t1 -c1 and -t2 -c64; "
                  "cpu_ms_per_call = gateway utime+stime delta / requests",
-       "runs": runs, "cpu_ratio": ratios}
+       "runs": runs, "cpu_ratio": ratios, "tools_list": lists}
 with open(json_out, "w") as f:
     json.dump(doc, f, indent=2)
     f.write("\n")
@@ -500,6 +633,14 @@ if ratios:
     for x in ratios:
         lines.append(f"| {x['journal']} | {x['target']} | {x['cpu_ms_per_call_c1']:.3f} ms | "
                      f"{x['cpu_ms_per_call_c64']:.3f} ms | {x['ratio_c1_over_c64']:.2f} |")
+for x in lists:
+    lines += ["", f"### tools/list of {x['agents']:,} agents from a separate client (Python, one keep-alive connection)", "",
+              "| pages | bytes | first page p50 (repeat / new) | whole list p50 (repeat / new) | whole list p99 (repeat / new) | same bytes from nginx, whole list p50 |",
+              "|---|---|---|---|---|---|",
+              f"| {x['pages']} | {x['bytes']} | {x['repeat']['first_page_p50_ms']:.2f} / {x['new']['first_page_p50_ms']:.2f} ms | "
+              f"{x['repeat']['whole_list_p50_ms']:.2f} / {x['new']['whole_list_p50_ms']:.2f} ms | "
+              f"{x['repeat']['whole_list_p99_ms']:.2f} / {x['new']['whole_list_p99_ms']:.2f} ms | "
+              f"{x['static_whole_list_p50_ms']:.2f} ms |"]
 with open(md_out, "w") as f:
     f.write("\n".join(lines) + "\n")
 print("\n".join(lines))
