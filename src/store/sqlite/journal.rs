@@ -261,7 +261,6 @@ impl JournalStore for SqliteStore {
     async fn write_journal(&self, ops: &[JournalOp]) -> StoreResult<Vec<JournalResult>> {
         if let [JournalOp::Record(new, outcome)] = ops {
             self.insert_finished_execution_log(new, outcome).await?;
-            self.wrote.notify_one();
             return Ok(vec![JournalResult::Applied]);
         }
         if ops.is_empty() {
@@ -283,9 +282,6 @@ impl JournalStore for SqliteStore {
             }
         }
         guard.release();
-        if written.is_ok() {
-            self.wrote.notify_one();
-        }
         written
     }
 

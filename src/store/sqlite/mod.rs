@@ -51,9 +51,6 @@ pub struct SqliteStore {
     replica: std::sync::OnceLock<Uuid>,
     /// Stops the background checkpointer on `close`.
     checkpointer: tokio_util::sync::CancellationToken,
-    /// Wakes the background checkpointer after journal writes (an idle
-    /// gateway does not wake it at all).
-    wrote: Arc<tokio::sync::Notify>,
     /// ... and when the store is dropped.
     _checkpointer_guard: tokio_util::sync::DropGuard,
 }
@@ -83,10 +80,24 @@ impl SqliteStore {
         // in the background on a connection of their own: left to the
         // writer, one commit in ~100 paid for one, and that was the calls'
         // p99.
+        // Every commit of the writer wakes the checkpointer (an idle
+        // gateway does not wake it at all).
+        let wrote = Arc::new(tokio::sync::Notify::new());
+        let hook = wrote.clone();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                let hook = hook.clone();
+                Box::pin(async move {
+                    conn.lock_handle().await?.set_commit_hook(move || {
+                        hook.notify_one();
+                        true // commit (false would turn it into a rollback)
+                    });
+                    Ok(())
+                })
+            })
             .connect_with(
                 base.clone()
                     .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
@@ -102,7 +113,6 @@ impl SqliteStore {
             .connect_with(base.clone().create_if_missing(false))
             .await?;
         let stop = tokio_util::sync::CancellationToken::new();
-        let wrote = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(checkpoint_loop(
             base.create_if_missing(false),
             wrote.clone(),
@@ -113,14 +123,13 @@ impl SqliteStore {
             reader,
             replica: std::sync::OnceLock::new(),
             checkpointer: stop.clone(),
-            wrote,
             _checkpointer_guard: stop.drop_guard(),
         })
     }
 }
 
 /// Copy committed WAL frames into the database [`CHECKPOINT_EVERY`] after
-/// journal writes (PASSIVE: never waits for, nor blocks, readers or the
+/// the writer commits (PASSIVE: never waits for, nor blocks, readers or the
 /// writer), on a connection of its own, reopened after a failure. Nothing
 /// written, nothing to do: it sleeps until `wrote` wakes it.
 async fn checkpoint_loop(
