@@ -77,6 +77,7 @@ const MAX_PAGE_CLASSES: usize = 64;
 /// ~365 kB, so requests share these bytes instead of building them).
 pub struct ToolPages {
     pub tools: Arc<Vec<Tool>>,
+    /// Tools per page as built (with `page_size` 0 configured: all of them).
     page_size: usize,
     pages: Vec<Bytes>,
 }
@@ -85,8 +86,8 @@ impl ToolPages {
     /// The page `tools[start..end]` as JSON, if it is one of this list's
     /// pages.
     pub fn page(&self, start: usize, end: usize) -> Option<Bytes> {
-        let size = self.page_size.max(1);
-        if !start.is_multiple_of(size) || end != (start + self.page_size).min(self.tools.len()) {
+        let size = self.page_size;
+        if !start.is_multiple_of(size) || end != (start + size).min(self.tools.len()) {
             return None;
         }
         self.pages.get(start / size).cloned()
@@ -111,14 +112,10 @@ impl Snapshot {
     /// The tool list as one user sees it: a priced tool the user has no
     /// active entitlement for gets a description line saying it needs a
     /// purchase (so an assistant can tell the user), or is left out when
-    /// `show_unpurchased` is off. `entitled` holds the agents the user has
-    /// bought. Without priced tools this is the shared list, no copy.
-    pub fn tools_for(
-        &self,
-        entitled: &HashSet<Uuid>,
-        show_unpurchased: bool,
-        currency: &str,
-    ) -> Arc<Vec<Tool>> {
+    /// `show_unpurchased` is off (both as the catalog's [`ListShape`] says).
+    /// `entitled` holds the agents the user has bought. Without priced
+    /// tools this is the shared list, no copy.
+    pub fn tools_for(&self, entitled: &HashSet<Uuid>) -> Arc<Vec<Tool>> {
         let locked = self.locked(entitled);
         if locked.is_empty() {
             return self.tools.clone();
@@ -131,14 +128,14 @@ impl Snapshot {
                 continue;
             }
             next_locked.next();
-            if !show_unpurchased {
+            if !self.shape.show_unpurchased {
                 continue;
             }
             let Some(entry) = self.entries.get(tool.name.as_ref()) else {
                 continue;
             };
             let mut marked = tool.clone();
-            let line = crate::billing::purchase_line(&entry.agent, currency);
+            let line = crate::billing::purchase_line(&entry.agent, &self.shape.currency);
             marked.description = Some(
                 match marked.description.as_deref() {
                     Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
@@ -201,7 +198,7 @@ impl Snapshot {
         if let Some(pages) = self.class_pages.lock().ok()?.get(&class) {
             return Some(pages.clone());
         }
-        let tools = self.tools_for(entitled, self.shape.show_unpurchased, &self.shape.currency);
+        let tools = self.tools_for(entitled);
         let pages = Arc::new(self.build_pages(tools)?);
         let mut classes = self.class_pages.lock().ok()?;
         if classes.len() < MAX_PAGE_CLASSES {
@@ -224,7 +221,7 @@ impl Snapshot {
         }
         Some(ToolPages {
             tools,
-            page_size: self.shape.page_size,
+            page_size,
             pages,
         })
     }
@@ -543,5 +540,45 @@ mod hostile_schemas {
         }
         assert!(v.is_valid(&json!({"a": 1, "b": "x", "t": deep})));
         assert!(!v.is_valid(&json!({"t": {"child": 5}})));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pages(page_size: usize, names: &[&str]) -> ToolPages {
+        let snapshot = Snapshot {
+            shape: ListShape {
+                page_size,
+                ..ListShape::default()
+            },
+            ..Snapshot::default()
+        };
+        let tools = names
+            .iter()
+            .map(|n| Tool::new(n.to_string(), "d", Arc::new(JsonObject::new())))
+            .collect();
+        snapshot.build_pages(Arc::new(tools)).expect("serialisable")
+    }
+
+    fn names(page: Option<Bytes>) -> Vec<String> {
+        let page: Vec<Value> = serde_json::from_slice(&page.expect("a page")).expect("json");
+        page.iter()
+            .map(|t| t["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn pages_are_the_lists_pages_and_only_those() {
+        let paged = pages(2, &["a", "b", "c"]);
+        assert_eq!(names(paged.page(0, 2)), ["a", "b"]);
+        assert_eq!(names(paged.page(2, 3)), ["c"]);
+        assert!(paged.page(1, 3).is_none(), "not a page boundary");
+        assert!(paged.page(0, 3).is_none(), "not one page");
+        // Page size 0 is one page of all: the handler asks for 0..len.
+        let whole = pages(0, &["a", "b", "c"]);
+        assert_eq!(names(whole.page(0, 3)), ["a", "b", "c"]);
+        assert_eq!(names(pages(0, &[]).page(0, 0)), Vec::<String>::new());
     }
 }

@@ -188,19 +188,10 @@ pub async fn visible_tools_in(
     snapshot: &Snapshot,
     user: &User,
 ) -> Result<Arc<Vec<rmcp::model::Tool>>, StoreError> {
-    if !snapshot.has_priced() {
-        return Ok(snapshot.tools());
-    }
-    let entitled = state
-        .entitlements()
-        .active_agents(state.store(), user.id)
-        .await?;
-    let config = state.config();
-    Ok(snapshot.tools_for(
-        &entitled,
-        config.catalog.show_unpurchased,
-        &config.billing.currency,
-    ))
+    Ok(match entitled_in(state, snapshot, user).await? {
+        None => snapshot.tools(),
+        Some(entitled) => snapshot.tools_for(&entitled),
+    })
 }
 
 /// [`visible_tools_in`] in `tools/list` pages, serialised once per
@@ -211,14 +202,25 @@ pub async fn visible_pages_in(
     snapshot: &Snapshot,
     user: &User,
 ) -> Result<Option<Arc<ToolPages>>, StoreError> {
+    let entitled = entitled_in(state, snapshot, user).await?;
+    Ok(snapshot.pages_for(entitled.as_ref()))
+}
+
+/// The agents `user` has bought, when `snapshot` has priced tools (without
+/// them every user sees the same list and nothing is looked up).
+async fn entitled_in(
+    state: &Pipeline,
+    snapshot: &Snapshot,
+    user: &User,
+) -> Result<Option<std::collections::HashSet<Uuid>>, StoreError> {
     if !snapshot.has_priced() {
-        return Ok(snapshot.pages_for(None));
+        return Ok(None);
     }
-    let entitled = state
+    state
         .entitlements()
         .active_agents(state.store(), user.id)
-        .await?;
-    Ok(snapshot.pages_for(Some(&entitled)))
+        .await
+        .map(Some)
 }
 
 /// Run one call to completion. The work runs in its own task so the journal

@@ -1,8 +1,11 @@
-//! The credit arithmetic of a journal batch, shared by both backends.
+//! The credit arithmetic of a journal batch. SQLite runs it here;
+//! PostgreSQL runs the same plan inside one statement
+//! (`vieagent_journal_batch`, migrations/postgres/0016), and the shared
+//! store tests hold both to the same results.
 //!
-//! A backend locks the credit accounts of every user in the batch (`SELECT …
-//! FOR UPDATE` in user order on PostgreSQL; the whole database with `BEGIN
-//! IMMEDIATE` on SQLite), finishes the rows it can, and hands the locked
+//! The SQLite backend takes the whole database with `BEGIN IMMEDIATE`
+//! (PostgreSQL locks the accounts with `SELECT … FOR UPDATE` in user
+//! order), finishes the rows it can, and hands the locked
 //! balances plus the set of rows it actually finished to [`plan`]. The plan
 //! says which starts got their credits, each account's new state and the
 //! ledger debits to insert; the backend writes exactly that before commit.

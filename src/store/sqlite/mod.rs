@@ -115,7 +115,7 @@ impl SqliteStore {
         let stop = tokio_util::sync::CancellationToken::new();
         tokio::spawn(checkpoint_loop(
             base.create_if_missing(false),
-            wrote.clone(),
+            wrote,
             stop.clone(),
         ));
         Ok(Self {
