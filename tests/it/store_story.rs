@@ -1630,3 +1630,34 @@ async fn agent_changes_apply_all_or_nothing(backend: Backend) {
     assert_eq!(applied.len(), 2);
     assert_eq!(applied[1].status, AgentStatus::Archived);
 }
+
+/// The PostgreSQL pool does not ping a connection per acquire, yet one the
+/// server cut while it sat idle is not handed out: idle for a while, it is
+/// pinged first, found dead and replaced, and the query works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_cut_while_idle_are_replaced() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let role = crate::helpers::OwnRole::create(&db, "vieagent_idle").await;
+    let store = vieagent::store::postgres::PgStore::connect(role.url(), 2)
+        .await
+        .expect("connect");
+    store.ping().await.expect("first query");
+    assert_eq!(
+        store.pool_stats().size,
+        1,
+        "one connection, back in the pool"
+    );
+
+    // The server ends the session (a restart, a failover or a proxy's idle
+    // timeout look the same from here) while the connection sits idle.
+    role.cut().await;
+    role.restore().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+
+    store
+        .ping()
+        .await
+        .expect("the dead connection was replaced, not handed out");
+    drop(store);
+    role.drop().await;
+}

@@ -29,6 +29,9 @@ use crate::store::{
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 pub struct PgStore {
     pool: PgPool,
     replica: std::sync::OnceLock<Uuid>,
@@ -55,6 +58,26 @@ impl PgStore {
             .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings every connection it hands out by default: one more
+            // round trip per acquire, i.e. per journal batch. A connection
+            // in use a moment ago is alive; one idle for a while may have
+            // been cut (server restart, failover, a proxy's idle timeout)
+            // and is pinged first, and replaced if it does not answer.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < PING_IF_IDLE_FOR {
+                        return Ok(true);
+                    }
+                    match conn.ping().await {
+                        Ok(()) => Ok(true),
+                        Err(e) => {
+                            tracing::debug!(error = %e, idle_for = ?meta.idle_for, "idle connection did not answer a ping; replacing it");
+                            Ok(false)
+                        }
+                    }
+                })
+            })
             .connect_lazy_with(options);
         Ok(Self {
             pool,

@@ -88,6 +88,9 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            // No ping per acquire (sqlx's default): a round trip to the
+            // connection's thread, for a file that cannot hang up.
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 let hook = hook.clone();
                 Box::pin(async move {
@@ -110,6 +113,9 @@ impl SqliteStore {
             .max_connections(max_connections.max(1))
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(30))
+            // No ping per acquire (sqlx's default): a round trip to the
+            // connection's thread, for a file that cannot hang up.
+            .test_before_acquire(false)
             .connect_with(base.clone().create_if_missing(false))
             .await?;
         let stop = tokio_util::sync::CancellationToken::new();
