@@ -33,7 +33,10 @@ pub(super) async fn run(
         return Err(CallError::ArgumentsNotObject);
     }
     let call = Call {
-        id: Uuid::new_v4(),
+        // UUIDv7: time-ordered, so a new row lands at the end of the
+        // primary-key index instead of on a random page of it (fewer pages
+        // written per journal commit, and fewer read as the table grows).
+        id: Uuid::now_v7(),
         entry: &entry,
         request: &request,
         started,

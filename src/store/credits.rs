@@ -122,7 +122,8 @@ pub(crate) fn plan(
         if charge > 0 {
             acc.balance -= charge;
             debits.push(PlannedDebit {
-                id: Uuid::new_v4(),
+                // Time-ordered, like the execution rows (see calls::stages).
+                id: Uuid::now_v7(),
                 user_id: *user_id,
                 execution_log_id: *id,
                 delta: -charge,

@@ -433,6 +433,7 @@ async fn engine_faults_end_in_one_failed_row_and_leak_nothing(backend: Backend) 
     let mut seen_by_client = String::new();
     let mut calls = 0usize;
     let mut expected_success = 0usize;
+    let mut last_id: Option<Uuid> = None;
     for fault in FAULTS {
         let tool = format!("fault_{}", fault.flow.replace('-', "_"));
         let question = json!({"question": format!("trigger {}", fault.flow)});
@@ -464,6 +465,14 @@ async fn engine_faults_end_in_one_failed_row_and_leak_nothing(backend: Backend) 
             );
         }
         let id = Uuid::parse_str(body["execution_id"].as_str().expect("id")).expect("uuid");
+        // UUIDv7, in the order the calls were made (rows land at the end of
+        // the primary-key index).
+        assert_eq!(id.get_version_num(), 7, "{tool}: {id}");
+        assert!(
+            last_id.is_none_or(|last| last < id),
+            "{tool}: {id} after {last_id:?}"
+        );
+        last_id = Some(id);
         let row = s
             .store
             .get_execution_log(id)

@@ -54,7 +54,7 @@ fn batch_op(op: &JournalOp) -> Value {
             put("id", Some(id.to_string().into()));
             put("u", Some(user_id.to_string().into()));
             put("c", Some(o.credits_consumed.into()));
-            put("lid", Some(Uuid::new_v4().to_string().into()));
+            put("lid", Some(Uuid::now_v7().to_string().into()));
             outcome(&mut put, o);
         }
     }
@@ -273,7 +273,7 @@ impl JournalStore for PgStore {
             .execute(&mut *tx)
             .await?;
         let q = query(shared::INSERT_LEDGER_ENTRY)
-            .bind(Uuid::new_v4())
+            .bind(Uuid::now_v7())
             .bind(user_id)
             .bind(delta)
             .bind(reason)
@@ -376,7 +376,7 @@ impl PgStore {
         .bind(outcome.credits_consumed)
         .bind(&outcome.error)
         .bind(user_id)
-        .bind(Uuid::new_v4())
+        .bind(Uuid::now_v7())
         .fetch_one(&self.pool)
         .await?;
         Ok(if finished == 1 {

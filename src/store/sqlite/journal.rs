@@ -388,7 +388,7 @@ impl JournalStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         let q = query(shared::INSERT_LEDGER_ENTRY)
-            .bind(Uuid::new_v4().to_string())
+            .bind(Uuid::now_v7().to_string())
             .bind(user_id.to_string())
             .bind(delta)
             .bind(reason)
