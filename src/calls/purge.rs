@@ -242,7 +242,10 @@ impl Purger {
         };
         let mut worked = false;
         for job in jobs {
-            worked |= self.attempt(job).await;
+            // Tracked like a call: a shutdown's drain waits for an attempt
+            // under way, so a copy deleted at the engine is also recorded as
+            // purged instead of waiting out the lease for another process.
+            worked |= self.inner.calls.track_future(self.attempt(job)).await;
         }
         worked
     }
