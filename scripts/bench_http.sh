@@ -147,6 +147,11 @@ nginx_ticks() {
     echo "$total"
 }
 CLK_TCK=$(getconf CLK_TCK)
+# Context switches (voluntary + involuntary) of all a process's threads:
+# the thread wake-ups that cost a call its CPU at low load.
+ctx_switches() {
+    cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'
+}
 
 # --- the engine: nginx answering like Flowise ------------------------------
 ENGINE_PORT=$(free_port)
@@ -359,9 +364,10 @@ PY
 run_wrk() {
     local journal=$1 target=$2 conc=$3 threads=$4 url=$5 lua=$6
     local out=$WORK/wrk-$journal-$target-c$conc.txt
-    local before_gw=0 after_gw=0 before_ng after_ng
+    local before_gw=0 after_gw=0 before_ng after_ng before_cs=0 after_cs=0
     log "$journal  $target  c=$conc  ($DURATION)"
     [ -z "$GW_PID" ] || before_gw=$(cpu_ticks "$GW_PID")
+    [ -z "$GW_PID" ] || before_cs=$(ctx_switches "$GW_PID")
     before_ng=$(nginx_ticks)
     local perf_pid=
     if [ -n "${PERF_DIR:-}" ] && [ -n "$GW_PID" ] && [ "$target" != direct ]; then
@@ -376,12 +382,14 @@ run_wrk() {
         wait "$perf_pid" 2>/dev/null || true
     fi
     [ -z "$GW_PID" ] || after_gw=$(cpu_ticks "$GW_PID")
+    [ -z "$GW_PID" ] || after_cs=$(ctx_switches "$GW_PID")
     after_ng=$(nginx_ticks)
-    if [ "$target" = direct ]; then before_gw=0; after_gw=0; fi
+    if [ "$target" = direct ]; then before_gw=0; after_gw=0; before_cs=0; after_cs=0; fi
     python3 - "$out" "$journal" "$target" "$conc" "$threads" \
-        "$((after_gw - before_gw))" "$((after_ng - before_ng))" "$CLK_TCK" >>"$RESULTS" <<'PY'
+        "$((after_gw - before_gw))" "$((after_ng - before_ng))" "$CLK_TCK" \
+        "$((after_cs - before_cs))" >>"$RESULTS" <<'PY'
 import json, re, sys
-path, journal, target, conc, threads, gw_ticks, ng_ticks, clk = sys.argv[1:]
+path, journal, target, conc, threads, gw_ticks, ng_ticks, clk, gw_cs = sys.argv[1:]
 text = open(path).read()
 m = re.search(r"^BENCH_JSON (\{.*\})$", text, re.M)
 if not m:
@@ -408,6 +416,7 @@ if target != "direct":
     cpu = int(gw_ticks) / clk
     out["gateway_cpu_s"] = round(cpu, 3)
     out["cpu_ms_per_call"] = round(cpu * 1000 / n, 4) if n else None
+    out["context_switches_per_call"] = round(int(gw_cs) / n, 2) if n else None
 ng = int(ng_ticks) / clk
 out["engine_cpu_s"] = round(ng, 3)
 out["engine_cpu_ms_per_call"] = round(ng * 1000 / n, 4) if n else None
@@ -589,7 +598,20 @@ for journal in dict.fromkeys(r["journal"] for r in runs):
             ratios.append({"journal": journal, "target": target,
                            "cpu_ms_per_call_c1": c1["cpu_ms_per_call"],
                            "cpu_ms_per_call_c64": c64["cpu_ms_per_call"],
-                           "ratio_c1_over_c64": round(c1["cpu_ms_per_call"] / c64["cpu_ms_per_call"], 2)})
+                           "ratio_c1_over_c64": round(c1["cpu_ms_per_call"] / c64["cpu_ms_per_call"], 2),
+                           "context_switches_per_call_c1": c1.get("context_switches_per_call"),
+                           "context_switches_per_call_c64": c64.get("context_switches_per_call")})
+    # The same ratio for nginx answering the direct runs: what one
+    # event-driven process pays per request at c1 against c64 on this
+    # machine (wake-ups are not shared by a batch at c1).
+    by_c = {r["concurrency"]: r for r in runs if r["journal"] == journal and r["target"] == "direct"}
+    c1, c64 = by_c.get(1), by_c.get(64)
+    if c1 and c64 and c1.get("engine_cpu_ms_per_call") and c64.get("engine_cpu_ms_per_call"):
+        ratios.append({"journal": journal, "target": "engine_direct",
+                       "cpu_ms_per_call_c1": c1["engine_cpu_ms_per_call"],
+                       "cpu_ms_per_call_c64": c64["engine_cpu_ms_per_call"],
+                       "ratio_c1_over_c64": round(c1["engine_cpu_ms_per_call"] / c64["engine_cpu_ms_per_call"], 2),
+                       "context_switches_per_call_c1": None, "context_switches_per_call_c64": None})
 machine = {"nproc": int(nproc), "cpu": cpu_model, "kernel": kernel, "date": date,
            "wrk": wrk_v, "nginx": nginx_v, "git_rev": git_rev, "vieagent": bin_v,
            "duration_per_run": duration}
@@ -597,7 +619,9 @@ doc = {"machine": machine,
        "method": "wrk (separate process) against the release binary `vieagent serve`; engine: nginx "
                  "(worker_processes 1) answering POST /api/v1/prediction/* like Flowise; direct = the "
                  "same engine without the gateway, measured in the same run; -t1 -c1 and -t2 -c64; "
-                 "cpu_ms_per_call = gateway utime+stime delta / requests",
+                 "cpu_ms_per_call = gateway utime+stime delta / requests; context_switches_per_call = "
+                 "the gateway threads' voluntary+involuntary context switches / requests; in cpu_ratio, "
+                 "target engine_direct is nginx's own CPU per request in the direct runs",
        "runs": runs, "cpu_ratio": ratios, "tools_list": lists}
 with open(json_out, "w") as f:
     json.dump(doc, f, indent=2)
@@ -628,11 +652,15 @@ for r in sorted(runs, key=lambda r: (list(dict.fromkeys(x["journal"] for x in ru
         f"{ms(r.get('overhead_p50_ms'))} | {ms(r.get('overhead_p99_ms'))} | {r['calls_per_s']:.0f} | "
         f"{r['requests']} | {r['errors']} | {num(cpu, '{:.3f} ms') if cpu is not None else '—'} |")
 if ratios:
-    lines += ["", "Gateway CPU per call, concurrency 1 ÷ concurrency 64:", "",
-              "| journal | path | CPU/call c1 | CPU/call c64 | ratio |", "|---|---|---|---|---|"]
+    lines += ["", "CPU per call, concurrency 1 ÷ concurrency 64 (the gateway's; `engine_direct`: nginx's "
+              "own in the direct runs, for scale), and the gateway's context switches per call:", "",
+              "| journal | path | CPU/call c1 | CPU/call c64 | ratio | context switches/call c1 | c64 |",
+              "|---|---|---|---|---|---|---|"]
     for x in ratios:
         lines.append(f"| {x['journal']} | {x['target']} | {x['cpu_ms_per_call_c1']:.3f} ms | "
-                     f"{x['cpu_ms_per_call_c64']:.3f} ms | {x['ratio_c1_over_c64']:.2f} |")
+                     f"{x['cpu_ms_per_call_c64']:.3f} ms | {x['ratio_c1_over_c64']:.2f} | "
+                     f"{num(x['context_switches_per_call_c1'], '{:.1f}')} | "
+                     f"{num(x['context_switches_per_call_c64'], '{:.1f}')} |")
 for x in lists:
     lines += ["", f"### tools/list of {x['agents']:,} agents from a separate client (Python, one keep-alive connection)", "",
               "| pages | bytes | first page p50 (repeat / new) | whole list p50 (repeat / new) | whole list p99 (repeat / new) | same bytes from nginx, whole list p50 |",
