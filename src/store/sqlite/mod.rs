@@ -84,13 +84,7 @@ impl SqliteStore {
         // gateway does not wake it at all).
         let wrote = Arc::new(tokio::sync::Notify::new());
         let hook = wrote.clone();
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            // No ping per acquire (sqlx's default): a round trip to the
-            // connection's thread, for a file that cannot hang up.
-            .test_before_acquire(false)
+        let writer = pool_options(1, 1)
             .after_connect(move |conn, _| {
                 let hook = hook.clone();
                 Box::pin(async move {
@@ -109,13 +103,7 @@ impl SqliteStore {
                     .pragma("journal_size_limit", "33554432"),
             )
             .await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(30))
-            // No ping per acquire (sqlx's default): a round trip to the
-            // connection's thread, for a file that cannot hang up.
-            .test_before_acquire(false)
+        let reader = pool_options(max_connections.max(1), 0)
             .connect_with(base.clone().create_if_missing(false))
             .await?;
         let stop = tokio_util::sync::CancellationToken::new();
@@ -132,6 +120,17 @@ impl SqliteStore {
             _checkpointer_guard: stop.drop_guard(),
         })
     }
+}
+
+/// What the writer and reader pools share.
+fn pool_options(max: u32, min: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        .min_connections(min)
+        .acquire_timeout(Duration::from_secs(30))
+        // No ping per acquire (sqlx's default): a round trip to the
+        // connection's thread, for a file that cannot hang up.
+        .test_before_acquire(false)
 }
 
 /// Copy committed WAL frames into the database [`CHECKPOINT_EVERY`] after
