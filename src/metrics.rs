@@ -13,6 +13,8 @@
 //! | `vieagent_engine_calls_in_flight` | gauge | — |
 //! | `vieagent_journal_unsettled_calls` | gauge | — calls answered while the database was down, their rows not yet finished |
 //! | `vieagent_mcp_sessions` | gauge | `transport` |
+//! | `vieagent_mcp_session_refusals_total` | counter | `transport`, `reason` (`other_user`) — requests naming another user's session, answered 404 |
+//! | `vieagent_mcp_sessions_closed_total` | counter | `transport`, `reason` (`access_withdrawn`) — sessions closed because their user was disabled or key revoked |
 //! | `vieagent_mcp_rejected_messages_total` | counter | `transport` — malformed JSON-RPC messages refused before rmcp |
 //! | `vieagent_tools_list_cache_total` | counter | `result` (`hit`, `miss`) — stateless tools/list answers replayed or built |
 //! | `vieagent_db_pool_connections` | gauge | `state` (`in_use`, `idle`) |

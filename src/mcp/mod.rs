@@ -11,6 +11,7 @@ mod elicit;
 pub mod envelope;
 pub mod handler;
 pub mod list_cache;
+mod owners;
 pub mod sse;
 pub mod stdio;
 mod tasks;
@@ -23,11 +24,14 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
+use crate::auth::AuthUser;
 use crate::state::AppState;
 use list_cache::{ListCache, ToolsSlot};
+use owners::{Access, Recheck, SessionOwners};
 use sse::SseSessions;
 
 /// The MCP transports' own state: the application state, plus what only
@@ -41,6 +45,8 @@ pub(crate) struct McpState {
 struct Own {
     sse_sessions: SseSessions,
     list_cache: ListCache,
+    /// Who opened each streamable-HTTP session.
+    owners: SessionOwners,
 }
 
 impl McpState {
@@ -50,6 +56,7 @@ impl McpState {
             own: Arc::new(Own {
                 sse_sessions: SseSessions::default(),
                 list_cache: ListCache::default(),
+                owners: SessionOwners::default(),
             }),
         }
     }
@@ -62,11 +69,18 @@ impl McpState {
         &self.own.sse_sessions
     }
 
+    fn owners(&self) -> &SessionOwners {
+        &self.own.owners
+    }
+
     /// Stateless `tools/list` answers kept for identical requests.
     pub fn list_cache(&self) -> &ListCache {
         &self.own.list_cache
     }
 }
+
+/// The streamable-HTTP session header.
+const SESSION_ID: &str = "mcp-session-id";
 
 /// The `Host` names MCP endpoints accept (DNS-rebinding protection).
 /// Empty means any host.
@@ -101,18 +115,20 @@ pub fn routes(state: &AppState) -> Router {
         config = config.with_allowed_origins(state.config().mcp.allowed_origins.clone());
     }
     let handler = handler::GatewayHandler::http(state.clone(), "streamable_http");
+    let sessions = Arc::new(LocalSessionManager::default());
     let service: StreamableHttpService<handler::GatewayHandler, LocalSessionManager> =
-        StreamableHttpService::new(
-            move || Ok(handler.clone()),
-            Arc::new(LocalSessionManager::default()),
-            config,
-        );
+        StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
     let mcp = McpState::new(state.clone());
+    spawn_session_sweep(mcp.clone(), sessions);
     // route_layer, not layer: unknown paths stay 404 instead of asking for a key.
     Router::new()
         .nest_service("/mcp", service)
         .route_layer(middleware::from_fn_with_state(mcp.clone(), envelope_guard))
         .route_layer(middleware::from_fn(session_delete_no_content))
+        .route_layer(middleware::from_fn_with_state(
+            mcp.clone(),
+            session_owner_guard,
+        ))
         .merge(sse::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -185,6 +201,95 @@ async fn envelope_guard(State(state): State<McpState>, request: Request, next: N
         }
         None => response,
     }
+}
+
+/// A streamable-HTTP session is its opener's alone (see [`owners`]): a
+/// request naming another user's session gets rmcp's own 404 before rmcp
+/// sees it; the session id rmcp hands out on `initialize` is bound to the
+/// caller; a session its owner deletes is forgotten.
+async fn session_owner_guard(
+    State(state): State<McpState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(auth) = request.extensions().get::<AuthUser>().cloned() else {
+        return next.run(request).await;
+    };
+    let method = request.method().clone();
+    let named = request
+        .headers()
+        .get(SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(id) = &named
+        && let Access::OtherUser { owner } = state.owners().check(id, &auth)
+    {
+        owners::refused("streamable_http", method.as_str(), auth.user.id, owner);
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
+    let response = next.run(request).await;
+    match named {
+        None if response.status().is_success() => {
+            if let Some(id) = response
+                .headers()
+                .get(SESSION_ID)
+                .and_then(|v| v.to_str().ok())
+            {
+                state.owners().bind(id.to_string(), &auth);
+            }
+        }
+        Some(id) if method == axum::http::Method::DELETE && response.status().is_success() => {
+            state.owners().remove(&id);
+        }
+        _ => {}
+    }
+    response
+}
+
+/// Every half `auth_cache_ttl`: forget sessions rmcp has ended (idle
+/// timeout), and close those whose user was disabled or whose API key was
+/// revoked, streamable HTTP and legacy SSE alike.
+fn spawn_session_sweep(state: McpState, sessions: Arc<LocalSessionManager>) {
+    let every = (state.app().config().auth_cache_ttl / 2).max(Duration::from_millis(250));
+    let stop = state.app().shutdown_token().clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let mut recheck = Recheck::new(state.app().store());
+            for (id, owner) in state.owners().all() {
+                let sid: rmcp::transport::streamable_http_server::session::SessionId =
+                    id.clone().into();
+                if !sessions.has_session(&sid).await.unwrap_or(true) {
+                    state.owners().remove(&id);
+                    continue;
+                }
+                match recheck.allows(&owner).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        owners::closed("streamable_http", owner.user());
+                        state.owners().remove(&id);
+                        if let Err(e) = sessions.close_session(&sid).await {
+                            tracing::debug!(error = %e, "closing a withdrawn session");
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "session sweep: store unavailable"),
+                }
+            }
+            for (id, owner) in state.sse_sessions().owners() {
+                match recheck.allows(&owner).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        owners::closed("sse", owner.user());
+                        state.sse_sessions().close(&id);
+                    }
+                    Err(e) => tracing::debug!(error = %e, "session sweep: store unavailable"),
+                }
+            }
+        }
+    });
 }
 
 /// rmcp answers a session-terminating `DELETE /mcp` with 202; clients such as

@@ -26,22 +26,31 @@ use rmcp::ServiceExt;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use serde::Deserialize;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::McpState;
 use super::handler::GatewayHandler;
+use super::owners::{self, Principal};
 use crate::auth::AuthUser;
 
-/// Open legacy sessions: id → (owner, inbound channel).
+/// An open legacy session: its owner, its inbound channel, and what ends it.
+struct SseSession {
+    owner: Principal,
+    tx: tokio::sync::mpsc::Sender<ClientJsonRpcMessage>,
+    close: CancellationToken,
+}
+
+/// Open legacy sessions by id.
 #[derive(Default)]
 pub struct SseSessions {
-    sessions: Mutex<HashMap<String, (Uuid, tokio::sync::mpsc::Sender<ClientJsonRpcMessage>)>>,
+    sessions: Mutex<HashMap<String, SseSession>>,
 }
 
 impl SseSessions {
-    fn insert(&self, id: String, owner: Uuid, tx: tokio::sync::mpsc::Sender<ClientJsonRpcMessage>) {
+    fn insert(&self, id: String, session: SseSession) {
         if let Ok(mut s) = self.sessions.lock() {
-            s.insert(id, (owner, tx));
+            s.insert(id, session);
         }
     }
 
@@ -51,14 +60,40 @@ impl SseSessions {
         }
     }
 
+    /// The session's inbound channel, for its owner only.
     fn sender_for(
         &self,
         id: &str,
-        user: Uuid,
+        auth: &AuthUser,
     ) -> Option<tokio::sync::mpsc::Sender<ClientJsonRpcMessage>> {
-        let sessions = self.sessions.lock().ok()?;
-        let (owner, tx) = sessions.get(id)?;
-        (*owner == user).then(|| tx.clone())
+        let mut sessions = self.sessions.lock().ok()?;
+        let session = sessions.get_mut(id)?;
+        if session.owner.admits(auth) {
+            Some(session.tx.clone())
+        } else {
+            owners::refused("sse", "POST", auth.user.id, session.owner.user());
+            None
+        }
+    }
+
+    /// The sessions' owners, for the sweep.
+    pub(super) fn owners(&self) -> Vec<(String, Principal)> {
+        self.sessions
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .map(|(k, v)| (k.clone(), v.owner.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// End a session: its event stream closes, its id is forgotten.
+    pub(super) fn close(&self, id: &str) {
+        let session = self.sessions.lock().ok().and_then(|mut s| s.remove(id));
+        if let Some(session) = session {
+            session.close.cancel();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -83,11 +118,15 @@ async fn open_stream(
     let session_id = Uuid::new_v4().simple().to_string();
     let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel::<ClientJsonRpcMessage>(64);
     let (outbound_tx, outbound_rx) = tokio::sync::mpsc::channel::<ServerJsonRpcMessage>(64);
-    state
-        .sse_sessions()
-        .insert(session_id.clone(), auth.user.id, inbound_tx);
-
     let session_ct = state.app().shutdown_token().child_token();
+    state.sse_sessions().insert(
+        session_id.clone(),
+        SseSession {
+            owner: Principal::of(&auth),
+            tx: inbound_tx,
+            close: session_ct.clone(),
+        },
+    );
     let sink = tokio_util::sync::PollSender::new(outbound_tx);
     let stream = ReceiverStream::new(inbound_rx);
     let handler = GatewayHandler::http(state.app().clone(), "sse");
@@ -136,7 +175,7 @@ async fn post_message(
     let Some(session_id) = query.session_id.filter(|s| !s.is_empty()) else {
         return (StatusCode::BAD_REQUEST, "missing sessionId query parameter").into_response();
     };
-    let Some(tx) = state.sse_sessions().sender_for(&session_id, auth.user.id) else {
+    let Some(tx) = state.sse_sessions().sender_for(&session_id, &auth) else {
         return (
             StatusCode::NOT_FOUND,
             "unknown or closed session; open a new one with GET /sse",

@@ -21,6 +21,7 @@ mod openapi;
 mod operations;
 mod purge;
 mod server;
+mod sessions;
 mod soak;
 mod store_story;
 mod tasks;

@@ -352,7 +352,7 @@ crate::backend_tests!(
 );
 
 /// The value of the `/metrics` line starting with `series` (0 if absent).
-async fn metric(f: &Fixture, series: &str) -> u64 {
+pub(crate) async fn metric(f: &Fixture, series: &str) -> u64 {
     let text = f
         .app
         .http
