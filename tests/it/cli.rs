@@ -12,7 +12,120 @@ crate::backend_tests!(
     migrate_is_idempotent,
     users_and_keys_created_by_cli_resolve_in_store,
     serve_answers_health_and_stops_on_sigterm,
+    users_disabled_by_the_cli_lose_access_in_a_running_gateway,
 );
+
+/// `vieagent users disable|enable` against the database a gateway serves:
+/// the user's key stops working within `auth_cache_ttl`, and works again
+/// once enabled; both are in the audit log, as the admin API's are.
+async fn users_disabled_by_the_cli_lose_access_in_a_running_gateway(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = db.dir.path().to_path_buf();
+    let url = db.url.clone();
+    let app = crate::helpers::TestApp::spawn_with(db, |c| {
+        c.auth_cache_ttl = Duration::from_millis(500);
+    })
+    .await;
+    let (user, key) = app.user_with_key("grace@example.com").await;
+    let status = |key: String| {
+        let (http, url) = (app.http.clone(), app.url("/v1/tools"));
+        async move {
+            http.get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("GET /v1/tools")
+                .status()
+                .as_u16()
+        }
+    };
+    // Wait (at most 5 s) for the key's answer to become `want`.
+    let settles_to = |want: u16| {
+        let key = key.clone();
+        async move {
+            for _ in 0..50 {
+                if status(key.clone()).await == want {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    };
+    assert_eq!(status(key.clone()).await, 200);
+
+    let out = run_cli(
+        &[
+            "--database-url",
+            &url,
+            "users",
+            "disable",
+            "--user",
+            "Grace@Example.com",
+        ],
+        &dir,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("disabled user {}", user.id)),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(settles_to(401).await, "the disabled user's key is refused");
+    let out = run_cli(&["--database-url", &url, "users", "list"], &dir).await;
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .any(|l| l.contains("grace@example.com") && l.ends_with("disabled")),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run_cli(
+        &[
+            "--database-url",
+            &url,
+            "users",
+            "enable",
+            "--user",
+            "grace@example.com",
+        ],
+        &dir,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(settles_to(200).await, "enabled again, the key works");
+
+    let store = app.store().await;
+    let audit = store.list_audit(None, 10).await.expect("audit");
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    assert!(actions.contains(&("user.disable", "cli")), "{actions:?}");
+    assert!(actions.contains(&("user.enable", "cli")), "{actions:?}");
+
+    // An unknown user: a clear error, exit 1.
+    let out = run_cli(
+        &[
+            "--database-url",
+            &url,
+            "users",
+            "disable",
+            "--user",
+            "nobody@example.com",
+        ],
+        &dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no user with email nobody@example.com"),
+        "{}",
+        text(&out.stderr)
+    );
+}
 
 async fn migrate_is_idempotent(backend: Backend) {
     let db = TestDb::new(backend).await;
