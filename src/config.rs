@@ -183,6 +183,13 @@ pub struct OidcConfig {
     /// The scope a token needs for the admin API (its user must also be an admin).
     #[serde(default = "default_admin_scope")]
     pub admin_scope: String,
+    /// Scopes named beside the tools or admin scope in `WWW-Authenticate`
+    /// challenges and listed in the Protected Resource Metadata, so
+    /// assistants ask for them too: e.g. `offline_access`, for a refresh
+    /// token that keeps a session past the access token's hour. Tokens
+    /// need not carry them.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub extra_scopes: Vec<String>,
     /// Create a user (with the signup credits) at the first sign-in of an
     /// identity whose verified email matches no user. Off: such identities
     /// are refused until an admin creates the user.
@@ -295,10 +302,17 @@ impl OidcConfig {
                 insecure,
             ));
         }
+        let extra = self
+            .extra_scopes
+            .iter()
+            .map(|s| ("auth.oidc.extra_scopes (VIEAGENT_OIDC_EXTRA_SCOPES)", s));
         for (name, scope) in [
             ("auth.oidc.tools_scope", &self.tools_scope),
             ("auth.oidc.admin_scope", &self.admin_scope),
-        ] {
+        ]
+        .into_iter()
+        .chain(extra)
+        {
             if scope.is_empty()
                 || scope
                     .chars()
@@ -337,6 +351,10 @@ impl OidcConfig {
         }
         t.insert("tools_scope".into(), self.tools_scope.clone().into());
         t.insert("admin_scope".into(), self.admin_scope.clone().into());
+        t.insert(
+            "extra_scopes".into(),
+            toml::Value::Array(self.extra_scopes.iter().map(|a| a.clone().into()).collect()),
+        );
         t.insert("auto_provision".into(), self.auto_provision.into());
         for (name, d) in [
             ("leeway", self.leeway),
@@ -920,6 +938,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("OIDC_JWKS_URL", "auth.oidc.jwks_url"),
     ("OIDC_TOOLS_SCOPE", "auth.oidc.tools_scope"),
     ("OIDC_ADMIN_SCOPE", "auth.oidc.admin_scope"),
+    ("OIDC_EXTRA_SCOPES", "auth.oidc.extra_scopes"),
     ("OIDC_AUTO_PROVISION", "auth.oidc.auto_provision"),
     (
         "OIDC_INTROSPECTION_CLIENT_ID",

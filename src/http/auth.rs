@@ -65,6 +65,14 @@ fn resource_path(request: &Request) -> &'static str {
     }
 }
 
+/// The 401 for a request without a credential when OAuth is on: what an
+/// assistant's user does about it is sign in.
+const SIGN_IN: &str = "sign-in required: connect your assistant to VieAgent and sign in \
+     with your VieAgent account (OAuth), or send an API key as `Authorization: Bearer vak_…`";
+/// The 401 for an API key that does not work, when OAuth is on.
+const BAD_KEY_SIGN_IN: &str = "this API key is invalid or revoked: sign in with your VieAgent \
+     account (OAuth) through your assistant, or use a valid API key";
+
 /// A bearer credential, resolved.
 enum Caller {
     User(AuthUser),
@@ -80,7 +88,11 @@ async fn caller(
 ) -> Result<Caller, Response> {
     let oidc = state.oidc();
     let Some(token) = token else {
-        return Err(challenge(oidc, path, scope, Error::Unauthorized, None));
+        let error = match oidc {
+            Some(_) => Error::InvalidToken(SIGN_IN.into()),
+            None => Error::Unauthorized,
+        };
+        return Err(challenge(oidc, path, scope, error, None));
     };
     // API keys have a prefix; with OAuth on, everything else is an access
     // token (a JWT, or an opaque one for introspection).
@@ -112,7 +124,10 @@ async fn caller(
             oidc,
             path,
             scope,
-            Error::Unauthorized,
+            match oidc {
+                Some(_) => Error::InvalidToken(BAD_KEY_SIGN_IN.into()),
+                None => Error::Unauthorized,
+            },
             Some(("invalid_token", "missing, invalid or revoked API key")),
         )),
         Err(e) => Err(e.into_response()),
@@ -150,7 +165,7 @@ fn challenge(
     let mut value = format!(
         "Bearer resource_metadata=\"{}\", scope=\"{}\"",
         oidc.metadata_url(path),
-        scope.name(oidc)
+        oidc.challenge_scope(scope.name(oidc))
     );
     if let Some((code, description)) = code {
         value.push_str(&format!(
@@ -181,7 +196,8 @@ fn insufficient_scope(oidc: &Oidc, path: &str, scope: ScopeOf) -> Response {
     let message = format!("the access token lacks the scope {needed}");
     let mut response = Error::Forbidden(message.clone()).into_response();
     let value = format!(
-        "Bearer error=\"insufficient_scope\", scope=\"{needed}\", resource_metadata=\"{}\", error_description=\"{}\"",
+        "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{}\", error_description=\"{}\"",
+        oidc.challenge_scope(&needed),
         oidc.metadata_url(path),
         quotable(&message)
     );

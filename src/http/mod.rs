@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cors;
 pub mod credentials;
 pub mod extract;
 pub mod openapi;

@@ -17,9 +17,27 @@ use crate::state::AppState;
 const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
 pub fn routes(state: &AppState) -> Router {
-    let mut router = Router::new().route(WELL_KNOWN, get(|s| metadata(s, "/mcp")));
-    for path in crate::oidc::RESOURCE_PATHS {
-        router = router.route(&format!("{WELL_KNOWN}{path}"), get(|s| metadata(s, path)));
+    // Behind a proxy at a path (`public_url = https://gw.example.com/vie`),
+    // RFC 9728 puts the metadata of `…/vie/mcp` at
+    // `/.well-known/oauth-protected-resource/vie/mcp`, which the proxy
+    // forwards unchanged; the unprefixed forms stay for clients that append.
+    let prefix = state
+        .oidc()
+        .map(|o| o.public_path().to_string())
+        .unwrap_or_default();
+    let mut documents: Vec<(String, &'static str)> = Vec::new();
+    for prefix in ["", prefix.as_str()] {
+        documents.push((format!("{WELL_KNOWN}{prefix}"), "/mcp"));
+        for path in crate::oidc::RESOURCE_PATHS {
+            documents.push((format!("{WELL_KNOWN}{prefix}{path}"), path));
+        }
+    }
+    let mut router = Router::new();
+    let mut routed = std::collections::HashSet::new();
+    for (route, path) in documents {
+        if routed.insert(route.clone()) {
+            router = router.route(&route, get(move |s| metadata(s, path)));
+        }
     }
     router.with_state(state.clone())
 }
@@ -31,14 +49,10 @@ async fn metadata(State(state): State<AppState>, path: &'static str) -> Response
         )
         .into_response();
     };
+    // Browser-based clients in `mcp.allowed_origins` read it cross-origin
+    // (crate::http::cors).
     let mut response = axum::Json(oidc.protected_resource_metadata(path)).into_response();
-    let headers = response.headers_mut();
-    // Public metadata, read by browser-based clients (MCP Inspector) too.
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
+    response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
     );

@@ -1,16 +1,22 @@
 //! The authorization server's metadata and signing keys: discovered from
 //! the issuer, cached, refreshed when stale or when a token names an
 //! unknown key id (at most once per `jwks_min_refresh`), and kept when the
-//! issuer cannot be reached.
+//! issuer cannot be reached. Whether the issuer answered the last time is
+//! tracked ([`Reach`]): going unreachable is logged once (not per token),
+//! [`KeySet::keep_trying`] retries in the background until it answers, and
+//! a token naming a key id not seen yet is then a 503 (the issuer may have
+//! rotated its keys), not a verdict on the token.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
-use tokio::sync::{Mutex, RwLock};
+use tokio::sync::{Mutex, Notify, RwLock};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::OidcConfig;
 
@@ -42,6 +48,37 @@ pub(super) enum KeyError {
     Unavailable(String),
 }
 
+/// Whether the authorization server answered the last fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Not asked yet.
+    Pending,
+    Ok,
+    Unreachable,
+}
+
+impl Reach {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reach::Pending => "pending",
+            Reach::Ok => "ok",
+            Reach::Unreachable => "unreachable",
+        }
+    }
+
+    fn from_u8(n: u8) -> Self {
+        match n {
+            1 => Reach::Ok,
+            2 => Reach::Unreachable,
+            _ => Reach::Pending,
+        }
+    }
+}
+
+/// The background retry's first and longest wait.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
 #[derive(Default)]
 struct Cached {
     metadata: Option<Metadata>,
@@ -61,6 +98,10 @@ pub(super) struct KeySet {
     cached: RwLock<Cached>,
     /// One fetch at a time.
     fetching: Mutex<()>,
+    /// A [`Reach`], as its number.
+    reach: AtomicU8,
+    /// Wakes [`KeySet::keep_trying`] when the issuer stops answering.
+    lost: Notify,
 }
 
 impl KeySet {
@@ -73,6 +114,37 @@ impl KeySet {
             min_refresh: config.jwks_min_refresh,
             cached: RwLock::new(Cached::default()),
             fetching: Mutex::new(()),
+            reach: AtomicU8::new(0),
+            lost: Notify::new(),
+        }
+    }
+
+    pub fn reach(&self) -> Reach {
+        Reach::from_u8(self.reach.load(Ordering::SeqCst))
+    }
+
+    /// Until `stop`: whenever the issuer has not answered (at start, or
+    /// since a fetch failed), fetch its metadata and keys again, waiting
+    /// 1 s, 2 s, … up to a minute between tries.
+    pub async fn keep_trying(&self, stop: CancellationToken) {
+        let mut wait = RETRY_FIRST;
+        loop {
+            if self.reach() != Reach::Ok {
+                if self.refresh_now(true).await.is_ok() {
+                    wait = RETRY_FIRST;
+                    continue;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(RETRY_MAX);
+                continue;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.lost.notified() => {}
+            }
         }
     }
 
@@ -115,6 +187,14 @@ impl KeySet {
                 "cannot fetch the authorization server's signing keys".into(),
             ));
         }
+        // The issuer may have rotated to a key it cannot tell us about now.
+        if self.reach() == Reach::Unreachable {
+            return Err(KeyError::Unavailable(format!(
+                "the token is signed with a key id ({:?}) this gateway has not seen, and the \
+                 authorization server cannot be reached to fetch its current keys",
+                kid.unwrap_or("none").chars().take(64).collect::<String>()
+            )));
+        }
         Err(KeyError::Unknown(match kid {
             Some(kid) => format!(
                 "the token is signed with key id {:?}, which the authorization server does not publish",
@@ -127,14 +207,21 @@ impl KeySet {
     /// Fetch metadata (if needed) and keys: at most once per
     /// `min_refresh`, and never concurrently.
     async fn refresh(&self) -> Result<(), String> {
+        self.refresh_now(false).await
+    }
+
+    /// [`Self::refresh`]; `retry` (the background retry) ignores
+    /// `min_refresh`, which only bounds what tokens can make it fetch.
+    async fn refresh_now(&self, retry: bool) -> Result<(), String> {
         let _one = self.fetching.lock().await;
         // Someone else may have fetched while this one waited.
-        if self
-            .cached
-            .read()
-            .await
-            .attempted_at
-            .is_some_and(|at| at.elapsed() < self.min_refresh)
+        if !retry
+            && self
+                .cached
+                .read()
+                .await
+                .attempted_at
+                .is_some_and(|at| at.elapsed() < self.min_refresh)
         {
             return Ok(());
         }
@@ -151,13 +238,35 @@ impl KeySet {
                 c.fetched_at = Some(Instant::now());
                 metrics::counter!("vieagent_oauth_jwks_fetches_total", "outcome" => "ok")
                     .increment(1);
+                let was = Reach::from_u8(self.reach.swap(1, Ordering::SeqCst));
+                if was == Reach::Unreachable {
+                    tracing::info!(issuer = %self.issuer,
+                        "the authorization server answers again; OAuth access tokens are checked against its current keys");
+                }
                 Ok(())
             }
             Err(e) => {
                 metrics::counter!("vieagent_oauth_jwks_fetches_total", "outcome" => "failed")
                     .increment(1);
-                tracing::warn!(issuer = %self.issuer, error = %e,
-                    "cannot refresh the authorization server's signing keys; the cached ones stay in use");
+                let was = Reach::from_u8(self.reach.swap(2, Ordering::SeqCst));
+                if was == Reach::Unreachable {
+                    tracing::debug!(issuer = %self.issuer, error = %e,
+                        "the authorization server still cannot be reached");
+                } else {
+                    let cached = c.keys.len() + c.anonymous.len();
+                    if cached > 0 {
+                        tracing::warn!(issuer = %self.issuer, error = %e, cached_keys = cached,
+                            "cannot reach the authorization server: tokens signed with the {cached} \
+                             signing key(s) fetched before are still accepted, others are refused \
+                             with 503; API keys keep working; retrying in the background");
+                    } else {
+                        tracing::warn!(issuer = %self.issuer, error = %e,
+                            "cannot reach the authorization server: no signing key is known yet, so \
+                             OAuth access tokens are refused with 503 until it answers; API keys keep \
+                             working; retrying in the background");
+                    }
+                    self.lost.notify_one();
+                }
                 Err(e)
             }
         }

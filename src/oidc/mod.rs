@@ -16,6 +16,8 @@
 
 mod keys;
 
+pub use keys::Reach;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -173,22 +175,63 @@ impl Oidc {
         &self.config
     }
 
+    /// Whether the authorization server answered the last time it was asked
+    /// (`/readyz` shows it; the gateway stays ready either way).
+    pub fn reach(&self) -> keys::Reach {
+        self.keys.reach()
+    }
+
+    /// Fetch the issuer's metadata and keys now, and again in the
+    /// background whenever it has not answered, until `stop`.
+    pub async fn keep_trying(&self, stop: tokio_util::sync::CancellationToken) {
+        self.keys.keep_trying(stop).await
+    }
+
     /// The resource identifier of one of the gateway's endpoints (`/mcp`…).
     pub fn resource(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    /// Where the Protected Resource Metadata of `path` is (RFC 9728 §3.1).
+    /// The path of `public_url` (`/vie` in `https://gw.example.com/vie`),
+    /// `""` at the root.
+    pub fn public_path(&self) -> &str {
+        let scheme_end = self.base.find("://").map_or(0, |i| i + 3);
+        self.base[scheme_end..]
+            .find('/')
+            .map_or("", |i| &self.base[scheme_end + i..])
+    }
+
+    /// Where the Protected Resource Metadata of `path` is (RFC 9728 §3.1):
+    /// the well-known path inserted between the host and the resource's
+    /// path, `https://gw.example.com/.well-known/oauth-protected-resource/vie/mcp`
+    /// for `https://gw.example.com/vie/mcp`.
     pub fn metadata_url(&self, path: &str) -> String {
-        format!("{}/.well-known/oauth-protected-resource{path}", self.base)
+        let origin = &self.base[..self.base.len() - self.public_path().len()];
+        format!(
+            "{origin}/.well-known/oauth-protected-resource{}{path}",
+            self.public_path()
+        )
+    }
+
+    /// The scope a challenge asks for: `scope` and the extra scopes.
+    pub fn challenge_scope(&self, scope: &str) -> String {
+        std::iter::once(scope)
+            .chain(self.config.extra_scopes.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// RFC 9728 Protected Resource Metadata for the endpoint at `path`.
     pub fn protected_resource_metadata(&self, path: &str) -> Value {
+        let scopes: Vec<&str> = [&self.config.tools_scope, &self.config.admin_scope]
+            .into_iter()
+            .chain(&self.config.extra_scopes)
+            .map(String::as_str)
+            .collect();
         json!({
             "resource": self.resource(path),
             "authorization_servers": [self.config.issuer],
-            "scopes_supported": [self.config.tools_scope, self.config.admin_scope],
+            "scopes_supported": scopes,
             "bearer_methods_supported": ["header"],
             "resource_name": "VieAgent Gateway",
             "resource_documentation": format!("{}/v1/docs", self.base),

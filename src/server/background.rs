@@ -1,7 +1,8 @@
 //! The tasks a serving process runs beside its requests, until shutdown:
 //! catalog changes picked up (from this process, the CLI or other replicas)
 //! and fanned out as `tools/list_changed`, credential changes made elsewhere
-//! dropped from the Vault's row cache, the replica heartbeat, and the
+//! dropped from the Vault's row cache, the authorization server's keys
+//! (retried while it does not answer), the replica heartbeat, and the
 //! periodic recovery of calls whose process died.
 
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,16 @@ pub(super) fn spawn(state: &AppState) {
         }
     });
     spawn_list_changed_notifier(state.clone());
+    // The authorization server's metadata and keys, fetched now and again
+    // whenever it has not answered (the gateway serves API keys meanwhile).
+    if state.oidc().is_some() {
+        let oidc = state.clone();
+        tokio::spawn(async move {
+            if let Some(o) = oidc.oidc() {
+                o.keep_trying(oidc.shutdown_token().clone()).await;
+            }
+        });
+    }
     // No recovery sweeps before this: after this process lost the database,
     // other replicas need time to heartbeat again before they look dead.
     let recovery_hold: Arc<Mutex<Option<Instant>>> = Arc::default();

@@ -13,6 +13,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::error::Error;
+use crate::http::cors::{Cors, cors as cors_layer};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -24,7 +25,7 @@ pub fn router(state: AppState) -> Router {
     }
     crate::metrics::install();
     let max_body = state.config().limits.max_body_bytes;
-    router
+    let router = router
         .with_state(state.clone())
         .merge(crate::mcp::routes(&state))
         .merge(crate::admin::routes(&state))
@@ -34,7 +35,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             Error::MethodNotAllowed(format!("this endpoint does not accept {method}"))
-        })
+        });
+    // What browser-based MCP clients call answers CORS for the allowed
+    // origins (before authentication, which preflights do not carry).
+    let router = match Cors::new(&state.config().mcp.allowed_origins) {
+        Some(cors) => router.layer(axum::middleware::from_fn_with_state(cors, cors_layer)),
+        None => router,
+    };
+    router
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -64,6 +72,10 @@ async fn healthz() -> impl IntoResponse {
 }
 
 /// Readiness: the database answers and its schema matches this binary.
+/// With OAuth configured, `oidc` says whether the authorization server
+/// answered (`ok`, `unreachable`, `pending`); it does not make the gateway
+/// unready, since API keys (and tokens signed with keys fetched before)
+/// keep working.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.lifecycle().is_shutting_down() {
         return unready("shutting down");
@@ -73,15 +85,18 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         return unready("database unreachable");
     }
     match state.store().migration_status().await {
-        Ok(status) if status.is_current() => (
-            StatusCode::OK,
-            Json(json!({
+        Ok(status) if status.is_current() => {
+            let mut body = json!({
                 "status": "ready",
                 "database": "ok",
                 "migrations": "current",
                 "tools": state.catalog().snapshot().len(),
-            })),
-        ),
+            });
+            if let Some(oidc) = state.oidc() {
+                body["oidc"] = json!(oidc.reach().as_str());
+            }
+            (StatusCode::OK, Json(body))
+        }
         Ok(status) => {
             let reason = if status.unknown().is_empty() {
                 format!("pending migrations {:?}", status.pending())

@@ -35,6 +35,12 @@ pub struct Provider {
 
 impl Provider {
     pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// On a chosen port (0: any), so an issuer URL can be configured before
+    /// the provider runs.
+    pub async fn start_on(port: u16) -> Self {
         vieagent::install_crypto_provider();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
         assert!(
@@ -43,6 +49,7 @@ impl Provider {
         );
         let mut child = tokio::process::Command::new("node")
             .arg("provider.mjs")
+            .env("PORT", port.to_string())
             .current_dir(&dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -392,7 +399,8 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
     let base = format!("http://{}", app.addr);
     let store = app.store().await;
 
-    // Protected Resource Metadata, per endpoint, readable cross-origin.
+    // Protected Resource Metadata, per endpoint (cross-origin reads: see
+    // cors_answers_the_allowed_origins_only).
     for (well_known, resource) in [
         ("/.well-known/oauth-protected-resource", "/mcp"),
         ("/.well-known/oauth-protected-resource/mcp", "/mcp"),
@@ -401,7 +409,6 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
     ] {
         let response = app.http.get(app.url(well_known)).send().await.expect("prm");
         assert_eq!(response.status(), 200, "{well_known}");
-        assert_eq!(response.headers()["access-control-allow-origin"], "*");
         let prm: Value = response.json().await.expect("json");
         assert_eq!(prm["resource"], format!("{base}{resource}"), "{prm}");
         assert_eq!(prm["authorization_servers"], json!([provider.issuer]));
@@ -412,7 +419,8 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
         assert_eq!(prm["bearer_methods_supported"], json!(["header"]));
     }
 
-    // No credential: the challenge says where to get one, with no error code.
+    // No credential: the challenge says where to get one, with no error
+    // code, and the body speaks of signing in.
     for (path, resource) in [("/mcp", "/mcp"), ("/sse", "/sse"), ("/v1/tools", "/v1")] {
         let r = get(&app, path, None).await;
         assert_eq!(r.status, 401, "{path}");
@@ -423,7 +431,23 @@ async fn real_provider_tokens_act_for_the_mapped_user(backend: Backend) {
             ),
             "{path}"
         );
+        let detail = r.body["detail"].as_str().expect("detail");
+        assert!(detail.starts_with("sign-in required"), "{detail}");
+        assert!(detail.contains("API key"), "{detail}");
     }
+    // A key that does not work: the body says to sign in or use a valid key.
+    let r = get(
+        &app,
+        "/v1/tools",
+        Some("vak_nope_nope_nope_nope_nope_nope_nope_no"),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let detail = r.body["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("invalid or revoked") && detail.contains("sign in"),
+        "{detail}"
+    );
 
     // An API key still works and never sees the OAuth challenge.
     let (bob, key) = app.user_with_key("bob@example.com").await;
@@ -990,6 +1014,8 @@ async fn hostile_tokens_are_refused_with_the_right_challenge() {
 async fn jwks_outage_keeps_the_cached_keys_and_refuses_new_ones_clearly() {
     let provider = Provider::start().await;
     let (engine, _seen) = engine().await;
+    // The issuer's keys down before the gateway starts: it fetches none.
+    provider.jwks(json!({"down": true})).await;
     // Keys are stale at once and may be refetched at once, so every token
     // below tries the issuer.
     let app = gateway(Backend::Sqlite, &provider, &engine, |o| {
@@ -1005,18 +1031,24 @@ async fn jwks_outage_keeps_the_cached_keys_and_refuses_new_ones_clearly() {
                "email": "erin@example.com", "email_verified": true, "jti": format!("t{n}")})
     };
 
-    // The issuer down before any key was fetched: 503, not a verdict on the token.
-    provider.jwks(json!({"down": true})).await;
+    // No key was ever fetched: 503 with Retry-After, not a verdict on the token.
     let first = provider.mint(token(1), "signing").await;
-    let r = get(&app, "/v1/tools", Some(&first)).await;
-    assert_eq!(r.status, 503, "{}", r.body);
+    let r = app
+        .http
+        .get(app.url("/v1/tools"))
+        .bearer_auth(&first)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"), "{:?}", r.headers());
+    let body: Value = r.json().await.expect("json");
     assert!(
-        r.body["detail"]
+        body["detail"]
             .as_str()
             .expect("detail")
             .contains("signing keys"),
-        "{}",
-        r.body
+        "{body}"
     );
     provider.jwks(json!({"down": false})).await;
     assert_eq!(get(&app, "/v1/tools", Some(&first)).await.status, 200);
@@ -1038,8 +1070,33 @@ async fn jwks_outage_keeps_the_cached_keys_and_refuses_new_ones_clearly() {
         provider.jwks_requests().await > tried,
         "the gateway did try the issuer (and failed)"
     );
-    // ...and a kid it has never seen is refused clearly.
+    // ...and a kid it has never seen may be the issuer's new key, which it
+    // cannot fetch now: 503 with Retry-After, not a 401 that would send the
+    // assistant round the sign-in loop in the middle of a key rotation.
     let unknown = provider.mint(token(5), "unpublished").await;
+    let r = app
+        .http
+        .get(app.url("/v1/tools"))
+        .bearer_auth(&unknown)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(!r.headers().contains_key("www-authenticate"));
+    let ready: Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["oidc"], "unreachable", "{ready}");
+    // The issuer back: the same unknown kid is refused for what it is.
+    provider.jwks(json!({"down": false})).await;
     refused(&app, &unknown, 401, "invalid_token", "does not publish").await;
 }
 
@@ -1190,4 +1247,293 @@ async fn opaque_tokens_are_introspected() {
         .await;
     }
     assert_eq!(provider.introspections().await - before, 2);
+}
+
+/// A free loopback port (bound, then released).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// A token-shaped JWT naming `kid`, signed by nobody: enough to make the
+/// gateway look for its key.
+fn unsigned_jwt(kid: &str) -> String {
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.{}",
+        b64(json!({"alg": "RS256", "typ": "JWT", "kid": kid})),
+        b64(json!({"sub": "x", "aud": "y", "exp": 4_000_000_000u64})),
+        "c2lnbmF0dXJl"
+    )
+}
+
+async fn readyz(http: &reqwest::Client, url: String) -> Value {
+    let r = http.get(url).send().await.expect("readyz");
+    assert_eq!(r.status(), 200, "ready whatever the issuer does");
+    r.json().await.expect("json")
+}
+
+/// The real binary started while its issuer is down: it serves API keys,
+/// says so once in its log, answers tokens with 503 + Retry-After, shows
+/// `"oidc": "unreachable"` in /readyz while staying ready, and once the
+/// issuer comes up (found by the background retry, with no token asking)
+/// accepts its tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issuer_unreachable_at_startup_serves_api_keys_and_recovers() {
+    let (engine, _seen) = engine().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    store.create_agent(&agent()).await.expect("agent");
+    let (_, key) = crate::helpers::user_with_key(&store, "ivy@example.com", 1_000).await;
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let flowise = engine.uri();
+    let server = crate::helpers::ServerProcess::start(
+        db.dir.path(),
+        &[
+            ("VIEAGENT_DATABASE_URL", db.url.as_str()),
+            ("VIEAGENT_MASTER_KEY", db.master_key.as_str()),
+            ("VIEAGENT_FLOWISE_URL", flowise.as_str()),
+            ("VIEAGENT_OIDC_ISSUER", issuer.as_str()),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+
+    // Started, and ready; the issuer is known to be unreachable.
+    let mut ready = readyz(&http, server.url("/readyz")).await;
+    for _ in 0..100 {
+        if ready["oidc"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ready = readyz(&http, server.url("/readyz")).await;
+    }
+    assert_eq!(ready["oidc"], "unreachable", "{ready}");
+    // API keys work.
+    let r = http
+        .post(server.url("/v1/tools/ask/invoke"))
+        .bearer_auth(&key)
+        .json(&json!({"arguments": {"question": "hi"}}))
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    // A token cannot be checked: 503 with Retry-After, not 401.
+    let r = http
+        .get(server.url("/v1/tools"))
+        .bearer_auth(unsigned_jwt("k1"))
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    // One clear warning naming the issuer and the error; it does not claim
+    // cached keys are in use (there are none).
+    let log = server.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("cannot reach the authorization server"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning, not one per try: {log}");
+    assert!(
+        warnings[0].contains(&issuer) && warnings[0].contains("no signing key is known yet"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[0].contains("Connection refused") || warnings[0].contains("connect"),
+        "names the error: {}",
+        warnings[0]
+    );
+    assert!(
+        !log.contains("stay in use") && !log.contains("still accepted"),
+        "{log}"
+    );
+
+    // The issuer comes up: the background retry finds it, no token needed.
+    let provider = Provider::start_on(port).await;
+    let mut ready = readyz(&http, server.url("/readyz")).await;
+    for _ in 0..600 {
+        if ready["oidc"] == "ok" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = readyz(&http, server.url("/readyz")).await;
+    }
+    assert_eq!(ready["oidc"], "ok", "{ready}");
+    assert!(server.log().contains("answers again"), "{}", server.log());
+    provider.account("ivy-sub", "ivy@example.com", true).await;
+    let token = provider
+        .real_token("ivy-sub", &server.url("/mcp"), "vieagent:tools")
+        .await;
+    let r = http
+        .get(server.url("/v1/tools"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("tools");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+}
+
+/// Browser-based MCP clients: preflights from an allowed origin are
+/// answered without credentials, on every endpoint such a client uses;
+/// responses expose the MCP and OAuth headers; other origins get no CORS
+/// header at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cors_answers_the_allowed_origins_only() {
+    let provider = Provider::start().await;
+    let (engine, _seen) = engine().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    db.store()
+        .await
+        .create_agent(&agent())
+        .await
+        .expect("agent");
+    let issuer = provider.issuer.clone();
+    let uri = engine.uri();
+    let allowed = "https://chat.example.com";
+    let app = TestApp::spawn_with(db, move |c| {
+        c.engines.flowise.base_url = Some(uri.parse().expect("url"));
+        c.auth.oidc = Some(serde_json::from_value(json!({"issuer": issuer})).expect("oidc"));
+        c.mcp.allowed_origins = vec![allowed.into()];
+    })
+    .await;
+    let cors_headers = |h: &reqwest::header::HeaderMap| -> Vec<String> {
+        h.keys()
+            .map(|k| k.as_str().to_string())
+            .filter(|k| k.starts_with("access-control-"))
+            .collect()
+    };
+    for path in [
+        "/mcp",
+        "/sse",
+        "/messages?sessionId=x",
+        "/v1/tools",
+        "/v1/tools/ask/invoke",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let preflight = |origin: &'static str| {
+            app.http
+                .request(reqwest::Method::OPTIONS, app.url(path))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization, content-type, mcp-protocol-version, mcp-session-id",
+                )
+                .send()
+        };
+        let r = preflight(allowed).await.expect("preflight");
+        assert_eq!(r.status(), 204, "{path}");
+        let h = r.headers();
+        assert_eq!(h["access-control-allow-origin"], allowed, "{path}");
+        let allow = h["access-control-allow-headers"].to_str().expect("ascii");
+        for name in ["authorization", "mcp-session-id", "mcp-protocol-version"] {
+            assert!(allow.contains(name), "{path}: {allow}");
+        }
+        assert!(
+            h["access-control-allow-methods"]
+                .to_str()
+                .expect("ascii")
+                .contains("DELETE")
+        );
+        assert!(!h.contains_key("access-control-allow-credentials"));
+        let r = preflight("https://evil.example.com")
+            .await
+            .expect("preflight");
+        assert!(
+            cors_headers(r.headers()).is_empty(),
+            "{path}: {:?}",
+            r.headers()
+        );
+        assert_ne!(r.status(), 204, "{path}: not answered as a preflight");
+    }
+    // A real request from the allowed origin: the 401's challenge is readable.
+    let r = app
+        .http
+        .post(app.url("/mcp"))
+        .header("origin", allowed)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["access-control-allow-origin"], allowed);
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    for name in ["mcp-session-id", "mcp-protocol-version", "www-authenticate"] {
+        assert!(exposed.contains(name), "{exposed}");
+    }
+    // The same from elsewhere: no CORS headers (and the MCP endpoint refuses it).
+    let r = app
+        .http
+        .post(app.url("/mcp"))
+        .header("origin", "https://evil.example.com")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .expect("post");
+    assert!(cors_headers(r.headers()).is_empty(), "{:?}", r.headers());
+    let r = app
+        .http
+        .get(app.url("/.well-known/oauth-protected-resource/mcp"))
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .expect("prm");
+    assert_eq!(r.status(), 200);
+    assert!(cors_headers(r.headers()).is_empty(), "{:?}", r.headers());
+}
+
+/// `public_url` with a path (behind a proxy at `/vie`): the challenge points
+/// to the RFC 9728 path-inserted metadata URL, which answers, as do the
+/// appended forms; `extra_scopes` are asked for in the challenge and listed
+/// in the metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_public_url_with_a_path_and_extra_scopes() {
+    let provider = Provider::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let issuer = provider.issuer.clone();
+    let app = TestApp::spawn_with(db, move |c| {
+        c.public_url = Some("https://gw.example.com/vie".parse().expect("url"));
+        c.auth.oidc = Some(
+            serde_json::from_value(json!({"issuer": issuer, "extra_scopes": "offline_access"}))
+                .expect("oidc"),
+        );
+    })
+    .await;
+    for (path, resource) in [("/mcp", "/mcp"), ("/sse", "/sse"), ("/v1/tools", "/v1")] {
+        let r = get(&app, path, None).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.challenge,
+            format!(
+                "Bearer resource_metadata=\"https://gw.example.com/.well-known/oauth-protected-resource/vie{resource}\", scope=\"vieagent:tools offline_access\""
+            )
+        );
+    }
+    for (well_known, resource) in [
+        ("/.well-known/oauth-protected-resource/vie/mcp", "/mcp"),
+        ("/.well-known/oauth-protected-resource/vie", "/mcp"),
+        ("/.well-known/oauth-protected-resource/vie/sse", "/sse"),
+        ("/.well-known/oauth-protected-resource/vie/v1", "/v1"),
+        ("/.well-known/oauth-protected-resource/mcp", "/mcp"),
+    ] {
+        let r = get(&app, well_known, None).await;
+        assert_eq!(r.status, 200, "{well_known}");
+        assert_eq!(
+            r.body["resource"],
+            format!("https://gw.example.com/vie{resource}"),
+            "{well_known}"
+        );
+        assert_eq!(
+            r.body["scopes_supported"],
+            json!(["vieagent:tools", "vieagent:admin", "offline_access"])
+        );
+    }
 }
