@@ -8,8 +8,13 @@
 //! engine's record ids and is due at once ([`Purger::after_call`]), off the
 //! caller's latency path; a background worker deletes the records, and
 //! retries (doubling from `engines.purge_retry` up to an hour) while the
-//! engine is down, across restarts, on any replica, until it is done. A
-//! purge never changes how the call itself ended.
+//! engine is down, across restarts, on any replica, until it is done.
+//! While the engine's run is still going (a call cancelled, timed out, or
+//! whose gateway died), the job looks again every few seconds and deletes
+//! the records as soon as the run ends; a run abandoned in the call's own
+//! conversation is asked to stop first. A job whose process died before
+//! making it due is brought forward by recovery ([`Purger::bring_forward`]).
+//! A purge never changes how the call itself ended.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::config::EnginesConfig;
-use crate::engines::{Engine, EngineOutput, Engines, PurgeTarget, Retention};
+use crate::engines::{Engine, EngineOutput, Engines, PurgeError, PurgeTarget, Retention, Stop};
 use crate::lifecycle::Lifecycle;
 use crate::store::{DynStore, EngineType, NewPurge, Purge, StoreError};
 
@@ -39,6 +44,11 @@ const AFTER_DEADLINE: Duration = Duration::from_secs(60);
 /// one write), and the first pause between them (doubling).
 const AFTER_CALL_ATTEMPTS: u32 = 4;
 const AFTER_CALL_RETRY: Duration = Duration::from_millis(100);
+/// While the engine's run goes on: look again this often during the call's
+/// first minute, then [`RUN_POLL_LATER`] (so a copy is gone within a few
+/// seconds of the run's end, however long the run).
+const RUN_POLL_FIRST: Duration = Duration::from_secs(2);
+const RUN_POLL_LATER: Duration = Duration::from_secs(5);
 
 /// The purge worker's handle: cheap to clone.
 #[derive(Clone)]
@@ -131,6 +141,7 @@ impl Purger {
                     // A margin for clock skew between the gateway and the engine.
                     since: now - chrono::Duration::seconds(60),
                     answered: false,
+                    stop_requested: false,
                 };
                 let due = now
                     + chrono::Duration::from_std(deadline + AFTER_DEADLINE)
@@ -150,19 +161,23 @@ impl Purger {
         }
     }
 
-    /// After the engine call: the job learns the engine's record ids and is
-    /// due now. Runs in the background; should it be lost, the job is due
-    /// anyway at the call's deadline and finds the records itself.
+    /// After the engine call: the job learns the engine's record ids (or
+    /// that the call asked the engine to stop its run) and is due now. Runs
+    /// in the background; should it be lost, the job is due anyway at the
+    /// call's deadline, or when recovery finds the call's process gone, and
+    /// finds the records itself.
     pub(super) fn after_call(
         &self,
         call_id: Uuid,
         mut target: PurgeTarget,
         output: Option<&EngineOutput>,
+        stop_requested: bool,
     ) {
         if let Some(output) = output {
             target.answered = true;
             target.record_ids = output.kept_records.clone();
         }
+        target.stop_requested |= stop_requested;
         let purger = self.clone();
         self.inner.calls.spawn(async move {
             let value = match serde_json::to_value(&target) {
@@ -197,6 +212,19 @@ impl Purger {
                 }
             }
         });
+    }
+
+    /// Make due now the jobs of calls recovery found dead (see
+    /// [`crate::store::PurgeStore::bring_forward_purges`]), and wake the worker.
+    pub async fn bring_forward(&self) {
+        match self.inner.store.bring_forward_purges(Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(jobs = n, "purges of calls whose process died are due now");
+                self.inner.wake.notify_one();
+            }
+            Err(e) => tracing::warn!(error = %e, "could not bring purges forward"),
+        }
     }
 
     async fn run(&self, shutdown: CancellationToken) {
@@ -263,15 +291,17 @@ impl Purger {
                 return false;
             }
         }
-        let engine_name = job.engine_type.as_str();
-        let outcome = match serde_json::from_value::<PurgeTarget>(job.target.clone()) {
-            Err(e) => Err(format!("the job's target is unreadable: {e}")),
-            Ok(target) => match self.engine(job.engine_type) {
-                Err(e) => Err(e),
-                Ok(engine) => engine.purge(&target).await.map_err(|e| e.to_string()),
-            },
+        let prepared = serde_json::from_value::<PurgeTarget>(job.target.clone())
+            .map_err(|e| format!("the job's target is unreadable: {e}"))
+            .and_then(|target| Ok((target, self.engine(job.engine_type)?)));
+        let (target, engine) = match prepared {
+            Ok(prepared) => prepared,
+            Err(why) => {
+                self.retry_later(&job, &why).await;
+                return true;
+            }
         };
-        match outcome {
+        match engine.purge(&target).await {
             Ok(deleted) => {
                 if let Err(e) = store.finish_purge(id, Utc::now()).await {
                     // The lease runs out and the purge runs again (deleting
@@ -279,23 +309,65 @@ impl Purger {
                     tracing::warn!(error = %e, "purged, but could not record it");
                     return true;
                 }
-                metrics::counter!("vieagent_engine_purges_total", "engine" => engine_name, "outcome" => "purged")
+                metrics::counter!("vieagent_engine_purges_total", "engine" => job.engine_type.as_str(), "outcome" => "purged")
                     .increment(1);
                 tracing::info!(deleted, "engine-side copy of the call purged");
             }
-            Err(why) => {
-                let wait = backoff(self.inner.retry, job.attempts + 1);
-                let due = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                metrics::counter!("vieagent_engine_purges_total", "engine" => engine_name, "outcome" => "retry")
-                    .increment(1);
-                tracing::warn!(error = %why, retry_in = ?wait,
-                    "could not purge the engine-side copy of a call; will retry");
-                if let Err(e) = store.retry_purge(id, &why, due).await {
-                    tracing::warn!(error = %e, "could not record the purge's failure");
-                }
-            }
+            Err(PurgeError::InProgress) => self.wait_for_run(&job, target, engine.as_ref()).await,
+            Err(e) => self.retry_later(&job, &e.to_string()).await,
         }
         true
+    }
+
+    /// The attempt failed: back off (doubling from `purge_retry`).
+    async fn retry_later(&self, job: &Purge, why: &str) {
+        let wait = backoff(self.inner.retry, job.attempts + 1);
+        let due = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        metrics::counter!("vieagent_engine_purges_total", "engine" => job.engine_type.as_str(), "outcome" => "retry")
+            .increment(1);
+        tracing::warn!(error = %why, retry_in = ?wait,
+            "could not purge the engine-side copy of a call; will retry");
+        if let Err(e) = self
+            .inner
+            .store
+            .retry_purge(job.execution_log_id, why, due)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the purge's failure");
+        }
+    }
+
+    /// The engine's run of the call is still going: ask it to stop when the
+    /// call abandoned it (once), and look again in a few seconds.
+    async fn wait_for_run(&self, job: &Purge, mut target: PurgeTarget, engine: &dyn Engine) {
+        let engine_name = job.engine_type.as_str();
+        if !target.stop_requested
+            && let Some(run) = target.abandoned_run()
+        {
+            target.stop_requested = stop_run(engine, &run).await;
+        }
+        let poll = if Utc::now() - target.since < chrono::Duration::seconds(120) {
+            RUN_POLL_FIRST
+        } else {
+            RUN_POLL_LATER
+        };
+        metrics::counter!("vieagent_engine_purges_total", "engine" => engine_name, "outcome" => "waiting")
+            .increment(1);
+        tracing::debug!(poll_in = ?poll, "the engine's run of the call is still going");
+        let due = Utc::now() + chrono::Duration::from_std(poll).unwrap_or_default();
+        let saved = serde_json::to_value(&target).map_err(|e| StoreError::corrupt(e.to_string()));
+        let waited = match saved {
+            Ok(value) => {
+                self.inner
+                    .store
+                    .wait_purge(job.execution_log_id, &value, due)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = waited {
+            tracing::warn!(error = %e, "could not record the purge's wait; the lease runs out instead");
+        }
     }
 
     fn engine(&self, engine_type: EngineType) -> Result<Arc<dyn Engine>, String> {
@@ -304,6 +376,25 @@ impl Purger {
             .get(engine_type)
             .map_err(|e| e.to_string())
     }
+}
+
+/// Ask `engine` to stop an abandoned run: whether it was asked.
+pub(super) async fn stop_run(engine: &dyn Engine, run: &crate::engines::RunRef) -> bool {
+    let engine_name = engine.engine_type().as_str();
+    let (outcome, asked) = match engine.stop(run).await {
+        Ok(Stop::Requested) => ("requested", true),
+        Ok(Stop::Unsupported(why)) => {
+            tracing::debug!(reason = why, "the engine's run cannot be stopped");
+            ("unsupported", true)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not ask the engine to stop an abandoned run");
+            ("failed", false)
+        }
+    };
+    metrics::counter!("vieagent_engine_stops_total", "engine" => engine_name, "outcome" => outcome)
+        .increment(1);
+    asked
 }
 
 /// `base`, doubled per failed attempt, at most [`MAX_WAIT`].

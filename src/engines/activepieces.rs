@@ -30,8 +30,8 @@ use serde_json::{Map, Value, json};
 
 use super::http::{HttpClient, RawResponse, endpoint, valid_flow_id};
 use super::{
-    Engine, EngineError, EngineOutput, FlowDescription, InvokeOptions, Retention, excerpt,
-    render_text,
+    Engine, EngineError, EngineOutput, FlowDescription, InvokeOptions, Retention, RunRef, Stop,
+    excerpt, render_text,
 };
 use crate::config::{ActivepiecesConfig, WebhookAuth};
 use crate::scrub::Scrubber;
@@ -389,5 +389,16 @@ impl Engine for ActivepiecesEngine {
              log until AP_EXECUTION_DATA_RETENTION_DAYS; no API deletes one run"
                 .into(),
         )
+    }
+
+    /// Activepieces cannot stop a running run: `POST /v1/flow-runs/cancel`
+    /// (`flows/flow-run/flow-run-controller.ts`) takes only `PAUSED` or
+    /// `QUEUED` runs, and the sync webhook does not name its run (the
+    /// `x-webhook-id` it returns is a request id no API looks runs up by).
+    async fn stop(&self, _run: &RunRef) -> Result<Stop, EngineError> {
+        Ok(Stop::Unsupported(
+            "Activepieces has no API to stop a running flow run (only queued or paused runs \
+             can be cancelled)",
+        ))
     }
 }

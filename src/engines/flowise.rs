@@ -42,7 +42,7 @@ use serde_json::{Map, Value, json};
 use super::http::{HttpClient, RawResponse, endpoint, valid_flow_id};
 use super::{
     Engine, EngineError, EngineOutput, FlowDescription, InvokeOptions, PurgeError, PurgeTarget,
-    Retention, excerpt, render_text,
+    Retention, RunRef, Stop, excerpt, render_text,
 };
 use crate::config::{FlowiseConfig, FlowiseCredentialMapping, PurgeCheck};
 use crate::scrub::Scrubber;
@@ -997,6 +997,9 @@ fn provider_rejected_key(lower: &str) -> bool {
         || lower.contains("authentication_error")
 }
 
+/// How long a request to stop a run may take.
+const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Executions listed per page, and pages read at most, by a purge's lookup.
 const LIST_PAGE_SIZE: usize = 25;
 const LIST_PAGES: usize = 40;
@@ -1262,6 +1265,40 @@ impl Engine for FlowiseEngine {
             self.delete_call_messages(&target.flow_id, chat_id).await;
         }
         Ok(deleted)
+    }
+
+    /// `PUT /api/v1/chatmessage/abort/{flow}/{chatId}` (Flowise 3.x,
+    /// `routes/chat-messages`): aborts the prediction filed under
+    /// `{flow}_{chatId}` in Flowise's abort-controller pool (in queue mode,
+    /// through its workers). It stops Agentflow V2 and multi-agent runs, at
+    /// the next node or inside an LLM, agent, tool or retriever node, which
+    /// then end `TERMINATED`; a chatflow's chain runs to its end (Flowise
+    /// passes it no abort signal). Flowise answers 200 whether or not
+    /// anything was running.
+    async fn stop(&self, run: &RunRef) -> Result<Stop, EngineError> {
+        valid_flow_id(&run.flow_id)?;
+        let url = endpoint(
+            &self.base,
+            &[
+                "api",
+                "v1",
+                "chatmessage",
+                "abort",
+                &run.flow_id,
+                &run.conversation,
+            ],
+        );
+        let response = self
+            .http
+            .send(|c| self.auth(c.put(url.clone())), STOP_TIMEOUT)
+            .await?;
+        match response.status.as_u16() {
+            200..=299 => Ok(Stop::Requested),
+            401 | 403 => Err(EngineError::GatewayRejected {
+                status: response.status.as_u16(),
+            }),
+            _ => Err(classify_error(&response, &Scrubber::default(), &[])),
+        }
     }
 }
 

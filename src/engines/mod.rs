@@ -57,6 +57,40 @@ impl<'a> InvokeOptions<'a> {
     }
 }
 
+/// One call's run as its engine knows it: enough to ask the engine to stop
+/// it. Flowise keys a running prediction by flow and conversation (`chatId`,
+/// which the gateway sets to the caller's session or, without one, to the
+/// call's own id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRef {
+    pub flow_id: String,
+    pub conversation: String,
+}
+
+impl RunRef {
+    /// The run of a call made with `options`, if it has a conversation.
+    pub fn of(flow_id: &str, options: &InvokeOptions<'_>) -> Option<Self> {
+        let conversation = match (options.session_id, options.call_id) {
+            (Some(session), _) => session.to_string(),
+            (None, Some(call)) => call.to_string(),
+            (None, None) => return None,
+        };
+        Some(Self {
+            flow_id: flow_id.to_string(),
+            conversation,
+        })
+    }
+}
+
+/// What asking an engine to stop a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The engine was asked and accepted (it stops what it can; see its adapter).
+    Requested,
+    /// The engine offers no way to stop a running run (why, for the log).
+    Unsupported(&'static str),
+}
+
 /// What a successful engine call produced.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EngineOutput {
@@ -103,6 +137,24 @@ pub struct PurgeTarget {
     /// Whether the engine answered (otherwise its records are looked up).
     #[serde(default)]
     pub answered: bool,
+    /// Whether the engine was asked to stop the call's run (its caller went
+    /// away, or its gateway died), so it is asked once.
+    #[serde(default)]
+    pub stop_requested: bool,
+}
+
+impl PurgeTarget {
+    /// The run of a call that ended without the engine's answer, in the
+    /// conversation the gateway opened for it alone: a run still going
+    /// there is abandoned, and may be stopped. (In a caller's own session
+    /// a later run may be the caller's next call: never stopped from here.)
+    pub fn abandoned_run(&self) -> Option<RunRef> {
+        let conversation = self.call_chat_id.as_ref().filter(|_| !self.answered)?;
+        Some(RunRef {
+            flow_id: self.flow_id.clone(),
+            conversation: conversation.clone(),
+        })
+    }
 }
 
 /// Why a purge did not finish (it is tried again later).
@@ -240,6 +292,13 @@ pub trait Engine: Send + Sync + 'static {
     /// what is gone already is success. Returns how many were deleted.
     async fn purge(&self, _target: &PurgeTarget) -> Result<u64, PurgeError> {
         Ok(0)
+    }
+
+    /// Ask the engine to stop a run whose caller is gone (cancelled, timed
+    /// out, or its gateway died), so it spends no more of the user's key.
+    /// Stopping what has ended already is success.
+    async fn stop(&self, _run: &RunRef) -> Result<Stop, EngineError> {
+        Ok(Stop::Unsupported("this engine cannot stop a run"))
     }
 }
 

@@ -46,6 +46,20 @@ pub trait PurgeStore: Send + Sync {
         due: DateTime<Utc>,
     ) -> StoreResult<()>;
     async fn get_purge(&self, execution_log_id: Uuid) -> StoreResult<Option<Purge>>;
+    /// The engine's run of the call is still going: the job (with
+    /// `target`) is due again at `due`. Waiting is not failing: the job's
+    /// attempts start again from 0, so a later failure backs off from
+    /// `engines.purge_retry`, not from however long the run took.
+    async fn wait_purge(
+        &self,
+        execution_log_id: Uuid,
+        target: &Value,
+        due: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Jobs never attempted whose call has ended (recovery failed the call
+    /// of a process that died, before that process could make its job due)
+    /// become due at `now`; how many.
+    async fn bring_forward_purges(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 // SQL both backends run as it is.
@@ -69,6 +83,12 @@ pub(super) const FINISH_PURGE: &str = "UPDATE engine_purges SET done_at = $2, la
      WHERE execution_log_id = $1";
 pub(super) const RETRY_PURGE: &str = "UPDATE engine_purges SET last_error = $2, next_attempt_at = $3 \
      WHERE execution_log_id = $1 AND done_at IS NULL";
+pub(super) const WAIT_PURGE: &str = "UPDATE engine_purges SET target = $2, next_attempt_at = $3, \
+     attempts = 0, last_error = NULL WHERE execution_log_id = $1 AND done_at IS NULL";
+pub(super) const BRING_FORWARD: &str = "UPDATE engine_purges SET next_attempt_at = $1 \
+     WHERE done_at IS NULL AND attempts = 0 AND next_attempt_at > $1 AND EXISTS \
+     (SELECT 1 FROM execution_logs e WHERE e.id = engine_purges.execution_log_id \
+      AND e.status NOT IN ('pending', 'running'))";
 pub(super) const PURGE_BY_ID: &str = concat!(
     "SELECT ",
     purge_cols!(),

@@ -422,6 +422,7 @@ fn purge_target(rec: &Value) -> vieagent::engines::PurgeTarget {
         session_id: None,
         since: chrono::Utc::now() - chrono::Duration::hours(1),
         answered: false,
+        stop_requested: false,
     }
 }
 

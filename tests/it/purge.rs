@@ -759,6 +759,7 @@ async fn purge_finds_and_deletes_only_the_calls_records() {
             session_id: session.map(str::to_string),
             since: now - chrono::Duration::seconds(60),
             answered,
+            stop_requested: false,
         };
     // Unanswered, found by its conversation; its messages go too.
     assert_eq!(

@@ -115,4 +115,27 @@ impl PurgeStore for PgStore {
         let q = query(shared::PURGE_BY_ID).bind(execution_log_id);
         optional(&self.pool, q, row::purge).await
     }
+
+    async fn wait_purge(
+        &self,
+        execution_log_id: Uuid,
+        target: &Value,
+        due: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        query(shared::WAIT_PURGE)
+            .bind(execution_log_id)
+            .bind(target)
+            .bind(due)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn bring_forward_purges(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let done = query(shared::BRING_FORWARD)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
 }

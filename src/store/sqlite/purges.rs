@@ -120,4 +120,27 @@ impl PurgeStore for SqliteStore {
         let q = query(shared::PURGE_BY_ID).bind(execution_log_id.to_string());
         optional(&self.reader, q, row::purge).await
     }
+
+    async fn wait_purge(
+        &self,
+        execution_log_id: Uuid,
+        target: &Value,
+        due: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        query(shared::WAIT_PURGE)
+            .bind(execution_log_id.to_string())
+            .bind(json_text(target))
+            .bind(ts(due))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn bring_forward_purges(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let done = query(shared::BRING_FORWARD)
+            .bind(ts(now))
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
 }
