@@ -183,7 +183,7 @@ pub async fn import(
                     engine_config: description.engine_config.clone(),
                     timeout_ms: None,
                     charge_failed_calls: false,
-                    task_mode: TaskMode::Never,
+                    task_mode: TaskMode::default(),
                 })
                 .await
                 .on_unique(|| Error::Conflict(format!("tool_name {tool_name} is already taken")))?;
@@ -459,9 +459,9 @@ pub struct AgentDefinition {
     /// successful calls are charged).
     #[serde(default)]
     pub charge_failed_calls: bool,
-    /// How calls run for MCP clients with the Tasks extension: `never`
-    /// (inline), `auto` (inline if done within `mcp.task_inline_budget`,
-    /// else a task), `always` (a task; other clients cannot call it).
+    /// How calls run for MCP clients with the Tasks extension: `auto`
+    /// (default: inline if done within `mcp.task_inline_budget`, else a
+    /// task), `never` (inline), `always` (a task; other clients cannot call it).
     #[serde(default)]
     pub task_mode: TaskMode,
 }

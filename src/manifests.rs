@@ -53,7 +53,7 @@ pub struct AgentManifest {
     /// Charge failed calls too (default: only successful calls).
     #[serde(default)]
     pub charge_failed_calls: bool,
-    /// `never` (default), `auto` or `always`: how calls run for MCP clients
+    /// `auto` (default), `never` or `always`: how calls run for MCP clients
     /// with the Tasks extension.
     #[serde(default)]
     pub task_mode: TaskMode,

@@ -78,10 +78,21 @@ pub(super) async fn call_as_task(
         running
     };
     keep_result(state, id, running);
-    let now = stamp(chrono::Utc::now());
-    let task = Task::new(id.to_string(), TaskStatus::Working, now.clone(), now)
-        .with_ttl_ms(ttl_ms(state))
-        .with_poll_interval_ms(POLL_INTERVAL_MS);
+    // The row's own time, as tasks/get will tell it (not when the inline
+    // budget ran out).
+    let created = match state.store().get_execution_log(id).await {
+        Ok(Some(row)) => row.created_at,
+        Ok(None) | Err(_) => chrono::Utc::now(),
+    };
+    let created = stamp(created);
+    let task = Task::new(
+        id.to_string(),
+        TaskStatus::Working,
+        created.clone(),
+        created,
+    )
+    .with_ttl_ms(ttl_ms(state))
+    .with_poll_interval_ms(POLL_INTERVAL_MS);
     Err(CallToolResponse::Task(CreateTaskResult::new(task)))
 }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::config;
 use crate::state::AppState;
 
-use super::recovery::recover_stale_calls;
+use super::recovery::{recover_dead_replicas, recover_stale_calls};
 
 pub(super) fn spawn(state: &AppState) {
     crate::metrics::spawn_upkeep(state.shutdown_token().clone());
@@ -70,6 +70,11 @@ pub(super) fn spawn(state: &AppState) {
                 _ = tokio::time::sleep(interval) => {}
             }
             match beat.store().heartbeat(beat.replica_id()).await {
+                // A replica known dead has its calls recovered now, not at
+                // the next periodic sweep.
+                Ok(true) if !held(&hold) => {
+                    recover_dead_replicas(&beat).await;
+                }
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!("this replica's registration was removed; registering again");
@@ -79,6 +84,7 @@ pub(super) fn spawn(state: &AppState) {
                             beat.replica_id(),
                             &config::hostname(),
                             env!("CARGO_PKG_VERSION"),
+                            super::recovery::this_process().as_deref(),
                         )
                         .await;
                 }
@@ -100,12 +106,7 @@ pub(super) fn spawn(state: &AppState) {
             tokio::select! {
                 _ = sweeper.shutdown_token().cancelled() => return,
                 _ = tokio::time::sleep(interval) => {
-                    let held = recovery_hold
-                        .lock()
-                        .ok()
-                        .and_then(|h| *h)
-                        .is_some_and(|until| Instant::now() < until);
-                    if !held {
+                    if !held(&recovery_hold) {
                         recover_stale_calls(&sweeper).await;
                     }
                     sweeper.limits().prune();
@@ -113,6 +114,14 @@ pub(super) fn spawn(state: &AppState) {
             }
         }
     });
+}
+
+/// Whether recovery is held back (this process lost the database lately).
+fn held(hold: &Mutex<Option<Instant>>) -> bool {
+    hold.lock()
+        .ok()
+        .and_then(|h| *h)
+        .is_some_and(|until| Instant::now() < until)
 }
 
 /// Forward catalog changes to connected sessions until shutdown.

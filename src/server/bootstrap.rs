@@ -66,12 +66,17 @@ pub async fn prepare(config: Config) -> Result<AppState> {
             state.replica_id(),
             &config::hostname(),
             env!("CARGO_PKG_VERSION"),
+            super::recovery::this_process().as_deref(),
         )
         .await
         .map_err(|e| Error::Startup(format!("could not register this replica: {e}")))?;
     tracing::info!(replica = %state.replica_id(), "registered replica");
     state.refresh_catalog().await?;
-    super::recovery::recover_stale_calls(&state).await;
+    // A process of this host killed before this one started is known dead
+    // at once: its calls end now, not a heartbeat timeout later.
+    if !super::recovery::recover_dead_replicas(&state).await {
+        super::recovery::recover_stale_calls(&state).await;
+    }
     super::background::spawn(&state);
     Ok(state)
 }

@@ -75,9 +75,11 @@ db_enum!(
 
 // `db_enum!` variants take no attributes, so no `#[default]`.
 #[allow(clippy::derivable_impls)]
+/// `auto`: a long flow becomes a task for the clients that can take one
+/// (migration 0018); others are answered inline.
 impl Default for TaskMode {
     fn default() -> Self {
-        TaskMode::Never
+        TaskMode::Auto
     }
 }
 
@@ -404,6 +406,8 @@ pub struct Replica {
     pub id: Uuid,
     pub hostname: String,
     pub version: String,
+    /// `linux:<boot id>:<pid namespace>:<pid>`, when the process could tell.
+    pub process: Option<String>,
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
 }

@@ -10,8 +10,15 @@ use super::{Replica, StoreResult};
 pub trait ReplicaStore: Send + Sync {
     /// Rows this store inserts for running calls are tagged with `id`.
     fn set_replica_id(&self, id: Uuid);
-    /// Register (or re-register) a running process.
-    async fn register_replica(&self, id: Uuid, hostname: &str, version: &str) -> StoreResult<()>;
+    /// Register (or re-register) a running process; `process` is its
+    /// operating-system identity when it can tell (see migration 0017).
+    async fn register_replica(
+        &self,
+        id: Uuid,
+        hostname: &str,
+        version: &str,
+        process: Option<&str>,
+    ) -> StoreResult<()>;
     /// Record that the process is alive; `false` if its row is gone.
     async fn heartbeat(&self, id: Uuid) -> StoreResult<bool>;
     /// A process stopping cleanly; replicas silent since `dead_before` are
@@ -20,5 +27,5 @@ pub trait ReplicaStore: Send + Sync {
     async fn list_replicas(&self) -> StoreResult<Vec<Replica>>;
 }
 
-pub(super) const REPLICAS: &str =
-    "SELECT id, hostname, version, started_at, heartbeat_at FROM replicas ORDER BY started_at";
+pub(super) const REPLICAS: &str = "SELECT id, hostname, version, process, started_at, heartbeat_at \
+     FROM replicas ORDER BY started_at";

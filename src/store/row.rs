@@ -338,6 +338,7 @@ pub(super) fn replica(row: &impl RowExt) -> StoreResult<Replica> {
         id: row.uuid("id")?,
         hostname: row.text("hostname")?,
         version: row.text("version")?,
+        process: row.opt_text("process")?,
         started_at: row.ts("started_at")?,
         heartbeat_at: row.ts("heartbeat_at")?,
     })

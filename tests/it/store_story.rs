@@ -31,7 +31,234 @@ crate::backend_tests!(
     web_sessions_expire_and_connect_links_work_once,
     identities_link_once_and_an_unlink_sticks,
     purge_jobs_are_claimed_once_retried_and_finished,
+    purges_wait_for_runs_and_come_forward_when_their_call_ends,
+    agents_on_the_old_task_mode_default_move_to_auto,
+    replicas_record_their_process,
 );
+
+/// A purge waiting for the engine's run: its attempts start again from 0
+/// (a later failure backs off from the start, not from however long the
+/// run took). Recovery brings forward the never-tried jobs of ended calls,
+/// and only those.
+async fn purges_wait_for_runs_and_come_forward_when_their_call_ends(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let agent = store.create_agent(&new_agent("qa")).await.expect("agent");
+    let now = Utc::now();
+    let later = now + ChronoDuration::seconds(180);
+    let (running, ended, tried, waiting) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    let start = |id: Uuid| JournalOp::Start {
+        row: NewExecutionLog {
+            id,
+            user_id: ada.id,
+            agent_id: agent.id,
+            status: ExecutionStatus::Running,
+            input_snapshot: None,
+        },
+        reserve: 0,
+    };
+    store
+        .write_journal(&[start(running), start(ended), start(tried), start(waiting)])
+        .await
+        .expect("rows");
+    let target = json!({"flow_id": "f", "call_chat_id": "c", "since": now});
+    for id in [running, ended, tried, waiting] {
+        store
+            .schedule_purge(&NewPurge {
+                execution_log_id: id,
+                engine_type: EngineType::Flowise,
+                target: target.clone(),
+                next_attempt_at: later,
+            })
+            .await
+            .expect("schedule");
+    }
+    // `tried` was attempted (and failed) before its call ended.
+    assert!(store.claim_purge(tried, 0, later).await.expect("claim"));
+    store
+        .retry_purge(tried, "down", later)
+        .await
+        .expect("retry");
+    let finish = |id: Uuid| JournalOp::Finish {
+        id,
+        user_id: ada.id,
+        outcome: ExecutionOutcome {
+            status: ExecutionStatus::Failed,
+            external_execution_id: None,
+            output_snapshot: None,
+            duration_ms: None,
+            credits_consumed: 0,
+            error: Some("gateway restarted".into()),
+        },
+    };
+    store
+        .write_journal(&[finish(ended), finish(tried)])
+        .await
+        .expect("finish");
+
+    assert_eq!(store.bring_forward_purges(now).await.expect("forward"), 1);
+    let due: Vec<Uuid> = store
+        .due_purges(now, 10)
+        .await
+        .expect("due")
+        .iter()
+        .map(|p| p.execution_log_id)
+        .collect();
+    assert_eq!(
+        due,
+        vec![ended],
+        "only the never-tried job of an ended call"
+    );
+    assert_eq!(store.bring_forward_purges(now).await.expect("again"), 0);
+
+    // A wait: target kept, due soon, attempts from 0, no error shown.
+    assert!(store.claim_purge(waiting, 0, later).await.expect("claim"));
+    assert!(store.claim_purge(waiting, 1, later).await.expect("claim"));
+    store
+        .retry_purge(waiting, "down", later)
+        .await
+        .expect("retry");
+    let soon = now + ChronoDuration::seconds(2);
+    let stopped =
+        json!({"flow_id": "f", "call_chat_id": "c", "since": now, "stop_requested": true});
+    store
+        .wait_purge(waiting, &stopped, soon)
+        .await
+        .expect("wait");
+    let job = store.get_purge(waiting).await.expect("get").expect("job");
+    assert_eq!(job.attempts, 0);
+    assert!(job.last_error.is_none());
+    assert_eq!(job.target, stopped);
+    assert!((job.next_attempt_at - soon).num_milliseconds().abs() < 1_000);
+    // A finished job never waits again.
+    assert!(store.claim_purge(waiting, 0, later).await.expect("claim"));
+    store.finish_purge(waiting, now).await.expect("finish");
+    store
+        .wait_purge(waiting, &target, soon)
+        .await
+        .expect("wait");
+    let job = store.get_purge(waiting).await.expect("get").expect("job");
+    assert!(job.done_at.is_some() && job.target == stopped);
+}
+
+/// Migration 0018: agents on `never` (the old default) become `auto`, and
+/// on PostgreSQL a row inserted without `task_mode` gets `auto`.
+async fn agents_on_the_old_task_mode_default_move_to_auto(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = match backend {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    };
+    let mut before =
+        sqlx::migrate::Migrator::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+            .await
+            .expect("migrations");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 18)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let insert = |id: Uuid, tool: &str, mode: &str| {
+        format!(
+            "INSERT INTO agents (id, name, tool_name, engine_type, engine_flow_id, task_mode) \
+             VALUES ('{id}', '{tool}', '{tool}', 'flowise', 'f', '{mode}')"
+        )
+    };
+    let (never, always) = (Uuid::new_v4(), Uuid::new_v4());
+    match backend {
+        Backend::Sqlite => {
+            use sqlx::ConnectOptions;
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+                .expect("url")
+                .create_if_missing(true)
+                .connect()
+                .await
+                .expect("sqlite");
+            before.run(&mut conn).await.expect("0001-0017");
+            for sql in [
+                insert(never, "old_never", "never"),
+                insert(always, "old_always", "always"),
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .expect("insert");
+            }
+        }
+        Backend::Postgres => {
+            let mut conn = db.raw_pg().await;
+            before.run(&mut conn).await.expect("0001-0017");
+            for sql in [
+                insert(never, "old_never", "never"),
+                insert(always, "old_always", "always"),
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .expect("insert");
+            }
+        }
+    }
+    let store = db.store().await;
+    let mode = |id: Uuid| {
+        let store = store.clone();
+        async move {
+            store
+                .get_agent(id)
+                .await
+                .expect("get")
+                .expect("agent")
+                .task_mode
+        }
+    };
+    assert_eq!(mode(never).await, TaskMode::Auto);
+    assert_eq!(mode(always).await, TaskMode::Always, "a real choice stays");
+    assert_eq!(TaskMode::default(), TaskMode::Auto);
+    if backend == Backend::Postgres {
+        let mut conn = db.raw_pg().await;
+        let id = Uuid::new_v4();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO agents (id, name, tool_name, engine_type, engine_flow_id) \
+             VALUES ('{id}', 'raw', 'raw', 'flowise', 'f')"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("insert");
+        assert_eq!(mode(id).await, TaskMode::Auto);
+    }
+}
+
+/// A replica's process identity is kept and listed.
+async fn replicas_record_their_process(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    store
+        .register_replica(a, "host-a", "1", Some("linux:boot:pid:[1]:42"))
+        .await
+        .expect("a");
+    store
+        .register_replica(b, "host-b", "1", None)
+        .await
+        .expect("b");
+    let listed = store.list_replicas().await.expect("list");
+    let process = |id: Uuid| {
+        listed
+            .iter()
+            .find(|r| r.id == id)
+            .and_then(|r| r.process.clone())
+    };
+    assert_eq!(process(a).as_deref(), Some("linux:boot:pid:[1]:42"));
+    assert_eq!(process(b), None);
+}
 
 async fn identities_link_once_and_an_unlink_sticks(backend: Backend) {
     let db = TestDb::new(backend).await;

@@ -538,8 +538,8 @@ async fn a_task_whose_gateway_dies_reports_gateway_restarted(backend: Backend) {
         ("VIEAGENT_MASTER_KEY", db.master_key.as_str()),
         ("VIEAGENT_FLOWISE_URL", uri.as_str()),
         ("VIEAGENT_FLOWISE_API_KEY", FLOWISE_KEY),
-        ("VIEAGENT_HEARTBEAT_INTERVAL", "200ms"),
-        ("VIEAGENT_RECOVERY_INTERVAL", "250ms"),
+        // The defaults (5 s heartbeat, 30 s sweep): the killed process is
+        // known dead by its process, not by its heartbeat going stale.
         ("VIEAGENT_DEMO", "false"),
     ];
     let server = ServerProcess::start(db.dir.path(), &env).await;
@@ -552,6 +552,13 @@ async fn a_task_whose_gateway_dies_reports_gateway_restarted(backend: Backend) {
     drop(server);
 
     let server = ServerProcess::start(db.dir.path(), &env).await;
+    // At once: the task reads failed as soon as the new process is ready.
+    assert_eq!(
+        status_of(&store, &id).await,
+        Some(ExecutionStatus::Failed),
+        "the dead process's task failed at start-up: {}",
+        server.log()
+    );
     let client = mcp(&server.url(""), &key, true).await;
     match wait_terminal(&client, &id).await {
         TaskPayload::Failed { error } => {
@@ -738,6 +745,8 @@ async fn tasks_as_raw_json_rpc() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let result = &done["result"];
+    // One creation time, whichever answer tells it.
+    assert_eq!(result["createdAt"], task["createdAt"], "{done} / {created}");
     assert_eq!(result["resultType"], "complete", "{done}");
     assert_eq!(result["status"], "completed", "{done}");
     assert_eq!(result["result"]["content"][0]["text"], "done: slow raw");
@@ -756,4 +765,61 @@ async fn tasks_as_raw_json_rpc() {
             .is_some_and(|m| m.contains("has ended (success)")),
         "{ended}"
     );
+}
+
+/// Agents default to `task_mode: auto`: with the extension declared, a call
+/// that outlasts the inline budget becomes a task (its `createdAt` the
+/// row's, as `tasks/get` tells it); without it, the same call is answered
+/// inline; a quick call is answered inline either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn long_flows_become_tasks_by_default() {
+    let flowise = slow_flowise().await;
+    let app = app_on(&flowise, Backend::Sqlite, |c| {
+        c.mcp.task_inline_budget = Duration::from_millis(300);
+    })
+    .await;
+    let store = app.store().await;
+    let agent = store
+        .create_agent(&NewAgent {
+            tool_name: "default_mode".into(),
+            ..long_agent()
+        })
+        .await
+        .expect("agent");
+    assert_eq!(agent.task_mode, TaskMode::Auto);
+    let (_, key) = crate::helpers::user_with_key(&store, "ada@example.com", 100).await;
+    wait_for_tools(app.url("").trim_end_matches('/'), 1).await;
+    let call = |question: &str| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "default_mode", "arguments": {"question": question}}})
+    };
+    let (_, created) = raw(&app, &key, call("slow default"), "default_mode", true).await;
+    let task = &created["result"];
+    assert_eq!(task["resultType"], "task", "{created}");
+    let id = task["taskId"].as_str().expect("taskId").to_string();
+    let row = store
+        .get_execution_log(Uuid::parse_str(&id).expect("uuid"))
+        .await
+        .expect("read")
+        .expect("row");
+    let said: chrono::DateTime<chrono::Utc> = task["createdAt"]
+        .as_str()
+        .expect("createdAt")
+        .parse()
+        .expect("a time");
+    assert!(
+        (said - row.created_at).num_milliseconds().abs() < 1,
+        "createdAt is the row's: {said} vs {}",
+        row.created_at
+    );
+    let get = json!({"jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"taskId": id}});
+    let (_, got) = raw(&app, &key, get, &id, true).await;
+    assert_eq!(got["result"]["createdAt"], task["createdAt"], "{got}");
+    // Without the extension: the same long call, inline.
+    let (_, inline) = raw(&app, &key, call("slow inline"), "default_mode", false).await;
+    assert_eq!(
+        inline["result"]["content"][0]["text"], "done: slow inline",
+        "{inline}"
+    );
+    assert!(inline["result"].get("taskId").is_none(), "{inline}");
 }

@@ -15,14 +15,21 @@ impl ReplicaStore for PgStore {
         let _ = self.replica.set(id);
     }
 
-    async fn register_replica(&self, id: Uuid, hostname: &str, version: &str) -> StoreResult<()> {
+    async fn register_replica(
+        &self,
+        id: Uuid,
+        hostname: &str,
+        version: &str,
+        process: Option<&str>,
+    ) -> StoreResult<()> {
         query(
-            "INSERT INTO replicas (id, hostname, version) VALUES ($1, $2, $3) \
+            "INSERT INTO replicas (id, hostname, version, process) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET heartbeat_at = NOW()",
         )
         .bind(id)
         .bind(hostname)
         .bind(version)
+        .bind(process)
         .execute(&self.pool)
         .await?;
         Ok(())

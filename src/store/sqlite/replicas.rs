@@ -15,15 +15,22 @@ impl ReplicaStore for SqliteStore {
         let _ = self.replica.set(id);
     }
 
-    async fn register_replica(&self, id: Uuid, hostname: &str, version: &str) -> StoreResult<()> {
+    async fn register_replica(
+        &self,
+        id: Uuid,
+        hostname: &str,
+        version: &str,
+        process: Option<&str>,
+    ) -> StoreResult<()> {
         query(concat!(
-            "INSERT INTO replicas (id, hostname, version) VALUES ($1, $2, $3) \
+            "INSERT INTO replicas (id, hostname, version, process) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET heartbeat_at = ",
             now!()
         ))
         .bind(id.to_string())
         .bind(hostname)
         .bind(version)
+        .bind(process)
         .execute(&self.writer)
         .await?;
         Ok(())
