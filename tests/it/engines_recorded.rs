@@ -634,3 +634,105 @@ async fn recorded_forbidden_deletes_name_the_permission() {
         );
     }
 }
+
+/// What real Flowise 3.1.4 did with a running Agentflow V2 prediction
+/// (`run_abort`, `executions_list_*`, `prediction_agentflow_aborted`):
+/// `PUT /api/v1/chatmessage/abort/{flow}/{chatId}` stops it (200, and the
+/// same 200 when nothing runs there); while it runs, its execution is
+/// `INPROGRESS` (a purge is not final yet); aborted, it ends `ERROR` and
+/// the purge deletes it; the prediction itself answers 500.
+#[tokio::test]
+async fn recorded_abort_stops_a_run_whose_copy_then_goes() {
+    use vieagent::engines::{Engine, PurgeError, RunRef, Stop};
+    let server = MockServer::start().await;
+    let abort = replay_purge(&server, "run_abort").await;
+    let abort_path = abort["request"]["path"].as_str().expect("path").to_string();
+    let mut parts = abort_path.rsplit('/');
+    let chat = parts.next().expect("chat").to_string();
+    let flow = parts.next().expect("flow").to_string();
+    let run = RunRef {
+        flow_id: flow.clone(),
+        conversation: chat.clone(),
+    };
+    assert_eq!(engine(&server).stop(&run).await, Ok(Stop::Requested));
+    let asked = server.received_requests().await.expect("recording");
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].method.as_str(), "PUT");
+    assert_eq!(asked[0].url.path(), abort_path);
+    // Nothing running under a conversation: the same answer, still fine.
+    let server = MockServer::start().await;
+    let nothing = replay_purge(&server, "run_abort_nothing_running").await;
+    let idle = nothing["request"]["path"].as_str().expect("path");
+    let run = RunRef {
+        flow_id: flow.clone(),
+        conversation: idle.rsplit('/').next().expect("chat").to_string(),
+    };
+    assert_eq!(engine(&server).stop(&run).await, Ok(Stop::Requested));
+
+    // While the run goes on, its copy cannot be deleted yet.
+    let target = vieagent::engines::PurgeTarget {
+        flow_id: flow.clone(),
+        call_chat_id: Some(chat.clone()),
+        ..purge_target(&abort)
+    };
+    assert_eq!(
+        target.abandoned_run().map(|r| r.conversation),
+        Some(chat.clone())
+    );
+    let server = MockServer::start().await;
+    serve_list(&server, "executions_list_inprogress").await;
+    assert_eq!(
+        engine(&server).purge(&target).await,
+        Err(PurgeError::InProgress)
+    );
+    // Aborted, it ended ERROR: deleted (and its chat messages).
+    let server = MockServer::start().await;
+    serve_list(&server, "executions_list_aborted").await;
+    let listed: Value = serde_json::from_str(
+        recorded_purge("executions_list_aborted")["response"]["body"]
+            .as_str()
+            .expect("body"),
+    )
+    .expect("json");
+    assert_eq!(listed["data"][0]["state"], "ERROR");
+    let run_id = listed["data"][0]["id"].as_str().expect("id").to_string();
+    Mock::given(method("DELETE"))
+        .and(path(format!("/api/v1/executions/{run_id}")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(
+                recorded_purge("execution_delete")["response"]["body"]
+                    .as_str()
+                    .expect("body")
+                    .to_string(),
+                "application/json; charset=utf-8",
+            ),
+        )
+        .mount(&server)
+        .await;
+    replay_purge(&server, "chatmessage_delete").await;
+    assert!(engine(&server).purge(&target).await.is_ok());
+    assert!(
+        server
+            .received_requests()
+            .await
+            .expect("recording")
+            .iter()
+            .any(|r| r.method.as_str() == "DELETE" && r.url.path().ends_with(&run_id)),
+        "the aborted run was deleted"
+    );
+
+    // The prediction of an aborted run: a 500 whose message says so.
+    let aborted = recorded_purge("prediction_agentflow_aborted");
+    assert_eq!(aborted["response"]["status"], 500);
+    assert!(
+        aborted["response"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("This operation was aborted"))
+    );
+    // An answered call never had its run stopped from a purge.
+    let answered = vieagent::engines::PurgeTarget {
+        answered: true,
+        ..target
+    };
+    assert!(answered.abandoned_run().is_none());
+}

@@ -1,7 +1,11 @@
 //! Engine-side copies of users' keys (issue 17): a fake Flowise that keeps
 //! every call's request in its executions as Flowise 3.x does, and the
 //! gateway that purges them — on every transport, through an engine
-//! outage and a gateway restart, and after failed calls.
+//! outage and a gateway restart, and after failed calls. Long runs
+//! (issue 28): a call that abandons its run (cancelled, or its gateway
+//! killed) asks Flowise to stop it, and the copy goes as soon as the run
+//! ends; the fake answers the abort and an aborted run as a real Flowise
+//! 3.1.4 did (recorded).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -44,6 +48,15 @@ struct FakeExecution {
 #[derive(Default)]
 struct FakeState {
     executions: Vec<FakeExecution>,
+    /// Runs still going, by `{flow}_{chatId}` (Flowise's abort key).
+    running: BTreeMap<String, Arc<tokio::sync::Notify>>,
+    /// (flow, chatId) of every abort asked.
+    aborts: Vec<(String, String)>,
+    /// Aborts are ignored (a chatflow's chain, which Flowise cannot stop).
+    unstoppable: bool,
+    /// When each execution's run ended, and when it was deleted.
+    ended: BTreeMap<String, std::time::Instant>,
+    deleted: BTreeMap<String, std::time::Instant>,
     /// (flow, chatId) of each stored chat message.
     messages: Vec<(String, String)>,
     /// Management routes (executions, chat messages) answer 503.
@@ -71,6 +84,10 @@ impl FakeFlowise {
             .route("/api/v1/executions", get(list).delete(delete_many))
             .route("/api/v1/executions/{id}", delete(delete_one))
             .route("/api/v1/chatmessage/{id}", delete(delete_messages))
+            .route(
+                "/api/v1/chatmessage/abort/{flow}/{chat}",
+                axum::routing::put(abort),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -86,6 +103,29 @@ impl FakeFlowise {
 
     fn with<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
         f(&mut self.state.lock().expect("lock"))
+    }
+
+    /// How long after its run ended each deleted execution went.
+    fn gone_after_end(&self) -> Vec<Duration> {
+        self.with(|s| {
+            s.deleted
+                .iter()
+                .filter_map(|(id, at)| {
+                    s.ended
+                        .get(id)
+                        .map(|end| at.saturating_duration_since(*end))
+                })
+                .collect()
+        })
+    }
+
+    fn running(&self) -> usize {
+        self.with(|s| {
+            s.executions
+                .iter()
+                .filter(|e| e.state == "INPROGRESS")
+                .count()
+        })
     }
 
     /// Executions whose stored request holds `needle`.
@@ -159,6 +199,18 @@ async fn predict(
         .map(str::to_string)
         .unwrap_or_else(|| chat_id.clone());
     let question = body["question"].as_str().unwrap_or("").to_string();
+    if let Some(ms) = question.strip_prefix("long ") {
+        let ms = ms.parse().unwrap_or(20_000);
+        return long_run(
+            state,
+            flow,
+            chat_id,
+            session,
+            body,
+            Duration::from_millis(ms),
+        )
+        .await;
+    }
     let failed = question.starts_with("fail");
     let id = Uuid::new_v4().to_string();
     {
@@ -194,6 +246,96 @@ async fn predict(
         "agentFlowExecutedData": [{"nodeId": "llmAgentflow_0", "data": {"input": body["overrideConfig"]}}],
     }))
     .into_response()
+}
+
+/// A recorded answer of the real Flowise 3.1.4 (`tests/fixtures/flowise/recorded/purge`).
+fn recorded_answer(name: &str) -> Response {
+    let file = format!(
+        "{}/tests/fixtures/flowise/recorded/purge/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let rec: Value =
+        serde_json::from_str(&std::fs::read_to_string(file).expect("recording")).expect("json");
+    let status = StatusCode::from_u16(rec["response"]["status"].as_u64().expect("status") as u16)
+        .expect("status");
+    let body = rec["response"]["body"].as_str().expect("body").to_string();
+    (
+        status,
+        [("content-type", "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// A run of `length` that goes on whether or not its caller waits (Flowise
+/// stops a run only when asked to: a client going away does not stop it),
+/// filed `INPROGRESS` at once, holding the request; aborted, it ends
+/// `ERROR` and the prediction answers as the real Flowise did.
+async fn long_run(
+    state: Arc<Mutex<FakeState>>,
+    flow: String,
+    chat_id: String,
+    session: String,
+    body: Value,
+    length: Duration,
+) -> Response {
+    let id = Uuid::new_v4().to_string();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    {
+        let mut s = state.lock().expect("lock");
+        s.predictions += 1;
+        s.running.insert(format!("{flow}_{chat_id}"), stop.clone());
+        s.executions.push(FakeExecution {
+            id: id.clone(),
+            agentflow_id: flow.clone(),
+            session_id: session.clone(),
+            state: "INPROGRESS",
+            created: Utc::now(),
+            data: serde_json::to_string(
+                &json!([{"nodeId": "llmAgentflow_0", "data": {"input": body}}]),
+            )
+            .expect("json"),
+        });
+    }
+    let (done, outcome) = tokio::sync::oneshot::channel::<bool>();
+    let run = state.clone();
+    tokio::spawn(async move {
+        let finished = tokio::select! {
+            _ = tokio::time::sleep(length) => true,
+            _ = stop.notified() => false,
+        };
+        {
+            let mut s = run.lock().expect("lock");
+            s.running.remove(&format!("{flow}_{chat_id}"));
+            if let Some(e) = s.executions.iter_mut().find(|e| e.id == id) {
+                e.state = if finished { "FINISHED" } else { "ERROR" };
+            }
+            s.ended.insert(id.clone(), std::time::Instant::now());
+        }
+        let _ = done.send(finished);
+    });
+    match outcome.await {
+        Ok(true) => {
+            Json(json!({"text": "the long report", "executionId": "unread"})).into_response()
+        }
+        _ => recorded_answer("prediction_agentflow_aborted"),
+    }
+}
+
+/// `PUT /api/v1/chatmessage/abort/{flow}/{chatId}`: no authentication (the
+/// route is whitelisted), 200 whether or not anything was running.
+async fn abort(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    Path((flow, chat)): Path<(String, String)>,
+) -> Response {
+    let mut s = state.lock().expect("lock");
+    s.aborts.push((flow.clone(), chat.clone()));
+    if !s.unstoppable
+        && let Some(stop) = s.running.get(&format!("{flow}_{chat}"))
+    {
+        stop.notify_one();
+    }
+    recorded_answer("run_abort")
 }
 
 /// `GET /api/v1/executions` with Flowise's filters and paging.
@@ -248,6 +390,11 @@ fn refused_delete(state: &FakeState, headers: &HeaderMap) -> Option<Response> {
 
 fn remove(state: &mut FakeState, ids: &[String]) -> Response {
     state.deletes += 1;
+    for id in ids {
+        if state.executions.iter().any(|e| e.id == *id) {
+            state.deleted.insert(id.clone(), std::time::Instant::now());
+        }
+    }
     let before = state.executions.len();
     state.executions.retain(|e| !ids.contains(&e.id));
     Json(json!({"success": true, "deletedCount": before - state.executions.len()})).into_response()
@@ -397,7 +544,242 @@ crate::backend_tests!(
     calls_on_every_transport_leave_no_key_in_flowise,
     a_purge_outlives_an_engine_outage_and_a_gateway_restart,
     activepieces_copies_are_reported_kept,
+    cancelled_runs_are_stopped_and_their_keys_go_as_they_end,
+    a_killed_gateways_runs_are_stopped_and_purged_after_restart,
 );
+
+/// The longest a copy may stay in Flowise after its run ended (issue 28).
+const PURGED_WITHIN: Duration = Duration::from_secs(10);
+
+/// A call left running (chat-tools `wait: false`): its execution id.
+async fn start_async(base: &str, key: &str, tool: &str, question: &str) -> Uuid {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/tools/{tool}/invoke"))
+        .bearer_auth(key)
+        .json(&json!({"arguments": {"question": question}, "wait": false}))
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(r.status(), 202);
+    let accepted: Value = r.json().await.expect("json");
+    accepted["execution_id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid")
+}
+
+/// Every deleted run went within [`PURGED_WITHIN`] of its end; the figures.
+fn assert_gone_soon(fake: &FakeFlowise, what: &str) {
+    let after = fake.gone_after_end();
+    assert!(!after.is_empty(), "{what}: a run was deleted");
+    eprintln!("{what}: copies deleted {after:?} after their runs ended");
+    assert!(
+        after.iter().all(|d| *d <= PURGED_WITHIN),
+        "{what}: {after:?} after the run ended"
+    );
+}
+
+/// A cancel (`DELETE /v1/executions/{id}`, MCP `notifications/cancelled`,
+/// `tasks/cancel`) asks Flowise to stop the run in the call's own
+/// conversation; the copy of the key goes as soon as the run ends — at
+/// once when Flowise stops it, or, when it cannot (a chatflow), as soon as
+/// the run ends by itself, not 30 s later.
+async fn cancelled_runs_are_stopped_and_their_keys_go_as_they_end(backend: Backend) {
+    let fake = FakeFlowise::start().await;
+    let db = TestDb::new(backend).await;
+    let url = fake.url();
+    let app = TestApp::spawn_with(db, |c| {
+        c.engines.flowise.base_url = Some(url.parse().expect("url"));
+        c.engines.flowise.api_key = Some(SecretString::from(FLOWISE_KEY));
+        c.engines.flowise.call_timeout = Duration::from_secs(60);
+        // A failed purge would wait a minute: waiting on a run must not.
+        c.engines.purge_retry = Duration::from_secs(60);
+    })
+    .await;
+    let store = app.store().await;
+    store
+        .create_agent(&agent("ask", EngineType::Flowise, FLOW))
+        .await
+        .expect("agent");
+    let mut as_task = agent("ask_task", EngineType::Flowise, FLOW);
+    as_task.task_mode = vieagent::store::TaskMode::Always;
+    store.create_agent(&as_task).await.expect("agent");
+    let (_, key, openai) = user_with_openai(&app.db, &store, "ada@example.com").await;
+    let base = app.url("");
+    let base = base.trim_end_matches('/');
+    wait_for_tools(base, 2).await;
+    let http = reqwest::Client::new();
+
+    // 1. DELETE /v1/executions/{id}: Flowise is asked to stop the run.
+    let id = start_async(base, &key, "ask", "long 30000").await;
+    eventually("the run is going", async || fake.running() == 1).await;
+    let r = http
+        .delete(format!("{base}/v1/executions/{id}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(r.status(), 202);
+    eventually("the run was stopped and its copy purged", async || {
+        row(&store, id).await.engine_copy == Some(EngineCopy::Purged)
+    })
+    .await;
+    assert!(
+        fake.with(|s| s.aborts.contains(&(FLOW.to_string(), id.to_string()))),
+        "the abort named the call's own conversation"
+    );
+    let cancelled = row(&store, id).await;
+    assert_eq!(cancelled.status, ExecutionStatus::Failed);
+    assert_eq!(fake.holding(&openai), 0);
+    assert_gone_soon(&fake, "DELETE /v1/executions");
+
+    // 2. tasks/cancel over stateless MCP (2026-07-28).
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}},
+        "io.modelcontextprotocol/clientInfo": {"name": "purge-test", "version": "1"}
+    });
+    let rpc = |body: Value, name: &str| {
+        http.post(format!("{base}/mcp"))
+            .bearer_auth(&key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header(
+                "mcp-method",
+                body["method"].as_str().unwrap_or("").to_string(),
+            )
+            .header("mcp-name", name.to_string())
+            .json(&body)
+            .send()
+    };
+    let created: Value = rpc(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "ask_task", "arguments": {"question": "long 30000"}, "_meta": meta}}),
+        "ask_task",
+    )
+    .await
+    .expect("call")
+    .json()
+    .await
+    .expect("json");
+    let task = created["result"]["taskId"]
+        .as_str()
+        .expect("taskId")
+        .to_string();
+    eventually("the task's run is going", async || fake.running() == 1).await;
+    let cancel: Value = rpc(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tasks/cancel", "params": {
+            "taskId": task, "_meta": meta}}),
+        &task,
+    )
+    .await
+    .expect("cancel")
+    .json()
+    .await
+    .expect("json");
+    assert!(cancel.get("error").is_none(), "{cancel}");
+    let task_id: Uuid = task.parse().expect("uuid");
+    eventually("the task's run was stopped and purged", async || {
+        row(&store, task_id).await.engine_copy == Some(EngineCopy::Purged)
+    })
+    .await;
+    assert!(fake.with(|s| s.aborts.contains(&(FLOW.to_string(), task.clone()))));
+    assert_gone_soon(&fake, "tasks/cancel");
+
+    // 3. An MCP cancel of a run Flowise cannot stop: the copy goes as soon
+    // as the run ends by itself (a purge retry would have waited 60 s).
+    fake.with(|s| s.unstoppable = true);
+    let (client, handler) = connect_http(base, &key, Protocol::Session).await;
+    let handle = client
+        .send_cancellable_request(
+            rmcp::model::ClientRequest::CallToolRequest(rmcp::model::Request::new(
+                rmcp::model::CallToolRequestParams::new("ask")
+                    .with_arguments(crate::mcp_client::args(json!({"question": "long 4000"}))),
+            )),
+            rmcp::service::PeerRequestOptions::no_options(),
+        )
+        .await
+        .expect("sent");
+    eventually("the unstoppable run is going", async || fake.running() == 1).await;
+    let asked = fake.with(|s| s.aborts.len());
+    handle
+        .cancel(Some("changed my mind".into()))
+        .await
+        .expect("cancel");
+    eventually("the run ended by itself and was purged", async || {
+        fake.running() == 0 && fake.holding(&openai) == 0
+    })
+    .await;
+    assert_eq!(
+        fake.with(|s| s.aborts.len()),
+        asked + 1,
+        "the abort was asked, once"
+    );
+    assert_gone_soon(&fake, "MCP cancel, a run that cannot be stopped");
+    drop(handler);
+    client.cancel().await.expect("close");
+}
+
+/// `kill -9` mid-run: the next gateway on the database knows the call dead
+/// at once (same host), makes its purge due now instead of at the call's
+/// deadline + 60 s, asks Flowise to stop the abandoned run, and deletes
+/// the copy as soon as the run ends (here a run Flowise does not stop, so
+/// the purge waits for its end).
+async fn a_killed_gateways_runs_are_stopped_and_purged_after_restart(backend: Backend) {
+    let fake = FakeFlowise::start().await;
+    fake.with(|s| s.unstoppable = true);
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store
+        .create_agent(&agent("ask", EngineType::Flowise, FLOW))
+        .await
+        .expect("agent");
+    let (_, key, openai) = user_with_openai(&db, &store, "bob@example.com").await;
+    let url = fake.url();
+    let env = [
+        ("VIEAGENT_DATABASE_URL", db.url.as_str()),
+        ("VIEAGENT_MASTER_KEY", db.master_key.as_str()),
+        ("VIEAGENT_FLOWISE_URL", url.as_str()),
+        ("VIEAGENT_FLOWISE_API_KEY", FLOWISE_KEY),
+        // The call's deadline is minutes away, and a failed purge would
+        // wait a minute: only recovery and the run's end can be in time.
+        ("VIEAGENT_FLOWISE_CALL_TIMEOUT", "120s"),
+        ("VIEAGENT_ENGINE_PURGE_RETRY", "60s"),
+        ("VIEAGENT_DEMO", "false"),
+    ];
+    let server = ServerProcess::start(db.dir.path(), &env).await;
+    let base = server.url("");
+    let base = base.trim_end_matches('/').to_string();
+    wait_for_tools(&base, 1).await;
+    let id = start_async(&base, &key, "ask", "long 8000").await;
+    eventually("the run is going", async || fake.running() == 1).await;
+    server.signal("KILL");
+    drop(server);
+
+    let server = ServerProcess::start(db.dir.path(), &env).await;
+    assert_eq!(
+        row(&store, id).await.status,
+        ExecutionStatus::Failed,
+        "failed at start-up: {}",
+        server.log()
+    );
+    eventually(
+        "the new gateway asked Flowise to stop the abandoned run",
+        async || fake.with(|s| s.aborts.contains(&(FLOW.to_string(), id.to_string()))),
+    )
+    .await;
+    eventually("the copy went once the run ended", async || {
+        row(&store, id).await.engine_copy == Some(EngineCopy::Purged)
+    })
+    .await;
+    assert_eq!(fake.holding(&openai), 0);
+    assert_gone_soon(&fake, "after kill -9");
+    assert!(
+        !server.log().contains(&openai),
+        "no key in the gateway's log"
+    );
+}
 
 /// Chat-tools, MCP (session and stateless), legacy SSE and stdio calls, a
 /// failed call and a call without credentials: afterwards the engine holds
