@@ -328,6 +328,17 @@ async fn gateway(
     engine: &MockServer,
     adjust: impl FnOnce(&mut vieagent::config::OidcConfig),
 ) -> TestApp {
+    gateway_with(backend, provider, engine, adjust, |_| {}).await
+}
+
+/// [`gateway`], with the rest of the configuration adjusted too.
+async fn gateway_with(
+    backend: Backend,
+    provider: &Provider,
+    engine: &MockServer,
+    adjust: impl FnOnce(&mut vieagent::config::OidcConfig),
+    configure: impl FnOnce(&mut vieagent::Config),
+) -> TestApp {
     let db = TestDb::new(backend).await;
     db.store()
         .await
@@ -343,6 +354,7 @@ async fn gateway(
     TestApp::spawn_with(db, move |c| {
         c.engines.flowise.base_url = Some(uri.parse().expect("url"));
         c.auth.oidc = Some(oidc);
+        configure(c);
     })
     .await
 }
@@ -1384,20 +1396,16 @@ async fn issuer_unreachable_at_startup_serves_api_keys_and_recovers() {
 async fn cors_answers_the_allowed_origins_only() {
     let provider = Provider::start().await;
     let (engine, _seen) = engine().await;
-    let db = TestDb::new(Backend::Sqlite).await;
-    db.store()
-        .await
-        .create_agent(&agent())
-        .await
-        .expect("agent");
-    let issuer = provider.issuer.clone();
-    let uri = engine.uri();
     let allowed = "https://chat.example.com";
-    let app = TestApp::spawn_with(db, move |c| {
-        c.engines.flowise.base_url = Some(uri.parse().expect("url"));
-        c.auth.oidc = Some(serde_json::from_value(json!({"issuer": issuer})).expect("oidc"));
-        c.mcp.allowed_origins = vec![allowed.into()];
-    })
+    let app = gateway_with(
+        Backend::Sqlite,
+        &provider,
+        &engine,
+        |_| {},
+        |c| {
+            c.mcp.allowed_origins = vec![allowed.into()];
+        },
+    )
     .await;
     let cors_headers = |h: &reqwest::header::HeaderMap| -> Vec<String> {
         h.keys()

@@ -477,6 +477,30 @@ fn agent(tool_name: &str, engine_type: EngineType, flow: &str) -> NewAgent {
     }
 }
 
+/// A gateway in process on `fake`, with the `ask` agent (the user's OpenAI
+/// key injected), and a store on its database.
+async fn gateway_on(
+    fake: &FakeFlowise,
+    backend: Backend,
+    call_timeout: Duration,
+    purge_retry: Duration,
+) -> (TestApp, DynStore) {
+    let url = fake.url();
+    let app = TestApp::spawn_with(TestDb::new(backend).await, |c| {
+        c.engines.flowise.base_url = Some(url.parse().expect("url"));
+        c.engines.flowise.api_key = Some(SecretString::from(FLOWISE_KEY));
+        c.engines.flowise.call_timeout = call_timeout;
+        c.engines.purge_retry = purge_retry;
+    })
+    .await;
+    let store = app.store().await;
+    store
+        .create_agent(&agent("ask", EngineType::Flowise, FLOW))
+        .await
+        .expect("agent");
+    (app, store)
+}
+
 /// A user with an API key and an OpenAI key of their own in the Vault.
 async fn user_with_openai(db: &TestDb, store: &DynStore, email: &str) -> (User, String, String) {
     let (user, key) = crate::helpers::user_with_key(store, email, 1_000).await;
@@ -587,21 +611,14 @@ fn assert_gone_soon(fake: &FakeFlowise, what: &str) {
 /// the run ends by itself, not 30 s later.
 async fn cancelled_runs_are_stopped_and_their_keys_go_as_they_end(backend: Backend) {
     let fake = FakeFlowise::start().await;
-    let db = TestDb::new(backend).await;
-    let url = fake.url();
-    let app = TestApp::spawn_with(db, |c| {
-        c.engines.flowise.base_url = Some(url.parse().expect("url"));
-        c.engines.flowise.api_key = Some(SecretString::from(FLOWISE_KEY));
-        c.engines.flowise.call_timeout = Duration::from_secs(60);
-        // A failed purge would wait a minute: waiting on a run must not.
-        c.engines.purge_retry = Duration::from_secs(60);
-    })
+    // A failed purge would wait a minute: waiting on a run must not.
+    let (app, store) = gateway_on(
+        &fake,
+        backend,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    )
     .await;
-    let store = app.store().await;
-    store
-        .create_agent(&agent("ask", EngineType::Flowise, FLOW))
-        .await
-        .expect("agent");
     let mut as_task = agent("ask_task", EngineType::Flowise, FLOW);
     as_task.task_mode = vieagent::store::TaskMode::Always;
     store.create_agent(&as_task).await.expect("agent");
@@ -786,20 +803,13 @@ async fn a_killed_gateways_runs_are_stopped_and_purged_after_restart(backend: Ba
 /// no execution with the user's key, each credentialed row says `purged`.
 async fn calls_on_every_transport_leave_no_key_in_flowise(backend: Backend) {
     let fake = FakeFlowise::start().await;
-    let db = TestDb::new(backend).await;
-    let url = fake.url();
-    let app = TestApp::spawn_with(db, |c| {
-        c.engines.flowise.base_url = Some(url.parse().expect("url"));
-        c.engines.flowise.api_key = Some(SecretString::from(FLOWISE_KEY));
-        c.engines.flowise.call_timeout = Duration::from_secs(5);
-        c.engines.purge_retry = Duration::from_millis(100);
-    })
+    let (app, store) = gateway_on(
+        &fake,
+        backend,
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+    )
     .await;
-    let store = app.store().await;
-    store
-        .create_agent(&agent("ask", EngineType::Flowise, FLOW))
-        .await
-        .expect("agent");
     let mut open = agent("ask_open", EngineType::Flowise, FLOW);
     open.required_credential_types = vec![];
     let open = store.create_agent(&open).await.expect("agent");
