@@ -45,9 +45,10 @@ const AFTER_DEADLINE: Duration = Duration::from_secs(60);
 const AFTER_CALL_ATTEMPTS: u32 = 4;
 const AFTER_CALL_RETRY: Duration = Duration::from_millis(100);
 /// While the engine's run goes on: look again this often during the call's
-/// first minute, then [`RUN_POLL_LATER`] (so a copy is gone within a few
-/// seconds of the run's end, however long the run).
+/// first [`RUN_POLL_FIRST_FOR`], then every [`RUN_POLL_LATER`] (so a copy
+/// is gone within a few seconds of the run's end, however long the run).
 const RUN_POLL_FIRST: Duration = Duration::from_secs(2);
+const RUN_POLL_FIRST_FOR: chrono::Duration = chrono::Duration::minutes(2);
 const RUN_POLL_LATER: Duration = Duration::from_secs(5);
 
 /// The purge worker's handle: cheap to clone.
@@ -346,7 +347,7 @@ impl Purger {
         {
             target.stop_requested = stop_run(engine, &run).await;
         }
-        let poll = if Utc::now() - target.since < chrono::Duration::seconds(120) {
+        let poll = if Utc::now() - target.since < RUN_POLL_FIRST_FOR {
             RUN_POLL_FIRST
         } else {
             RUN_POLL_LATER
@@ -355,15 +356,14 @@ impl Purger {
             .increment(1);
         tracing::debug!(poll_in = ?poll, "the engine's run of the call is still going");
         let due = Utc::now() + chrono::Duration::from_std(poll).unwrap_or_default();
-        let saved = serde_json::to_value(&target).map_err(|e| StoreError::corrupt(e.to_string()));
-        let waited = match saved {
+        let waited = match serde_json::to_value(&target) {
             Ok(value) => {
                 self.inner
                     .store
                     .wait_purge(job.execution_log_id, &value, due)
                     .await
             }
-            Err(e) => Err(e),
+            Err(e) => Err(StoreError::corrupt(e.to_string())),
         };
         if let Err(e) = waited {
             tracing::warn!(error = %e, "could not record the purge's wait; the lease runs out instead");

@@ -50,11 +50,12 @@ pub(super) enum KeyError {
 
 /// Whether the authorization server answered the last fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Reach {
     /// Not asked yet.
-    Pending,
-    Ok,
-    Unreachable,
+    Pending = 0,
+    Ok = 1,
+    Unreachable = 2,
 }
 
 impl Reach {
@@ -114,13 +115,18 @@ impl KeySet {
             min_refresh: config.jwks_min_refresh,
             cached: RwLock::new(Cached::default()),
             fetching: Mutex::new(()),
-            reach: AtomicU8::new(0),
+            reach: AtomicU8::new(Reach::Pending as u8),
             lost: Notify::new(),
         }
     }
 
     pub fn reach(&self) -> Reach {
         Reach::from_u8(self.reach.load(Ordering::SeqCst))
+    }
+
+    /// Record what the last fetch found; what it was before.
+    fn reached(&self, now: Reach) -> Reach {
+        Reach::from_u8(self.reach.swap(now as u8, Ordering::SeqCst))
     }
 
     /// Until `stop`: whenever the issuer has not answered (at start, or
@@ -238,7 +244,7 @@ impl KeySet {
                 c.fetched_at = Some(Instant::now());
                 metrics::counter!("vieagent_oauth_jwks_fetches_total", "outcome" => "ok")
                     .increment(1);
-                let was = Reach::from_u8(self.reach.swap(1, Ordering::SeqCst));
+                let was = self.reached(Reach::Ok);
                 if was == Reach::Unreachable {
                     tracing::info!(issuer = %self.issuer,
                         "the authorization server answers again; OAuth access tokens are checked against its current keys");
@@ -248,7 +254,7 @@ impl KeySet {
             Err(e) => {
                 metrics::counter!("vieagent_oauth_jwks_fetches_total", "outcome" => "failed")
                     .increment(1);
-                let was = Reach::from_u8(self.reach.swap(2, Ordering::SeqCst));
+                let was = self.reached(Reach::Unreachable);
                 if was == Reach::Unreachable {
                     tracing::debug!(issuer = %self.issuer, error = %e,
                         "the authorization server still cannot be reached");
