@@ -395,19 +395,38 @@ async fn replay_purge(server: &MockServer, name: &str) -> Value {
 /// Serve a purge recording's body at `GET /api/v1/executions`, whatever
 /// the query (a list asked without paging answers any page).
 async fn serve_list(server: &MockServer, name: &str) {
+    let body = recorded_purge(name)["response"]["body"]
+        .as_str()
+        .expect("body")
+        .to_string();
+    serve_list_body(server, body).await;
+}
+
+async fn serve_list_body(server: &MockServer, body: String) {
     Mock::given(method("GET"))
         .and(path("/api/v1/executions"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_raw(
-                recorded_purge(name)["response"]["body"]
-                    .as_str()
-                    .expect("body")
-                    .to_string(),
-                "application/json; charset=utf-8",
-            ),
+            ResponseTemplate::new(200).set_body_raw(body, "application/json; charset=utf-8"),
         )
         .mount(server)
         .await;
+}
+
+/// A recorded execution list as if recorded now: its runs' `createdDate`
+/// moved to the present (the rest as recorded), so a run recorded as in
+/// progress still reads as running, not as one abandoned an hour ago.
+fn recorded_now(name: &str) -> String {
+    let mut listed: Value = serde_json::from_str(
+        recorded_purge(name)["response"]["body"]
+            .as_str()
+            .expect("body"),
+    )
+    .expect("json");
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for run in listed["data"].as_array_mut().expect("data") {
+        run["createdDate"] = Value::String(now.clone());
+    }
+    listed.to_string()
 }
 
 fn purge_target(rec: &Value) -> vieagent::engines::PurgeTarget {
@@ -680,7 +699,7 @@ async fn recorded_abort_stops_a_run_whose_copy_then_goes() {
         Some(chat.clone())
     );
     let server = MockServer::start().await;
-    serve_list(&server, "executions_list_inprogress").await;
+    serve_list_body(&server, recorded_now("executions_list_inprogress")).await;
     assert_eq!(
         engine(&server).purge(&target).await,
         Err(PurgeError::InProgress)
