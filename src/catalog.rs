@@ -427,6 +427,8 @@ fn fingerprint(agents: &[Agent]) -> u64 {
 
 /// Compile an input schema for argument validation.
 ///
+/// * `format`s (`email`, `date`, `date-time`, `time`, `uri`, `uuid`, …) are
+///   checked, not only annotations; unknown formats are ignored.
 /// * Remote and file `$ref`s are never fetched: the validator is built
 ///   without the `resolve-http`/`resolve-file` resolvers, so such a schema
 ///   does not compile (and says which resource it could not resolve).
@@ -438,6 +440,8 @@ fn fingerprint(agents: &[Agent]) -> u64 {
 ///   JSON parser already bounds in depth.
 pub fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
     jsonschema::options()
+        // `format` is an assertion here: an email must be an email.
+        .should_validate_formats(true)
         .with_pattern_options(
             jsonschema::PatternOptions::regex()
                 .size_limit(REGEX_SIZE_LIMIT)

@@ -416,6 +416,10 @@ pub struct WebConfig {
     /// to store the missing credential after accepting the link.
     #[serde(default = "default_elicitation_wait", with = "humantime_serde")]
     pub elicitation_wait: Duration,
+    /// The web app's language when the browser asks for none we speak and
+    /// the person chose none: `vi` (VieAgent.vn's buyers) or `en`.
+    #[serde(default = "default_locale")]
+    pub default_locale: String,
 }
 
 impl Default for WebConfig {
@@ -424,8 +428,13 @@ impl Default for WebConfig {
             session_ttl: default_session_ttl(),
             connect_link_ttl: default_connect_link_ttl(),
             elicitation_wait: default_elicitation_wait(),
+            default_locale: default_locale(),
         }
     }
+}
+
+fn default_locale() -> String {
+    "vi".into()
 }
 
 fn default_session_ttl() -> Duration {
@@ -933,6 +942,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("WEB_SESSION_TTL", "web.session_ttl"),
     ("CONNECT_LINK_TTL", "web.connect_link_ttl"),
     ("ELICITATION_WAIT", "web.elicitation_wait"),
+    ("WEB_DEFAULT_LOCALE", "web.default_locale"),
     ("OIDC_ISSUER", "auth.oidc.issuer"),
     ("OIDC_AUDIENCE", "auth.oidc.audience"),
     ("OIDC_JWKS_URL", "auth.oidc.jwks_url"),
@@ -1061,6 +1071,12 @@ impl Config {
             if d < Duration::from_secs(1) {
                 return Err(ConfigError::new(name, "must be at least 1s"));
             }
+        }
+        if !matches!(self.web.default_locale.as_str(), "vi" | "en") {
+            return Err(ConfigError::new(
+                "web.default_locale (VIEAGENT_WEB_DEFAULT_LOCALE)",
+                "must be vi or en",
+            ));
         }
         if let Some(oidc) = &self.auth.oidc {
             oidc.validate()?;
@@ -1308,6 +1324,10 @@ impl Config {
                 humantime::format_duration(d).to_string().into(),
             );
         }
+        web.insert(
+            "default_locale".into(),
+            self.web.default_locale.clone().into(),
+        );
         table.insert("web".into(), web.into());
         if let Some(oidc) = &self.auth.oidc {
             let mut auth = toml::Table::new();

@@ -17,7 +17,7 @@ use crate::engines::Engines;
 use crate::error::{Error, OnConstraint, Result};
 use crate::store::{
     Agent, AgentChange, AgentFilter, AgentPatch, AgentStatus, EngineType, NewAgent, NewAuditEntry,
-    Store, TaskMode,
+    Store, TaskMode, schema_order,
 };
 
 /// One agent manifest file.
@@ -283,6 +283,10 @@ fn differs(current: &Agent, new: &NewAgent, status: AgentStatus) -> bool {
         || current.engine_type != new.engine_type
         || current.engine_flow_id != new.engine_flow_id
         || current.input_schema != new.input_schema
+        // `!=` on JSON values does not see order: a manifest that only
+        // moves fields is a change (the form's order), and rewriting the
+        // schema records its order on rows written before migration 0019.
+        || !schema_order::same_order(&current.input_schema, &new.input_schema)
         || current.required_credential_types != new.required_credential_types
         || current.price_one_time != new.price_one_time
         || current.price_monthly != new.price_monthly

@@ -75,7 +75,7 @@ impl Scrubber {
                         .cloned()
                         .collect();
                     for key in dirty {
-                        if let Some(inner) = map.remove(&key) {
+                        if let Some(inner) = map.shift_remove(&key) {
                             map.insert(self.text(&key).into_owned(), inner);
                             changed += 1;
                         }

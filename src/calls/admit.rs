@@ -35,7 +35,8 @@ pub(super) struct Admitted {
 pub(super) struct Rejection {
     pub kind: &'static str,
     pub message: String,
-    pub details: Value,
+    /// Boxed: keeps the `Err` of the checks small.
+    pub details: Box<Value>,
     /// The row's `error` when it must differ from `message` (which may
     /// carry a connect link: a link works as a password, so it is not
     /// journaled).
@@ -79,7 +80,11 @@ async fn checks(p: &Pipeline, call: &Call<'_>) -> Result<Admitted, Stop> {
 
 /// The arguments against the tool's schema: every failing field and rule.
 fn valid_arguments(call: &Call<'_>) -> Result<(), Rejection> {
-    let errors = validation_errors(&call.entry.validator, &call.request.arguments);
+    let errors = validation_errors(
+        &call.entry.validator,
+        &call.agent().input_schema,
+        &call.request.arguments,
+    );
     if errors.is_empty() {
         return Ok(());
     }
@@ -95,7 +100,7 @@ fn valid_arguments(call: &Call<'_>) -> Result<(), Rejection> {
     Err(Rejection {
         kind: "invalid_arguments",
         message,
-        details: json!({"errors": errors}),
+        details: Box::new(json!({"errors": errors})),
         journaled: None,
     })
 }
@@ -121,7 +126,7 @@ async fn credentials(p: &Pipeline, call: &Call<'_>) -> Result<Credentials, Stop>
                      (web app: {}app/credentials?provider={provider}, or PUT /v1/me/credentials/{provider}).",
                     p.config().public_base_url()
                 ),
-                details: json!({"provider": provider}),
+                details: Box::new(json!({"provider": provider})),
                 journaled: None,
             }))
         }
@@ -138,7 +143,7 @@ async fn check_access(p: &Pipeline, agent: &Agent, user: &User) -> Result<(), St
         return Err(Stop::Refused(Rejection {
             kind: "access_denied",
             message: "Your account is disabled; ask your administrator to enable it.".into(),
-            details: json!({}),
+            details: Box::new(json!({})),
             journaled: None,
         }));
     }
@@ -202,7 +207,7 @@ fn purchase_required(
             user.email,
             agent.tool_name,
         ),
-        details: json!({
+        details: Box::new(json!({
             "agent": agent.tool_name,
             "price_one_time": agent.price_one_time.map(|p| p.to_string()),
             "price_monthly": agent.price_monthly.map(|p| p.to_string()),
@@ -215,7 +220,7 @@ fn purchase_required(
                 "expires_at": e.expires_at,
                 "revoked_at": e.revoked_at,
             })),
-        }),
+        })),
         journaled: None,
     }
 }
@@ -250,11 +255,11 @@ fn missing_credentials(
              encrypted Vault, never through this chat): {} — then call the tool again.",
             agent.tool_name, link.url,
         ),
-        details: json!({
+        details: Box::new(json!({
             "missing_credentials": providers,
             "connect_url": link.url.as_str(),
             "connect_url_expires_at": link.expires_at,
-        }),
+        })),
         journaled: Some(format!(
             "missing credentials for {names}; a connect link was sent (expires {})",
             link.expires_at.to_rfc3339()

@@ -51,7 +51,9 @@ use crate::limits::Refusal;
 use crate::store::{ExecutionStatus, StoreError, User};
 
 pub use pipeline::Pipeline;
-pub use validate::validation_errors;
+pub use validate::{
+    ArgumentError, Problem, argument_errors, field_rank, format_example, validation_errors,
+};
 
 /// Progress reporting back to the caller's transport (MCP progress
 /// notifications). Steps: 1 started (with the execution id, where the

@@ -97,7 +97,7 @@ pub(super) async fn reject(
         return Err(CallError::journal(&e));
     }
     tracing::info!(kind, "call refused before the engine");
-    Ok(error_result(Some(call.id), kind, message, details))
+    Ok(error_result(Some(call.id), kind, message, *details))
 }
 
 /// What the engine answered, scrubbed of the user's credentials, as the

@@ -183,7 +183,9 @@ fn description(tool: &Tool) -> String {
 fn parameters(tool: &Tool) -> Value {
     let mut schema = tool.input_schema.as_ref().clone();
     // A dialect marker is noise to the vendors (and some reject it).
-    schema.remove("$schema");
+    // `shift_remove`: the other keys keep the author's order (`remove`
+    // would move the last one into its place).
+    schema.shift_remove("$schema");
     Value::Object(schema)
 }
 

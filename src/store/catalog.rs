@@ -41,9 +41,10 @@ pub trait CatalogStore: Send + Sync {
 
 pub(super) const INSERT_AGENT: &str = concat!(
     "INSERT INTO agents (id, name, tool_name, description, engine_type, engine_flow_id, \
-     input_schema, required_credential_types, price_one_time, price_monthly, \
-     credits_per_call, status, engine_config, timeout_ms, charge_failed_calls, task_mode) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING ",
+     input_schema, input_schema_order, required_credential_types, price_one_time, \
+     price_monthly, credits_per_call, status, engine_config, timeout_ms, charge_failed_calls, \
+     task_mode) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING ",
     agent_cols!()
 );
 pub(super) const AGENT_BY_ID: &str =

@@ -20,8 +20,9 @@
 //! | here | [`Database`] | schema, health, pool |
 //!
 //! Shared by both backends: the row decoders (`row`), the column lists and
-//! fetch helpers (`sql`), the credit planner (`credits`) and the domain
-//! types (`model`).
+//! fetch helpers (`sql`), the credit planner (`credits`), the domain
+//! types (`model`) and the record of an input schema's field order that
+//! PostgreSQL's `jsonb` would lose (`schema_order`).
 
 // First: the column-list macros are used by the modules below.
 #[macro_use]
@@ -40,6 +41,7 @@ pub mod postgres;
 pub mod purges;
 pub mod replicas;
 mod row;
+pub mod schema_order;
 pub mod sqlite;
 pub mod vault_rows;
 pub mod web;

@@ -389,6 +389,19 @@ pub struct Orphans {
     pub legacy_before: DateTime<Utc>,
 }
 
+/// An Easy Mode form as a person last sent it (post/redirect/get).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormDraft {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub tool_name: String,
+    /// What the web app needs to show the form again (its fields, its
+    /// result); its shape is the web app's.
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A signed-in browser of the web app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSession {

@@ -16,9 +16,9 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use super::{
-    Agent, ApiKey, AuditEntry, CredentialRow, CreditAccount, Entitlement, ExecutionLog, Identity,
-    LedgerEntry, Purge, Replica, RevenueSample, StoreError, StoreResult, UsageSample, User,
-    VaultKeyRow, WebSession,
+    Agent, ApiKey, AuditEntry, CredentialRow, CreditAccount, Entitlement, ExecutionLog, FormDraft,
+    Identity, LedgerEntry, Purge, Replica, RevenueSample, StoreError, StoreResult, UsageSample,
+    User, VaultKeyRow, WebSession,
 };
 
 /// A column read as its domain type, whatever the backend stores.
@@ -176,7 +176,14 @@ fn api_key_as(row: &impl RowExt, id: &str, created_at: &str) -> StoreResult<ApiK
     })
 }
 
+/// An agent, its input schema's fields in the author's order (see
+/// [`super::schema_order`]). A row without a readable record (written
+/// before migration 0019, or edited by hand) keeps the stored order.
 pub(super) fn agent(row: &impl RowExt) -> StoreResult<Agent> {
+    let mut input_schema = row.json("input_schema")?;
+    if let Ok(Some(order)) = row.opt_json("input_schema_order") {
+        super::schema_order::apply(&mut input_schema, &order);
+    }
     Ok(Agent {
         id: row.uuid("id")?,
         name: row.text("name")?,
@@ -184,7 +191,7 @@ pub(super) fn agent(row: &impl RowExt) -> StoreResult<Agent> {
         description: row.text("description")?,
         engine_type: row.parsed("engine_type")?,
         engine_flow_id: row.text("engine_flow_id")?,
-        input_schema: row.json("input_schema")?,
+        input_schema,
         required_credential_types: row.text_array("required_credential_types")?,
         price_one_time: row.opt_decimal("price_one_time")?,
         price_monthly: row.opt_decimal("price_monthly")?,
@@ -341,6 +348,17 @@ pub(super) fn replica(row: &impl RowExt) -> StoreResult<Replica> {
         process: row.opt_text("process")?,
         started_at: row.ts("started_at")?,
         heartbeat_at: row.ts("heartbeat_at")?,
+    })
+}
+
+pub(super) fn form_draft(row: &impl RowExt) -> StoreResult<FormDraft> {
+    Ok(FormDraft {
+        id: row.uuid("id")?,
+        user_id: row.uuid("user_id")?,
+        tool_name: row.text("tool_name")?,
+        data: row.json("data")?,
+        created_at: row.ts("created_at")?,
+        expires_at: row.ts("expires_at")?,
     })
 }
 

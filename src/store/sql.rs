@@ -23,8 +23,9 @@ macro_rules! api_key_cols {
 macro_rules! agent_cols {
     () => {
         "id, name, tool_name, description, engine_type, engine_flow_id, input_schema, \
-         required_credential_types, price_one_time, price_monthly, credits_per_call, status, \
-         engine_config, timeout_ms, charge_failed_calls, task_mode, created_at, updated_at"
+         input_schema_order, required_credential_types, price_one_time, price_monthly, \
+         credits_per_call, status, engine_config, timeout_ms, charge_failed_calls, task_mode, \
+         created_at, updated_at"
     };
 }
 macro_rules! credential_cols {

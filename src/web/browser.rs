@@ -14,6 +14,7 @@ use axum::http::header::COOKIE;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
+use super::i18n::{LANG_COOKIE, Lang, Tr};
 use crate::error::{Error, Result};
 use crate::portal;
 use crate::state::AppState;
@@ -37,6 +38,9 @@ pub struct Browser {
     /// The signed-in user, if the session is live.
     signed_in: Option<Arc<User>>,
     secure: bool,
+    /// The language of its pages: chosen, else `Accept-Language`, else
+    /// `web.default_locale`.
+    pub lang: Lang,
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -76,7 +80,22 @@ impl Browser {
             session_cookie,
             signed_in,
             secure: state.config().public_base_url().scheme() == "https",
+            lang: language(headers, &state.config().web.default_locale),
         })
+    }
+
+    /// Its pages' messages.
+    pub fn tr(&self) -> Tr {
+        Tr::new(self.lang)
+    }
+
+    /// Keep `lang` as this browser's choice (a year).
+    pub fn lang_cookie_header(&self, lang: Lang) -> String {
+        format!(
+            "{LANG_COOKIE}={}; Path=/app; SameSite=Lax; Max-Age=31536000{}",
+            lang.code(),
+            self.secure_attr()
+        )
     }
 
     pub fn user(&self) -> Option<&Arc<User>> {
@@ -140,6 +159,20 @@ impl Browser {
     fn secure_attr(&self) -> &'static str {
         if self.secure { "; Secure" } else { "" }
     }
+}
+
+/// The language a request's pages speak.
+pub fn language(headers: &HeaderMap, default: &str) -> Lang {
+    cookie(headers, LANG_COOKIE)
+        .and_then(Lang::parse)
+        .or_else(|| {
+            headers
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .or_else(|| Lang::parse(default))
+        .unwrap_or(Lang::Vi)
 }
 
 fn csrf_message(cookie: &str) -> Vec<u8> {

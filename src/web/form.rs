@@ -1,34 +1,67 @@
 //! Easy Mode forms, rendered on the server from a tool's `input_schema`
-//! (no script needed): strings, numbers and integers with their bounds,
-//! booleans, `enum`s as selects, nested objects as fieldsets, arrays as
-//! repeated rows ("Add item" re-renders with one more), `default`s,
-//! `description`s as help text, `$ref`s into `$defs`/`definitions`.
-//! Anything else (`anyOf`, `oneOf`, untyped) is a JSON text area.
+//! (no script needed), fields in the author's order: strings (one line, or
+//! a text area for long text), numbers and integers with their bounds,
+//! formats (email, date, date and time, time, web address, id) with their
+//! input types, booleans (an optional one can stay unset), `enum`s as
+//! selects, nested objects as fieldsets, arrays as rows that can be added
+//! and removed, `default`s, `description`s, bounds and defaults as help
+//! text, `$ref`s into `$defs`/`definitions`. Anything else (`anyOf`,
+//! `oneOf`, untyped) is a JSON text area.
 //!
 //! Every field's name is its JSON pointer in the arguments (`/a/b/0`), the
 //! same path the validator reports, so the server's field errors land next
-//! to their fields. The browser validates nothing (`novalidate`): the
-//! server's validator is the judge.
+//! to their fields, worded for people in their language. The browser
+//! validates nothing (`novalidate`): the server's validator is the judge.
 
 use std::collections::HashMap;
 
 use maud::{Markup, html};
 use serde_json::{Map, Number, Value};
 
+use super::i18n::{Arg, Tr};
+use crate::calls::{ArgumentError, Problem};
+
 /// How deep `$ref`s and nesting are followed (a recursive schema stops here).
 const MAX_DEPTH: usize = 12;
 /// Most rows an array field renders.
 const MAX_ROWS: usize = 100;
+/// Strings that may be longer than this get a text area.
+const LONG_TEXT: u64 = 200;
+/// Unbounded strings with these names are prose: a text area.
+const PROSE_NAMES: &[&str] = &[
+    "question",
+    "prompt",
+    "text",
+    "content",
+    "message",
+    "body",
+    "description",
+    "instructions",
+    "notes",
+    "input",
+];
+
+/// One problem of a submitted form, for the summary at its top.
+#[derive(Debug, Clone)]
+pub struct SummaryItem {
+    /// The field's HTML id, if the problem belongs to a field.
+    pub target: Option<String>,
+    pub text: String,
+}
 
 /// A submitted (or re-rendered) form: raw values by pointer, array row
-/// counts, and the validator's errors by pointer.
+/// counts, and the validator's errors by pointer, worded for people.
 #[derive(Debug, Default)]
 pub struct FormState {
     values: HashMap<String, String>,
     rows: HashMap<String, usize>,
-    pub errors: HashMap<String, Vec<String>>,
+    errors: HashMap<String, Vec<String>>,
+    /// Every problem in field order (the error summary).
+    pub summary: Vec<SummaryItem>,
     /// Whether the values came from a submission (else defaults are shown).
     submitted: bool,
+    /// The browser's UTC offset (`+07:00`), for date-times and times.
+    offset: Option<String>,
 }
 
 impl FormState {
@@ -44,48 +77,185 @@ impl FormState {
                 state.rows.insert(array.to_string(), n);
             } else if name.starts_with('/') {
                 state.values.insert(name.clone(), value.clone());
+            } else if name == "_tz" && valid_offset(value) {
+                state.offset = Some(value.clone());
             }
         }
         state
     }
 
-    /// One more row for the array at `pointer` ("Add item").
+    /// The arguments of an earlier call, to run again with changes.
+    pub fn from_arguments(arguments: &Value) -> Self {
+        let mut state = FormState {
+            submitted: true,
+            ..Default::default()
+        };
+        state.flatten("", arguments, 0);
+        state
+    }
+
+    fn flatten(&mut self, pointer: &str, value: &Value, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match value {
+            Value::Object(map) if depth == 0 || !map.is_empty() => {
+                for (k, v) in map {
+                    self.flatten(&format!("{pointer}/{}", escape_pointer(k)), v, depth + 1);
+                }
+                if depth > 0 {
+                    self.values.insert(pointer.to_string(), value.to_string());
+                }
+            }
+            Value::Array(items) => {
+                self.rows
+                    .insert(pointer.to_string(), items.len().clamp(1, MAX_ROWS));
+                for (i, v) in items.iter().enumerate().take(MAX_ROWS) {
+                    self.flatten(&format!("{pointer}/{i}"), v, depth + 1);
+                }
+                self.values.insert(pointer.to_string(), value.to_string());
+            }
+            Value::Null => {}
+            other => {
+                self.values.insert(pointer.to_string(), text_of(other));
+            }
+        }
+    }
+
+    /// The fields as a form posts them (the values, row counts and
+    /// offset), to keep in a draft and read back with [`Self::from_pairs`].
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(
+                self.rows
+                    .iter()
+                    .map(|(k, n)| (format!("{k}#rows"), n.to_string())),
+            )
+            .chain(self.offset.iter().map(|o| ("_tz".to_string(), o.clone())))
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
+    /// How many rows the array at `pointer` has.
+    pub fn rows(&self, pointer: &str) -> usize {
+        self.rows.get(pointer).copied().unwrap_or(1)
+    }
+
+    /// One more row for the array at `pointer` ("Add …").
     pub fn add_row(&mut self, pointer: &str) {
         let n = self.rows.get(pointer).copied().unwrap_or(1);
         self.rows.insert(pointer.to_string(), (n + 1).min(MAX_ROWS));
     }
 
-    /// Attach the validator's messages (`"/path: text (rule: r)"`) to fields;
-    /// a missing required property goes to the property's own field.
-    /// Returns the ones that belong to no field.
-    pub fn attach_errors(&mut self, errors: &[String]) -> Vec<String> {
-        let mut loose = Vec::new();
-        for error in errors {
-            let (path, text) = match error.split_once(": ") {
-                Some((p, t)) if p.starts_with('/') || p == "(arguments)" => (p, t),
-                _ => {
-                    loose.push(error.clone());
-                    continue;
-                }
-            };
-            let parent = if path == "(arguments)" { "" } else { path };
-            let field = match required_property(text) {
-                Some(prop) => format!("{parent}/{}", escape_pointer(&prop)),
-                None if parent.is_empty() => {
-                    loose.push(error.clone());
-                    continue;
-                }
-                None => parent.to_string(),
-            };
-            self.errors.entry(field).or_default().push(text.to_string());
+    /// Remove the row at `row` (`/legs/1`): later rows move up.
+    pub fn remove_row(&mut self, row: &str) {
+        let Some((array, index)) = row.rsplit_once('/') else {
+            return;
+        };
+        let Ok(index) = index.parse::<usize>() else {
+            return;
+        };
+        let n = self.rows.get(array).copied().unwrap_or(1);
+        if index >= n {
+            return;
         }
-        loose
+        let prefix = format!("{array}/");
+        let moved = |map: &mut HashMap<String, String>| {
+            let old = std::mem::take(map);
+            for (key, value) in old {
+                match renumber(&key, &prefix, index) {
+                    Some(Some(new_key)) => {
+                        map.insert(new_key, value);
+                    }
+                    Some(None) => {}
+                    None => {
+                        map.insert(key, value);
+                    }
+                }
+            }
+        };
+        moved(&mut self.values);
+        let old_rows = std::mem::take(&mut self.rows);
+        for (key, count) in old_rows {
+            match renumber(&key, &prefix, index) {
+                Some(Some(new_key)) => {
+                    self.rows.insert(new_key, count);
+                }
+                Some(None) => {}
+                None => {
+                    self.rows.insert(key, count);
+                }
+            }
+        }
+        self.rows.insert(array.to_string(), n.saturating_sub(1));
+    }
+
+    /// Attach the validator's problems to their fields, worded for people,
+    /// and list them all (in field order) for the summary. Problems that
+    /// belong to no field are listed only.
+    pub fn attach_errors(&mut self, schema: &Value, errors: &[ArgumentError], tr: &Tr) {
+        for error in errors {
+            let field = lookup(schema, &error.pointer);
+            let label = field
+                .as_ref()
+                .map(|(label, _)| label.clone())
+                .unwrap_or_default();
+            let text = match &field {
+                Some((label, field_schema)) => {
+                    field_message(tr, field_schema, label, &error.problem)
+                }
+                None => loose_message(tr, &error.problem),
+            };
+            let on_field = field.is_some() && !error.pointer.is_empty();
+            if on_field {
+                let list = self.errors.entry(error.pointer.clone()).or_default();
+                if list.contains(&text) {
+                    continue;
+                }
+                list.push(text.clone());
+            }
+            self.summary.push(SummaryItem {
+                target: on_field.then(|| field_id(&error.pointer)),
+                text: if on_field && !label.is_empty() {
+                    format!("{label}: {text}")
+                } else {
+                    text
+                },
+            });
+        }
     }
 }
 
-fn required_property(text: &str) -> Option<String> {
-    let rest = text.strip_prefix("missing required property ")?;
-    serde_json::from_str::<String>(rest.split(" (rule:").next()?.trim()).ok()
+/// `key` under `prefix` + row: `Some(None)` if in the removed row,
+/// `Some(Some(k))` renumbered if in a later row, `None` if elsewhere.
+fn renumber(key: &str, prefix: &str, removed: usize) -> Option<Option<String>> {
+    let rest = key.strip_prefix(prefix)?;
+    let (digits, tail) = match rest.find(['/', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let i = digits.parse::<usize>().ok()?;
+    Some(match i.cmp(&removed) {
+        std::cmp::Ordering::Less => Some(key.to_string()),
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => Some(format!("{prefix}{}{tail}", i - 1)),
+    })
+}
+
+fn valid_offset(value: &str) -> bool {
+    let b = value.as_bytes();
+    value == "Z"
+        || (b.len() == 6
+            && matches!(b[0], b'+' | b'-')
+            && b[1].is_ascii_digit()
+            && b[2].is_ascii_digit()
+            && b[3] == b':'
+            && b[4].is_ascii_digit()
+            && b[5].is_ascii_digit())
 }
 
 fn escape_pointer(segment: &str) -> String {
@@ -122,6 +292,30 @@ fn resolve<'a>(root: &'a Value, schema: &'a Value, depth: usize) -> &'a Value {
         }
     }
     current
+}
+
+/// The label and schema of the field at `pointer`, if the form has it.
+fn lookup<'a>(root: &'a Value, pointer: &str) -> Option<(String, &'a Value)> {
+    let mut schema = resolve(root, root, 0);
+    let mut label = String::new();
+    for (depth, segment) in pointer.split('/').skip(1).enumerate() {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        match kind(schema) {
+            Kind::Object => {
+                let sub = schema.get("properties")?.get(&segment)?;
+                schema = resolve(root, sub, depth);
+                label = title_of(schema, &segment);
+            }
+            Kind::Array => {
+                let index = segment.parse::<usize>().ok()?;
+                let items = resolve(root, schema.get("items")?, depth);
+                label = format!("{} {}", item_title(schema, items, &label), index + 1);
+                schema = items;
+            }
+            _ => return None,
+        }
+    }
+    Some((label, schema))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,239 +372,528 @@ fn text_of(value: &Value) -> String {
     }
 }
 
-/// The form's fields for a tool's `input_schema` (an object schema).
-pub fn render(schema: &Value, state: &FormState) -> Markup {
-    let root = resolve(schema, schema, 0);
-    let defaults = root.get("default").cloned().unwrap_or(Value::Null);
-    if kind(root) != Kind::Object {
-        return field(
-            schema,
-            root,
-            "",
-            "Arguments (JSON)",
-            true,
-            &defaults,
-            state,
-            0,
-        );
-    }
-    properties(schema, root, "", &defaults, state, 0)
-}
-
-fn properties(
-    root: &Value,
-    schema: &Value,
-    pointer: &str,
-    defaults: &Value,
-    state: &FormState,
-    depth: usize,
-) -> Markup {
-    let required = required_set(schema);
-    let empty = Map::new();
-    let props = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    html! {
-        @for (name, sub) in props {
-            @let child = format!("{pointer}/{}", escape_pointer(name));
-            @let default = defaults.get(name).cloned().unwrap_or(Value::Null);
-            (field(root, sub, &child, name, required.contains(&name.as_str()), &default, state, depth + 1))
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn field(
-    root: &Value,
-    schema: &Value,
-    pointer: &str,
-    name: &str,
-    required: bool,
-    default: &Value,
-    state: &FormState,
-    depth: usize,
-) -> Markup {
-    let schema = resolve(root, schema, depth);
-    let title = schema
+fn title_of(schema: &Value, name: &str) -> String {
+    schema
         .get("title")
         .and_then(Value::as_str)
-        .unwrap_or(name)
-        .to_string();
-    let description = schema.get("description").and_then(Value::as_str);
-    let default = match (default, schema.get("default")) {
-        (Value::Null, Some(d)) => d.clone(),
-        (d, _) => d.clone(),
-    };
-    let id = field_id(pointer);
-    let help_id = format!("{id}-help");
-    let error_id = format!("{id}-error");
-    let errors = state.errors.get(pointer);
-    let described_by = match (description.is_some(), errors.is_some()) {
-        (true, true) => format!("{help_id} {error_id}"),
-        (true, false) => help_id.clone(),
-        (false, true) => error_id.clone(),
-        (false, false) => String::new(),
-    };
-    let raw = if state.submitted {
-        state.values.get(pointer).cloned().unwrap_or_default()
-    } else {
-        text_of(&default)
-    };
-    let kind = if depth > MAX_DEPTH {
-        Kind::Json
-    } else {
-        kind(schema)
-    };
-    let help = html! {
-        @if let Some(d) = description { p.help id=(help_id) { (d) } }
-        @if let Some(errors) = errors {
-            p.field-error id=(error_id) role="alert" {
-                @for e in errors { span { (e) } " " }
-            }
-        }
-    };
-    let label = html! {
-        label for=(id) { (title) @if required { span.req aria-hidden="true" { " *" } } }
-    };
-    match kind {
-        Kind::Object => html! {
-            fieldset.group aria-describedby=[non_empty(&described_by)] {
-                legend { (title) @if required { span.req aria-hidden="true" { " *" } } }
-                (help)
-                (properties(root, schema, pointer, &default, state, depth))
-            }
+        .filter(|t| !t.trim().is_empty())
+        .map_or_else(|| name.to_string(), str::to_string)
+}
+
+/// What one row of an array is called: the items' title, else the array's.
+fn item_title(array: &Value, items: &Value, array_label: &str) -> String {
+    items
+        .get("title")
+        .and_then(Value::as_str)
+        .filter(|t| !t.trim().is_empty())
+        .map_or_else(|| title_of(array, array_label), str::to_string)
+}
+
+fn format_of(schema: &Value) -> Option<&str> {
+    schema.get("format").and_then(Value::as_str)
+}
+
+/// A limit as people read it (`10`, `2.5`).
+fn limit(schema: &Value, key: &str) -> Option<String> {
+    schema.get(key).filter(|v| v.is_number()).map(text_of)
+}
+
+/// The sentence for a field's problem, from what the field asks for.
+fn field_message(tr: &Tr, schema: &Value, label: &str, problem: &Problem) -> String {
+    let field = ("field", Arg::from(label));
+    let k = kind(schema);
+    match problem {
+        Problem::Required => match k {
+            Kind::Enum => tr.a("error-choose", &[field]),
+            Kind::Boolean => tr.a("error-choose-yes-no", &[field]),
+            Kind::Array => tr.a("error-add-row", &[field]),
+            _ => tr.a("error-required", &[field]),
         },
-        Kind::Array => {
-            let items = schema.get("items").unwrap_or(&Value::Null);
-            let default_rows = default.as_array().map(Vec::len).unwrap_or(0);
-            let min_rows = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
-            let rows = state
-                .rows
-                .get(pointer)
-                .copied()
-                .unwrap_or_else(|| default_rows.max(min_rows).max(1))
-                .clamp(1, MAX_ROWS);
-            html! {
-                fieldset.group.array aria-describedby=[non_empty(&described_by)] {
-                    legend { (title) @if required { span.req aria-hidden="true" { " *" } } }
-                    (help)
-                    input type="hidden" name=(format!("{pointer}#rows")) value=(rows);
-                    @for i in 0..rows {
-                        @let item_default = default.get(i).cloned().unwrap_or(Value::Null);
-                        (field(root, items, &format!("{pointer}/{i}"), &format!("{title} {}", i + 1), false, &item_default, state, depth + 1))
-                    }
-                    button.secondary type="submit" name="_add" value=(pointer) formnovalidate {
-                        "Add another " (title)
-                    }
-                }
+        Problem::Type(_)
+        | Problem::Minimum(_)
+        | Problem::Maximum(_)
+        | Problem::ExclusiveMinimum(_)
+        | Problem::ExclusiveMaximum(_)
+        | Problem::MultipleOf
+            if matches!(k, Kind::Integer | Kind::Number) =>
+        {
+            number_rule(tr, schema, k == Kind::Integer)
+        }
+        Problem::Type(_) => match k {
+            Kind::Boolean => tr.a("error-choose-yes-no", &[field]),
+            Kind::Json => tr.t("error-json"),
+            Kind::Enum => tr.t("error-choose-option"),
+            _ => tr.t("error-text"),
+        },
+        Problem::MinLength(n) => tr.a("error-min-length", &[("n", (*n).into())]),
+        Problem::MaxLength(n) => tr.a("error-max-length", &[("n", (*n).into())]),
+        Problem::Enum(_) => tr.t("error-choose-option"),
+        Problem::MinItems(n) => tr.a("error-min-items", &[("n", (*n).into())]),
+        Problem::MaxItems(n) => tr.a("error-max-items", &[("n", (*n).into())]),
+        Problem::UniqueItems => tr.t("error-unique-items"),
+        Problem::Pattern(_) => tr.t("error-pattern"),
+        Problem::Format(format) => format_message(tr, format),
+        Problem::Unexpected(names) => tr.a(
+            "error-unexpected",
+            &[("names", Arg::from(&names.join(", ")))],
+        ),
+        Problem::Minimum(_)
+        | Problem::Maximum(_)
+        | Problem::ExclusiveMinimum(_)
+        | Problem::ExclusiveMaximum(_)
+        | Problem::MultipleOf
+        | Problem::Const(_)
+        | Problem::Other(_) => tr.t("error-not-accepted"),
+    }
+}
+
+/// A problem of the arguments as a whole (no field of the form).
+fn loose_message(tr: &Tr, problem: &Problem) -> String {
+    match problem {
+        Problem::Unexpected(names) => tr.a(
+            "error-unexpected",
+            &[("names", Arg::from(&names.join(", ")))],
+        ),
+        _ => tr.t("error-not-accepted"),
+    }
+}
+
+fn format_message(tr: &Tr, format: &str) -> String {
+    match format {
+        "email" | "idn-email" => tr.t("error-format-email"),
+        "date" => tr.t("error-format-date"),
+        "date-time" => tr.t("error-format-date-time"),
+        "time" => tr.t("error-format-time"),
+        "uri" | "iri" | "url" => tr.t("error-format-uri"),
+        "uuid" => tr.t("error-format-uuid"),
+        _ => tr.t("error-not-accepted"),
+    }
+}
+
+/// "Enter a whole number from 1 to 10", from the field's own bounds.
+fn number_rule(tr: &Tr, schema: &Value, whole: bool) -> String {
+    let pick = |whole_id: &'static str, any_id: &'static str| if whole { whole_id } else { any_id };
+    let min = limit(schema, "minimum");
+    let max = limit(schema, "maximum");
+    let gt = limit(schema, "exclusiveMinimum");
+    let lt = limit(schema, "exclusiveMaximum");
+    match (min, max, gt, lt) {
+        (Some(min), Some(max), _, _) => tr.a(
+            pick("error-integer-range", "error-number-range"),
+            &[("min", Arg::from(&min)), ("max", Arg::from(&max))],
+        ),
+        (Some(min), None, _, _) => tr.a(
+            pick("error-integer-min", "error-number-min"),
+            &[("min", Arg::from(&min))],
+        ),
+        (None, Some(max), _, _) => tr.a(
+            pick("error-integer-max", "error-number-max"),
+            &[("max", Arg::from(&max))],
+        ),
+        (None, None, Some(gt), _) => tr.a(
+            pick("error-integer-gt", "error-number-gt"),
+            &[("min", Arg::from(&gt))],
+        ),
+        (None, None, None, Some(lt)) => tr.a(
+            pick("error-integer-lt", "error-number-lt"),
+            &[("max", Arg::from(&lt))],
+        ),
+        (None, None, None, None) => tr.t(pick("error-integer", "error-number")),
+    }
+}
+
+/// Bounds, formats and defaults, as help under the field.
+fn rules_help(tr: &Tr, schema: &Value, k: Kind, default: &Value) -> Vec<String> {
+    let mut help = Vec::new();
+    match k {
+        Kind::String => {
+            let min = schema
+                .get("minLength")
+                .and_then(Value::as_u64)
+                .filter(|n| *n > 1);
+            let max = schema.get("maxLength").and_then(Value::as_u64);
+            match (min, max) {
+                (Some(min), Some(max)) => help.push(tr.a(
+                    "help-length-range",
+                    &[("min", min.into()), ("max", max.into())],
+                )),
+                (Some(min), None) => help.push(tr.a("help-length-min", &[("min", min.into())])),
+                (None, Some(max)) => help.push(tr.a("help-length-max", &[("max", max.into())])),
+                (None, None) => {}
+            }
+            match format_of(schema) {
+                Some("email" | "idn-email") => help.push(tr.t("help-format-email")),
+                Some("uri" | "iri" | "url") => help.push(tr.t("help-format-uri")),
+                Some("uuid") => help.push(tr.t("help-format-uuid")),
+                _ => {}
             }
         }
-        Kind::Boolean => {
-            let checked = if state.submitted {
-                state.values.get(pointer).is_some_and(|v| v == "true")
-            } else {
-                default.as_bool().unwrap_or(false)
-            };
-            html! {
-                div.field.check {
-                    input type="checkbox" id=(id) name=(pointer) value="true" checked[checked]
-                        aria-describedby=[non_empty(&described_by)] aria-invalid=[errors.map(|_| "true")];
-                    (label)
-                    (help)
-                }
-            }
-        }
-        Kind::Enum => {
-            let options = schema
-                .get("enum")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let selected = if state.submitted {
-                raw.parse::<usize>().ok()
-            } else {
-                options.iter().position(|o| *o == default)
-            };
-            html! {
-                div.field {
-                    (label)
-                    select id=(id) name=(pointer) aria-required=[required.then_some("true")]
-                        aria-describedby=[non_empty(&described_by)] aria-invalid=[errors.map(|_| "true")] {
-                        @if !required || selected.is_none() {
-                            option value="" { "— choose —" }
-                        }
-                        @for (i, option) in options.iter().enumerate() {
-                            option value=(i) selected[selected == Some(i)] { (text_of(option)) }
-                        }
-                    }
-                    (help)
-                }
-            }
-        }
-        Kind::String | Kind::Integer | Kind::Number => {
-            let (input_type, step) = match kind {
-                Kind::Integer => ("number", Some("1")),
-                Kind::Number => ("number", Some("any")),
-                _ => (
-                    match schema.get("format").and_then(Value::as_str) {
-                        Some("email") => "email",
-                        Some("uri") | Some("url") => "url",
-                        Some("date") => "date",
-                        _ => "text",
+        Kind::Integer | Kind::Number => {
+            let min = limit(schema, "minimum").or_else(|| limit(schema, "exclusiveMinimum"));
+            let max = limit(schema, "maximum").or_else(|| limit(schema, "exclusiveMaximum"));
+            let whole = k == Kind::Integer;
+            match (min, max) {
+                (Some(min), Some(max)) => help.push(tr.a(
+                    if whole {
+                        "help-integer-range"
+                    } else {
+                        "help-number-range"
                     },
-                    None,
-                ),
-            };
-            let long = kind == Kind::String
-                && (schema
-                    .get("maxLength")
-                    .and_then(Value::as_u64)
-                    .is_none_or(|m| m > 200)
-                    && input_type == "text"
-                    && schema.get("format").is_none());
-            let min = schema.get("minimum").map(text_of);
-            let max = schema.get("maximum").map(text_of);
-            let min_length = schema.get("minLength").map(text_of);
-            let max_length = schema.get("maxLength").map(text_of);
-            html! {
-                div.field {
-                    (label)
-                    @if long {
-                        textarea id=(id) name=(pointer) rows="3" aria-required=[required.then_some("true")]
-                            minlength=[min_length] maxlength=[max_length]
-                            aria-describedby=[non_empty(&described_by)] aria-invalid=[errors.map(|_| "true")] { (raw) }
-                    } @else {
-                        input type=(input_type) id=(id) name=(pointer) value=(raw) step=[step]
-                            min=[min] max=[max] minlength=[min_length] maxlength=[max_length]
-                            aria-required=[required.then_some("true")]
-                            aria-describedby=[non_empty(&described_by)] aria-invalid=[errors.map(|_| "true")];
-                    }
+                    &[("min", Arg::from(&min)), ("max", Arg::from(&max))],
+                )),
+                (Some(min), None) => help.push(tr.a("help-min", &[("min", Arg::from(&min))])),
+                (None, Some(max)) => help.push(tr.a("help-max", &[("max", Arg::from(&max))])),
+                (None, None) if whole => help.push(tr.t("help-integer")),
+                (None, None) => {}
+            }
+        }
+        Kind::Array => {
+            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
+                help.push(tr.a("help-max-items", &[("n", max.into())]));
+            }
+        }
+        _ => {}
+    }
+    let shown_default = match (k, default) {
+        (Kind::Object | Kind::Array | Kind::Json, _) | (_, Value::Null) => None,
+        (Kind::Boolean, Value::Bool(true)) => Some(tr.t("yes")),
+        (Kind::Boolean, Value::Bool(false)) => Some(tr.t("no")),
+        (_, d) => Some(text_of(d)),
+    };
+    if let Some(d) = shown_default.filter(|d| !d.is_empty()) {
+        help.push(tr.a("help-default", &[("value", Arg::from(&d))]));
+    }
+    help
+}
+
+/// The form's fields for a tool's `input_schema` (an object schema).
+pub fn render(schema: &Value, state: &FormState, tr: &Tr) -> Markup {
+    let root = resolve(schema, schema, 0);
+    let defaults = root.get("default").cloned().unwrap_or(Value::Null);
+    let ctx = Ctx {
+        root: schema,
+        state,
+        tr,
+    };
+    if kind(root) != Kind::Object {
+        let label = tr.t("form-arguments-json");
+        return ctx.field(root, "", &label, true, &defaults, 0);
+    }
+    ctx.properties(root, "", &defaults, 0)
+}
+
+struct Ctx<'a> {
+    root: &'a Value,
+    state: &'a FormState,
+    tr: &'a Tr,
+}
+
+impl Ctx<'_> {
+    fn properties(&self, schema: &Value, pointer: &str, defaults: &Value, depth: usize) -> Markup {
+        let required = required_set(schema);
+        let empty = Map::new();
+        let props = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        html! {
+            @for (name, sub) in props {
+                @let child = format!("{pointer}/{}", escape_pointer(name));
+                @let default = defaults.get(name).cloned().unwrap_or(Value::Null);
+                @let label = title_of(resolve(self.root, sub, depth), name);
+                (self.field(sub, &child, &label, required.contains(&name.as_str()), &default, depth + 1))
+            }
+        }
+    }
+
+    fn field(
+        &self,
+        schema: &Value,
+        pointer: &str,
+        label_text: &str,
+        required: bool,
+        default: &Value,
+        depth: usize,
+    ) -> Markup {
+        let (state, tr) = (self.state, self.tr);
+        let schema = resolve(self.root, schema, depth);
+        let description = schema.get("description").and_then(Value::as_str);
+        let default = match (default, schema.get("default")) {
+            (Value::Null, Some(d)) => d.clone(),
+            (d, _) => d.clone(),
+        };
+        let kind = if depth > MAX_DEPTH {
+            Kind::Json
+        } else {
+            kind(schema)
+        };
+        let id = field_id(pointer);
+        let help_id = format!("{id}-help");
+        let error_id = format!("{id}-error");
+        let errors = state.errors.get(pointer);
+        let rules = rules_help(tr, schema, kind, &default);
+        let has_help = description.is_some() || !rules.is_empty() || kind == Kind::Json;
+        let described_by = [
+            has_help.then(|| help_id.clone()),
+            errors.map(|_| error_id.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        let described_by = (!described_by.is_empty()).then_some(described_by);
+        let invalid = errors.map(|_| "true");
+        let raw = if state.submitted {
+            state.values.get(pointer).cloned().unwrap_or_default()
+        } else {
+            text_of(&default)
+        };
+        let required_mark = html! {
+            @if required { span.req aria-hidden="true" { " *" } span.visually-hidden { " " (tr.t("form-required")) } }
+        };
+        let error = html! {
+            @if let Some(errors) = errors {
+                p.field-error id=(error_id) {
+                    @for e in errors { span { (e) } " " }
+                }
+            }
+        };
+        let help = html! {
+            @if has_help {
+                p.help id=(help_id) {
+                    @if let Some(d) = description { span.desc { (d) } " " }
+                    @if kind == Kind::Json { span.rule { (tr.t("form-json-help")) } " " }
+                    @for r in &rules { span.rule { (r) } " " }
+                }
+            }
+        };
+        let label = html! { label for=(id) { (label_text) (required_mark) } };
+        match kind {
+            Kind::Object => html! {
+                fieldset.group aria-describedby=[described_by] {
+                    legend { (label_text) (required_mark) }
                     (help)
+                    (error)
+                    (self.properties(schema, pointer, &default, depth))
+                }
+            },
+            Kind::Array => self.array(
+                schema,
+                pointer,
+                label_text,
+                &default,
+                depth,
+                html! { (help) (error) },
+                described_by,
+                required_mark,
+            ),
+            Kind::Boolean if !required && !default.is_boolean() => {
+                // Optional with no default: yes, no, or leave it unset.
+                let chosen = if state.submitted { raw.as_str() } else { "" };
+                html! {
+                    div.field {
+                        (label)
+                        select id=(id) name=(pointer) aria-describedby=[described_by] aria-invalid=[invalid] {
+                            option value="" selected[chosen.is_empty()] { (tr.t("form-unset")) }
+                            option value="true" selected[chosen == "true"] { (tr.t("yes")) }
+                            option value="false" selected[chosen == "false"] { (tr.t("no")) }
+                        }
+                        (help)
+                        (error)
+                    }
+                }
+            }
+            Kind::Boolean => {
+                let checked = if state.submitted {
+                    state.values.get(pointer).is_some_and(|v| v == "true")
+                } else {
+                    default.as_bool().unwrap_or(false)
+                };
+                html! {
+                    div.field.check {
+                        input type="checkbox" id=(id) name=(pointer) value="true" checked[checked]
+                            aria-describedby=[described_by] aria-invalid=[invalid];
+                        (label)
+                        (help)
+                        (error)
+                    }
+                }
+            }
+            Kind::Enum => {
+                let options = schema
+                    .get("enum")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let selected = if state.submitted {
+                    raw.strip_prefix('#')
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .filter(|i| *i < options.len())
+                        .or_else(|| options.iter().position(|o| text_of(o) == raw))
+                } else {
+                    options.iter().position(|o| *o == default)
+                };
+                html! {
+                    div.field {
+                        (label)
+                        select id=(id) name=(pointer) aria-required=[required.then_some("true")]
+                            aria-describedby=[described_by] aria-invalid=[invalid] {
+                            @if !required || selected.is_none() {
+                                option value="" { (tr.t("form-choose")) }
+                            }
+                            @for (i, option) in options.iter().enumerate() {
+                                option value=(format!("#{i}")) selected[selected == Some(i)] { (text_of(option)) }
+                            }
+                        }
+                        (help)
+                        (error)
+                    }
+                }
+            }
+            Kind::String | Kind::Integer | Kind::Number => {
+                let format = format_of(schema);
+                let name = pointer
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let (input_type, step, inputmode) = match kind {
+                    Kind::Integer => ("number", Some("1"), Some("numeric")),
+                    Kind::Number => ("number", Some("any"), Some("decimal")),
+                    _ => match format {
+                        Some("email" | "idn-email") => ("email", None, None),
+                        Some("uri" | "iri" | "url") => ("url", None, None),
+                        Some("date") => ("date", None, None),
+                        Some("date-time") => ("datetime-local", None, None),
+                        Some("time") => ("time", None, None),
+                        _ if name.contains("phone")
+                            || label_text.to_lowercase().contains("phone") =>
+                        {
+                            ("tel", None, None)
+                        }
+                        _ => ("text", None, None),
+                    },
+                };
+                let max_length = schema.get("maxLength").and_then(Value::as_u64);
+                let hinted = schema.get("x-multiline").and_then(Value::as_bool) == Some(true)
+                    || matches!(format, Some("textarea" | "multiline"));
+                let long = kind == Kind::String
+                    && input_type == "text"
+                    && (hinted
+                        || max_length.is_some_and(|m| m > LONG_TEXT)
+                        || (max_length.is_none() && PROSE_NAMES.contains(&name.as_str())));
+                let raw = match input_type {
+                    "datetime-local" | "time" => local_part(&raw),
+                    _ => raw,
+                };
+                let min = limit(schema, "minimum");
+                let max = limit(schema, "maximum");
+                let min_length = schema.get("minLength").map(text_of);
+                let max_length = max_length.map(|m| m.to_string());
+                let spell = matches!(format, Some("uuid" | "email" | "uri" | "url"));
+                html! {
+                    div.field {
+                        (label)
+                        @if long {
+                            textarea id=(id) name=(pointer) rows="4" aria-required=[required.then_some("true")]
+                                minlength=[min_length] maxlength=[max_length]
+                                aria-describedby=[described_by] aria-invalid=[invalid] { (raw) }
+                        } @else {
+                            input type=(input_type) id=(id) name=(pointer) value=(raw) step=[step]
+                                inputmode=[inputmode] spellcheck=[spell.then_some("false")]
+                                autocapitalize=[spell.then_some("off")]
+                                min=[min] max=[max] minlength=[min_length] maxlength=[max_length]
+                                aria-required=[required.then_some("true")]
+                                aria-describedby=[described_by] aria-invalid=[invalid];
+                        }
+                        (help)
+                        (error)
+                    }
+                }
+            }
+            Kind::Json => {
+                let raw = if state.submitted || default.is_null() {
+                    raw
+                } else {
+                    default.to_string()
+                };
+                html! {
+                    div.field {
+                        (label)
+                        textarea.json id=(id) name=(pointer) rows="4" aria-required=[required.then_some("true")]
+                            aria-describedby=[described_by] aria-invalid=[invalid] { (raw) }
+                        (help)
+                        (error)
+                    }
                 }
             }
         }
-        Kind::Json => {
-            let raw = if state.submitted || default.is_null() {
-                raw
-            } else {
-                default.to_string()
-            };
-            html! {
-                div.field {
-                    (label)
-                    textarea.json id=(id) name=(pointer) rows="4" aria-required=[required.then_some("true")]
-                        aria-describedby=[non_empty(&described_by)] aria-invalid=[errors.map(|_| "true")] { (raw) }
-                    p.help { "A JSON value." }
-                    (help)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn array(
+        &self,
+        schema: &Value,
+        pointer: &str,
+        label_text: &str,
+        default: &Value,
+        depth: usize,
+        help: Markup,
+        described_by: Option<String>,
+        required_mark: Markup,
+    ) -> Markup {
+        let (state, tr) = (self.state, self.tr);
+        let items = schema.get("items").unwrap_or(&Value::Null);
+        let item = item_title(schema, resolve(self.root, items, depth), label_text);
+        let default_rows = default.as_array().map(Vec::len).unwrap_or(0);
+        let min_rows = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let rows = state
+            .rows
+            .get(pointer)
+            .copied()
+            .unwrap_or_else(|| default_rows.max(min_rows).max(1))
+            .min(MAX_ROWS);
+        html! {
+            fieldset.group.array aria-describedby=[described_by] {
+                legend { (label_text) (required_mark) }
+                (help)
+                input type="hidden" name=(format!("{pointer}#rows")) value=(rows);
+                @if rows == 0 { p.empty { (tr.t("form-no-rows")) } }
+                @for i in 0..rows {
+                    @let row = format!("{pointer}/{i}");
+                    @let row_label = format!("{item} {}", i + 1);
+                    @let item_default = default.get(i).cloned().unwrap_or(Value::Null);
+                    div.row {
+                        (self.field(items, &row, &row_label, false, &item_default, depth + 1))
+                        button.secondary.small.remove type="submit" name="_remove" value=(row) formnovalidate {
+                            (tr.t("form-remove")) span.visually-hidden { " " (row_label) }
+                        }
+                    }
+                }
+                button.secondary type="submit" name="_add" value=(pointer) formnovalidate {
+                    (tr.a("form-add-row", &[("item", Arg::from(&item))]))
                 }
             }
         }
     }
 }
 
-fn non_empty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
+/// A date-time or time as its `<input>` shows it: without seconds' zone.
+fn local_part(raw: &str) -> String {
+    let cut = raw
+        .find(['Z', 'z', '+'])
+        .or_else(|| {
+            raw.rfind('-')
+                .filter(|i| *i > 10 || (!raw.contains('T') && *i > 0))
+        })
+        .unwrap_or(raw.len());
+    let local = &raw[..cut];
+    // `HH:MM:SS` → `HH:MM` when the seconds are zero (what the input shows).
+    local
+        .strip_suffix(":00")
+        .filter(|l| l.len() >= 5)
+        .unwrap_or(local)
+        .to_string()
 }
 
 /// The tool's arguments from a submitted form, shaped by the schema. Values
@@ -473,20 +956,39 @@ fn collect(
                 .collect();
             (required || !out.is_empty()).then_some(Value::Array(out))
         }
+        // A checkbox (required, or with a default) is `false` unchecked; a
+        // yes/no/unset choice is left out when unset.
+        Kind::Boolean if !required && !schema.get("default").is_some_and(Value::is_boolean) => {
+            match raw {
+                Some("true") => Some(Value::Bool(true)),
+                Some("false") => Some(Value::Bool(false)),
+                _ => None,
+            }
+        }
         Kind::Boolean => Some(Value::Bool(raw == Some("true"))),
         Kind::Enum => {
             let raw = raw.filter(|r| !r.is_empty())?;
             let options = schema.get("enum").and_then(Value::as_array)?;
             Some(
-                raw.parse::<usize>()
-                    .ok()
+                raw.strip_prefix('#')
+                    .and_then(|i| i.parse::<usize>().ok())
                     .and_then(|i| options.get(i).cloned())
+                    .or_else(|| options.iter().find(|o| text_of(o) == raw).cloned())
                     .unwrap_or_else(|| Value::String(raw.to_string())),
             )
         }
-        Kind::String => raw
-            .filter(|r| !r.is_empty())
-            .map(|r| Value::String(r.to_string())),
+        Kind::String => {
+            let raw = raw.filter(|r| !r.is_empty())?;
+            let offset = state.offset.as_deref().unwrap_or("Z");
+            let value = match format_of(schema) {
+                Some("date-time") if is_local_date_time(raw) => {
+                    format!("{}{offset}", with_seconds(raw))
+                }
+                Some("time") if is_local_time(raw) => format!("{}{offset}", with_seconds(raw)),
+                _ => raw.to_string(),
+            };
+            Some(Value::String(value))
+        }
         Kind::Integer | Kind::Number => {
             let raw = raw.map(str::trim).filter(|r| !r.is_empty())?;
             let number = raw
@@ -503,10 +1005,30 @@ fn collect(
     }
 }
 
+/// `2026-12-31T09:30` or `…T09:30:15` (what `datetime-local` sends).
+fn is_local_date_time(raw: &str) -> bool {
+    raw.split_once('T')
+        .is_some_and(|(date, time)| date.len() == 10 && is_local_time(time))
+}
+
+/// `09:30` or `09:30:15` (what `time` sends), no zone.
+fn is_local_time(raw: &str) -> bool {
+    matches!(raw.len(), 5 | 8) && raw.bytes().all(|b| b.is_ascii_digit() || b == b':')
+}
+
+fn with_seconds(raw: &str) -> String {
+    if raw.rsplit_once('T').map_or(raw, |(_, t)| t).len() == 5 {
+        format!("{raw}:00")
+    } else {
+        raw.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
+    use super::super::i18n::Lang;
     use super::*;
 
     fn schema() -> Value {
@@ -519,8 +1041,11 @@ mod tests {
                 "count": {"type": "integer", "minimum": 1, "maximum": 5},
                 "verbose": {"type": "boolean"},
                 "customer": {"$ref": "#/$defs/customer"},
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "extra": {"anyOf": [{"type": "string"}, {"type": "number"}]}
+                "tags": {"type": "array", "items": {"type": "string", "title": "Tag"}},
+                "extra": {"anyOf": [{"type": "string"}, {"type": "number"}]},
+                "phone": {"type": "string", "maxLength": 20},
+                "email": {"type": "string", "format": "email"},
+                "when": {"type": "string", "format": "date-time"}
             },
             "$defs": {"customer": {"type": "object", "required": ["name"], "properties": {
                 "name": {"type": "string", "maxLength": 80},
@@ -535,26 +1060,33 @@ mod tests {
             .collect()
     }
 
+    fn en() -> Tr {
+        Tr::new(Lang::En)
+    }
+
     #[test]
     fn a_filled_form_becomes_typed_arguments() {
         let state = FormState::from_pairs(&pairs(&[
+            ("_tz", "+07:00"),
             ("/question", "Why?"),
-            ("/tone", "0"),
+            ("/tone", "#0"),
             ("/count", "3"),
             ("/verbose", "true"),
             ("/customer/name", "Ada"),
-            ("/customer/plan", "2"),
+            ("/customer/plan", "#2"),
             ("/tags#rows", "3"),
             ("/tags/0", "a"),
             ("/tags/1", ""),
             ("/tags/2", "c"),
             ("/extra", "42"),
+            ("/when", "2026-12-31T09:30"),
         ]));
         assert_eq!(
             arguments(&schema(), &state),
             json!({
                 "question": "Why?", "tone": "friendly", "count": 3, "verbose": true,
-                "customer": {"name": "Ada", "plan": 3}, "tags": ["a", "c"], "extra": 42
+                "customer": {"name": "Ada", "plan": 3}, "tags": ["a", "c"], "extra": 42,
+                "when": "2026-12-31T09:30:00+07:00"
             })
         );
     }
@@ -564,44 +1096,93 @@ mod tests {
         let state = FormState::from_pairs(&pairs(&[
             ("/question", ""),
             ("/count", "lots"),
+            ("/verbose", ""),
             ("/customer/name", ""),
             ("/tags#rows", "1"),
             ("/tags/0", ""),
         ]));
-        assert_eq!(
-            arguments(&schema(), &state),
-            json!({"count": "lots", "verbose": false})
-        );
+        // An optional boolean left unset is not sent (not even as false).
+        assert_eq!(arguments(&schema(), &state), json!({"count": "lots"}));
+        let state = FormState::from_pairs(&pairs(&[("/verbose", "false")]));
+        assert_eq!(arguments(&schema(), &state)["verbose"], json!(false));
     }
 
     #[test]
-    fn validator_errors_land_on_their_fields() {
-        let mut state = FormState::default();
-        let loose = state.attach_errors(&[
-            "(arguments): missing required property \"question\" (rule: required)".into(),
-            "/count: must be <= 5 (rule: maximum)".into(),
-            "/customer: missing required property \"name\" (rule: required)".into(),
-            "(arguments): unexpected properties: x (rule: additionalProperties)".into(),
-        ]);
-        assert_eq!(state.errors["/question"].len(), 1);
-        assert_eq!(state.errors["/count"], vec!["must be <= 5 (rule: maximum)"]);
+    fn a_removed_row_takes_its_values_and_later_rows_move_up() {
+        let mut state = FormState::from_pairs(&pairs(&[
+            ("/tags#rows", "3"),
+            ("/tags/0", "a"),
+            ("/tags/1", "b"),
+            ("/tags/2", "c"),
+        ]));
+        state.remove_row("/tags/1");
+        assert_eq!(arguments(&schema(), &state)["tags"], json!(["a", "c"]));
+        state.remove_row("/tags/0");
+        state.remove_row("/tags/0");
+        assert!(arguments(&schema(), &state).get("tags").is_none());
+        let html = render(&schema(), &state, &en()).into_string();
+        assert!(html.contains("None yet."), "{html}");
+    }
+
+    #[test]
+    fn problems_land_on_their_fields_in_plain_words() {
+        let s = schema();
+        let validator = crate::catalog::compile(&s).expect("compiles");
+        let mut state = FormState::from_pairs(&pairs(&[
+            ("/count", "9"),
+            ("/email", "not-an-email"),
+            ("/customer/plan", "#1"),
+        ]));
+        let args = arguments(&s, &state);
+        let problems = crate::calls::argument_errors(&validator, &s, &args);
+        state.attach_errors(&s, &problems, &en());
+        assert_eq!(state.errors["/question"], vec!["Enter question."]);
+        assert_eq!(state.errors["/tone"], vec!["Choose an option for tone."]);
+        assert_eq!(
+            state.errors["/count"],
+            vec!["Enter a whole number from 1 to 5."]
+        );
+        assert_eq!(
+            state.errors["/email"],
+            vec!["Enter an email address like name@example.com."]
+        );
         assert!(state.errors.contains_key("/customer/name"));
-        assert_eq!(loose.len(), 1);
+        let summary: Vec<&str> = state.summary.iter().map(|i| i.text.as_str()).collect();
+        assert_eq!(summary[0], "question: Enter question.", "{summary:?}");
+        assert_eq!(summary[1], "tone: Choose an option for tone.");
+        assert_eq!(summary[2], "count: Enter a whole number from 1 to 5.");
+        assert_eq!(
+            state.summary[0].target.as_deref(),
+            Some(field_id("/question").as_str())
+        );
+        let all = summary.join(" ");
+        assert!(
+            !all.contains("rule") && !all.contains("<=") && !all.contains('^'),
+            "{all}"
+        );
+        let vi = Tr::new(Lang::Vi);
+        let mut state = FormState::from_pairs(&pairs(&[("/count", "9")]));
+        let problems = crate::calls::argument_errors(&validator, &s, &arguments(&s, &state));
+        state.attach_errors(&s, &problems, &vi);
+        assert_eq!(
+            state.errors["/count"],
+            vec!["Hãy nhập số nguyên từ 1 đến 5."]
+        );
     }
 
     #[test]
     fn the_form_has_a_labelled_control_per_field_and_escapes_text() {
         let mut s = schema();
         s["properties"]["question"]["description"] = json!("<script>alert(1)</script>");
-        let html = render(&s, &FormState::default()).into_string();
+        let html = render(&s, &FormState::default(), &en()).into_string();
         for pointer in [
             "/question",
             "/tone",
             "/count",
             "/verbose",
             "/customer/name",
-            "/tags/0",
             "/extra",
+            "/phone",
         ] {
             let id = field_id(pointer);
             assert!(
@@ -611,12 +1192,49 @@ mod tests {
             assert!(html.contains(&format!("id=\"{id}\"")), "control {pointer}");
         }
         assert!(
-            html.contains("<option value=\"1\" selected>formal</option>"),
+            html.contains("<option value=\"#1\" selected>formal</option>"),
             "{html}"
         );
         assert!(html.contains("min=\"1\"") && html.contains("max=\"5\""));
+        assert!(html.contains("A whole number from 1 to 5."), "bounds shown");
+        assert!(html.contains("Default: formal."), "default shown");
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;"));
+        // Short strings are one line; prose is a text area; formats have types.
+        assert!(
+            html.contains(&format!("type=\"tel\" id=\"{}\"", field_id("/phone"))),
+            "{html}"
+        );
+        assert!(html.contains(&format!("textarea id=\"{}\"", field_id("/question"))));
+        assert!(html.contains(&format!("type=\"email\" id=\"{}\"", field_id("/email"))));
+        assert!(html.contains(&format!(
+            "type=\"datetime-local\" id=\"{}\"",
+            field_id("/when")
+        )));
+        // Fields in the author's order.
+        let at = |p: &str| html.find(&format!("id=\"{}\"", field_id(p))).expect(p);
+        assert!(at("/question") < at("/tone") && at("/tone") < at("/count"));
+        assert!(at("/extra") < at("/phone") && at("/phone") < at("/email"));
+    }
+
+    #[test]
+    fn arrays_are_labelled_in_the_singular_and_rows_can_go() {
+        let state = FormState::from_pairs(&pairs(&[("/tags#rows", "2")]));
+        let html = render(&schema(), &state, &en()).into_string();
+        assert!(html.contains("Tag 1") && html.contains("Tag 2"), "{html}");
+        assert!(html.contains("Add Tag"), "{html}");
+        assert!(
+            html.contains("name=\"_remove\" value=\"/tags/1\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn an_earlier_calls_arguments_fill_the_form() {
+        let s = schema();
+        let args = json!({"question": "Why?", "tone": "formal", "tags": ["x", "y"], "customer": {"name": "Ada"}});
+        let state = FormState::from_arguments(&args);
+        assert_eq!(arguments(&s, &state), args);
     }
 
     #[test]
@@ -628,7 +1246,14 @@ mod tests {
     #[test]
     fn a_recursive_schema_stops() {
         let s = json!({"type": "object", "properties": {"node": {"$ref": "#"}}});
-        let html = render(&s, &FormState::default()).into_string();
-        assert!(html.contains("A JSON value."));
+        let html = render(&s, &FormState::default(), &en()).into_string();
+        assert!(html.contains("Enter a JSON value."));
+    }
+
+    #[test]
+    fn local_parts_of_times() {
+        assert_eq!(local_part("2026-12-31T09:30:00+07:00"), "2026-12-31T09:30");
+        assert_eq!(local_part("09:30:00Z"), "09:30");
+        assert_eq!(local_part("09:30:15-05:00"), "09:30:15");
     }
 }

@@ -3,18 +3,22 @@
 //! `input_schema`, read their history and credits, and manage their
 //! provider keys. Connect links (sent by a call that lacks a key) open
 //! `/app/connect`, where the key goes from the browser to the Vault.
+//! Every page speaks Vietnamese and English (`i18n.rs`).
 //!
-//! Served by the binary itself: HTML rendered on the server, one stylesheet
-//! and one small script embedded in the binary, nothing from a CDN.
+//! Served by the binary itself: HTML rendered on the server, one stylesheet,
+//! one small script and an icon embedded in the binary, nothing from a CDN.
 //! Security: CSRF tokens on every state-changing form (`browser.rs`), a
 //! strict Content-Security-Policy with `frame-ancestors 'none'`, no referrer
 //! (a connect link's token never leaks to another site), `no-store`
 //! caching, every value escaped (`pages.rs`), and a user only ever sees their
 //! own rows. Every run goes through the one call pipeline (journal,
-//! credits, Vault).
+//! credits, Vault). Forms that change something answer with a redirect
+//! (post/redirect/get), so Back and reload never send them again; a form
+//! with mistakes is shown again with them, having changed nothing.
 
 mod browser;
 pub mod form;
+pub mod i18n;
 mod pages;
 
 use std::sync::Arc;
@@ -24,11 +28,12 @@ use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::Markup;
+use rust_decimal::Decimal;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -36,14 +41,15 @@ use uuid::Uuid;
 
 use crate::billing;
 use crate::calls::{self, CallError, CallRequest};
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldError, Result};
 use crate::http::auth::AdminActor;
 use crate::http::credentials::{self as creds, CredentialPut};
 use crate::portal::{self, LinkError};
 use crate::state::AppState;
-use crate::store::{ExecutionLogFilter, User};
+use crate::store::{Agent, ExecutionLogFilter, ExecutionStatus, FormDraft, User};
 
 use browser::{Browser, CSRF_FIELD};
+use i18n::{Arg, Lang, Tr};
 
 /// The value of an `Ok`, or return the `Err`, which is already the response
 /// to send (the sign-in redirect, the CSRF refusal).
@@ -67,6 +73,7 @@ pub fn routes(state: &AppState) -> Router {
         .route("/app/", get(index))
         .route("/app/login", get(login_page).post(login))
         .route("/app/logout", post(logout))
+        .route("/app/lang/{lang}", get(choose_language))
         .route("/app/tools", get(tools))
         .route("/app/tools/{tool}", get(tool_page).post(run_tool))
         .route("/app/history", get(history))
@@ -78,8 +85,10 @@ pub fn routes(state: &AppState) -> Router {
         )
         .route("/app/credentials/delete", post(delete_credential))
         .route(portal::CONNECT_PATH, get(connect_page).post(connect))
+        .route("/app/connect/done", get(connect_done))
         .route("/app/assets/app.css", get(css))
         .route("/app/assets/app.js", get(js))
+        .route("/app/assets/favicon.svg", get(favicon))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state.clone())
 }
@@ -105,6 +114,10 @@ async fn js() -> Response {
         "text/javascript; charset=utf-8",
         include_str!("assets/app.js"),
     )
+}
+
+async fn favicon() -> Response {
+    asset("image/svg+xml", pages::FAVICON)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -141,7 +154,32 @@ fn redirect(to: &str) -> Response {
 }
 
 /// A whole page with the app's chrome.
-fn app_page(
+struct PageSpec<'a> {
+    status: StatusCode,
+    title: &'a str,
+    current: &'a str,
+    /// The path (and query) to come back to after changing language.
+    here: &'a str,
+}
+
+fn app_page(state: &AppState, browser: &Browser, spec: PageSpec<'_>, body: Markup) -> Response {
+    let csrf = browser.csrf_token(state);
+    let chrome = Chrome {
+        title: spec.title,
+        email: browser.user().map(|u| u.email.as_str()),
+        csrf: &csrf,
+        current: spec.current,
+        here: spec.here,
+    };
+    page(
+        browser,
+        spec.status,
+        pages::layout(&browser.tr(), &chrome, body),
+    )
+}
+
+/// A page of the signed-in navigation.
+fn nav_page(
     state: &AppState,
     browser: &Browser,
     status: StatusCode,
@@ -149,48 +187,58 @@ fn app_page(
     current: &str,
     body: Markup,
 ) -> Response {
-    let csrf = browser.csrf_token(state);
-    let chrome = Chrome {
+    let spec = PageSpec {
+        status,
         title,
-        email: browser.user().map(|u| u.email.as_str()),
-        csrf: &csrf,
         current,
+        here: current,
     };
-    page(browser, status, pages::layout(&chrome, body))
+    app_page(state, browser, spec, body)
 }
 
-/// An error as a page: the message for the user's mistakes, an opaque text
-/// for the server's (its cause goes to the log).
+/// An error as a page, in the reader's language: what they can do for
+/// their mistakes, an opaque text for the server's (its cause goes to the
+/// log).
 fn error_page(state: &AppState, browser: &Browser, error: Error) -> Response {
+    let tr = browser.tr();
     let status = error.status();
-    let text = error.public_detail();
-    let heading = if status.is_server_error() {
-        "Something went wrong"
-    } else {
-        "That did not work"
+    let (heading, text) = match status {
+        s if s.is_server_error() => {
+            // Logs the cause.
+            let _ = error.public_detail();
+            (tr.t("error-server-title"), tr.t("error-server-text"))
+        }
+        StatusCode::NOT_FOUND => (tr.t("error-title"), tr.t("error-not-found-text")),
+        StatusCode::TOO_MANY_REQUESTS => (tr.t("error-title"), tr.t("error-busy-text")),
+        _ => (tr.t("error-title"), error.public_detail()),
     };
+    let back = tr.t("back-to-tools");
     app_page(
         state,
         browser,
-        status,
-        heading,
-        "",
-        pages::message_page(heading, &text, Some(("/app/tools", "Back to your tools"))),
+        PageSpec {
+            status,
+            title: &heading,
+            current: "",
+            here: "/app/tools",
+        },
+        pages::message_page(&heading, &text, Some(("/app/tools", &back))),
     )
 }
 
 fn forbidden_csrf(state: &AppState, browser: &Browser) -> Response {
+    let tr = browser.tr();
+    let (title, text, again) = (tr.t("csrf-title"), tr.t("csrf-text"), tr.t("start-again"));
     app_page(
         state,
         browser,
-        StatusCode::FORBIDDEN,
-        "Form expired",
-        "",
-        pages::message_page(
-            "This form cannot be accepted",
-            "It did not come from this site, or it has expired. Go back, reload the page and try again.",
-            Some(("/app", "Start again")),
-        ),
+        PageSpec {
+            status: StatusCode::FORBIDDEN,
+            title: &title,
+            current: "",
+            here: "/app",
+        },
+        pages::message_page(&title, &text, Some(("/app", &again))),
     )
 }
 
@@ -220,15 +268,13 @@ async fn signed_in(
     }
 }
 
-/// When even the browser could not be read (database down).
+/// When even the browser could not be read (database down): both languages.
 fn plain_error(e: Error) -> Response {
     let status = e.status();
-    let text = e.public_detail();
+    let _ = e.public_detail();
     (
         status,
-        axum::response::Html(
-            pages::message_page("Something went wrong", &text, None).into_string(),
-        ),
+        axum::response::Html(pages::bilingual_error().into_string()),
     )
         .into_response()
 }
@@ -287,19 +333,96 @@ async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// A path of this app to come back to (never another site).
+fn local_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with("/app")
+                && !n.starts_with("//")
+                && !n.contains(['\\', '\r', '\n'])
+                && !n.starts_with("/app/lang/") =>
+        {
+            n
+        }
+        _ => "/app",
+    }
+}
+
+/// The language switcher: keep the choice, go back where the person was.
+async fn choose_language(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(lang): Path<String>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let browser = or_respond!(any_browser(&state, &headers).await);
+    let next = local_next(q.next.as_deref());
+    match Lang::parse(&lang).filter(|l| l.code() == lang) {
+        Some(lang) => {
+            let cookie = browser.lang_cookie_header(lang);
+            with_cookies(&browser, redirect(next), Some(cookie))
+        }
+        None => with_cookies(&browser, redirect(next), None),
+    }
+}
+
+fn login_form(
+    state: &AppState,
+    browser: &Browser,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let tr = browser.tr();
+    let csrf = browser.csrf_token(state);
+    let title = tr.t("login-title");
+    app_page(
+        state,
+        browser,
+        PageSpec {
+            status,
+            title: &title,
+            current: "",
+            here: "/app/login",
+        },
+        pages::login(&tr, &csrf, error),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    error: Option<String>,
+}
+
+/// Why a sign-in was refused, as the redirect to the form says it.
+const LOGIN_ERRORS: [(&str, &str); 3] = [
+    ("empty", "login-error-empty"),
+    ("invalid", "login-error-invalid"),
+    ("disabled", "login-error-disabled"),
+];
+
+async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     match Browser::of(&state, &headers).await {
         Ok(b) if b.user().is_some() => redirect("/app/tools"),
         Ok(b) => {
-            let csrf = b.csrf_token(&state);
-            app_page(
-                &state,
-                &b,
-                StatusCode::OK,
-                "Sign in",
-                "",
-                pages::login(&csrf, None),
-            )
+            let error = LOGIN_ERRORS
+                .iter()
+                .find(|(code, _)| q.error.as_deref() == Some(*code))
+                .map(|(_, id)| b.tr().t(id));
+            let status = if error.is_some() {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            };
+            login_form(&state, &b, status, error.as_deref())
         }
         Err(e) => plain_error(e),
     }
@@ -312,28 +435,25 @@ async fn login(
 ) -> Response {
     let posted = Posted(pairs);
     let browser = or_respond!(posting_browser(&state, &headers, &posted).await);
-    let refuse = |message: &str| {
-        let csrf = browser.csrf_token(&state);
-        app_page(
-            &state,
+    // Refused: back to the form (post/redirect/get), the key not kept.
+    let refuse = |code: &str| {
+        with_cookies(
             &browser,
-            StatusCode::UNAUTHORIZED,
-            "Sign in",
-            "",
-            pages::login(&csrf, Some(message)),
+            redirect(&format!("/app/login?error={code}")),
+            None,
         )
     };
     let key = posted.get("api_key").unwrap_or("").trim();
     if key.is_empty() {
-        return refuse("Enter your API key.");
+        return refuse("empty");
     }
     let user = match state.auth().authenticate(state.store_arc(), key).await {
         Ok(Some(auth)) => auth.user,
-        Ok(None) => return refuse("That API key is not valid (or it was revoked)."),
+        Ok(None) => return refuse("invalid"),
         Err(e) => return error_page(&state, &browser, e),
     };
     if user.disabled_at.is_some() {
-        return refuse("Your account is disabled; ask your administrator to enable it.");
+        return refuse("disabled");
     }
     let ttl = state.config().web.session_ttl;
     let session = match portal::start_session(state.store(), user.id, ttl).await {
@@ -369,20 +489,52 @@ async fn logout(
 
 async fn tools(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (browser, user) = or_respond!(signed_in(&state, &headers).await);
-    match tool_rows(&state, &user).await {
-        Ok(rows) => app_page(
+    let tr = browser.tr();
+    match tool_rows(&state, &user, &tr).await {
+        Ok(rows) => nav_page(
             &state,
             &browser,
             StatusCode::OK,
-            "Tools",
+            &tr.t("tools-title"),
             "/app/tools",
-            pages::tools(&rows),
+            pages::tools(&tr, &rows),
         ),
         Err(e) => error_page(&state, &browser, e),
     }
 }
 
-async fn tool_rows(state: &AppState, user: &User) -> Result<Vec<pages::ToolRow>> {
+/// "9.99 USD one-time", "4.99 USD a month", in the reader's language.
+fn price_text(tr: &Tr, agent: &Agent, currency: &str) -> Option<String> {
+    let amount = |p: Decimal| format!("{p:.2}");
+    let positive = |p: Option<Decimal>| p.filter(|p| *p > Decimal::ZERO);
+    let one_time = positive(agent.price_one_time).map(|p| {
+        tr.a(
+            "price-one-time",
+            &[
+                ("amount", Arg::from(&amount(p))),
+                ("currency", Arg::from(currency)),
+            ],
+        )
+    });
+    let monthly = positive(agent.price_monthly).map(|p| {
+        tr.a(
+            "price-monthly",
+            &[
+                ("amount", Arg::from(&amount(p))),
+                ("currency", Arg::from(currency)),
+            ],
+        )
+    });
+    match (one_time, monthly) {
+        (Some(a), Some(b)) => Some(tr.a(
+            "price-either",
+            &[("first", Arg::from(&a)), ("second", Arg::from(&b))],
+        )),
+        (a, b) => a.or(b),
+    }
+}
+
+async fn tool_rows(state: &AppState, user: &User, tr: &Tr) -> Result<Vec<pages::ToolRow>> {
     let visible = calls::visible_tools(state.calls(), user).await?;
     let snapshot = state.catalog().snapshot();
     let entitled = state
@@ -407,7 +559,7 @@ async fn tool_rows(state: &AppState, user: &User) -> Result<Vec<pages::ToolRow>>
                 name: agent.tool_name.clone(),
                 title: agent.name.clone(),
                 description: agent.description.clone(),
-                price: priced.then(|| billing::price_text(agent, currency)),
+                price: price_text(tr, agent, currency),
                 credits_per_call: agent.credits_per_call,
                 bought: entitled.contains(&agent.id),
                 priced,
@@ -435,47 +587,255 @@ async fn visible_entry(
         .ok_or_else(|| Error::NotFound(format!("there is no tool named '{name}' for you")))
 }
 
+#[derive(Deserialize)]
+struct ToolQuery {
+    /// An earlier run (from the history): its arguments fill the form.
+    run: Option<Uuid>,
+    /// The form as this browser last sent it.
+    draft: Option<Uuid>,
+}
+
+/// How long a form's draft is kept.
+const DRAFT_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// A draft's contents.
+#[derive(serde::Serialize, Deserialize)]
+struct DraftData {
+    fields: Vec<(String, String)>,
+    /// Show the validator's problems with the fields.
+    check: bool,
+    outcome: Option<RunOutcome>,
+}
+
 async fn tool_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    Query(q): Query<ToolQuery>,
 ) -> Response {
     let (browser, user) = or_respond!(signed_in(&state, &headers).await);
-    match visible_entry(&state, &user, &name).await {
-        Ok(entry) => render_tool(
+    let tr = browser.tr();
+    let entry = match visible_entry(&state, &user, &name).await {
+        Ok(entry) => entry,
+        Err(e) => return error_page(&state, &browser, e),
+    };
+    let ok = StatusCode::OK;
+    if let Some(id) = q.draft {
+        let draft = match state
+            .store()
+            .form_draft(id, user.id, chrono::Utc::now())
+            .await
+        {
+            Ok(draft) => draft.filter(|d| d.tool_name == entry.agent.tool_name),
+            Err(e) => return error_page(&state, &browser, e.into()),
+        };
+        let data = draft.and_then(|d| serde_json::from_value::<DraftData>(d.data).ok());
+        let Some(data) = data else {
+            // Expired (an hour on): the form afresh, saying so.
+            let outcome = RunOutcome::Failed {
+                text: tr.t("draft-expired"),
+                execution_id: None,
+            };
+            return render_tool(
+                &state,
+                &browser,
+                &user,
+                ok,
+                &entry,
+                &FormState::default(),
+                Some(outcome),
+            )
+            .await;
+        };
+        let mut form_state = FormState::from_pairs(&data.fields);
+        if data.check {
+            let schema = &entry.agent.input_schema;
+            let problems = calls::argument_errors(
+                &entry.validator,
+                schema,
+                &form::arguments(schema, &form_state),
+            );
+            form_state.attach_errors(schema, &problems, &tr);
+        }
+        return render_tool(
             &state,
             &browser,
-            StatusCode::OK,
+            &user,
+            ok,
+            &entry,
+            &form_state,
+            data.outcome,
+        )
+        .await;
+    }
+    let Some(run) = q.run else {
+        return render_tool(
+            &state,
+            &browser,
+            &user,
+            ok,
             &entry,
             &FormState::default(),
-            &[],
             None,
-        ),
-        Err(e) => error_page(&state, &browser, e),
+        )
+        .await;
+    };
+    match state.store().get_execution_log(run).await {
+        Ok(Some(row)) if row.user_id == user.id && row.agent_id == entry.agent.id => {
+            let form_state = row
+                .input_snapshot
+                .as_ref()
+                .map(FormState::from_arguments)
+                .unwrap_or_default();
+            let outcome = outcome_of_row(&row);
+            render_tool(
+                &state,
+                &browser,
+                &user,
+                ok,
+                &entry,
+                &form_state,
+                Some(outcome),
+            )
+            .await
+        }
+        Ok(_) => {
+            render_tool(
+                &state,
+                &browser,
+                &user,
+                ok,
+                &entry,
+                &FormState::default(),
+                None,
+            )
+            .await
+        }
+        Err(e) => error_page(&state, &browser, e.into()),
     }
 }
 
-fn render_tool(
+/// Keep the form as sent and send the browser to see it: the answer of
+/// every post of a tool's form.
+async fn to_draft(
     state: &AppState,
     browser: &Browser,
+    user: &User,
+    tool: &str,
+    data: DraftData,
+    anchor: &str,
+) -> Response {
+    let now = chrono::Utc::now();
+    let draft = FormDraft {
+        id: Uuid::new_v4(),
+        user_id: user.id,
+        tool_name: tool.to_string(),
+        data: match serde_json::to_value(&data) {
+            Ok(v) => v,
+            Err(e) => return error_page(state, browser, Error::Internal(format!("draft: {e}"))),
+        },
+        created_at: now,
+        expires_at: now + DRAFT_TTL,
+    };
+    if let Err(e) = state.store().put_form_draft(&draft).await {
+        return error_page(state, browser, e.into());
+    }
+    with_cookies(
+        browser,
+        redirect(&format!("/app/tools/{tool}?draft={}{anchor}", draft.id)),
+        None,
+    )
+}
+
+/// What a journal row says of its call, for a page shown after the fact.
+fn outcome_of_row(row: &crate::store::ExecutionLog) -> RunOutcome {
+    let execution_id = Some(row.id.to_string());
+    match row.status {
+        ExecutionStatus::Success => RunOutcome::Success {
+            text: row
+                .output_snapshot
+                .as_ref()
+                .map(result_text)
+                .unwrap_or_default(),
+            execution_id,
+            credits: row.credits_consumed,
+        },
+        ExecutionStatus::Failed => RunOutcome::Failed {
+            text: row.error.clone().unwrap_or_default(),
+            execution_id,
+        },
+        ExecutionStatus::Pending | ExecutionStatus::Running => RunOutcome::Running {
+            execution_id: row.id.to_string(),
+        },
+    }
+}
+
+/// A stored result as text: its `text` when it has one, else the JSON.
+fn result_text(output: &serde_json::Value) -> String {
+    match output.get("text").and_then(serde_json::Value::as_str) {
+        Some(text) => text.to_string(),
+        None => serde_json::to_string_pretty(output).unwrap_or_default(),
+    }
+}
+
+async fn render_tool(
+    state: &AppState,
+    browser: &Browser,
+    user: &User,
     status: StatusCode,
     entry: &crate::catalog::CatalogEntry,
     form_state: &FormState,
-    form_errors: &[String],
     outcome: Option<RunOutcome>,
 ) -> Response {
+    let tr = browser.tr();
     let agent = &entry.agent;
     let csrf = browser.csrf_token(state);
-    let body = pages::tool_form(pages::ToolForm {
-        name: &agent.tool_name,
-        title: &agent.name,
-        description: &agent.description,
-        csrf: &csrf,
-        fields: form::render(&agent.input_schema, form_state),
-        form_errors,
-        outcome,
-    });
-    app_page(state, browser, status, &agent.name, "/app/tools", body)
+    let available = match state.store().credit_account(user.id).await {
+        Ok(account) => Some(account.balance - account.reserved),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the credit balance for the form");
+            None
+        }
+    };
+    let not_bought = billing::is_priced(agent)
+        && !state
+            .entitlements()
+            .active_agents(state.store(), user.id)
+            .await
+            .is_ok_and(|ids| ids.contains(&agent.id));
+    let body = pages::tool_form(
+        &tr,
+        pages::ToolForm {
+            name: &agent.tool_name,
+            title: &agent.name,
+            description: &agent.description,
+            csrf: &csrf,
+            fields: form::render(&agent.input_schema, form_state, &tr),
+            summary: &form_state.summary,
+            outcome,
+            credits_per_call: agent.credits_per_call,
+            available,
+            price: price_text(&tr, agent, &state.config().billing.currency),
+            not_bought,
+        },
+    );
+    let here = format!("/app/tools/{}", agent.tool_name);
+    let title = if form_state.summary.is_empty() {
+        agent.name.clone()
+    } else {
+        tr.a("title-with-errors", &[("title", Arg::from(&agent.name))])
+    };
+    app_page(
+        state,
+        browser,
+        PageSpec {
+            status,
+            title: &title,
+            current: "/app/tools",
+            here: &here,
+        },
+        body,
+    )
 }
 
 async fn run_tool(
@@ -491,19 +851,54 @@ async fn run_tool(
         Err(e) => return error_page(&state, &browser, e),
     };
     let mut form_state = FormState::from_pairs(&posted.0);
-    if let Some(array) = posted.get("_add") {
+    // Whatever the post did, the answer is a redirect to the form as sent
+    // (post/redirect/get): reloading, Back and Forward never run it again.
+    let (check, outcome, anchor) = if let Some(array) = posted.get("_add") {
+        // Adding or removing a row runs nothing: the form again, changed.
         form_state.add_row(array);
-        return render_tool(
-            &state,
-            &browser,
-            StatusCode::OK,
-            &entry,
-            &form_state,
-            &[],
-            None,
-        );
+        let last = format!("{array}/{}", form_state.rows(array).saturating_sub(1));
+        (false, None, format!("#{}", form::field_id(&last)))
+    } else if let Some(row) = posted.get("_remove") {
+        form_state.remove_row(row);
+        let array = row.rsplit_once('/').map_or("", |(a, _)| a);
+        (false, None, format!("#{}", form::field_id(array)))
+    } else {
+        match run(&state, &browser.tr(), &user, &entry, &form_state).await {
+            Some(outcome) => (false, Some(outcome), "#result-section".to_string()),
+            None => (true, None, String::new()),
+        }
+    };
+    let data = DraftData {
+        fields: form_state.to_pairs(),
+        check,
+        outcome,
+    };
+    to_draft(
+        &state,
+        &browser,
+        &user,
+        &entry.agent.tool_name,
+        data,
+        &anchor,
+    )
+    .await
+}
+
+/// Run the tool with the form's arguments: what came of it, or `None` when
+/// the arguments have mistakes (shown in the reader's words; nothing is
+/// run or journaled).
+async fn run(
+    state: &AppState,
+    tr: &Tr,
+    user: &Arc<User>,
+    entry: &crate::catalog::CatalogEntry,
+    form_state: &FormState,
+) -> Option<RunOutcome> {
+    let schema = &entry.agent.input_schema;
+    let arguments = form::arguments(schema, form_state);
+    if !calls::argument_errors(&entry.validator, schema, &arguments).is_empty() {
+        return None;
     }
-    let arguments = form::arguments(&entry.agent.input_schema, &form_state);
     let request = CallRequest {
         user: user.clone(),
         tool_name: entry.agent.tool_name.clone(),
@@ -514,101 +909,40 @@ async fn run_tool(
         transport: "web",
     };
     let result = match calls::call(state.calls(), request).await {
-        Ok(r) => r,
+        Ok(result) => result,
         Err(e) => {
-            let text = call_error_text(&e);
-            let outcome = RunOutcome::Failed {
-                text,
+            let id = match e {
+                CallError::Limited { .. } => "run-error-limited",
+                CallError::JournalUnavailable(_) => "run-error-journal",
+                _ => "run-error-unavailable",
+            };
+            tracing::warn!(error = %e, "web run refused");
+            return Some(RunOutcome::Failed {
+                text: tr.t(id),
                 execution_id: None,
-            };
-            let status = if matches!(e, CallError::Limited { .. }) {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            return render_tool(
-                &state,
-                &browser,
-                status,
-                &entry,
-                &form_state,
-                &[],
-                Some(outcome),
-            );
+            });
         }
     };
     let execution_id = result.execution_id.map(|id| id.to_string());
-    match result.error_kind.as_deref() {
-        None => {
-            let outcome = RunOutcome::Success {
-                text: result.text,
-                execution_id,
-                credits: result.credits_consumed,
-            };
-            render_tool(
-                &state,
-                &browser,
-                StatusCode::OK,
-                &entry,
-                &form_state,
-                &[],
-                Some(outcome),
-            )
-        }
-        Some("invalid_arguments") => {
-            let errors = result.validation_errors();
-            let loose = form_state.attach_errors(&errors);
-            render_tool(
-                &state,
-                &browser,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &entry,
-                &form_state,
-                &loose,
-                None,
-            )
-        }
-        Some("missing_credentials") => {
-            let providers = result
+    Some(match result.error_kind.as_deref() {
+        None => RunOutcome::Success {
+            text: result.text,
+            execution_id,
+            credits: result.credits_consumed,
+        },
+        // The catalog changed between the check above and the call.
+        Some("invalid_arguments") => return None,
+        Some("missing_credentials") => RunOutcome::MissingCredentials {
+            providers: result
                 .missing_credentials()
                 .map(|(providers, _)| providers)
-                .unwrap_or_default();
-            let outcome = RunOutcome::MissingCredentials(providers);
-            render_tool(
-                &state,
-                &browser,
-                StatusCode::CONFLICT,
-                &entry,
-                &form_state,
-                &[],
-                Some(outcome),
-            )
-        }
-        Some(_) => {
-            let outcome = RunOutcome::Failed {
-                text: result.text,
-                execution_id,
-            };
-            render_tool(
-                &state,
-                &browser,
-                StatusCode::OK,
-                &entry,
-                &form_state,
-                &[],
-                Some(outcome),
-            )
-        }
-    }
-}
-
-fn call_error_text(e: &CallError) -> String {
-    match e {
-        CallError::JournalUnavailable(_) => {
-            "The gateway cannot record calls right now, so the tool was not run. Try again in a moment.".into()
-        }
-        other => other.to_string(),
-    }
+                .unwrap_or_default(),
+        },
+        Some(_) => RunOutcome::Failed {
+            text: result.text,
+            execution_id,
+        },
+    })
 }
 
 #[derive(Deserialize)]
@@ -622,6 +956,7 @@ async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Response {
     let (browser, user) = or_respond!(signed_in(&state, &headers).await);
+    let tr = browser.tr();
     const PAGE: u32 = 50;
     let before = q.before.as_deref().and_then(|c| {
         let (at, id) = c.split_once('_')?;
@@ -653,27 +988,43 @@ async fn history(
                 r.id
             )
         });
+    let mut names = std::collections::HashMap::new();
     let mut named = Vec::with_capacity(rows.len());
     for row in rows {
-        let tool = tool_name(&state, row.agent_id).await;
-        named.push((row, tool));
+        let name = match names.get(&row.agent_id) {
+            Some(name) => String::clone(name),
+            None => {
+                let name = agent_name(&state, &tr, row.agent_id).await;
+                names.insert(row.agent_id, name.clone());
+                name
+            }
+        };
+        named.push((row, name));
     }
-    app_page(
+    nav_page(
         &state,
         &browser,
         StatusCode::OK,
-        "History",
+        &tr.t("history-title"),
         "/app/history",
-        pages::history(&named, older),
+        pages::history(&tr, &named, older),
     )
 }
 
-/// The tool name shown for a row (errors read as a removed tool: the page
-/// still shows the row).
-async fn tool_name(state: &AppState, agent_id: Uuid) -> String {
-    match state.catalog().tool_name(state.store(), agent_id).await {
-        Ok(Some(name)) => name,
-        _ => "(removed tool)".into(),
+/// The agent's display name for a row (errors read as a removed agent:
+/// the page still shows the row).
+async fn agent_name(state: &AppState, tr: &Tr, agent_id: Uuid) -> String {
+    if let Some(entry) = state
+        .catalog()
+        .snapshot()
+        .entries()
+        .find(|e| e.agent.id == agent_id)
+    {
+        return entry.agent.name.clone();
+    }
+    match state.store().get_agent(agent_id).await {
+        Ok(Some(agent)) => agent.name,
+        _ => tr.t("history-removed-tool"),
     }
 }
 
@@ -683,6 +1034,7 @@ async fn execution(
     Path(id): Path<String>,
 ) -> Response {
     let (browser, user) = or_respond!(signed_in(&state, &headers).await);
+    let tr = browser.tr();
     let not_found = || Error::NotFound("there is no such call in your history".into());
     let Ok(id) = id.parse::<Uuid>() else {
         return error_page(&state, &browser, not_found());
@@ -690,14 +1042,27 @@ async fn execution(
     match state.store().get_execution_log(id).await {
         // Another user's row is indistinguishable from no row.
         Ok(Some(row)) if row.user_id == user.id => {
-            let tool = tool_name(&state, row.agent_id).await;
-            app_page(
+            let name = agent_name(&state, &tr, row.agent_id).await;
+            let tool = state
+                .catalog()
+                .tool_name(state.store(), row.agent_id)
+                .await
+                .ok()
+                .flatten();
+            let again = match &tool {
+                Some(tool) if visible_entry(&state, &user, tool).await.is_ok() => {
+                    Some(format!("/app/tools/{tool}?run={}", row.id))
+                }
+                _ => None,
+            };
+            let title = tr.a("call-title", &[("tool", Arg::from(&name))]);
+            nav_page(
                 &state,
                 &browser,
                 StatusCode::OK,
-                "Call",
+                &title,
                 "/app/history",
-                pages::execution(&row, &tool),
+                pages::execution(&tr, &row, &name, again.as_deref()),
             )
         }
         Ok(_) => error_page(&state, &browser, not_found()),
@@ -707,6 +1072,7 @@ async fn execution(
 
 async fn credits(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (browser, user) = or_respond!(signed_in(&state, &headers).await);
+    let tr = browser.tr();
     let loaded = async {
         let account = state.store().credit_account(user.id).await?;
         let ledger = state.store().list_ledger(user.id, None, 100).await?;
@@ -714,38 +1080,82 @@ async fn credits(State(state): State<AppState>, headers: HeaderMap) -> Response 
     }
     .await;
     match loaded {
-        Ok((account, ledger)) => app_page(
+        Ok((account, ledger)) => nav_page(
             &state,
             &browser,
             StatusCode::OK,
-            "Credits",
+            &tr.t("credits-title"),
             "/app/credits",
-            pages::credits(account.balance, account.reserved, &ledger),
+            pages::credits(&tr, account.balance, account.reserved, &ledger),
         ),
         Err(e) => error_page(&state, &browser, e),
     }
 }
 
 #[derive(Deserialize)]
-struct ProviderQuery {
+struct CredentialsQuery {
     provider: Option<String>,
+    saved: Option<String>,
+    deleted: Option<String>,
+    name: Option<String>,
+    /// The form's problems after a refused save: `field:message-id,…`.
+    errors: Option<String>,
+}
+
+/// The fields of the key form and the messages a refused save may carry.
+const KEY_FIELDS: [&str; 3] = ["provider", "key_name", "value"];
+
+/// `field:id,…` from a redirect, keeping only known fields and key-form
+/// messages (nothing else can be made to appear on the page).
+fn key_errors(tr: &Tr, list: Option<&str>) -> Vec<(String, String)> {
+    list.unwrap_or("")
+        .split(',')
+        .filter_map(|pair| pair.split_once(':'))
+        .filter(|(field, id)| KEY_FIELDS.contains(field) && id.starts_with("keys-error-"))
+        .map(|(field, id)| (field.to_string(), tr.t(id)))
+        .collect()
 }
 
 async fn credentials_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ProviderQuery>,
+    Query(q): Query<CredentialsQuery>,
 ) -> Response {
     let (browser, user) = or_respond!(signed_in(&state, &headers).await);
-    render_credentials(
-        &state,
-        &browser,
-        &user,
-        StatusCode::OK,
-        q.provider.as_deref().unwrap_or(""),
-        None,
-    )
-    .await
+    let errors = key_errors(&browser.tr(), q.errors.as_deref());
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let form = CredentialForm {
+        provider: q.provider.as_deref().unwrap_or(""),
+        key_name: q
+            .name
+            .as_deref()
+            .filter(|_| q.errors.is_some())
+            .unwrap_or("default"),
+        errors,
+    };
+    let done = match (&q.saved, &q.deleted) {
+        (Some(p), _) => Some(Done::Saved(p.clone(), q.name.clone().unwrap_or_default())),
+        (None, Some(p)) => Some(Done::Deleted(p.clone(), q.name.clone().unwrap_or_default())),
+        _ => None,
+    };
+    render_credentials(&state, &browser, &user, status, form, done).await
+}
+
+/// What the redirect after a change reports (shown only when true: the key
+/// is stored, or no longer is).
+enum Done {
+    Saved(String, String),
+    Deleted(String, String),
+}
+
+struct CredentialForm<'a> {
+    provider: &'a str,
+    key_name: &'a str,
+    errors: Vec<(String, String)>,
 }
 
 async fn render_credentials(
@@ -753,12 +1163,25 @@ async fn render_credentials(
     browser: &Browser,
     user: &User,
     status: StatusCode,
-    provider: &str,
-    message: Option<(&str, String)>,
+    form: CredentialForm<'_>,
+    done: Option<Done>,
 ) -> Response {
+    let tr = browser.tr();
     let stored = match state.vault().list(user.id).await {
         Ok(s) => s,
         Err(e) => return error_page(state, browser, e),
+    };
+    let has = |p: &str, n: &str| stored.iter().any(|c| c.provider == p && c.key_name == n);
+    let done = match done {
+        Some(Done::Saved(p, n)) if has(&p, &n) => Some(tr.a(
+            "keys-saved",
+            &[("provider", Arg::from(&p)), ("name", Arg::from(&n))],
+        )),
+        Some(Done::Deleted(p, n)) if !has(&p, &n) => Some(tr.a(
+            "keys-deleted",
+            &[("provider", Arg::from(&p)), ("name", Arg::from(&n))],
+        )),
+        _ => None,
     };
     let mut known: Vec<String> = state
         .catalog()
@@ -769,21 +1192,38 @@ async fn render_credentials(
     known.sort();
     known.dedup();
     let csrf = browser.csrf_token(state);
-    let body = pages::credentials(pages::CredentialsPage {
-        csrf: &csrf,
-        stored: &stored,
-        known: &known,
-        provider,
-        message,
-    });
-    app_page(
-        state,
-        browser,
-        status,
-        "Credentials",
-        "/app/credentials",
-        body,
-    )
+    let title = if form.errors.is_empty() {
+        tr.t("keys-title")
+    } else {
+        tr.a(
+            "title-with-errors",
+            &[("title", Arg::from(&tr.t("keys-title")))],
+        )
+    };
+    let body = pages::credentials(
+        &tr,
+        pages::CredentialsPage {
+            csrf: &csrf,
+            stored: &stored,
+            known: &known,
+            provider: form.provider,
+            key_name: form.key_name,
+            done,
+            errors: &form.errors,
+        },
+    );
+    nav_page(state, browser, status, &title, "/app/credentials", body)
+}
+
+/// A rule a key broke: its field and the message in the reader's words
+/// (never the rule's pattern).
+fn key_field_error(e: &FieldError) -> (&'static str, &'static str) {
+    match (e.field.as_str(), e.rule.as_str()) {
+        ("provider", _) => ("provider", "keys-error-provider"),
+        ("key_name", _) => ("key_name", "keys-error-name"),
+        ("value", "max_size") => ("value", "keys-error-value-size"),
+        _ => ("value", "keys-error-value-empty"),
+    }
 }
 
 async fn save_credential(
@@ -802,51 +1242,48 @@ async fn save_credential(
         Some(k) if !k.is_empty() => k.to_string(),
         _ => creds::default_key_name(),
     };
-    let body = CredentialPut {
-        value: posted.get("value").unwrap_or("").trim().to_string(),
-        key_name,
-    };
-    let outcome = creds::put(&state, &actor(&user, "web"), &user, &provider, body)
-        .await
-        .map(|view| {
-            format!(
-                "Saved your {} key '{}'. Your next call uses it.",
-                view.provider, view.key_name
-            )
-        });
-    after_change(&state, &browser, &user, outcome, &provider).await
-}
-
-/// The credentials page after a change: what happened, or the user's
-/// mistake above the form (kept filled with `provider`); server errors get
-/// the opaque error page.
-async fn after_change(
-    state: &AppState,
-    browser: &Browser,
-    user: &User,
-    outcome: Result<String>,
-    provider: &str,
-) -> Response {
-    match outcome {
-        Ok(text) => {
-            render_credentials(state, browser, user, StatusCode::OK, "", Some(("ok", text))).await
-        }
-        Err(e) if e.status().is_client_error() => {
-            let text = e.public_detail();
-            render_credentials(
-                state,
-                browser,
-                user,
-                e.status(),
-                provider,
-                Some(("error", text)),
-            )
-            .await
-        }
-        Err(e) => error_page(state, browser, e),
+    let value = posted.get("value").unwrap_or("").trim().to_string();
+    let mut errors: Vec<(&str, &str)> = Vec::new();
+    if provider.is_empty() {
+        errors.push(("provider", "keys-error-provider-empty"));
     }
+    if value.is_empty() {
+        errors.push(("value", "keys-error-value-empty"));
+    }
+    if errors.is_empty() {
+        let body = CredentialPut {
+            value,
+            key_name: key_name.clone(),
+        };
+        match creds::put(&state, &actor(&user, "web"), &user, &provider, body).await {
+            Ok(view) => {
+                let to = format!(
+                    "/app/credentials?saved={}&name={}",
+                    pages::url_encode(&view.provider),
+                    pages::url_encode(&view.key_name)
+                );
+                return with_cookies(&browser, redirect(&to), None);
+            }
+            Err(Error::Validation(list)) => errors.extend(list.iter().map(key_field_error)),
+            Err(e) => return error_page(&state, &browser, e),
+        }
+    }
+    // Refused: back to the form with what was typed (never the key).
+    let list = errors
+        .iter()
+        .map(|(field, id)| format!("{field}:{id}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let to = format!(
+        "/app/credentials?provider={}&name={}&errors={}#add",
+        pages::url_encode(&provider),
+        pages::url_encode(&key_name),
+        pages::url_encode(&list)
+    );
+    with_cookies(&browser, redirect(&to), None)
 }
 
+/// Deleting a key asks first; the confirmed delete redirects.
 async fn delete_credential(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -854,42 +1291,85 @@ async fn delete_credential(
 ) -> Response {
     let posted = Posted(pairs);
     let (browser, user) = or_respond!(signed_in_post(&state, &headers, &posted).await);
+    let tr = browser.tr();
     let provider = posted.get("provider").unwrap_or("").to_string();
-    let key_name = posted.get("key_name").map(str::to_string);
-    let outcome = creds::delete(&state, &actor(&user, "web"), &user, &provider, key_name)
-        .await
-        .map(|()| format!("Deleted your {provider} key."));
-    after_change(&state, &browser, &user, outcome, "").await
+    let key_name = posted
+        .get("key_name")
+        .map_or_else(creds::default_key_name, str::to_string);
+    if posted.get("confirm") != Some("yes") {
+        let csrf = browser.csrf_token(&state);
+        let title = tr.t("keys-confirm-title");
+        return nav_page(
+            &state,
+            &browser,
+            StatusCode::OK,
+            &title,
+            "/app/credentials",
+            pages::confirm_delete(&tr, &csrf, &provider, &key_name),
+        );
+    }
+    match creds::delete(
+        &state,
+        &actor(&user, "web"),
+        &user,
+        &provider,
+        Some(key_name.clone()),
+    )
+    .await
+    {
+        // Already gone (deleted in another tab): the same page either way.
+        Ok(()) | Err(Error::NotFound(_)) => {
+            let to = format!(
+                "/app/credentials?deleted={}&name={}",
+                pages::url_encode(&provider),
+                pages::url_encode(&key_name)
+            );
+            with_cookies(&browser, redirect(&to), None)
+        }
+        Err(e) => error_page(&state, &browser, e),
+    }
 }
 
 #[derive(Deserialize)]
 struct TokenQuery {
     token: Option<String>,
+    /// After a refused save: `missing` (with `provider`) or a key-form
+    /// message id.
+    error: Option<String>,
+    provider: Option<String>,
 }
 
 /// A refused connect link: a clear page, nothing stored.
 fn link_refused(state: &AppState, browser: &Browser, e: &LinkError) -> Response {
-    let status = match e {
-        LinkError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        LinkError::OtherUser => StatusCode::FORBIDDEN,
-        LinkError::Used | LinkError::Expired(_) => StatusCode::GONE,
-        LinkError::Malformed | LinkError::Tampered => StatusCode::BAD_REQUEST,
+    let tr = browser.tr();
+    let (status, id) = match e {
+        LinkError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "link-error-unavailable"),
+        LinkError::OtherUser => (StatusCode::FORBIDDEN, "link-error-other-user"),
+        LinkError::Used => (StatusCode::GONE, "link-error-used"),
+        LinkError::Expired(_) => (StatusCode::GONE, "link-error-expired"),
+        LinkError::Malformed | LinkError::Tampered => {
+            (StatusCode::BAD_REQUEST, "link-error-invalid")
+        }
     };
     if let LinkError::Store(err) = e {
         tracing::error!(error = %err, "connect link check failed");
     }
     tracing::info!(reason = ?std::mem::discriminant(e), status = status.as_u16(), "connect link refused");
+    let (title, heading, sign_in) = (
+        tr.t("link-title"),
+        tr.t("link-heading"),
+        tr.t("link-sign-in"),
+    );
     app_page(
         state,
         browser,
-        status,
-        "Link not valid",
-        "",
-        pages::message_page(
-            "This link cannot be used",
-            &e.to_string(),
-            Some(("/app/login", "Sign in to manage your keys")),
-        ),
+        PageSpec {
+            status,
+            title: &title,
+            current: "",
+            here: "/app/login",
+        },
+        pages::message_page(&heading, &tr.t(id), Some(("/app/login", &sign_in))),
     )
 }
 
@@ -914,24 +1394,64 @@ async fn check_link(
     Ok((claims, user))
 }
 
+fn connect_form(
+    state: &AppState,
+    browser: &Browser,
+    status: StatusCode,
+    page: pages::ConnectPage<'_>,
+    uri: &Uri,
+) -> Response {
+    let tr = browser.tr();
+    let title = tr.t("connect-title");
+    let here = uri
+        .path_and_query()
+        .map_or(portal::CONNECT_PATH, |pq| pq.as_str())
+        .to_string();
+    app_page(
+        state,
+        browser,
+        PageSpec {
+            status,
+            title: &title,
+            current: "",
+            here: &here,
+        },
+        pages::connect(&tr, page),
+    )
+}
+
 async fn connect_page(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<TokenQuery>,
 ) -> Response {
     let browser = or_respond!(any_browser(&state, &headers).await);
     let token = q.token.unwrap_or_default();
     match check_link(&state, &browser, &token).await {
         Ok((claims, user)) => {
+            let tr = browser.tr();
+            let error = match (q.error.as_deref(), q.provider.as_deref()) {
+                (Some("missing"), Some(p)) if claims.providers.iter().any(|c| c == p) => {
+                    Some(tr.a("connect-error-missing", &[("provider", Arg::from(p))]))
+                }
+                (Some(id), _) if id.starts_with("keys-error-") => Some(tr.t(id)),
+                _ => None,
+            };
+            let status = if error.is_some() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::OK
+            };
             let csrf = browser.csrf_token(&state);
-            let body = pages::connect(pages::ConnectPage {
+            let page = pages::ConnectPage {
                 csrf: &csrf,
                 token: &token,
                 email: &user.email,
                 providers: &claims.providers,
-                error: None,
-            });
-            app_page(&state, &browser, StatusCode::OK, "Add your keys", "", body)
+                error: error.as_deref(),
+            };
+            connect_form(&state, &browser, status, page, &uri)
         }
         Err(e) => link_refused(&state, &browser, &e),
     }
@@ -949,23 +1469,14 @@ async fn connect(
         Ok(v) => v,
         Err(e) => return link_refused(&state, &browser, &e),
     };
-    let again = |error: String| {
-        let csrf = browser.csrf_token(&state);
-        let body = pages::connect(pages::ConnectPage {
-            csrf: &csrf,
-            token: &token,
-            email: &user.email,
-            providers: &claims.providers,
-            error: Some(&error),
-        });
-        app_page(
-            &state,
-            &browser,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Add your keys",
-            "",
-            body,
-        )
+    // Refused: back to the link's page (post/redirect/get), nothing kept.
+    let again = |query: String| {
+        let to = format!(
+            "{}?token={}&{query}",
+            portal::CONNECT_PATH,
+            pages::url_encode(&token)
+        );
+        with_cookies(&browser, redirect(&to), None)
     };
     let values: Vec<(&String, String)> = claims
         .providers
@@ -982,7 +1493,10 @@ async fn connect(
         })
         .collect();
     if let Some((missing, _)) = values.iter().find(|(_, v)| v.is_empty()) {
-        return again(format!("Paste your {missing} key."));
+        return again(format!(
+            "error=missing&provider={}",
+            pages::url_encode(missing)
+        ));
     }
     let who = actor(&user, "connect-link");
     for (provider, value) in values {
@@ -992,7 +1506,12 @@ async fn connect(
         };
         match creds::put(&state, &who, &user, provider, body).await {
             Ok(_) => {}
-            Err(e) if e.status().is_client_error() => return again(e.public_detail()),
+            Err(Error::Validation(list)) => {
+                let id = list
+                    .first()
+                    .map_or("keys-error-value-empty", |e| key_field_error(e).1);
+                return again(format!("error={id}"));
+            }
             Err(e) => return error_page(&state, &browser, e),
         }
     }
@@ -1007,20 +1526,26 @@ async fn connect(
         tracing::info!(error = %e, "connect link used twice at once");
     }
     tracing::info!(user_id = %user.id, providers = ?claims.providers, "credentials stored through a connect link");
-    let text = format!(
-        "Saved your {} key. Go back to your assistant and call the tool again.",
-        claims.providers.join(", ")
+    with_cookies(&browser, redirect("/app/connect/done"), None)
+}
+
+async fn connect_done(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let browser = or_respond!(any_browser(&state, &headers).await);
+    let tr = browser.tr();
+    let (title, text, sign_in) = (
+        tr.t("connect-done-title"),
+        tr.t("connect-done-text"),
+        tr.t("connect-done-sign-in"),
     );
     app_page(
         &state,
         &browser,
-        StatusCode::OK,
-        "Saved",
-        "",
-        pages::message_page(
-            "Saved",
-            &text,
-            Some(("/app/login", "Sign in to see your tools")),
-        ),
+        PageSpec {
+            status: StatusCode::OK,
+            title: &title,
+            current: "",
+            here: "/app/connect/done",
+        },
+        pages::message_page(&title, &text, Some(("/app/login", &sign_in))),
     )
 }

@@ -1,73 +1,144 @@
 //! The web app's HTML, with maud: every interpolated value is escaped (tool
 //! names and descriptions, results, errors), so no text from an agent, an
 //! engine or a user becomes markup. No inline script or style: the
-//! Content-Security-Policy allows only this app's own two assets.
+//! Content-Security-Policy allows only this app's own assets. Every text a
+//! person reads comes from the language catalogs (`Tr`); agent names and
+//! descriptions are shown as their authors wrote them.
 
+use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
-use crate::store::{ExecutionLog, LedgerEntry};
+use super::form::SummaryItem;
+use super::i18n::{Arg, Lang, Tr};
+use crate::store::{ExecutionLog, ExecutionStatus, LedgerEntry};
 use crate::vault::CredentialInfo;
 
-/// The signed-in user's navigation, or none on public pages.
+/// The page around the content: language, navigation when signed in.
 pub struct Chrome<'a> {
     pub title: &'a str,
     pub email: Option<&'a str>,
     pub csrf: &'a str,
     pub current: &'a str,
+    /// This page's path and query, for the language switcher to come back.
+    pub here: &'a str,
 }
 
-pub fn layout(chrome: &Chrome<'_>, body: Markup) -> Markup {
+pub fn layout(tr: &Tr, chrome: &Chrome<'_>, body: Markup) -> Markup {
+    let nav = [
+        ("/app/tools", "nav-tools"),
+        ("/app/history", "nav-history"),
+        ("/app/credits", "nav-credits"),
+        ("/app/credentials", "nav-credentials"),
+    ];
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(tr.lang.code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
                 title { (chrome.title) " · VieAgent" }
+                link rel="icon" type="image/svg+xml" href="/app/assets/favicon.svg";
                 link rel="stylesheet" href="/app/assets/app.css";
                 script src="/app/assets/app.js" defer {}
             }
-            body {
-                a.skip href="#main" { "Skip to content" }
+            body data-running=(tr.t("run-running")) {
+                a.skip href="#main" { (tr.t("skip-to-content")) }
                 header.top {
                     span.brand { "VieAgent" }
-                    @if let Some(email) = chrome.email {
-                        nav aria-label="Main" {
-                            @for (href, label) in [("/app/tools", "Tools"), ("/app/history", "History"), ("/app/credits", "Credits"), ("/app/credentials", "Credentials")] {
-                                a href=(href) aria-current=[(chrome.current == href).then_some("page")] { (label) }
+                    @if chrome.email.is_some() {
+                        nav aria-label=(tr.t("nav-label")) {
+                            @for (href, id) in nav {
+                                a href=(href) aria-current=[(chrome.current == href).then_some("page")] { (tr.t(id)) }
                             }
                         }
+                    }
+                    nav.lang aria-label=(tr.t("lang-label")) {
+                        @for lang in Lang::ALL {
+                            @if lang == tr.lang {
+                                span lang=(lang.code()) aria-current="true" { (lang.native_name()) }
+                            } @else {
+                                a lang=(lang.code()) hreflang=(lang.code())
+                                    href=(format!("/app/lang/{}?next={}", lang.code(), url_encode(chrome.here))) { (lang.native_name()) }
+                            }
+                        }
+                    }
+                    @if let Some(email) = chrome.email {
                         form.signout method="post" action="/app/logout" {
                             input type="hidden" name="_csrf" value=(chrome.csrf);
                             span.who { (email) }
-                            button.secondary type="submit" { "Sign out" }
+                            button.secondary type="submit" { (tr.t("sign-out")) }
                         }
                     }
                 }
-                main id="main" { (body) }
+                main id="main" tabindex="-1" { (body) }
             }
         }
     }
+}
+
+/// A query-string value, percent-encoded.
+pub fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 pub fn notice(kind: &str, text: &str) -> Markup {
     html! { p class=(format!("notice {kind}")) role=(if kind == "error" { "alert" } else { "status" }) { (text) } }
 }
 
-pub fn login(csrf: &str, error: Option<&str>) -> Markup {
+/// A time as UTC text, which the page's script shows in the reader's own
+/// time zone and language.
+pub fn time(at: &DateTime<Utc>) -> Markup {
     html! {
-        h1 { "Sign in" }
-        p { "Sign in with your VieAgent API key (" code { "vak_…" } "). It is checked once; the browser then keeps a session cookie, never the key." }
-        @if let Some(e) = error { (notice("error", e)) }
+        time datetime=(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) {
+            (at.format("%Y-%m-%d %H:%M UTC"))
+        }
+    }
+}
+
+/// The problems of a submitted form, linking to their fields; the page's
+/// script moves focus here.
+pub fn error_summary(tr: &Tr, items: &[SummaryItem]) -> Markup {
+    html! {
+        @if !items.is_empty() {
+            div.error-summary id="error-summary" role="alert" tabindex="-1" aria-labelledby="error-summary-title" {
+                h2 id="error-summary-title" { (tr.t("error-summary-title")) }
+                ul {
+                    @for item in items {
+                        li {
+                            @if let Some(target) = &item.target {
+                                a href=(format!("#{target}")) { (item.text) }
+                            } @else { (item.text) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn login(tr: &Tr, csrf: &str, error: Option<&str>) -> Markup {
+    let items: Vec<SummaryItem> = error
+        .map(|e| SummaryItem {
+            target: Some("api_key".into()),
+            text: e.to_string(),
+        })
+        .into_iter()
+        .collect();
+    html! {
+        h1 { (tr.t("login-title")) }
+        p { (tr.t("login-intro")) }
+        (error_summary(tr, &items))
         form method="post" action="/app/login" novalidate {
             input type="hidden" name="_csrf" value=(csrf);
             div.field {
-                label for="api_key" { "API key" }
-                input type="password" id="api_key" name="api_key" autocomplete="off" required aria-required="true";
+                label for="api_key" { (tr.t("login-api-key")) }
+                input type="password" id="api_key" name="api_key" autocomplete="off" required aria-required="true"
+                    aria-describedby="api_key-help" aria-invalid=[error.map(|_| "true")];
+                p.help id="api_key-help" { (tr.t("login-api-key-help")) }
             }
-            button type="submit" { "Sign in" }
+            button type="submit" { (tr.t("login-submit")) }
         }
     }
 }
@@ -85,44 +156,58 @@ pub struct ToolRow {
     pub credentials: Vec<(String, bool)>,
 }
 
-pub fn tools(rows: &[ToolRow]) -> Markup {
+fn credits_per_call(tr: &Tr, n: i32) -> String {
+    if n == 0 {
+        tr.t("cost-free-call")
+    } else {
+        tr.a("cost-per-call", &[("n", n.into())])
+    }
+}
+
+pub fn tools(tr: &Tr, rows: &[ToolRow]) -> Markup {
     html! {
-        h1 { "Your tools" }
-        @if rows.is_empty() { p { "No tools are published for you yet." } }
+        h1 { (tr.t("tools-title")) }
+        @if rows.is_empty() { p { (tr.t("tools-empty")) } }
         ul.cards {
             @for t in rows {
                 li.card {
                     h2 { a href=(format!("/app/tools/{}", t.name)) { (t.title) } }
-                    p.mono { (t.name) }
                     p { (t.description) }
                     dl {
-                        dt { "Price" }
-                        dd { (t.price.as_deref().unwrap_or("Free")) " · " (t.credits_per_call) " credits per call" }
+                        dt { (tr.t("tools-price")) }
+                        dd {
+                            (t.price.clone().unwrap_or_else(|| tr.t("tools-free")))
+                            " · " (credits_per_call(tr, t.credits_per_call))
+                        }
                         @if t.priced {
-                            dt { "Bought" }
-                            dd { @if t.bought { "Yes" } @else { "No — ask your administrator to grant access" } }
+                            dt { (tr.t("tools-bought")) }
+                            dd { @if t.bought { (tr.t("yes")) } @else { (tr.t("tools-not-bought")) } }
                         }
                         @if !t.credentials.is_empty() {
-                            dt { "Keys" }
+                            dt { (tr.t("tools-keys")) }
                             dd {
                                 @for (provider, stored) in &t.credentials {
                                     @if *stored {
-                                        span.badge.ok { (provider) " ✓" } " "
+                                        span.badge.ok { (provider) " ✓" span.visually-hidden { " " (tr.t("tools-key-stored")) } } " "
                                     } @else {
-                                        a.button.small href=(format!("/app/credentials?provider={provider}#add")) { "Connect " (provider) } " "
+                                        a.button.small href=(format!("/app/credentials?provider={provider}#add")) {
+                                            (tr.a("tools-connect", &[("provider", Arg::from(provider))]))
+                                        } " "
                                     }
                                 }
                             }
                         }
                     }
-                    a.button href=(format!("/app/tools/{}", t.name)) { "Open" }
+                    a.button href=(format!("/app/tools/{}", t.name)) aria-label=(tr.a("tools-open-label", &[("tool", Arg::from(&t.title))])) { (tr.t("tools-open")) }
                 }
             }
         }
     }
 }
 
-/// What running a tool from its form gave.
+/// What running a tool from its form gave (kept in the form's draft).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RunOutcome {
     Success {
         text: String,
@@ -133,7 +218,13 @@ pub enum RunOutcome {
         text: String,
         execution_id: Option<String>,
     },
-    MissingCredentials(Vec<String>),
+    /// Still running (a page reloaded before the call ended).
+    Running {
+        execution_id: String,
+    },
+    MissingCredentials {
+        providers: Vec<String>,
+    },
 }
 
 pub struct ToolForm<'a> {
@@ -142,73 +233,129 @@ pub struct ToolForm<'a> {
     pub description: &'a str,
     pub csrf: &'a str,
     pub fields: Markup,
-    pub form_errors: &'a [String],
+    pub summary: &'a [SummaryItem],
     pub outcome: Option<RunOutcome>,
+    pub credits_per_call: i32,
+    /// Credits available now (balance less reservations), when known.
+    pub available: Option<i64>,
+    pub price: Option<String>,
+    /// Priced and not bought.
+    pub not_bought: bool,
 }
 
-pub fn tool_form(f: ToolForm<'_>) -> Markup {
+pub fn tool_form(tr: &Tr, f: ToolForm<'_>) -> Markup {
     html! {
-        p { a href="/app/tools" { "← All tools" } }
+        p { a href="/app/tools" { "← " (tr.t("tool-all-tools")) } }
         h1 { (f.title) }
         p { (f.description) }
-        @if let Some(outcome) = &f.outcome {
-            section.result aria-live="polite" {
-                @match outcome {
-                    RunOutcome::Success { text, execution_id, credits } => {
-                        h2 { "Result" }
-                        pre.output id="result" { (text) }
-                        p.meta {
-                            (credits) " credits used"
-                            @if let Some(id) = execution_id { " · " a href=(format!("/app/history/{id}")) { "history entry" } }
-                        }
+        @if let Some(outcome) = &f.outcome { (outcome_section(tr, outcome)) }
+        (error_summary(tr, f.summary))
+        form.run method="post" action=(format!("/app/tools/{}", f.name)) novalidate {
+            input type="hidden" name="_csrf" value=(f.csrf);
+            input type="hidden" name="_tz" value="Z" data-tz;
+            p.required-note { (tr.t("form-required-note")) }
+            (f.fields)
+            dl.cost {
+                dt { (tr.t("tool-cost")) }
+                dd id="cost" {
+                    (credits_per_call(tr, f.credits_per_call))
+                    @if let Some(price) = &f.price { " · " (price) }
+                }
+                @if let Some(available) = f.available {
+                    dt { (tr.t("tool-balance")) }
+                    dd id="available" { (tr.a("credits-count", &[("n", available.into())])) }
+                }
+            }
+            @if f.not_bought { (notice("info", &tr.t("tool-not-bought"))) }
+            @if f.available.is_some_and(|a| a < i64::from(f.credits_per_call)) {
+                (notice("info", &tr.t("tool-short-of-credits")))
+            }
+            p.progress id="progress" role="status" aria-live="polite" hidden { (tr.t("run-running")) }
+            button type="submit" id="run" { (tr.t("run")) }
+        }
+    }
+}
+
+fn outcome_section(tr: &Tr, outcome: &RunOutcome) -> Markup {
+    let history_link = |id: &Option<String>| {
+        html! { @if let Some(id) = id { a href=(format!("/app/history/{id}")) { (tr.t("run-history-entry")) } } }
+    };
+    html! {
+        section.result id="result-section" aria-labelledby="result-title" {
+            @match outcome {
+                RunOutcome::Success { text, execution_id, credits } => {
+                    h2 id="result-title" { (tr.t("run-result")) }
+                    pre.output id="result" tabindex="0" { (text) }
+                    p.meta {
+                        (tr.a("run-credits-used", &[("n", (*credits).into())]))
+                        @if execution_id.is_some() { " · " (history_link(execution_id)) }
                     }
-                    RunOutcome::Failed { text, execution_id } => {
-                        h2 { "The tool did not run" }
-                        pre.output.error id="result" role="alert" { (text) }
-                        @if let Some(id) = execution_id { p.meta { a href=(format!("/app/history/{id}")) { "history entry" } } }
-                    }
-                    RunOutcome::MissingCredentials(providers) => {
-                        h2 { "A key is missing" }
-                        p.notice.error role="alert" {
-                            "This tool needs your key for: " (providers.join(", ")) ". "
+                }
+                RunOutcome::Failed { text, execution_id } => {
+                    h2 id="result-title" { (tr.t("run-failed")) }
+                    pre.output.error id="result" role="alert" tabindex="0" { (text) }
+                    @if execution_id.is_some() { p.meta { (history_link(execution_id)) } }
+                }
+                RunOutcome::Running { execution_id } => {
+                    h2 id="result-title" { (tr.t("run-still-running")) }
+                    p role="status" { (tr.t("run-still-running-text")) " " a href=(format!("/app/history/{execution_id}")) { (tr.t("run-history-entry")) } }
+                }
+                RunOutcome::MissingCredentials { providers } => {
+                    h2 id="result-title" { (tr.t("run-missing-key")) }
+                    div.notice.error role="alert" {
+                        p { (tr.a("run-missing-key-text", &[("providers", Arg::from(&providers.join(", ")))])) }
+                        p {
                             @for p in providers {
-                                a href=(format!("/app/credentials?provider={p}#add")) { "Add your " (p) " key" } " "
+                                a.button.small href=(format!("/app/credentials?provider={p}#add")) {
+                                    (tr.a("run-add-key", &[("provider", Arg::from(p))]))
+                                } " "
                             }
                         }
                     }
                 }
             }
         }
-        @if !f.form_errors.is_empty() {
-            div.notice.error role="alert" {
-                p { "Please correct the highlighted fields." }
-                ul { @for e in f.form_errors { li { (e) } } }
-            }
-        }
-        form.run method="post" action=(format!("/app/tools/{}", f.name)) novalidate {
-            input type="hidden" name="_csrf" value=(f.csrf);
-            (f.fields)
-            p.progress id="progress" role="status" aria-live="polite" hidden { "Running…" }
-            button type="submit" id="run" { "Run" }
-        }
     }
 }
 
-pub fn history(rows: &[(ExecutionLog, String)], older: Option<String>) -> Markup {
+pub fn status_text(tr: &Tr, status: ExecutionStatus) -> String {
+    tr.t(match status {
+        ExecutionStatus::Pending => "status-pending",
+        ExecutionStatus::Running => "status-running",
+        ExecutionStatus::Success => "status-success",
+        ExecutionStatus::Failed => "status-failed",
+    })
+}
+
+fn duration(tr: &Tr, ms: Option<i32>) -> String {
+    match ms {
+        Some(ms) if ms >= 10_000 => tr.a("duration-s", &[("n", (ms / 1000).into())]),
+        Some(ms) => tr.a("duration-ms", &[("n", ms.into())]),
+        None => "—".into(),
+    }
+}
+
+pub fn history(tr: &Tr, rows: &[(ExecutionLog, String)], older: Option<String>) -> Markup {
     html! {
-        h1 { "History" }
-        @if rows.is_empty() { p { "No calls yet." } }
+        h1 { (tr.t("history-title")) }
+        @if rows.is_empty() { p { (tr.t("history-empty")) } }
         @else {
-            div.table {
+            // Scrolls sideways on a phone: a labelled region keys can reach.
+            div.table role="region" aria-label=(tr.t("history-title")) tabindex="0" {
                 table {
-                    thead { tr { th { "When" } th { "Tool" } th { "Status" } th { "Duration" } th { "Credits" } } }
+                    caption.visually-hidden { (tr.t("history-title")) }
+                    thead { tr {
+                        th scope="col" { (tr.t("history-when")) } th scope="col" { (tr.t("history-tool")) }
+                        th scope="col" { (tr.t("history-status")) } th scope="col" { (tr.t("history-duration")) }
+                        th scope="col" { (tr.t("history-credits")) }
+                    } }
                     tbody {
                         @for (row, tool) in rows {
                             tr {
-                                td { a href=(format!("/app/history/{}", row.id)) { (row.created_at.format("%Y-%m-%d %H:%M:%S UTC")) } }
-                                td.mono { (tool) }
-                                td { span class=(format!("badge {}", row.status.as_str())) { (row.status.as_str()) } }
-                                td { @if let Some(ms) = row.duration_ms { (ms) " ms" } @else { "—" } }
+                                td { a href=(format!("/app/history/{}", row.id)) { (time(&row.created_at)) } }
+                                td { (tool) }
+                                td { span class=(format!("badge {}", row.status.as_str())) { (status_text(tr, row.status)) } }
+                                td { (duration(tr, row.duration_ms)) }
                                 td { (row.credits_consumed) }
                             }
                         }
@@ -216,7 +363,7 @@ pub fn history(rows: &[(ExecutionLog, String)], older: Option<String>) -> Markup
                 }
             }
         }
-        @if let Some(cursor) = older { p { a href=(format!("/app/history?before={cursor}")) { "Older calls →" } } }
+        @if let Some(cursor) = older { p { a href=(format!("/app/history?before={cursor}")) { (tr.t("history-older")) " →" } } }
     }
 }
 
@@ -227,45 +374,58 @@ fn pretty(value: &Option<Value>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-pub fn execution(row: &ExecutionLog, tool: &str) -> Markup {
+pub fn execution(tr: &Tr, row: &ExecutionLog, tool: &str, run_again: Option<&str>) -> Markup {
     html! {
-        p { a href="/app/history" { "← History" } }
-        h1 { "Call of " span.mono { (tool) } }
+        p { a href="/app/history" { "← " (tr.t("history-title")) } }
+        h1 { (tr.a("call-title", &[("tool", Arg::from(tool))])) }
         dl.facts {
-            dt { "Status" } dd { span class=(format!("badge {}", row.status.as_str())) { (row.status.as_str()) } }
-            dt { "Started" } dd { (row.created_at.to_rfc3339()) }
-            dt { "Duration" } dd { @if let Some(ms) = row.duration_ms { (ms) " ms" } @else { "—" } }
-            dt { "Credits" } dd { (row.credits_consumed) }
-            dt { "Id" } dd.mono { (row.id) }
+            dt { (tr.t("history-status")) } dd { span class=(format!("badge {}", row.status.as_str())) { (status_text(tr, row.status)) } }
+            dt { (tr.t("call-started")) } dd { (time(&row.created_at)) }
+            dt { (tr.t("history-duration")) } dd { (duration(tr, row.duration_ms)) }
+            dt { (tr.t("history-credits")) } dd { (row.credits_consumed) }
+            dt { (tr.t("call-id")) } dd.mono { (row.id) }
         }
-        @if let Some(e) = &row.error { h2 { "Error" } pre.output.error { (e) } }
-        h2 { "Input (secrets redacted)" }
-        pre.output { (pretty(&row.input_snapshot)) }
-        h2 { "Output (secrets redacted)" }
-        pre.output { (pretty(&row.output_snapshot)) }
+        @if let Some(href) = run_again { p { a.button href=(href) { (tr.t("call-run-again")) } } }
+        @if let Some(e) = &row.error { h2 { (tr.t("call-error")) } pre.output.error tabindex="0" { (e) } }
+        h2 { (tr.t("call-input")) }
+        pre.output tabindex="0" { (pretty(&row.input_snapshot)) }
+        h2 { (tr.t("call-output")) }
+        pre.output tabindex="0" { (pretty(&row.output_snapshot)) }
     }
 }
 
-pub fn credits(balance: i64, reserved: i64, ledger: &[LedgerEntry]) -> Markup {
+fn ledger_reason(tr: &Tr, reason: &str) -> String {
+    match reason {
+        "call" => tr.t("ledger-call"),
+        "signup" => tr.t("ledger-signup"),
+        other => other.to_string(),
+    }
+}
+
+pub fn credits(tr: &Tr, balance: i64, reserved: i64, ledger: &[LedgerEntry]) -> Markup {
     html! {
-        h1 { "Credits" }
+        h1 { (tr.t("credits-title")) }
         dl.facts {
-            dt { "Balance" } dd id="balance" { (balance) }
-            dt { "Reserved by calls running now" } dd { (reserved) }
-            dt { "Available" } dd { (balance - reserved) }
+            dt { (tr.t("credits-balance")) } dd id="balance" { (balance) }
+            dt { (tr.t("credits-reserved")) } dd { (reserved) }
+            dt { (tr.t("credits-available")) } dd { (balance - reserved) }
         }
-        h2 { "Ledger" }
-        @if ledger.is_empty() { p { "No entries yet." } }
+        h2 id="ledger" { (tr.t("credits-ledger")) }
+        @if ledger.is_empty() { p { (tr.t("credits-ledger-empty")) } }
         @else {
-            div.table {
+            div.table role="region" aria-labelledby="ledger" tabindex="0" {
                 table {
-                    thead { tr { th { "When" } th { "Change" } th { "Reason" } th { "Balance after" } } }
+                    caption.visually-hidden { (tr.t("credits-ledger")) }
+                    thead { tr {
+                        th scope="col" { (tr.t("history-when")) } th scope="col" { (tr.t("credits-change")) }
+                        th scope="col" { (tr.t("credits-reason")) } th scope="col" { (tr.t("credits-balance-after")) }
+                    } }
                     tbody {
                         @for e in ledger {
                             tr {
-                                td { (e.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                                td { (time(&e.created_at)) }
                                 td { @if e.delta > 0 { "+" } (e.delta) }
-                                td { (e.reason) }
+                                td { (ledger_reason(tr, &e.reason)) }
                                 td { (e.balance_after) }
                             }
                         }
@@ -282,31 +442,78 @@ pub struct CredentialsPage<'a> {
     /// Providers the published tools need (for the datalist).
     pub known: &'a [String],
     pub provider: &'a str,
-    pub message: Option<(&'a str, String)>,
+    pub key_name: &'a str,
+    /// What just happened (after a redirect).
+    pub done: Option<String>,
+    /// The form's problems, by field (`provider`, `key_name`, `value`).
+    pub errors: &'a [(String, String)],
 }
 
-pub fn credentials(p: CredentialsPage<'_>) -> Markup {
+pub fn credentials(tr: &Tr, p: CredentialsPage<'_>) -> Markup {
+    let error_of = |field: &str| {
+        p.errors
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, text)| text.clone())
+    };
+    let summary: Vec<SummaryItem> = p
+        .errors
+        .iter()
+        .map(|(field, text)| SummaryItem {
+            target: Some(field.clone()),
+            text: text.clone(),
+        })
+        .collect();
+    let field = |id: &str, label: String, input: Markup, help: Option<String>| {
+        let error = error_of(id);
+        html! {
+            div.field {
+                label for=(id) { (label) }
+                (input)
+                @if let Some(h) = help { p.help id=(format!("{id}-help")) { (h) } }
+                @if let Some(e) = error { p.field-error id=(format!("{id}-error")) { (e) } }
+            }
+        }
+    };
+    let described = |id: &str, help: bool| {
+        let mut ids = Vec::new();
+        if help {
+            ids.push(format!("{id}-help"));
+        }
+        if error_of(id).is_some() {
+            ids.push(format!("{id}-error"));
+        }
+        (!ids.is_empty()).then(|| ids.join(" "))
+    };
+    let invalid = |id: &str| error_of(id).map(|_| "true");
     html! {
-        h1 { "Your keys" }
-        p { "Provider keys are stored encrypted in the gateway's Vault and used only for your own calls. They are never shown again, not even to you." }
-        @if let Some((kind, text)) = &p.message { (notice(kind, text)) }
-        @if p.stored.is_empty() { p { "No keys stored yet." } }
+        h1 { (tr.t("keys-title")) }
+        p { (tr.t("keys-intro")) }
+        @if let Some(text) = &p.done { (notice("ok", text)) }
+        @if p.stored.is_empty() { p { (tr.t("keys-empty")) } }
         @else {
-            div.table {
+            div.table role="region" aria-label=(tr.t("keys-stored")) tabindex="0" {
                 table {
-                    thead { tr { th { "Provider" } th { "Name" } th { "Updated" } th { span.visually-hidden { "Actions" } } } }
+                    caption.visually-hidden { (tr.t("keys-stored")) }
+                    thead { tr {
+                        th scope="col" { (tr.t("keys-provider")) } th scope="col" { (tr.t("keys-name")) }
+                        th scope="col" { (tr.t("keys-updated")) } th scope="col" { span.visually-hidden { (tr.t("keys-actions")) } }
+                    } }
                     tbody {
                         @for c in p.stored {
                             tr {
                                 td.mono { (c.provider) }
                                 td { (c.key_name) }
-                                td { (c.updated_at.format("%Y-%m-%d %H:%M UTC")) }
+                                td { (time(&c.updated_at)) }
                                 td {
                                     form method="post" action="/app/credentials/delete" {
                                         input type="hidden" name="_csrf" value=(p.csrf);
                                         input type="hidden" name="provider" value=(c.provider);
                                         input type="hidden" name="key_name" value=(c.key_name);
-                                        button.secondary.small type="submit" aria-label=(format!("Delete {} key {}", c.provider, c.key_name)) { "Delete" }
+                                        button.secondary.small type="submit"
+                                            aria-label=(tr.a("keys-delete-label", &[("provider", Arg::from(&c.provider)), ("name", Arg::from(&c.key_name))])) {
+                                            (tr.t("keys-delete"))
+                                        }
                                     }
                                 }
                             }
@@ -315,24 +522,43 @@ pub fn credentials(p: CredentialsPage<'_>) -> Markup {
                 }
             }
         }
-        h2 id="add" { "Add or replace a key" }
+        h2 id="add" { (tr.t("keys-add-title")) }
+        (error_summary(tr, &summary))
         form method="post" action="/app/credentials" novalidate {
             input type="hidden" name="_csrf" value=(p.csrf);
-            div.field {
-                label for="provider" { "Provider" }
-                input type="text" id="provider" name="provider" value=(p.provider) list="providers" autocomplete="off" required aria-required="true" aria-describedby="provider-help";
-                p.help id="provider-help" { "e.g. openai, anthropic, google_sheets" }
+            (field("provider", tr.t("keys-provider"), html! {
+                input type="text" id="provider" name="provider" value=(p.provider) list="providers" autocomplete="off"
+                    spellcheck="false" autocapitalize="off"
+                    required aria-required="true" aria-describedby=[described("provider", true)] aria-invalid=[invalid("provider")];
                 datalist id="providers" { @for k in p.known { option value=(k) {} } }
+            }, Some(tr.t("keys-provider-help"))))
+            (field("key_name", tr.t("keys-name"), html! {
+                input type="text" id="key_name" name="key_name" value=(p.key_name) autocomplete="off"
+                    aria-describedby=[described("key_name", true)] aria-invalid=[invalid("key_name")];
+            }, Some(tr.t("keys-name-help"))))
+            (field("value", tr.t("keys-value"), html! {
+                input type="password" id="value" name="value" autocomplete="off" required aria-required="true"
+                    aria-describedby=[described("value", false)] aria-invalid=[invalid("value")];
+            }, None))
+            button type="submit" { (tr.t("keys-save")) }
+        }
+    }
+}
+
+/// "Delete this key?" before a key is deleted.
+pub fn confirm_delete(tr: &Tr, csrf: &str, provider: &str, key_name: &str) -> Markup {
+    html! {
+        h1 { (tr.t("keys-confirm-title")) }
+        p { (tr.a("keys-confirm-text", &[("provider", Arg::from(provider)), ("name", Arg::from(key_name))])) }
+        form method="post" action="/app/credentials/delete" {
+            input type="hidden" name="_csrf" value=(csrf);
+            input type="hidden" name="provider" value=(provider);
+            input type="hidden" name="key_name" value=(key_name);
+            input type="hidden" name="confirm" value="yes";
+            div.actions {
+                button.danger type="submit" { (tr.t("keys-confirm-yes")) }
+                a.button.secondary href="/app/credentials" { (tr.t("cancel")) }
             }
-            div.field {
-                label for="key_name" { "Key name" }
-                input type="text" id="key_name" name="key_name" value="default" autocomplete="off";
-            }
-            div.field {
-                label for="value" { "Key" }
-                input type="password" id="value" name="value" autocomplete="off" required aria-required="true";
-            }
-            button type="submit" { "Save key" }
         }
     }
 }
@@ -345,21 +571,29 @@ pub struct ConnectPage<'a> {
     pub error: Option<&'a str>,
 }
 
-pub fn connect(p: ConnectPage<'_>) -> Markup {
+pub fn connect(tr: &Tr, p: ConnectPage<'_>) -> Markup {
+    let summary: Vec<SummaryItem> = p
+        .error
+        .map(|e| SummaryItem {
+            target: p.providers.first().map(|pr| format!("key-{pr}")),
+            text: e.to_string(),
+        })
+        .into_iter()
+        .collect();
     html! {
-        h1 { "Add your keys" }
-        p { "For the account " strong { (p.email) } ". The keys go straight to the gateway's encrypted Vault; they are not shown to your assistant. This link works once." }
-        @if let Some(e) = p.error { (notice("error", e)) }
+        h1 { (tr.t("connect-title")) }
+        p { (tr.a("connect-intro", &[("email", Arg::from(p.email))])) }
+        (error_summary(tr, &summary))
         form method="post" action="/app/connect" novalidate {
             input type="hidden" name="_csrf" value=(p.csrf);
             input type="hidden" name="token" value=(p.token);
             @for provider in p.providers {
                 div.field {
-                    label for=(format!("key-{provider}")) { "Your " (provider) " key" }
+                    label for=(format!("key-{provider}")) { (tr.a("connect-key-label", &[("provider", Arg::from(provider))])) }
                     input type="password" id=(format!("key-{provider}")) name=(format!("key:{provider}")) autocomplete="off" required aria-required="true";
                 }
             }
-            button type="submit" { "Save" }
+            button type="submit" { (tr.t("connect-save")) }
         }
     }
 }
@@ -371,3 +605,29 @@ pub fn message_page(heading: &str, text: &str, link: Option<(&str, &str)>) -> Ma
         @if let Some((href, label)) = link { p { a href=(href) { (label) } } }
     }
 }
+
+/// A page for when even the language could not be worked out well: both.
+pub fn bilingual_error() -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="vi" {
+            head { meta charset="utf-8"; title { "VieAgent" } }
+            body {
+                main {
+                    h1 { "Đã xảy ra lỗi" }
+                    p { "Vui lòng thử lại sau ít phút." }
+                    h1 lang="en" { "Something went wrong" }
+                    p lang="en" { "Please try again in a moment." }
+                }
+            }
+        }
+    }
+}
+
+/// The app's icon: the brand's initials on its colour.
+pub const FAVICON: &str = concat!(
+    r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">"##,
+    r##"<rect width="64" height="64" rx="14" fill="#0b5cad"/>"##,
+    r##"<text x="32" y="43" font-family="Arial,sans-serif" font-size="30" font-weight="700" fill="#fff" text-anchor="middle">VA</text>"##,
+    "</svg>"
+);

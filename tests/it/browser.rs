@@ -25,12 +25,12 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver on a free port, stopped with the test.
-struct Driver {
+pub struct Driver {
     _process: tokio::process::Child,
     url: String,
 }
 
-async fn chromedriver() -> Driver {
+pub async fn chromedriver() -> Driver {
     for path in [CHROMIUM, CHROMEDRIVER] {
         assert!(
             std::path::Path::new(path).exists(),
@@ -65,7 +65,7 @@ async fn chromedriver() -> Driver {
     panic!("chromedriver did not start on {url}");
 }
 
-async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
+pub async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -220,6 +220,30 @@ async fn easy_mode_and_connect_links_in_a_real_browser() {
     let result = c.wait().for_element(css("#result")).await.expect("result");
     let text = result.text().await.expect("text");
     assert_eq!(text, "<b>Trip</b> to Da Lat by plane for Ada (2 stops)");
+    // Post/redirect/get: the result page is a GET; Back does not run it again.
+    let result_url = c.current_url().await.expect("url");
+    assert!(
+        result_url
+            .as_str()
+            .contains("/app/tools/trip_planner?draft="),
+        "{result_url}"
+    );
+    let calls_after_run = seen.lock().expect("lock").len();
+    c.back().await.expect("back");
+    c.wait()
+        .for_element(css("form.run"))
+        .await
+        .expect("the form again");
+    c.forward().await.expect("forward");
+    c.wait()
+        .for_element(css("#result"))
+        .await
+        .expect("the result again");
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        calls_after_run,
+        "Back and Forward ran nothing"
+    );
     let form = seen
         .lock()
         .expect("lock")
@@ -247,8 +271,29 @@ async fn easy_mode_and_connect_links_in_a_real_browser() {
         .for_element(css(&format!("#{}-error", field_id("/traveler/age"))))
         .await
         .expect("a field error");
-    assert!(error.text().await.expect("text").contains("must be <= 130"));
+    assert_eq!(
+        error.text().await.expect("text"),
+        "Enter a whole number from 0 to 130."
+    );
     assert_eq!(seen.lock().expect("lock").len(), calls);
+    // Focus is on the error summary; its link takes focus to the field.
+    let focused: Value = c
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .expect("focus");
+    assert_eq!(focused, json!("error-summary"));
+    c.find(css("#error-summary a"))
+        .await
+        .expect("summary link")
+        .click()
+        .await
+        .expect("click");
+    let focused: Value = c
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .expect("focus");
+    assert_eq!(focused, json!(field_id("/traveler/age")));
+    screenshot(&c, "easy-mode-errors.png").await;
 
     // History: the new rows.
     c.find(Locator::LinkText("History"))
@@ -259,8 +304,20 @@ async fn easy_mode_and_connect_links_in_a_real_browser() {
         .expect("history");
     c.wait().for_element(css("table")).await.expect("table");
     let history = c.source().await.expect("source");
-    assert!(history.contains("success") && history.contains("failed"));
-    assert!(history.contains("trip_planner"));
+    assert!(history.contains(">Done<"), "{history}");
+    assert!(
+        history.contains("<td>Trip planner</td>"),
+        "the agent's name"
+    );
+    // The time is shown in the browser's zone by the page's script.
+    let shown = c
+        .find(css("td time"))
+        .await
+        .expect("a time")
+        .text()
+        .await
+        .expect("text");
+    assert!(!shown.contains("UTC") && !shown.is_empty(), "{shown}");
     sources.push(history);
     screenshot(&c, "history.png").await;
 
@@ -278,6 +335,40 @@ async fn easy_mode_and_connect_links_in_a_real_browser() {
         "no sideways scrolling: {width}"
     );
     c.set_window_size(1100, 1300).await.expect("resize");
+
+    // In Vietnamese, through the switcher: the same form, its words translated.
+    c.find(Locator::LinkText("Tiếng Việt"))
+        .await
+        .expect("switcher")
+        .click()
+        .await
+        .expect("switch");
+    c.wait().for_element(css("form.run")).await.expect("form");
+    let vi = c.source().await.expect("source");
+    assert!(vi.contains("lang=\"vi\""), "{vi}");
+    assert!(vi.contains("Các trường có dấu * là bắt buộc."));
+    fill(&c, "/destination", "Đà Lạt").await;
+    fill(&c, "/traveler/name", "").await;
+    c.find(css("#run"))
+        .await
+        .expect("run")
+        .click()
+        .await
+        .expect("run");
+    let error = c
+        .wait()
+        .for_element(css(&format!("#{}-error", field_id("/traveler/name"))))
+        .await
+        .expect("a field error");
+    assert_eq!(error.text().await.expect("text"), "Hãy nhập Name.");
+    screenshot(&c, "easy-mode-form-vi.png").await;
+    c.find(Locator::LinkText("English"))
+        .await
+        .expect("switcher")
+        .click()
+        .await
+        .expect("switch");
+    c.wait().for_element(css("form.run")).await.expect("form");
 
     // A connect link from a failed MCP call: refused while signed in as Ada…
     let (mcp, _) = connect_http(&base, &carol_key, Protocol::Session).await;
@@ -328,7 +419,7 @@ async fn easy_mode_and_connect_links_in_a_real_browser() {
         .expect("save");
     c.wait().for_element(css("h1")).await.expect("page");
     let saved = c.source().await.expect("source");
-    assert!(saved.contains("call the tool again"), "{saved}");
+    assert!(saved.contains("run the tool again"), "{saved}");
     sources.push(saved);
 
     // The call now succeeds over MCP, with the key from the browser.

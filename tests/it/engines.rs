@@ -432,6 +432,15 @@ async fn flowise_describe_chatflow_with_vars_and_openai_node() {
     // `tone` is overridable; `company` is referenced but not enabled.
     assert_eq!(schema["properties"]["tone"]["type"], "string");
     assert!(schema["properties"].get("company").is_none());
+    assert_eq!(
+        schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect::<Vec<_>>(),
+        ["question", "tone"],
+        "the question, then the variables in order of use"
+    );
     assert!(
         d.warnings.iter().any(|w| w.contains("company")),
         "{:?}",
@@ -476,6 +485,15 @@ async fn flowise_describe_agentflow_form_start_node() {
     assert_eq!(
         schema["properties"]["channel"]["enum"],
         json!(["web", "store", "phone"])
+    );
+    assert_eq!(
+        schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect::<Vec<_>>(),
+        ["customerName", "orderTotal", "damaged", "channel"],
+        "the form's order"
     );
     assert_eq!(
         schema["required"],
@@ -750,6 +768,15 @@ async fn activepieces_describe_maps_mcp_tool_input_schema() {
     assert_eq!(schema["properties"]["due"]["format"], "date-time");
     assert_eq!(schema["properties"]["items"]["items"]["type"], "string");
     assert_eq!(schema["properties"]["meta"]["type"], "object");
+    assert_eq!(
+        schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect::<Vec<_>>(),
+        ["email", "amount", "paid", "due", "items", "meta"],
+        "the trigger's order"
+    );
     jsonschema::draft202012::meta::validate(&schema).expect("valid schema");
 }
 

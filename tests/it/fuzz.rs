@@ -187,7 +187,8 @@ fn fuzz_argument_validator() {
                 Value::Object(_) => arguments,
                 other => json!({"a": other}),
             };
-            let errors = vieagent::calls::validate::validation_errors(&validator, &arguments);
+            let errors =
+                vieagent::calls::validate::validation_errors(&validator, &schema, &arguments);
             prop_assert_eq!(
                 errors.is_empty(),
                 validator.is_valid(&arguments),

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod a11y;
 mod admin;
 mod architecture;
 mod billing;
@@ -11,6 +12,7 @@ mod corpus;
 mod deploy;
 mod engines;
 mod engines_recorded;
+mod field_order;
 mod fuzz;
 mod hardening;
 mod manifests;

@@ -34,7 +34,174 @@ crate::backend_tests!(
     purges_wait_for_runs_and_come_forward_when_their_call_ends,
     agents_on_the_old_task_mode_default_move_to_auto,
     replicas_record_their_process,
+    agents_keep_the_authors_field_order,
 );
+
+/// Every write of an input schema keeps the author's field order and every
+/// read gives it back (PostgreSQL's `jsonb` alone sorts keys by length):
+/// create, get, list, update, manifests' changes. A schema edited in the
+/// database keeps the recorded order for the fields it still has; a row
+/// without a record (written before migration 0019) reads as stored.
+async fn agents_keep_the_authors_field_order(backend: Backend) {
+    use crate::field_order::{
+        field_orders, moved_orders, trip_orders, trip_schema, trip_schema_moved,
+    };
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let new = NewAgent {
+        input_schema: trip_schema(),
+        ..new_agent("trip")
+    };
+    let created = store.create_agent(&new).await.expect("create");
+    let id = created.id;
+    let read = |store: DynStore, tool: &'static str| async move {
+        let by_id = store
+            .get_agent_by_tool_name(tool)
+            .await
+            .expect("get")
+            .expect("agent");
+        let again = store
+            .get_agent(by_id.id)
+            .await
+            .expect("get")
+            .expect("agent");
+        let listed = store
+            .list_agents(&AgentFilter::default())
+            .await
+            .expect("list")
+            .into_iter()
+            .find(|a| a.tool_name == tool)
+            .expect("listed");
+        [by_id, again, listed].map(|a| field_orders(&a.input_schema))
+    };
+    assert_eq!(field_orders(&created.input_schema), trip_orders());
+    assert_eq!(
+        read(store.clone(), "trip").await,
+        [(); 3].map(|_| trip_orders())
+    );
+    if backend == Backend::Postgres {
+        // What the test guards against: jsonb alone loses the order.
+        let stored: String =
+            sqlx::query_scalar("SELECT input_schema::text FROM agents WHERE tool_name = 'trip'")
+                .fetch_one(&mut db.raw_pg().await)
+                .await
+                .expect("raw");
+        let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
+        assert_ne!(
+            field_orders(&stored),
+            trip_orders(),
+            "jsonb sorts: {stored}"
+        );
+    }
+
+    // An update that only moves fields.
+    let patch = AgentPatch {
+        input_schema: Some(trip_schema_moved()),
+        ..AgentPatch::default()
+    };
+    let updated = store.update_agent(id, &patch).await.expect("update");
+    assert_eq!(field_orders(&updated.input_schema), moved_orders());
+    assert_eq!(
+        read(store.clone(), "trip").await,
+        [(); 3].map(|_| moved_orders())
+    );
+    // A patch without a schema leaves schema and order alone.
+    let renamed = store
+        .update_agent(
+            id,
+            &AgentPatch {
+                name: Some("Trip".into()),
+                ..AgentPatch::default()
+            },
+        )
+        .await
+        .expect("rename");
+    assert_eq!(field_orders(&renamed.input_schema), moved_orders());
+
+    // Manifests: a create and an update in one transaction.
+    let applied = store
+        .apply_agent_changes(&[
+            AgentChange::Create(NewAgent {
+                input_schema: trip_schema_moved(),
+                ..new_agent("trip_two")
+            }),
+            AgentChange::Update(
+                id,
+                AgentPatch {
+                    input_schema: Some(trip_schema()),
+                    ..AgentPatch::default()
+                },
+            ),
+        ])
+        .await
+        .expect("apply");
+    assert_eq!(
+        applied
+            .iter()
+            .map(|a| field_orders(&a.input_schema))
+            .collect::<Vec<_>>(),
+        vec![moved_orders(), trip_orders()]
+    );
+    assert_eq!(
+        read(store.clone(), "trip").await,
+        [(); 3].map(|_| trip_orders())
+    );
+    assert_eq!(
+        read(store.clone(), "trip_two").await,
+        [(); 3].map(|_| moved_orders())
+    );
+
+    // Edited in the database: `cabin` gone, `zz_added` added. The recorded
+    // fields keep their order; the new one comes after them.
+    let edit = match backend {
+        Backend::Postgres => {
+            "UPDATE agents SET input_schema = jsonb_set(input_schema #- '{properties,cabin}', \
+             '{properties,zz_added}', '{\"type\": \"string\"}') WHERE tool_name = 'trip'"
+        }
+        Backend::Sqlite => {
+            "UPDATE agents SET input_schema = json_set(json_remove(input_schema, '$.properties.cabin'), \
+             '$.properties.zz_added', json('{\"type\": \"string\"}')) WHERE tool_name = 'trip'"
+        }
+    };
+    let without_order = "UPDATE agents SET input_schema_order = NULL WHERE tool_name = 'trip_two'";
+    for sql in [edit, without_order] {
+        let changed = match backend {
+            Backend::Postgres => sqlx::query(sql)
+                .execute(&mut db.raw_pg().await)
+                .await
+                .map(|done| done.rows_affected()),
+            Backend::Sqlite => sqlx::query(sql)
+                .execute(&mut db.raw_sqlite().await)
+                .await
+                .map(|done| done.rows_affected()),
+        };
+        assert_eq!(changed.expect("raw edit"), 1, "{sql}");
+    }
+    let edited = store.get_agent(id).await.expect("get").expect("agent");
+    let mut expected = trip_orders();
+    expected.insert(
+        String::new(),
+        ["trip_title", "legs", "contact", "customer", "zz_added"]
+            .map(String::from)
+            .to_vec(),
+    );
+    assert_eq!(field_orders(&edited.input_schema), expected);
+    // No record: SQLite's text still has the author's order; jsonb's is
+    // by length, then bytes (the migration's note: lost until rewritten).
+    let unrecorded = store
+        .get_agent_by_tool_name("trip_two")
+        .await
+        .expect("get")
+        .expect("agent");
+    let root = field_orders(&unrecorded.input_schema)[""].clone();
+    match backend {
+        Backend::Sqlite => assert_eq!(field_orders(&unrecorded.input_schema), moved_orders()),
+        Backend::Postgres => assert_eq!(
+            root,
+            ["legs", "cabin", "contact", "customer", "trip_title"].map(String::from)
+        ),
+    }
+}
 
 /// A purge waiting for the engine's run: its attempts start again from 0
 /// (a later failure backs off from the start, not from however long the
@@ -389,10 +556,44 @@ async fn web_sessions_expire_and_connect_links_work_once(backend: Backend) {
     );
     assert!(store.connect_link_used(link).await.expect("read"));
 
-    // Sweeping forgets what expired (one session, one link use) and
-    // nothing else.
+    // A form draft: read back whole (key order too), only by its user,
+    // only until it expires.
+    let draft = FormDraft {
+        id: Uuid::new_v4(),
+        user_id: ada.id,
+        tool_name: "trip_planner".into(),
+        data: serde_json::json!({"fields": [["/zeta", "Đà Lạt"], ["/alpha", "1"]], "check": true, "outcome": null}),
+        created_at: now,
+        expires_at: now + ChronoDuration::seconds(60),
+    };
+    store.put_form_draft(&draft).await.expect("draft");
+    let read = store
+        .form_draft(draft.id, ada.id, now)
+        .await
+        .expect("read")
+        .expect("live");
+    assert_eq!(read.data, draft.data);
+    assert_eq!(read.tool_name, "trip_planner");
+    let bob = user(store.as_ref(), "web-bob@example.com").await;
+    assert!(
+        store
+            .form_draft(draft.id, bob.id, now)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .form_draft(draft.id, ada.id, later)
+            .await
+            .expect("read")
+            .is_none()
+    );
+
+    // Sweeping forgets what expired (one session, one link use, one
+    // draft) and nothing else.
     assert_eq!(store.purge_expired_web(now).await.expect("purge"), 0);
-    assert_eq!(store.purge_expired_web(later).await.expect("purge"), 2);
+    assert_eq!(store.purge_expired_web(later).await.expect("purge"), 3);
     assert!(!store.connect_link_used(link).await.expect("read"));
     assert!(
         store

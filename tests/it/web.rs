@@ -196,6 +196,8 @@ pub struct Browserless {
     http: reqwest::Client,
     base: String,
     cookies: BTreeMap<String, String>,
+    /// The browser's `Accept-Language` (English unless a test asks).
+    accept_language: String,
 }
 
 pub struct Page {
@@ -230,6 +232,15 @@ impl Browserless {
                 .expect("client"),
             base: base.to_string(),
             cookies: BTreeMap::new(),
+            accept_language: "en-US,en;q=0.9".into(),
+        }
+    }
+
+    /// A browser set to Vietnamese.
+    pub fn vietnamese(base: &str) -> Self {
+        Self {
+            accept_language: "vi-VN,vi;q=0.9".into(),
+            ..Self::new(base)
         }
     }
 
@@ -244,6 +255,7 @@ impl Browserless {
     async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
         let response = request
             .header("cookie", self.cookie_header())
+            .header("accept-language", &self.accept_language)
             .send()
             .await
             .expect("request");
@@ -285,6 +297,19 @@ impl Browserless {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
         self.send(request).await
+    }
+
+    /// Post, then load the page the redirect names (post/redirect/get).
+    pub async fn post_and_follow(&mut self, path: &str, pairs: &[(&str, &str)]) -> Page {
+        let posted = self.post(path, pairs).await;
+        assert_eq!(
+            posted.status,
+            StatusCode::SEE_OTHER,
+            "{path}: {}",
+            posted.body
+        );
+        let to = posted.location().to_string();
+        self.get(&to).await
     }
 
     pub async fn sign_in(&mut self, key: &str) {
@@ -444,9 +469,10 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
     assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
     let csrf = login.csrf();
     let wrong = web
-        .post("/app/login", &[("_csrf", &csrf), ("api_key", "vak_wrong")])
+        .post_and_follow("/app/login", &[("_csrf", &csrf), ("api_key", "vak_wrong")])
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(!wrong.body.contains("vak_wrong"), "the key is not kept");
     assert!(wrong.body.contains("not valid"), "{}", wrong.body);
     // A post without the CSRF token is refused, even with a good key.
     let forged = web.post("/app/login", &[("api_key", &ada_key)]).await;
@@ -487,12 +513,12 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
     // A submission the schema refuses: field errors, no engine call, one failed row.
     let before = f.engine_calls();
     let bad = web
-        .post(
+        .post_and_follow(
             "/app/tools/trip_planner",
             &[
                 ("_csrf", &csrf),
                 ("/destination", "X"),
-                ("/mode", "1"),
+                ("/mode", "#1"),
                 ("/traveler/name", ""),
                 ("/traveler/age", "200"),
                 ("/stops#rows", "1"),
@@ -500,27 +526,52 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
             ],
         )
         .await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
-    for (pointer, rule) in [
-        ("/destination", "minLength"),
-        ("/traveler/age", "maximum"),
-        ("/traveler/name", "required"),
+    assert_eq!(bad.status, StatusCode::OK, "{}", bad.body);
+    // One plain sentence per field, next to it and in the summary at the
+    // top (linking to it), in the schema's order; no rule names.
+    let mut summary_at = 0;
+    for (pointer, sentence) in [
+        ("/destination", "Enter at least 2 characters."),
+        ("/traveler/name", "Enter Name."),
+        ("/traveler/age", "Enter a whole number from 0 to 130."),
     ] {
-        let error_id = format!("{}-error", field_id(pointer));
+        let id = field_id(pointer);
+        let error_id = format!("{id}-error\">");
         let at = bad
             .body
             .find(&error_id)
-            .unwrap_or_else(|| panic!("{pointer} error"));
-        assert!(bad.body[at..].contains(rule), "{pointer}: {rule}");
+            .unwrap_or_else(|| panic!("{pointer} error: {}", bad.body));
+        assert!(
+            bad.body[at..].starts_with(&format!("{error_id}<span>{sentence}")),
+            "{pointer}: {sentence}"
+        );
+        let link = format!("<a href=\"#{id}\">");
+        let in_summary = bad
+            .body
+            .find(&link)
+            .unwrap_or_else(|| panic!("summary links {pointer}"));
+        assert!(in_summary > summary_at, "summary in field order");
+        summary_at = in_summary;
     }
+    assert!(bad.body.contains("id=\"error-summary\""));
+    assert!(
+        bad.body.contains("<title>Error: Trip planner"),
+        "the title says so"
+    );
+    for developer_words in ["(rule:", "minLength", "maximum", "<=", "required property"] {
+        assert!(!bad.body.contains(developer_words), "{developer_words}");
+    }
+    // The form keeps what was typed.
+    assert!(bad.body.contains("value=\"X\""));
     assert_eq!(f.engine_calls(), before, "no engine call");
-    let rows = f.rows_of(&ada).await;
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].status, ExecutionStatus::Failed);
+    assert!(
+        f.rows_of(&ada).await.is_empty(),
+        "a form's mistakes are not calls"
+    );
 
     // "Add another" adds a row and runs nothing.
     let added = web
-        .post(
+        .post_and_follow(
             "/app/tools/trip_planner",
             &[
                 ("_csrf", &csrf),
@@ -535,7 +586,9 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
             .body
             .contains(&format!("id=\"{}\"", field_id("/stops/1")))
     );
-    assert_eq!(f.rows_of(&ada).await.len(), 1);
+    assert!(added.body.contains("value=\"Hue\""), "kept: {}", added.body);
+    assert!(added.body.contains("Add Stop"), "{}", added.body);
+    assert!(f.rows_of(&ada).await.is_empty());
 
     // A good run: typed arguments, the result escaped, a new history row.
     let ok = web
@@ -544,7 +597,7 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
             &[
                 ("_csrf", &csrf),
                 ("/destination", "Da Lat"),
-                ("/mode", "1"),
+                ("/mode", "#1"),
                 ("/traveler/name", "Ada"),
                 ("/traveler/age", "36"),
                 ("/stops#rows", "2"),
@@ -553,6 +606,15 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
             ],
         )
         .await;
+    // Post/redirect/get: the result is on the page the redirect loads.
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert!(
+        ok.location().starts_with("/app/tools/trip_planner?draft="),
+        "{}",
+        ok.location()
+    );
+    let result_url = ok.location().to_string();
+    let ok = web.get(&result_url).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert!(
         ok.body
@@ -560,6 +622,15 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
         "{}",
         ok.body
     );
+    assert!(ok.body.contains("1 credit used"), "singular: {}", ok.body);
+    // The form is filled as sent, to change and run again.
+    assert!(ok.body.contains("value=\"Hoi An\""), "{}", ok.body);
+    // Reloading it runs nothing again (the journal answers).
+    let calls_after_run = f.engine_calls();
+    let reloaded = web.get(&result_url).await;
+    assert_eq!(reloaded.status, StatusCode::OK);
+    assert!(reloaded.body.contains("Da Lat"), "{}", reloaded.body);
+    assert_eq!(f.engine_calls(), calls_after_run);
     let sent = f.last_engine_body();
     assert_eq!(
         sent["form"],
@@ -567,14 +638,34 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
     );
     assert_eq!(sent["overrideConfig"]["openAIApiKey"], "sk-ada-secret-77");
     let rows = f.rows_of(&ada).await;
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, ExecutionStatus::Success);
     let history = web.get("/app/history").await;
     assert!(history.body.contains(&rows[0].id.to_string()));
-    assert!(history.body.contains("success") && history.body.contains("failed"));
+    // The agent's name, not its tool name; a status people read; a time
+    // the page's script shows in the reader's zone.
+    assert!(
+        history.body.contains("<td>Trip planner</td>"),
+        "{}",
+        history.body
+    );
+    assert!(history.body.contains(">Done<"), "{}", history.body);
+    assert!(history.body.contains("<time datetime=\""));
     let detail = web.get(&format!("/app/history/{}", rows[0].id)).await;
     assert_eq!(detail.status, StatusCode::OK);
     assert!(detail.body.contains("Da Lat"));
+    // "Change and run again": the form filled with that call's arguments.
+    let again = format!("/app/tools/trip_planner?run={}", rows[0].id);
+    assert!(detail.body.contains(&again), "{}", detail.body);
+    let refill = web.get(&again).await;
+    assert!(refill.body.contains("value=\"Hoi An\""), "{}", refill.body);
+    assert!(
+        refill
+            .body
+            .contains("<option value=\"#1\" selected>plane</option>"),
+        "{}",
+        refill.body
+    );
     let credits = web.get("/app/credits").await;
     assert!(credits.body.contains("id=\"balance\""), "{}", credits.body);
 
@@ -599,6 +690,29 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
         bob_tools.body
     );
 
+    let form = bob_web.get("/app/tools/trip_planner").await;
+    let missing = bob_web
+        .post_and_follow(
+            "/app/tools/trip_planner",
+            &[
+                ("_csrf", &form.csrf()),
+                ("/destination", "Hue"),
+                ("/mode", "#2"),
+                ("/traveler/name", "Bob"),
+            ],
+        )
+        .await;
+    assert!(
+        missing.body.contains("A key is missing"),
+        "{}",
+        missing.body
+    );
+    assert!(
+        missing
+            .body
+            .contains("/app/credentials?provider=openai#add")
+    );
+
     // Credentials through the page: stored, listed, never shown back; a
     // post without the token changes nothing.
     let page = bob_web.get("/app/credentials?provider=openai").await;
@@ -611,7 +725,7 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let saved = bob_web
-        .post(
+        .post_and_follow(
             "/app/credentials",
             &[
                 ("_csrf", &csrf),
@@ -621,21 +735,82 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
             ],
         )
         .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
-    assert!(saved.body.contains("Saved your openai key"));
+    assert!(
+        saved.body.contains("Saved your openai key"),
+        "{}",
+        saved.body
+    );
     assert!(!saved.body.contains("sk-bob-9999"));
+    // A forged "saved" notice for a key that is not stored is not shown.
+    let fake = bob_web
+        .get("/app/credentials?saved=anthropic&name=default")
+        .await;
+    assert!(!fake.body.contains("Saved your"), "{}", fake.body);
     let bad_provider = bob_web
-        .post(
+        .post_and_follow(
             "/app/credentials",
             &[("_csrf", &csrf), ("provider", "no spaces!"), ("value", "x")],
         )
         .await;
     assert_eq!(bad_provider.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        bad_provider.body.contains("provider"),
+        bad_provider.body.contains("Use lowercase letters"),
         "{}",
         bad_provider.body
     );
+    assert!(
+        !bad_provider.body.contains("^[a-z"),
+        "no regular expression"
+    );
+    assert!(bad_provider.body.contains("value=\"no spaces!\""), "kept");
+
+    // Deleting asks first; the confirmed delete redirects.
+    let csrf = bob_web.get("/app/credentials").await.csrf();
+    let asked = bob_web
+        .post(
+            "/app/credentials/delete",
+            &[
+                ("_csrf", &csrf),
+                ("provider", "openai"),
+                ("key_name", "default"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.body.contains("Delete this key?"), "{}", asked.body);
+    let bob_id = f
+        .store
+        .get_user_by_email("bob@example.com")
+        .await
+        .expect("get")
+        .expect("bob")
+        .id;
+    let vault = f.app.db.vault(&f.store).await;
+    assert_eq!(
+        vault.list(bob_id).await.expect("list").len(),
+        1,
+        "not yet deleted"
+    );
+    let csrf = asked.csrf();
+    let deleted = bob_web
+        .post(
+            "/app/credentials/delete",
+            &[
+                ("_csrf", &csrf),
+                ("provider", "openai"),
+                ("key_name", "default"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    let after = bob_web.get(deleted.location()).await;
+    assert!(
+        after.body.contains("Deleted your openai key"),
+        "{}",
+        after.body
+    );
+    assert!(vault.list(bob_id).await.expect("list").is_empty());
 
     // Sign out ends the session on the server, not only in the browser.
     let csrf = csrf_of(&mut web).await;
@@ -675,7 +850,7 @@ async fn connect_link_from_a_failed_call_stores_the_key_once(backend: Backend) {
     let page = web.get(&format!("/app/connect?token={tampered}")).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(
-        page.body.contains("changed after the gateway issued it"),
+        page.body.contains("This link is not valid"),
         "{}",
         page.body
     );
@@ -704,12 +879,17 @@ async fn connect_link_from_a_failed_call_stores_the_key_once(backend: Backend) {
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let empty = web
-        .post(
+        .post_and_follow(
             "/app/connect",
             &[("_csrf", &csrf), ("token", &token), ("key:openai", "")],
         )
         .await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        empty.body.contains("Paste your openai key."),
+        "{}",
+        empty.body
+    );
     let saved = web
         .post(
             "/app/connect",
@@ -720,8 +900,9 @@ async fn connect_link_from_a_failed_call_stores_the_key_once(backend: Backend) {
             ],
         )
         .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
-    assert!(saved.body.contains("call the tool again"));
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let saved = web.get(saved.location()).await;
+    assert!(saved.body.contains("run the tool again"), "{}", saved.body);
     assert!(!saved.body.contains("sk-carol-4242"));
 
     // Reused: refused, and the stored key stays the first one.
@@ -988,4 +1169,77 @@ async fn a_key_replaced_elsewhere_is_used_at_once_on_postgres() {
         used, "sk-gina-new",
         "the notification reached the server's Vault"
     );
+}
+
+/// Pages speak the browser's language (Vietnamese or English), the person
+/// can switch (kept by a cookie), and `web.default_locale` decides for a
+/// browser that asks for neither.
+#[tokio::test]
+async fn easy_mode_speaks_vietnamese_and_english() {
+    let f = WebFixture::new(Backend::Sqlite, |_| {}).await;
+    let (_ada, ada_key) = f.user("ada@example.com", Some("sk-ada-vi-1")).await;
+
+    // A Vietnamese browser: Vietnamese pages, messages and plurals.
+    let mut web = Browserless::vietnamese(&f.base());
+    let login = web.get("/app/login").await;
+    assert!(login.body.contains("<html lang=\"vi\">"), "{}", login.body);
+    assert!(login.body.contains("Đăng nhập"));
+    web.sign_in(&ada_key).await;
+    let tools = web.get("/app/tools").await;
+    assert!(tools.body.contains("Công cụ của bạn"), "{}", tools.body);
+    assert!(
+        tools.body.contains("1 tín dụng mỗi lần chạy"),
+        "{}",
+        tools.body
+    );
+    // The author's words stay as written.
+    assert!(tools.body.contains("Trip planner"));
+    let form = web.get("/app/tools/trip_planner").await;
+    let csrf = form.csrf();
+    let bad = web
+        .post_and_follow(
+            "/app/tools/trip_planner",
+            &[
+                ("_csrf", &csrf),
+                ("/destination", "X"),
+                ("/traveler/age", "200"),
+            ],
+        )
+        .await;
+    assert!(bad.body.contains("Có lỗi cần sửa"), "{}", bad.body);
+    assert!(
+        bad.body.contains("Hãy nhập ít nhất 2 ký tự."),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("Hãy nhập số nguyên từ 0 đến 130."));
+
+    // Switching to English: a redirect back, kept for the next pages.
+    let switched = web.get("/app/lang/en?next=/app/tools/trip_planner").await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    assert_eq!(switched.location(), "/app/tools/trip_planner");
+    let form = web.get("/app/tools/trip_planner").await;
+    assert!(form.body.contains("<html lang=\"en\">"));
+    assert!(
+        form.body.contains("Fields marked * are required."),
+        "{}",
+        form.body
+    );
+    // The switcher never sends anyone to another site.
+    let away = web.get("/app/lang/vi?next=//evil.example/x").await;
+    assert_eq!(away.location(), "/app");
+    let away = web.get("/app/lang/vi?next=https://evil.example/").await;
+    assert_eq!(away.location(), "/app");
+
+    // No language asked for: the configured default.
+    for (default, expected) in [("vi", "lang=\"vi\""), ("en", "lang=\"en\"")] {
+        let f = WebFixture::new(Backend::Sqlite, |c| c.web.default_locale = default.into()).await;
+        let page = reqwest::get(format!("{}/app/login", f.base()))
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body");
+        assert!(page.contains(expected), "{default}: {page}");
+    }
 }

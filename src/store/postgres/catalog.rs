@@ -115,6 +115,7 @@ where
             .bind(new.engine_type.as_str())
             .bind(&new.engine_flow_id)
             .bind(&new.input_schema)
+            .bind(schema_order::record(&new.input_schema))
             .bind(&new.required_credential_types)
             .bind(new.price_one_time)
             .bind(new.price_monthly)
@@ -151,6 +152,8 @@ where
     }
     if let Some(v) = &patch.input_schema {
         q.push(", input_schema = ").push_bind(v.clone());
+        q.push(", input_schema_order = ")
+            .push_bind(schema_order::record(v));
     }
     if let Some(v) = &patch.required_credential_types {
         q.push(", required_credential_types = ")

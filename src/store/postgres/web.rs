@@ -1,4 +1,4 @@
-//! Web sessions and connect-link uses on PostgreSQL.
+//! Web sessions, connect-link uses and form drafts on PostgreSQL.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -61,6 +61,29 @@ impl WebStore for PgStore {
         Ok(optional(&self.pool, q, |_| Ok(())).await?.is_some())
     }
 
+    async fn put_form_draft(&self, draft: &FormDraft) -> StoreResult<()> {
+        query(shared::INSERT_DRAFT)
+            .bind(draft.id)
+            .bind(draft.user_id)
+            .bind(&draft.tool_name)
+            .bind(&draft.data)
+            .bind(draft.created_at)
+            .bind(draft.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn form_draft(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<FormDraft>> {
+        let q = query(shared::DRAFT).bind(id).bind(user_id).bind(now);
+        optional(&self.pool, q, row::form_draft).await
+    }
+
     async fn purge_expired_web(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         let sessions = query(shared::PURGE_SESSIONS)
@@ -71,7 +94,11 @@ impl WebStore for PgStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        let drafts = query(shared::PURGE_DRAFTS)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(sessions.rows_affected() + links.rows_affected())
+        Ok(sessions.rows_affected() + links.rows_affected() + drafts.rows_affected())
     }
 }

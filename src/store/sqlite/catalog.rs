@@ -108,6 +108,7 @@ where
             .bind(new.engine_type.as_str())
             .bind(&new.engine_flow_id)
             .bind(json_text(&new.input_schema))
+            .bind(json_text(&schema_order::record(&new.input_schema)))
             .bind(
                 serde_json::to_string(&new.required_credential_types)
                     .unwrap_or_else(|_| "[]".into()),
@@ -148,6 +149,8 @@ where
     }
     if let Some(v) = &patch.input_schema {
         q.push(", input_schema = ").push_bind(json_text(v));
+        q.push(", input_schema_order = ")
+            .push_bind(json_text(&schema_order::record(v)));
     }
     if let Some(v) = &patch.required_credential_types {
         q.push(", required_credential_types = ")

@@ -1,11 +1,11 @@
-//! Web sessions and connect-link uses on SQLite.
+//! Web sessions, connect-link uses and form drafts on SQLite.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::query;
 use uuid::Uuid;
 
-use super::{SqliteStore, ts};
+use super::{SqliteStore, json_text, ts};
 use crate::store::sql::optional;
 use crate::store::web as shared;
 use crate::store::*;
@@ -61,6 +61,32 @@ impl WebStore for SqliteStore {
         Ok(optional(&self.writer, q, |_| Ok(())).await?.is_some())
     }
 
+    async fn put_form_draft(&self, draft: &FormDraft) -> StoreResult<()> {
+        query(shared::INSERT_DRAFT)
+            .bind(draft.id.to_string())
+            .bind(draft.user_id.to_string())
+            .bind(&draft.tool_name)
+            .bind(json_text(&draft.data))
+            .bind(ts(draft.created_at))
+            .bind(ts(draft.expires_at))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn form_draft(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<FormDraft>> {
+        let q = query(shared::DRAFT)
+            .bind(id.to_string())
+            .bind(user_id.to_string())
+            .bind(ts(now));
+        optional(&self.reader, q, row::form_draft).await
+    }
+
     async fn purge_expired_web(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut tx = self.writer.begin().await?;
         let sessions = query(shared::PURGE_SESSIONS)
@@ -71,7 +97,11 @@ impl WebStore for SqliteStore {
             .bind(ts(now))
             .execute(&mut *tx)
             .await?;
+        let drafts = query(shared::PURGE_DRAFTS)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(sessions.rows_affected() + links.rows_affected())
+        Ok(sessions.rows_affected() + links.rows_affected() + drafts.rows_affected())
     }
 }

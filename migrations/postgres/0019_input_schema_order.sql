@@ -1,0 +1,12 @@
+-- The author's order of an agent's input fields. input_schema is JSONB,
+-- which does not keep an object's keys in order (it sorts them by length,
+-- then bytes), and a form lists its fields in the order of `properties`.
+-- The gateway writes this record with every input_schema and puts the
+-- order back on every read (src/store/schema_order.rs): a JSON object
+-- mapping the JSON pointer of each schema object whose `properties` has two
+-- or more keys to those keys in order, e.g.
+--   {"": ["trip_title", "cabin", "legs"], "/properties/legs/items": ["to", "from"]}
+-- Rows written before this migration have none: JSONB has already lost
+-- their order, which comes back when their schema is next written
+-- (agents apply, the admin API, a re-import).
+ALTER TABLE agents ADD COLUMN input_schema_order JSONB;
