@@ -28,9 +28,9 @@ use crate::web::form_flowise;
 /// Window sizes: desktop and phone.
 const WIDTHS: &[(u32, u32)] = &[(1280, 900), (375, 812)];
 
-/// The languages every page is checked in. Any but `en` is chosen through
-/// `GET /app/lang/{lang}?next=…` (a cookie).
-// TODO: add "vi" once `/app/lang/{lang}` exists: &["en", "vi"].
+/// The languages every page is checked in. Any but `en` (Chromium's own)
+/// is chosen through the switcher's `GET /app/lang/{lang}?next=…` (a
+/// cookie).
 const LANGUAGES: &[&str] = &["en", "vi"];
 
 /// The axe rule sets run: WCAG 2.0 and 2.1, A and AA, and best practices.
@@ -581,10 +581,29 @@ async fn axe_finds_no_serious_violations_on_any_page() {
             .await;
             page.goto(
                 &base,
+                "/app/credentials?provider=No+Spaces&name=default&errors=provider%3Akeys-error-provider%2Cvalue%3Akeys-error-value-empty#add",
+                "credentials, a refused save",
+            )
+            .await;
+            // Deleting a key: the confirmation asked first.
+            let delete = c
+                .find(css("form[action='/app/credentials/delete'] button"))
+                .await
+                .expect("a stored key's delete button");
+            delete.click().await.expect("delete");
+            c.wait()
+                .for_element(css("input[name=confirm]"))
+                .await
+                .expect("the confirmation");
+            page.check("credentials, delete confirmation").await;
+            page.goto(
+                &base,
                 &format!("/app/history/{}", uuid::Uuid::new_v4()),
                 "not found",
             )
             .await;
+            page.goto(&base, "/app/connect/done", "connect link, saved")
+                .await;
 
             c.close().await.expect("close");
         }
