@@ -95,6 +95,21 @@ run-error-limited = You are running tools too fast. Wait a moment and try again.
 run-error-journal = The gateway cannot record runs right now, so the tool was not run. Nothing was charged. Try again in a moment.
 run-error-unavailable = The tool could not be run right now. Nothing was charged. Try again in a moment.
 
+run-details = What the agent said
+run-why-purchase-required = This tool is priced and you have not bought it.
+run-why-insufficient-credits = You do not have enough credits for this run. Nothing was charged.
+run-why-access-denied = Your account cannot use this tool.
+run-why-credential-unreadable = One of your keys for this tool can no longer be read. Add it again on the Keys page.
+run-why-credential-rejected = The provider refused your key. Check it, or replace it on the Keys page.
+run-why-timeout = The tool took too long and was stopped. Nothing was charged.
+run-why-rate-limited = The tool is busy right now. Wait a moment and try again.
+run-why-cancelled = The run was stopped before it finished. Nothing was charged.
+run-why-unavailable = The tool's service cannot be reached right now. Nothing was charged. Try again later.
+run-why-flow-missing = This tool is not available at the moment.
+run-why-too-large = The input or the answer is too large for this tool.
+run-why-failed = The tool reported an error.
+draft-expired = This form was kept for an hour and has expired. Fill it in again.
+
 ## Help under fields
 help-length-range = From { $min } to { $max } characters.
 help-length-min = At least { $min } characters.

@@ -88,6 +88,21 @@ run-error-limited = Bạn đang chạy công cụ quá nhanh. Vui lòng chờ m�
 run-error-journal = Hệ thống tạm thời không ghi nhận được lần chạy, nên công cụ chưa được chạy. Bạn không bị trừ gì. Vui lòng thử lại sau ít phút.
 run-error-unavailable = Hiện chưa chạy được công cụ. Bạn không bị trừ gì. Vui lòng thử lại sau ít phút.
 
+run-details = Thông báo từ tác tử
+run-why-purchase-required = Công cụ này có tính phí và bạn chưa mua.
+run-why-insufficient-credits = Bạn không đủ tín dụng cho lần chạy này. Bạn không bị trừ gì.
+run-why-access-denied = Tài khoản của bạn không dùng được công cụ này.
+run-why-credential-unreadable = Không đọc được một khóa của bạn cho công cụ này. Hãy thêm lại khóa ở trang Khóa.
+run-why-credential-rejected = Nhà cung cấp từ chối khóa của bạn. Hãy kiểm tra hoặc thay khóa ở trang Khóa.
+run-why-timeout = Công cụ chạy quá lâu và đã bị dừng. Bạn không bị trừ gì.
+run-why-rate-limited = Công cụ đang bận. Vui lòng chờ một chút rồi thử lại.
+run-why-cancelled = Lần chạy đã bị dừng trước khi xong. Bạn không bị trừ gì.
+run-why-unavailable = Hiện không kết nối được dịch vụ của công cụ. Bạn không bị trừ gì. Vui lòng thử lại sau.
+run-why-flow-missing = Công cụ này tạm thời không dùng được.
+run-why-too-large = Dữ liệu vào hoặc câu trả lời quá lớn cho công cụ này.
+run-why-failed = Công cụ báo lỗi.
+draft-expired = Biểu mẫu này chỉ được giữ trong một giờ và đã hết hạn. Hãy điền lại.
+
 ## Gợi ý dưới trường
 help-length-range = Từ { $min } đến { $max } ký tự.
 help-length-min = Ít nhất { $min } ký tự.

@@ -218,6 +218,7 @@ mod tests {
             "cost-",
             "credits-",
             "csrf-",
+            "draft-",
             "duration-",
             "error-",
             "form-",

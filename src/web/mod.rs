@@ -635,6 +635,7 @@ async fn tool_page(
             let outcome = RunOutcome::Failed {
                 text: tr.t("draft-expired"),
                 execution_id: None,
+                kind: None,
             };
             return render_tool(
                 &state,
@@ -763,6 +764,7 @@ fn outcome_of_row(row: &crate::store::ExecutionLog) -> RunOutcome {
         ExecutionStatus::Failed => RunOutcome::Failed {
             text: row.error.clone().unwrap_or_default(),
             execution_id,
+            kind: None,
         },
         ExecutionStatus::Pending | ExecutionStatus::Running => RunOutcome::Running {
             execution_id: row.id.to_string(),
@@ -920,6 +922,7 @@ async fn run(
             return Some(RunOutcome::Failed {
                 text: tr.t(id),
                 execution_id: None,
+                kind: None,
             });
         }
     };
@@ -938,7 +941,8 @@ async fn run(
                 .map(|(providers, _)| providers)
                 .unwrap_or_default(),
         },
-        Some(_) => RunOutcome::Failed {
+        Some(kind) => RunOutcome::Failed {
+            kind: Some(kind.to_string()),
             text: result.text,
             execution_id,
         },

@@ -207,7 +207,7 @@ pub fn tools(tr: &Tr, rows: &[ToolRow]) -> Markup {
 
 /// What running a tool from its form gave (kept in the form's draft).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RunOutcome {
     Success {
         text: String,
@@ -217,6 +217,10 @@ pub enum RunOutcome {
     Failed {
         text: String,
         execution_id: Option<String>,
+        /// Why, as the call's `error_kind` says (worded from the catalogs);
+        /// `None` when `text` is already the reader's.
+        #[serde(default)]
+        kind: Option<String>,
     },
     /// Still running (a page reloaded before the call ended).
     Running {
@@ -291,9 +295,22 @@ fn outcome_section(tr: &Tr, outcome: &RunOutcome) -> Markup {
                         @if execution_id.is_some() { " · " (history_link(execution_id)) }
                     }
                 }
-                RunOutcome::Failed { text, execution_id } => {
+                RunOutcome::Failed { text, execution_id, kind } => {
                     h2 id="result-title" { (tr.t("run-failed")) }
-                    pre.output.error id="result" role="alert" tabindex="0" { (text) }
+                    @match kind.as_deref().map(|k| failure_reason(k)) {
+                        Some((why, details)) => {
+                            p.notice.error role="alert" { (tr.t(why)) }
+                            // The engine's own words, for engine failures
+                            // only (the gateway's are the sentence above).
+                            @if details && !text.is_empty() {
+                                details.engine {
+                                    summary { (tr.t("run-details")) }
+                                    pre.output.error id="result" tabindex="0" { (text) }
+                                }
+                            }
+                        }
+                        None => { pre.output.error id="result" role="alert" tabindex="0" { (text) } }
+                    }
                     @if execution_id.is_some() { p.meta { (history_link(execution_id)) } }
                 }
                 RunOutcome::Running { execution_id } => {
@@ -315,6 +332,29 @@ fn outcome_section(tr: &Tr, outcome: &RunOutcome) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// Why a run failed, in the catalogs' words, from its `error_kind`; and
+/// whether the engine's own message is worth showing under it.
+fn failure_reason(kind: &str) -> (&'static str, bool) {
+    match kind {
+        "purchase_required" => ("run-why-purchase-required", false),
+        "insufficient_credits" => ("run-why-insufficient-credits", false),
+        "access_denied" => ("run-why-access-denied", false),
+        "credential_unreadable" => ("run-why-credential-unreadable", false),
+        "credential_rejected" => ("run-why-credential-rejected", true),
+        "timeout" | "no_response" => ("run-why-timeout", false),
+        "rate_limited" => ("run-why-rate-limited", false),
+        "cancelled" | "shutdown" => ("run-why-cancelled", false),
+        "unreachable"
+        | "transport"
+        | "not_configured"
+        | "engine_not_configured"
+        | "gateway_rejected" => ("run-why-unavailable", false),
+        "flow_not_found" | "flow_disabled" => ("run-why-flow-missing", false),
+        "payload_too_large" | "response_too_large" => ("run-why-too-large", false),
+        _ => ("run-why-failed", true),
     }
 }
 

@@ -1243,3 +1243,60 @@ async fn easy_mode_speaks_vietnamese_and_english() {
         assert!(page.contains(expected), "{default}: {page}");
     }
 }
+
+/// A run the gateway refuses (a priced tool not bought) reads as a sentence
+/// in the reader's language, and never shows the buyer an admin command.
+#[tokio::test]
+async fn a_refused_run_is_a_sentence_without_admin_commands() {
+    let f = WebFixture::new(Backend::Sqlite, |_| {}).await;
+    let priced = NewAgent {
+        name: "Premium trip planner".into(),
+        tool_name: "premium_trip".into(),
+        price_monthly: Some(rust_decimal::Decimal::new(999, 2)),
+        ..trip_agent()
+    };
+    f.store.create_agent(&priced).await.expect("agent");
+    let (_ada, ada_key) = f.user("ada@example.com", Some("sk-ada-priced-1")).await;
+    let mut web = Browserless::new(&f.base());
+    web.sign_in(&ada_key).await;
+    let mut form = web.get("/app/tools/premium_trip").await;
+    for _ in 0..100 {
+        if form.status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        form = web.get("/app/tools/premium_trip").await;
+    }
+    assert!(form.body.contains("9.99 USD a month"), "{}", form.body);
+    assert!(
+        form.body.contains("you have not bought it yet"),
+        "{}",
+        form.body
+    );
+    let before = f.engine_calls();
+    let refused = web
+        .post_and_follow(
+            "/app/tools/premium_trip",
+            &[
+                ("_csrf", &form.csrf()),
+                ("/destination", "Hue"),
+                ("/mode", "#0"),
+                ("/traveler/name", "Ada"),
+            ],
+        )
+        .await;
+    assert!(
+        refused
+            .body
+            .contains("This tool is priced and you have not bought it."),
+        "{}",
+        refused.body
+    );
+    assert!(
+        !refused.body.contains("vieagent "),
+        "no admin command: {}",
+        refused.body
+    );
+    assert!(!refused.body.contains("entitlements"), "{}", refused.body);
+    assert_eq!(f.engine_calls(), before);
+}
