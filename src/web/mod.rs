@@ -83,7 +83,10 @@ pub fn routes(state: &AppState) -> Router {
             "/app/credentials",
             get(credentials_page).post(save_credential),
         )
-        .route("/app/credentials/delete", post(delete_credential))
+        .route(
+            "/app/credentials/delete",
+            get(confirm_delete).post(delete_credential),
+        )
         .route(portal::CONNECT_PATH, get(connect_page).post(connect))
         .route("/app/connect/done", get(connect_done))
         .route("/app/assets/app.css", get(css))
@@ -1287,7 +1290,36 @@ async fn save_credential(
     with_cookies(&browser, redirect(&to), None)
 }
 
-/// Deleting a key asks first; the confirmed delete redirects.
+/// The confirmed delete; it redirects to the list.
+#[derive(Deserialize)]
+struct KeyQuery {
+    provider: Option<String>,
+    key_name: Option<String>,
+}
+
+/// "Delete this key?": a page of its own (a GET), so that Back from the
+/// list after deleting never lands on a posted form.
+async fn confirm_delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    let (browser, _user) = or_respond!(signed_in(&state, &headers).await);
+    let tr = browser.tr();
+    let provider = q.provider.unwrap_or_default();
+    let key_name = q.key_name.unwrap_or_else(creds::default_key_name);
+    let csrf = browser.csrf_token(&state);
+    let title = tr.t("keys-confirm-title");
+    nav_page(
+        &state,
+        &browser,
+        StatusCode::OK,
+        &title,
+        "/app/credentials",
+        pages::confirm_delete(&tr, &csrf, &provider, &key_name),
+    )
+}
+
 async fn delete_credential(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1295,22 +1327,18 @@ async fn delete_credential(
 ) -> Response {
     let posted = Posted(pairs);
     let (browser, user) = or_respond!(signed_in_post(&state, &headers, &posted).await);
-    let tr = browser.tr();
     let provider = posted.get("provider").unwrap_or("").to_string();
     let key_name = posted
         .get("key_name")
         .map_or_else(creds::default_key_name, str::to_string);
     if posted.get("confirm") != Some("yes") {
-        let csrf = browser.csrf_token(&state);
-        let title = tr.t("keys-confirm-title");
-        return nav_page(
-            &state,
-            &browser,
-            StatusCode::OK,
-            &title,
-            "/app/credentials",
-            pages::confirm_delete(&tr, &csrf, &provider, &key_name),
+        // Not confirmed: ask first.
+        let to = format!(
+            "/app/credentials/delete?provider={}&key_name={}",
+            pages::url_encode(&provider),
+            pages::url_encode(&key_name)
         );
+        return with_cookies(&browser, redirect(&to), None);
     }
     match creds::delete(
         &state,

@@ -546,8 +546,7 @@ pub fn credentials(tr: &Tr, p: CredentialsPage<'_>) -> Markup {
                                 td { (c.key_name) }
                                 td { (time(&c.updated_at)) }
                                 td {
-                                    form method="post" action="/app/credentials/delete" {
-                                        input type="hidden" name="_csrf" value=(p.csrf);
+                                    form method="get" action="/app/credentials/delete" {
                                         input type="hidden" name="provider" value=(c.provider);
                                         input type="hidden" name="key_name" value=(c.key_name);
                                         button.secondary.small type="submit"

@@ -765,18 +765,36 @@ async fn easy_mode_sign_in_run_history_and_isolation(backend: Backend) {
     assert!(bad_provider.body.contains("value=\"no spaces!\""), "kept");
 
     // Deleting asks first; the confirmed delete redirects.
-    let csrf = bob_web.get("/app/credentials").await.csrf();
+    // The list's Delete opens the question as a page of its own (a GET), so
+    // Back from the list afterwards never lands on a posted form.
+    let list = bob_web.get("/app/credentials").await;
+    assert!(
+        list.body
+            .contains("<form method=\"get\" action=\"/app/credentials/delete\">"),
+        "{}",
+        list.body
+    );
     let asked = bob_web
+        .get("/app/credentials/delete?provider=openai&key_name=default")
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    // A post without the confirmation is sent to the question too.
+    let unconfirmed = bob_web
         .post(
             "/app/credentials/delete",
             &[
-                ("_csrf", &csrf),
+                ("_csrf", &list.csrf()),
                 ("provider", "openai"),
                 ("key_name", "default"),
             ],
         )
         .await;
-    assert_eq!(asked.status, StatusCode::OK);
+    assert_eq!(unconfirmed.status, StatusCode::SEE_OTHER);
+    assert!(
+        unconfirmed
+            .location()
+            .starts_with("/app/credentials/delete?provider=openai")
+    );
     assert!(asked.body.contains("Delete this key?"), "{}", asked.body);
     let bob_id = f
         .store
