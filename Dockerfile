@@ -18,6 +18,7 @@ COPY docker/build.sh docker/build.sh
 RUN docker/build.sh deps
 # 2. The gateway.
 COPY migrations migrations
+COPY locales locales
 COPY src src
 RUN docker/build.sh app
 
