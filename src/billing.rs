@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{Error, FieldError, OnConstraint, Result};
+use crate::notify::SessionRegistry;
 use crate::store::{
     Agent, Entitlement, EntitlementKind, ExecutionStatus, LedgerEntry, NewEntitlement, Store,
     StoreError, StoreResult, UsageSample,
@@ -106,19 +107,26 @@ pub fn lapsed_reason(e: &Entitlement, now: DateTime<Utc>) -> String {
     }
 }
 
-/// The user-facing line for a priced tool the user has not bought.
-pub fn purchase_line(agent: &Agent, currency: &str) -> String {
-    format!(
-        "Requires purchase ({}); not yet available to you — ask your administrator to grant access.",
-        price_text(agent, currency)
-    )
+/// The user-facing line for a priced tool the user has not bought: what
+/// it costs and where it is bought (buyers have no administrator).
+pub fn purchase_line(agent: &Agent, currency: &str, buy: Option<&url::Url>) -> String {
+    let price = price_text(agent, currency);
+    match buy {
+        Some(url) => {
+            format!("Requires purchase ({price}); not yet available to you — buy it at {url}.")
+        }
+        None => format!(
+            "Requires purchase ({price}); not yet available to you — buy it on the marketplace."
+        ),
+    }
 }
 
 type CacheEntry = (Arc<Vec<Entitlement>>, Instant);
 
 /// Each user's entitlements, cached for `ttl` (like API keys): a grant or
-/// revocation made through this process applies at once (it invalidates),
-/// one made elsewhere within `ttl`.
+/// revocation made through this process applies at once (it invalidates);
+/// one made elsewhere at once on PostgreSQL (NOTIFY), within `ttl` on
+/// SQLite (e.g. by the CLI).
 pub struct EntitlementCache {
     ttl: Duration,
     entries: Mutex<HashMap<Uuid, CacheEntry>>,
@@ -173,11 +181,34 @@ impl EntitlementCache {
             .collect())
     }
 
+    /// Forget every user's (changes may have been missed).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+
     pub fn invalidate(&self, user_id: Uuid) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(&user_id);
         }
     }
+}
+
+/// A user's entitlements changed: forget the cached ones and tell the
+/// user's MCP sessions `tools/list_changed`. Called by whoever changed them
+/// in this process (admin API, marketplace events) and, on PostgreSQL, by
+/// every replica when the database announces the change (NOTIFY
+/// `vieagent_entitlements`, a trigger on `entitlements`, whoever wrote it:
+/// see [`crate::store::BillingStore::watch_entitlements`]). The replica that
+/// made the change hears it twice; `tools/list_changed` is idempotent.
+pub async fn entitlements_changed(
+    cache: &EntitlementCache,
+    sessions: &SessionRegistry,
+    user_id: Uuid,
+) {
+    cache.invalidate(user_id);
+    sessions.notify_user_tool_list_changed(user_id).await;
 }
 
 /// An entitlement to grant, as the admin API and CLI take it.

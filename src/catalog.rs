@@ -56,6 +56,8 @@ pub struct ListShape {
     pub show_unpurchased: bool,
     /// `billing.currency`, for the purchase line of locked tools.
     pub currency: String,
+    /// Where locked tools are bought (`marketplace.agent_url`).
+    pub market: crate::config::MarketplaceConfig,
 }
 
 impl Default for ListShape {
@@ -64,6 +66,7 @@ impl Default for ListShape {
             page_size: 0,
             show_unpurchased: true,
             currency: "USD".into(),
+            market: Default::default(),
         }
     }
 }
@@ -135,7 +138,12 @@ impl Snapshot {
                 continue;
             };
             let mut marked = tool.clone();
-            let line = crate::billing::purchase_line(&entry.agent, &self.shape.currency);
+            let agent = &entry.agent;
+            let buy = self
+                .shape
+                .market
+                .agent_page(&agent.id.to_string(), &agent.tool_name, None);
+            let line = crate::billing::purchase_line(agent, &self.shape.currency, buy.as_ref());
             marked.description = Some(
                 match marked.description.as_deref() {
                     Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),

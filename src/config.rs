@@ -150,6 +150,61 @@ pub struct Config {
     /// Who may call: OAuth 2.1 access tokens besides API keys.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// The marketplace (VieAgent.vn) that sells agents and credits.
+    #[serde(default)]
+    pub marketplace: MarketplaceConfig,
+}
+
+/// `[marketplace]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketplaceConfig {
+    /// The shared secret that signs `POST /v1/marketplace/events`
+    /// (HMAC-SHA256). Unset: the endpoint answers 503.
+    #[serde(default)]
+    pub webhook_secret: Option<SecretString>,
+    /// An agent's page at the marketplace, where it is bought: a template
+    /// with `{agent_id}` and `{tool}`, e.g.
+    /// `https://vieagent.vn/agents/{agent_id}`.
+    #[serde(default)]
+    pub agent_url: Option<String>,
+    /// Where credits are bought (topped up).
+    #[serde(default)]
+    pub credits_url: Option<url::Url>,
+    /// Where a visitor creates a marketplace account.
+    #[serde(default)]
+    pub signup_url: Option<url::Url>,
+}
+
+impl MarketplaceConfig {
+    /// The page where `agent` is bought, with `return_to` (where the buyer
+    /// comes back to), if the marketplace's address is configured.
+    pub fn agent_page(
+        &self,
+        agent_id: &str,
+        tool: &str,
+        return_to: Option<&str>,
+    ) -> Option<url::Url> {
+        let template = self.agent_url.as_deref()?;
+        let encode =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let filled = template
+            .replace("{agent_id}", &encode(agent_id))
+            .replace("{tool}", &encode(tool));
+        with_return(url::Url::parse(&filled).ok()?, return_to)
+    }
+
+    /// The page where credits are bought, with `return_to`.
+    pub fn credits_page(&self, return_to: Option<&str>) -> Option<url::Url> {
+        with_return(self.credits_url.clone()?, return_to)
+    }
+}
+
+fn with_return(mut url: url::Url, return_to: Option<&str>) -> Option<url::Url> {
+    if let Some(back) = return_to {
+        url.query_pairs_mut().append_pair("return_to", back);
+    }
+    Some(url)
 }
 
 /// `[auth]`
@@ -420,6 +475,28 @@ pub struct WebConfig {
     /// the person chose none: `vi` (VieAgent.vn's buyers) or `en`.
     #[serde(default = "default_locale")]
     pub default_locale: String,
+    /// Sign in to `/app` with the marketplace account (OpenID Connect
+    /// authorization code + PKCE, as a confidential client of
+    /// `auth.oidc.issuer`).
+    #[serde(default)]
+    pub oidc: Option<WebOidcConfig>,
+    /// Whether `/app` also accepts an API key to sign in (the fallback).
+    #[serde(default = "default_true")]
+    pub api_key_sign_in: bool,
+}
+
+/// `[web.oidc]`: the web app's client at the marketplace's identity provider.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebOidcConfig {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Scopes asked for at sign-in.
+    #[serde(default = "default_web_oidc_scopes", deserialize_with = "one_or_many")]
+    pub scopes: Vec<String>,
+}
+
+fn default_web_oidc_scopes() -> Vec<String> {
+    vec!["openid".into(), "email".into(), "profile".into()]
 }
 
 impl Default for WebConfig {
@@ -429,6 +506,8 @@ impl Default for WebConfig {
             connect_link_ttl: default_connect_link_ttl(),
             elicitation_wait: default_elicitation_wait(),
             default_locale: default_locale(),
+            oidc: None,
+            api_key_sign_in: true,
         }
     }
 }
@@ -881,6 +960,7 @@ impl Default for Config {
             public_url: None,
             web: WebConfig::default(),
             auth: AuthConfig::default(),
+            marketplace: MarketplaceConfig::default(),
             demo: None,
         }
     }
@@ -943,6 +1023,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("CONNECT_LINK_TTL", "web.connect_link_ttl"),
     ("ELICITATION_WAIT", "web.elicitation_wait"),
     ("WEB_DEFAULT_LOCALE", "web.default_locale"),
+    ("WEB_OIDC_CLIENT_ID", "web.oidc.client_id"),
+    ("WEB_OIDC_CLIENT_SECRET", "web.oidc.client_secret"),
+    ("WEB_OIDC_SCOPES", "web.oidc.scopes"),
+    ("WEB_API_KEY_SIGN_IN", "web.api_key_sign_in"),
     ("OIDC_ISSUER", "auth.oidc.issuer"),
     ("OIDC_AUDIENCE", "auth.oidc.audience"),
     ("OIDC_JWKS_URL", "auth.oidc.jwks_url"),
@@ -967,6 +1051,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("SIGNUP_CREDITS", "billing.signup_credits"),
     ("CURRENCY", "billing.currency"),
     ("SHOW_UNPURCHASED", "catalog.show_unpurchased"),
+    ("MARKETPLACE_WEBHOOK_SECRET", "marketplace.webhook_secret"),
+    ("MARKETPLACE_AGENT_URL", "marketplace.agent_url"),
+    ("MARKETPLACE_CREDITS_URL", "marketplace.credits_url"),
+    ("MARKETPLACE_SIGNUP_URL", "marketplace.signup_url"),
 ];
 
 /// Where configuration comes from; tests build this by hand.
@@ -1081,6 +1169,29 @@ impl Config {
         if let Some(oidc) = &self.auth.oidc {
             oidc.validate()?;
         }
+        if let Some(web) = &self.web.oidc {
+            if self.auth.oidc.is_none() {
+                return Err(ConfigError::new(
+                    "web.oidc (VIEAGENT_WEB_OIDC_CLIENT_ID)",
+                    "signing in to /app with the marketplace account needs auth.oidc.issuer \
+                     (VIEAGENT_OIDC_ISSUER): the identity provider it signs in at",
+                ));
+            }
+            if web.client_id.trim().is_empty() || web.client_secret.expose_secret().is_empty() {
+                return Err(ConfigError::new(
+                    "web.oidc.client_id / client_secret",
+                    "both are needed (the web app's confidential client at the identity provider)",
+                ));
+            }
+            if !web.scopes.iter().any(|s| s == "openid") {
+                return Err(ConfigError::new("web.oidc.scopes", "must include openid"));
+            }
+        } else if !self.web.api_key_sign_in {
+            return Err(ConfigError::new(
+                "web.api_key_sign_in (VIEAGENT_WEB_API_KEY_SIGN_IN)",
+                "turning API-key sign-in off leaves /app without any sign-in: configure web.oidc",
+            ));
+        }
         if let Some(url) = &self.otlp_endpoint {
             if !cfg!(feature = "otel") {
                 return Err(ConfigError::new(
@@ -1137,6 +1248,50 @@ impl Config {
         ] {
             if let Some(url) = url
                 && !matches!(url.scheme(), "http" | "https")
+            {
+                return Err(ConfigError::new(
+                    setting,
+                    "must be an http:// or https:// URL",
+                ));
+            }
+        }
+        if let Some(secret) = &self.marketplace.webhook_secret
+            && secret.expose_secret().trim().len() < 16
+        {
+            return Err(ConfigError::new(
+                "marketplace.webhook_secret (VIEAGENT_MARKETPLACE_WEBHOOK_SECRET)",
+                "must be at least 16 characters",
+            ));
+        }
+        if let Some(template) = &self.marketplace.agent_url {
+            let sample = self.marketplace.agent_page(
+                "00000000-0000-4000-8000-000000000000",
+                "sample_tool",
+                None,
+            );
+            if !sample.is_some_and(|u| matches!(u.scheme(), "http" | "https"))
+                || !(template.contains("{agent_id}") || template.contains("{tool}"))
+            {
+                return Err(ConfigError::new(
+                    "marketplace.agent_url (VIEAGENT_MARKETPLACE_AGENT_URL)",
+                    "must be an http(s) URL template naming {agent_id} or {tool}, \
+                     e.g. https://vieagent.vn/agents/{agent_id}",
+                ));
+            }
+        }
+        for (setting, url) in [
+            (
+                "marketplace.credits_url (VIEAGENT_MARKETPLACE_CREDITS_URL)",
+                &self.marketplace.credits_url,
+            ),
+            (
+                "marketplace.signup_url (VIEAGENT_MARKETPLACE_SIGNUP_URL)",
+                &self.marketplace.signup_url,
+            ),
+        ] {
+            if url
+                .as_ref()
+                .is_some_and(|u| !matches!(u.scheme(), "http" | "https"))
             {
                 return Err(ConfigError::new(
                     setting,
@@ -1328,6 +1483,17 @@ impl Config {
             "default_locale".into(),
             self.web.default_locale.clone().into(),
         );
+        web.insert("api_key_sign_in".into(), self.web.api_key_sign_in.into());
+        if let Some(o) = &self.web.oidc {
+            let mut t = toml::Table::new();
+            t.insert("client_id".into(), o.client_id.clone().into());
+            t.insert("client_secret".into(), "<redacted>".into());
+            t.insert(
+                "scopes".into(),
+                toml::Value::Array(o.scopes.iter().map(|s| s.clone().into()).collect()),
+            );
+            web.insert("oidc".into(), t.into());
+        }
         table.insert("web".into(), web.into());
         if let Some(oidc) = &self.auth.oidc {
             let mut auth = toml::Table::new();
@@ -1401,6 +1567,24 @@ impl Config {
                 .into(),
         );
         table.insert("limits".into(), limits.into());
+        let mut marketplace = toml::Table::new();
+        if self.marketplace.webhook_secret.is_some() {
+            marketplace.insert("webhook_secret".into(), "<redacted>".into());
+        }
+        if let Some(t) = &self.marketplace.agent_url {
+            marketplace.insert("agent_url".into(), t.clone().into());
+        }
+        for (name, url) in [
+            ("credits_url", &self.marketplace.credits_url),
+            ("signup_url", &self.marketplace.signup_url),
+        ] {
+            if let Some(u) = url {
+                marketplace.insert(name.into(), redact_url(u.as_str()).into());
+            }
+        }
+        if !marketplace.is_empty() {
+            table.insert("marketplace".into(), marketplace.into());
+        }
         toml::to_string(&table).unwrap_or_default()
     }
 }
@@ -1616,6 +1800,35 @@ mod tests {
             })
             .expect("load");
             assert_eq!(c.log_level, "error", "cli beats env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+    fn marketplace_secret_from_env_redacted_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            let env = Sources {
+                file: None,
+                overrides: Overrides::default(),
+                skip_env: false,
+            };
+            jail.set_env(
+                "VIEAGENT_MARKETPLACE_WEBHOOK_SECRET",
+                "whsec-mk7-0123456789",
+            );
+            let c = Config::load(&env).expect("load");
+            let secret = c.marketplace.webhook_secret.as_ref().expect("secret");
+            assert_eq!(secret.expose_secret(), "whsec-mk7-0123456789");
+            let shown = format!("{} {c:?}", c.redacted());
+            assert!(!shown.contains("whsec-mk7"), "{shown}");
+            assert!(shown.contains("webhook_secret = \"<redacted>\""), "{shown}");
+            jail.set_env("VIEAGENT_MARKETPLACE_WEBHOOK_SECRET", "short");
+            let err = Config::load(&env).expect_err("too short");
+            assert!(
+                err.setting.starts_with("marketplace.webhook_secret"),
+                "{err}"
+            );
             Ok(())
         });
     }

@@ -46,6 +46,10 @@ pub enum Error {
     /// message says why, without echoing the token.
     #[error("{0}")]
     InvalidToken(String),
+    /// A signed request (a marketplace event) whose signature or timestamp
+    /// does not check out (401, without a Bearer challenge).
+    #[error("{0}")]
+    BadSignature(String),
     #[error("{0}")]
     Forbidden(String),
     /// Temporarily unable to serve (503 with `Retry-After`); the message is
@@ -155,7 +159,9 @@ impl Error {
             | Error::Duplicate(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Unauthorized | Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized | Error::InvalidToken(_) | Error::BadSignature(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Store(StoreError::Unavailable(_)) | Error::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -205,6 +211,8 @@ impl IntoResponse for Error {
             _ => None,
         };
         let detail = self.public_detail();
+        let challenge =
+            status == StatusCode::UNAUTHORIZED && !matches!(self, Error::BadSignature(_));
         let (errors, problems) = match self {
             Error::Validation(errors) => (errors, Vec::new()),
             Error::Duplicate(error) => (vec![error], Vec::new()),
@@ -229,7 +237,7 @@ impl IntoResponse for Error {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if status == StatusCode::UNAUTHORIZED {
+        if challenge {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -22,6 +22,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod limits;
 pub mod manifests;
+pub mod marketplace;
 pub mod mcp;
 pub mod metrics;
 pub mod notify;

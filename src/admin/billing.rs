@@ -173,10 +173,7 @@ async fn grant_entitlement(
                "expires_at": created.expires_at, "price": created.price.map(|p| p.to_string())}),
     )
     .await;
-    state
-        .sessions()
-        .notify_user_tool_list_changed(user.id)
-        .await;
+    billing::entitlements_changed(state.entitlements(), state.sessions(), user.id).await;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
@@ -204,10 +201,7 @@ async fn revoke_entitlement(
         json!({"user_id": revoked.user_id, "agent_id": revoked.agent_id}),
     )
     .await;
-    state
-        .sessions()
-        .notify_user_tool_list_changed(revoked.user_id)
-        .await;
+    billing::entitlements_changed(state.entitlements(), state.sessions(), revoked.user_id).await;
     Ok(axum::Json(revoked.into()))
 }
 

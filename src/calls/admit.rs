@@ -11,7 +11,7 @@ use crate::billing::{self, Access};
 use crate::scrub::Scrubber;
 use chrono::{DateTime, Utc};
 
-use crate::store::{Agent, CreditAccount, Entitlement, StoreError, User};
+use crate::store::{Agent, CreditAccount, Entitlement, Role, StoreError, User};
 use crate::vault::{Credentials, ResolveError, VaultError};
 
 use super::pipeline::{Call, Pipeline};
@@ -166,13 +166,18 @@ async fn check_access(p: &Pipeline, agent: &Agent, user: &User) -> Result<(), St
         .await
         .map_err(unavailable)?;
     let currency = &p.config().billing.currency;
+    let buy = p
+        .config()
+        .marketplace
+        .agent_page(&agent.id.to_string(), &agent.tool_name, None);
     Err(Stop::Refused(purchase_required(
-        agent, user, currency, balance, lapsed, now,
+        agent, user, currency, balance, lapsed, now, buy,
     )))
 }
 
 /// A priced agent the user has no active entitlement to: what it costs,
-/// why access lapsed (if it did), and how to get it.
+/// why access lapsed (if it did), and how to get it — where to buy it for
+/// a buyer, the command only for an admin.
 fn purchase_required(
     agent: &Agent,
     user: &User,
@@ -180,6 +185,7 @@ fn purchase_required(
     balance: CreditAccount,
     lapsed: Option<Entitlement>,
     now: DateTime<Utc>,
+    buy: Option<url::Url>,
 ) -> Rejection {
     let why = match &lapsed {
         Some(e) => format!("{}.", capitalize(&billing::lapsed_reason(e, now))),
@@ -196,18 +202,16 @@ fn purchase_required(
     Rejection {
         kind: "purchase_required",
         message: format!(
-            "Tool '{}' ({}) requires a purchase: {}. {why} Your balance: {} credits ({} per call). \
-             Ask your administrator to grant access \
-             (vieagent entitlements grant --user {} --agent {} --kind {kind}).",
+            "Tool '{}' ({}) requires a purchase: {}. {why} Your balance: {} credits ({} per call). {}",
             agent.tool_name,
             agent.name,
             billing::price_text(agent, currency),
             balance.available(),
             agent.credits_per_call,
-            user.email,
-            agent.tool_name,
+            how_to_get_access(agent, user, kind, buy.as_ref()),
         ),
         details: Box::new(json!({
+            "buy_url": buy.as_ref().map(url::Url::as_str),
             "agent": agent.tool_name,
             "price_one_time": agent.price_one_time.map(|p| p.to_string()),
             "price_monthly": agent.price_monthly.map(|p| p.to_string()),
@@ -222,6 +226,21 @@ fn purchase_required(
             })),
         })),
         journaled: None,
+    }
+}
+
+/// The way to access: the marketplace for a buyer (never an admin
+/// command: buyers have no administrator), the command for an admin.
+fn how_to_get_access(agent: &Agent, user: &User, kind: &str, buy: Option<&url::Url>) -> String {
+    if user.role == Role::Admin {
+        return format!(
+            "As an admin: vieagent entitlements grant --user {} --agent {} --kind {kind}",
+            user.email, agent.tool_name
+        );
+    }
+    match buy {
+        Some(url) => format!("Buy it at {url}, then call the tool again."),
+        None => "Buy it on the marketplace, then call the tool again.".into(),
     }
 }
 

@@ -72,6 +72,7 @@ impl Pipeline {
                     page_size: config.mcp.tools_page_size,
                     show_unpurchased: config.catalog.show_unpurchased,
                     currency: config.billing.currency.clone(),
+                    market: config.marketplace.clone(),
                 }),
                 links: ConnectLinks::new(
                     vault.clone(),

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use crate::engines::EngineOutput;
 use crate::scrub::Scrubber;
-use crate::store::{Agent, CreditAccount, ExecutionOutcome, ExecutionStatus, JournalResult, User};
+use crate::store::{
+    Agent, CreditAccount, ExecutionOutcome, ExecutionStatus, JournalResult, Role, User,
+};
 
 use super::admit::Rejection;
 use super::invoke::Ran;
@@ -42,7 +44,9 @@ pub(super) async fn start(
     {
         Ok(JournalResult::InsufficientCredits { available }) => {
             let account = p.store().credit_account(user.id).await.ok();
-            let message = insufficient_credits_message(agent, user, available, account);
+            let top_up = p.config().marketplace.credits_page(None);
+            let message =
+                insufficient_credits_message(agent, user, available, account, top_up.as_ref());
             tracing::info!(
                 kind = "insufficient_credits",
                 "call refused before the engine"
@@ -52,6 +56,7 @@ pub(super) async fn start(
                 "insufficient_credits",
                 message,
                 json!({
+                    "top_up_url": top_up.as_ref().map(url::Url::as_str),
                     "credits_per_call": agent.credits_per_call,
                     "available": available,
                     "balance": account.map(|a| a.balance),
@@ -200,6 +205,7 @@ fn insufficient_credits_message(
     user: &User,
     available: i64,
     account: Option<CreditAccount>,
+    top_up: Option<&url::Url>,
 ) -> String {
     let held = match account {
         Some(a) if a.reserved > 0 => format!(
@@ -208,11 +214,23 @@ fn insufficient_credits_message(
         ),
         _ => String::new(),
     };
+    // Where to get credits: the marketplace for a buyer, the command only
+    // for an admin.
+    let how = if user.role == Role::Admin {
+        format!(
+            "As an admin: vieagent credits grant --user {} --amount N --reason \"...\"",
+            user.email
+        )
+    } else {
+        match top_up {
+            Some(url) => format!("Top up your credits at {url}, then call the tool again."),
+            None => "Top up your credits on the marketplace, then call the tool again.".into(),
+        }
+    };
     format!(
         "Not enough credits for tool '{}': it costs {} credits per call and you have {available} \
-         available{held}. Ask your administrator for credits \
-         (vieagent credits grant --user {} --amount N --reason \"...\").",
-        agent.tool_name, agent.credits_per_call, user.email
+         available{held}. {how}",
+        agent.tool_name, agent.credits_per_call
     )
 }
 

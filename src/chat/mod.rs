@@ -19,6 +19,7 @@
 //! name with a `.` is exposed with `_` in its place and mapped back on call.
 
 mod credentials;
+mod marketplace;
 
 use std::sync::Arc;
 
@@ -67,10 +68,17 @@ pub const MAX_TOOL_CALLS: usize = 64;
     ),
     modifiers(&SecurityAddon),
     security(("bearer" = [])),
-    components(schemas(Problem, FieldError)),
+    components(schemas(
+        Problem,
+        FieldError,
+        crate::marketplace::EntitlementGranted,
+        crate::marketplace::EntitlementRevoked,
+        crate::marketplace::CreditsPurchased,
+    )),
     tags(
         (name = "tools", description = "Your tools, calls and account"),
-        (name = "credentials", description = "Your provider keys, stored encrypted in the Vault (write-only)")
+        (name = "credentials", description = "Your provider keys, stored encrypted in the Vault (write-only)"),
+        (name = "marketplace", description = "Events from the marketplace (VieAgent.vn): purchases, revocations, credit top-ups; signed with the shared secret, not a user's key")
     )
 )]
 struct ApiDoc;
@@ -89,11 +97,21 @@ impl Modify for SecurityAddon {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "marketplace_signature",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "VieAgent-Signature",
+                    "The marketplace's signature: t=<unix seconds>,v1=<hex HMAC-SHA256(marketplace.webhook_secret, \"<t>.<raw body>\")>",
+                ),
+            )),
+        );
     }
 }
 
-/// The chat-tools routes and their OpenAPI document, both from the handlers.
-fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// The chat-tools routes (behind the user's key), the marketplace's signed
+/// routes (not), and their one OpenAPI document, all from the handlers.
+fn api() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
     let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_tools))
         .routes(routes!(invoke))
@@ -102,23 +120,26 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(me))
         .merge(credentials::routes())
         .split_for_parts();
+    let (signed, events) = marketplace::routes().split_for_parts();
+    openapi.merge(events);
     openapi.servers = Some(vec![utoipa::openapi::Server::new("/v1")]);
-    (api, openapi)
+    (api, signed, openapi)
 }
 
 /// The OpenAPI document of the chat-tools API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().1
+    api().2
 }
 
 pub fn routes(state: &AppState) -> Router {
-    let (api, spec) = api();
+    let (api, signed, spec) = api();
     let api = api
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::http::auth::require_user,
-        ));
+        ))
+        .merge(signed);
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/v1/docs")
         .url("/v1/openapi.json", spec)
         .into();

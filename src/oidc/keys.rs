@@ -29,6 +29,14 @@ pub(super) struct Metadata {
     pub userinfo_endpoint: Option<String>,
     #[serde(default)]
     pub introspection_endpoint: Option<String>,
+    /// Sign-in to the web app (OpenID Connect authorization code).
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// RP-initiated logout, where the provider offers it.
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
 }
 
 /// A verification key from the JWKS.
@@ -380,7 +388,13 @@ fn secure(mut m: Metadata) -> Result<Metadata, String> {
             "the authorization server's jwks_uri {jwks:?} is not https://; set auth.oidc.jwks_url"
         ));
     }
-    for endpoint in [&mut m.userinfo_endpoint, &mut m.introspection_endpoint] {
+    for endpoint in [
+        &mut m.userinfo_endpoint,
+        &mut m.introspection_endpoint,
+        &mut m.token_endpoint,
+        &mut m.authorization_endpoint,
+        &mut m.end_session_endpoint,
+    ] {
         if endpoint.as_deref().is_some_and(|u| !ok(u)) {
             tracing::warn!(endpoint = ?endpoint, "ignoring an authorization server endpoint that is not https://");
             *endpoint = None;

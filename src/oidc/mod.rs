@@ -15,6 +15,9 @@
 //! engines.
 
 mod keys;
+mod signin;
+
+pub use signin::{SignIn, SignInError};
 
 pub use keys::Reach;
 

@@ -1,9 +1,10 @@
 //! The tasks a serving process runs beside its requests, until shutdown:
 //! catalog changes picked up (from this process, the CLI or other replicas)
 //! and fanned out as `tools/list_changed`, credential changes made elsewhere
-//! dropped from the Vault's row cache, the authorization server's keys
-//! (retried while it does not answer), the replica heartbeat, and the
-//! periodic recovery of calls whose process died.
+//! dropped from the Vault's row cache, entitlement changes made elsewhere
+//! dropped from the entitlement cache and told to the user's sessions, the
+//! authorization server's keys (retried while it does not answer), the
+//! replica heartbeat, and the periodic recovery of calls whose process died.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -43,6 +44,31 @@ pub(super) fn spawn(state: &AppState) {
     tokio::spawn(async move {
         while let Some(user) = rx.recv().await {
             vault.forget_cached(user);
+        }
+    });
+    // Entitlement changes made anywhere (PostgreSQL: NOTIFY with the user's
+    // id): forget the user's cached entitlements, tell the user's sessions.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<uuid::Uuid>>(256);
+    let watcher = state.clone();
+    let stop = state.shutdown_token().clone();
+    tokio::spawn(async move {
+        watcher.store().watch_entitlements(tx, stop).await;
+    });
+    let entitled = state.clone();
+    tokio::spawn(async move {
+        while let Some(user) = rx.recv().await {
+            match user {
+                Some(user) => {
+                    crate::billing::entitlements_changed(
+                        entitled.entitlements(),
+                        entitled.sessions(),
+                        user,
+                    )
+                    .await;
+                }
+                // (Re)connected: whatever changed meanwhile is unknown.
+                None => entitled.entitlements().clear(),
+            }
         }
     });
     spawn_list_changed_notifier(state.clone());

@@ -14,6 +14,16 @@ pub trait BillingStore: Send + Sync {
     async fn list_entitlements(&self, user_id: Uuid) -> StoreResult<Vec<Entitlement>>;
     /// `false` if it does not exist or was already revoked.
     async fn revoke_entitlement(&self, id: Uuid) -> StoreResult<bool>;
+    /// Send a user's id on `changed` whenever any process changes that
+    /// user's entitlements, until `stop` is cancelled, and `None` after
+    /// (re)connecting (changes made meanwhile were missed). PostgreSQL:
+    /// LISTEN/NOTIFY (a trigger on `entitlements`); SQLite serves one
+    /// process, which invalidates its own cache: nothing to watch.
+    async fn watch_entitlements(
+        &self,
+        changed: tokio::sync::mpsc::Sender<Option<Uuid>>,
+        stop: tokio_util::sync::CancellationToken,
+    );
     /// Entitlements with a price created in `[from, to)`.
     async fn revenue_samples(
         &self,

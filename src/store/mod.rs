@@ -17,6 +17,7 @@
 //! | [`audit`] | [`AuditStore`] | the admin audit log |
 //! | [`replicas`] | [`ReplicaStore`] | the gateway processes sharing the database |
 //! | [`web`] | [`WebStore`] | the web app's sessions, connect-link uses |
+//! | [`marketplace`] | [`MarketplaceStore`] | marketplace events, applied once with their change |
 //! | here | [`Database`] | schema, health, pool |
 //!
 //! Shared by both backends: the row decoders (`row`), the column lists and
@@ -36,6 +37,7 @@ pub mod catalog;
 pub(crate) mod credits;
 mod error;
 pub mod journal;
+pub mod marketplace;
 mod model;
 pub mod postgres;
 pub mod purges;
@@ -59,6 +61,9 @@ pub use cancels::CancelStore;
 pub use catalog::CatalogStore;
 pub use error::{StoreError, StoreResult};
 pub use journal::JournalStore;
+pub use marketplace::{
+    EventApplication, MarketplaceChange, MarketplaceEffect, MarketplaceEventRow, MarketplaceStore,
+};
 pub use model::*;
 pub use purges::PurgeStore;
 pub use replicas::ReplicaStore;
@@ -107,6 +112,7 @@ pub trait Store:
     + WebStore
     + PurgeStore
     + CancelStore
+    + MarketplaceStore
     + 'static
 {
 }
@@ -123,6 +129,7 @@ impl<T> Store for T where
         + WebStore
         + PurgeStore
         + CancelStore
+        + MarketplaceStore
         + 'static
 {
 }

@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::{
     Agent, ApiKey, AuditEntry, CredentialRow, CreditAccount, Entitlement, ExecutionLog, FormDraft,
-    Identity, LedgerEntry, Purge, Replica, RevenueSample, StoreError, StoreResult, UsageSample,
-    User, VaultKeyRow, WebSession,
+    Identity, LedgerEntry, MarketplaceEventRow, Purge, Replica, RevenueSample, StoreError,
+    StoreResult, UsageSample, User, VaultKeyRow, WebSession,
 };
 
 /// A column read as its domain type, whatever the backend stores.
@@ -252,6 +252,16 @@ pub(super) fn credit_account(row: &impl RowExt) -> StoreResult<CreditAccount> {
     Ok(CreditAccount {
         balance: row.big("balance")?,
         reserved: row.big("reserved")?,
+    })
+}
+
+pub(super) fn marketplace_event(row: &impl RowExt) -> StoreResult<MarketplaceEventRow> {
+    Ok(MarketplaceEventRow {
+        id: row.text("id")?,
+        kind: row.text("type")?,
+        user_id: row.uuid("user_id")?,
+        outcome: row.json("outcome")?,
+        received_at: row.ts("received_at")?,
     })
 }
 

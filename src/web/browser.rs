@@ -43,7 +43,12 @@ pub struct Browser {
     pub lang: Lang,
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookie_up_to(headers, name, 128)
+}
+
+/// A cookie's value, if it is at most `max` bytes.
+pub(super) fn cookie_up_to<'a>(headers: &'a HeaderMap, name: &str, max: usize) -> Option<&'a str> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -52,7 +57,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .filter(|v| !v.is_empty() && v.len() <= max)
 }
 
 impl Browser {
@@ -156,7 +161,7 @@ impl Browser {
         )
     }
 
-    fn secure_attr(&self) -> &'static str {
+    pub(super) fn secure_attr(&self) -> &'static str {
         if self.secure { "; Secure" } else { "" }
     }
 }

@@ -1,5 +1,5 @@
 //! The web app's languages: Vietnamese and English, from the Fluent
-//! catalogs in `locales/{vi,en}/app.ftl` (compiled into the binary).
+//! catalogs in `locales/{vi,en}/*.ftl` (compiled into the binary).
 //!
 //! A page's language is, in order: the one the person chose (the
 //! `vieagent_lang` cookie, set by the switcher), the best match in the
@@ -190,9 +190,21 @@ mod tests {
             .collect()
     }
 
+    /// Every `.ftl` file of a language (the loader reads them all).
     fn catalog(lang: &str) -> String {
-        let path = format!("{}/locales/{lang}/app.ftl", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        let dir = format!("{}/locales/{lang}", env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "ftl"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "{dir} has no catalog");
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{p:?}: {e}")))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     #[test]
@@ -212,6 +224,8 @@ mod tests {
     #[test]
     fn every_message_the_code_uses_exists() {
         const PREFIXES: &[&str] = &[
+            "apikeys-",
+            "assistants-",
             "back-",
             "call-",
             "connect-",
@@ -233,6 +247,10 @@ mod tests {
             "price-",
             "run-",
             "sign-",
+            "signin-",
+            "signup-",
+            "buy-",
+            "top-",
             "skip-",
             "start-",
             "status-",
@@ -240,9 +258,14 @@ mod tests {
             "tool-",
             "tools-",
         ];
-        const WHOLE: &[&str] = &["yes", "no", "run", "cancel"];
+        const WHOLE: &[&str] = &["yes", "no", "run", "cancel", "buy"];
         // HTML ids and labels that share a prefix with messages.
-        const NOT_MESSAGES: &[&str] = &["error-summary", "connect-link", "run-again"];
+        const NOT_MESSAGES: &[&str] = &[
+            "error-summary",
+            "connect-link",
+            "run-again",
+            "signin-marketplace",
+        ];
         let dir = format!("{}/src/web", env!("CARGO_MANIFEST_DIR"));
         let mut used = BTreeSet::new();
         for entry in std::fs::read_dir(&dir).expect("src/web") {

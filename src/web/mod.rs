@@ -16,10 +16,12 @@
 //! (post/redirect/get), so Back and reload never send them again; a form
 //! with mistakes is shown again with them, having changed nothing.
 
+mod account;
 mod browser;
 pub mod form;
 pub mod i18n;
 mod pages;
+mod signin;
 
 use std::sync::Arc;
 
@@ -64,8 +66,31 @@ macro_rules! or_respond {
 use form::FormState;
 use pages::{Chrome, RunOutcome};
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The Content-Security-Policy of every page. Forms post to this app only,
+/// and, when people sign in with the marketplace account, to its identity
+/// provider too: signing out redirects there (`form-action` also governs a
+/// form's redirects).
+fn csp(state: &AppState) -> HeaderValue {
+    let provider = state
+        .config()
+        .web
+        .oidc
+        .as_ref()
+        .and(state.config().auth.oidc.as_ref())
+        .and_then(|o| url::Url::parse(&o.issuer).ok())
+        .map(|u| format!(" {}", u.origin().ascii_serialization()))
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         form-action 'self'{provider}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+    })
+}
 
 pub fn routes(state: &AppState) -> Router {
     Router::new()
@@ -73,6 +98,8 @@ pub fn routes(state: &AppState) -> Router {
         .route("/app/", get(index))
         .route("/app/login", get(login_page).post(login))
         .route("/app/logout", post(logout))
+        .route("/app/signin", get(signin::start))
+        .route(signin::CALLBACK_PATH, get(signin::callback))
         .route("/app/lang/{lang}", get(choose_language))
         .route("/app/tools", get(tools))
         .route("/app/tools/{tool}", get(tool_page).post(run_tool))
@@ -92,13 +119,17 @@ pub fn routes(state: &AppState) -> Router {
         .route("/app/assets/app.css", get(css))
         .route("/app/assets/app.js", get(js))
         .route("/app/assets/favicon.svg", get(favicon))
-        .layer(axum::middleware::map_response(security_headers))
+        .merge(account::routes())
+        .layer(axum::middleware::map_response({
+            let csp = csp(state);
+            move |response| security_headers(response, csp.clone())
+        }))
         .with_state(state.clone())
 }
 
-async fn security_headers(mut response: Response) -> Response {
+async fn security_headers(mut response: Response, csp: HeaderValue) -> Response {
     let h = response.headers_mut();
-    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(CONTENT_SECURITY_POLICY, csp);
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -383,6 +414,11 @@ fn login_form(
     let tr = browser.tr();
     let csrf = browser.csrf_token(state);
     let title = tr.t("login-title");
+    let web = &state.config().web;
+    let ways = pages::SignInWays {
+        marketplace: web.oidc.is_some() && state.oidc().is_some(),
+        api_key: web.api_key_sign_in,
+    };
     app_page(
         state,
         browser,
@@ -392,7 +428,18 @@ fn login_form(
             current: "",
             here: "/app/login",
         },
-        pages::login(&tr, &csrf, error),
+        pages::login(
+            &tr,
+            &csrf,
+            error,
+            ways,
+            state
+                .config()
+                .marketplace
+                .signup_url
+                .as_ref()
+                .map(url::Url::as_str),
+        ),
     )
 }
 
@@ -438,6 +485,13 @@ async fn login(
 ) -> Response {
     let posted = Posted(pairs);
     let browser = or_respond!(posting_browser(&state, &headers, &posted).await);
+    if !state.config().web.api_key_sign_in {
+        return error_page(
+            &state,
+            &browser,
+            Error::NotFound("API-key sign-in is off".into()),
+        );
+    }
     // Refused: back to the form (post/redirect/get), the key not kept.
     let refuse = |code: &str| {
         with_cookies(
@@ -487,7 +541,35 @@ async fn logout(
         return error_page(&state, &browser, e.into());
     }
     let clear = browser.clear_session_cookie_header();
-    with_cookies(&browser, redirect("/app/login"), Some(clear))
+    // Signed in at the identity provider: sign out there too, where it
+    // offers it, and come back to the sign-in page.
+    let via_provider = browser::cookie(&headers, signin::VIA_COOKIE) == Some("oidc");
+    let mut to = "/app/login".to_string();
+    if via_provider
+        && let (Some(oidc), Some(client)) = (state.oidc(), state.config().web.oidc.as_ref())
+    {
+        let back = format!(
+            "{}/app/login",
+            state
+                .config()
+                .public_base_url()
+                .as_str()
+                .trim_end_matches('/')
+        );
+        if let Some(url) = oidc.end_session_url(client, None, &back).await {
+            to = url.to_string();
+        }
+    }
+    let mut response = with_cookies(&browser, redirect(&to), Some(clear));
+    let forget_via = format!(
+        "{}=; Path=/app; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        signin::VIA_COOKIE,
+        browser.secure_attr()
+    );
+    if let Ok(v) = HeaderValue::from_str(&forget_via) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+    response
 }
 
 async fn tools(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -558,13 +640,18 @@ async fn tool_rows(state: &AppState, user: &User, tr: &Tr) -> Result<Vec<pages::
         .map(|entry| {
             let agent = &entry.agent;
             let priced = billing::is_priced(agent);
+            let bought = entitled.contains(&agent.id);
+            let buy_url = (priced && !bought)
+                .then(|| market_links(state, Some(agent), "/app/tools").buy)
+                .flatten();
             pages::ToolRow {
+                buy_url,
                 name: agent.tool_name.clone(),
                 title: agent.name.clone(),
                 description: agent.description.clone(),
                 price: price_text(tr, agent, currency),
                 credits_per_call: agent.credits_per_call,
-                bought: entitled.contains(&agent.id),
+                bought,
                 priced,
                 credentials: agent
                     .required_credential_types
@@ -574,6 +661,29 @@ async fn tool_rows(state: &AppState, user: &User, tr: &Tr) -> Result<Vec<pages::
             }
         })
         .collect())
+}
+
+/// The marketplace's pages to buy `agent` and to top up credits, each
+/// coming back to `back` (a path of this app) afterwards.
+fn market_links(state: &AppState, agent: Option<&Agent>, back: &str) -> pages::MarketLinks {
+    let config = state.config();
+    let return_to = format!(
+        "{}{back}",
+        config.public_base_url().as_str().trim_end_matches('/')
+    );
+    pages::MarketLinks {
+        buy: agent
+            .and_then(|a| {
+                config
+                    .marketplace
+                    .agent_page(&a.id.to_string(), &a.tool_name, Some(&return_to))
+            })
+            .map(String::from),
+        top_up: config
+            .marketplace
+            .credits_page(Some(&return_to))
+            .map(String::from),
+    }
 }
 
 /// The catalog entry of a tool the user may see.
@@ -822,6 +932,11 @@ async fn render_tool(
             available,
             price: price_text(&tr, agent, &state.config().billing.currency),
             not_bought,
+            links: market_links(
+                state,
+                Some(agent),
+                &format!("/app/tools/{}", agent.tool_name),
+            ),
         },
     );
     let here = format!("/app/tools/{}", agent.tool_name);
@@ -1093,7 +1208,13 @@ async fn credits(State(state): State<AppState>, headers: HeaderMap) -> Response 
             StatusCode::OK,
             &tr.t("credits-title"),
             "/app/credits",
-            pages::credits(&tr, account.balance, account.reserved, &ledger),
+            pages::credits(
+                &tr,
+                account.balance,
+                account.reserved,
+                &ledger,
+                market_links(&state, None, "/app/credits").top_up.as_deref(),
+            ),
         ),
         Err(e) => error_page(&state, &browser, e),
     }

@@ -30,6 +30,8 @@ pub fn layout(tr: &Tr, chrome: &Chrome<'_>, body: Markup) -> Markup {
         ("/app/history", "nav-history"),
         ("/app/credits", "nav-credits"),
         ("/app/credentials", "nav-credentials"),
+        ("/app/api-keys", "nav-api-keys"),
+        ("/app/assistants", "nav-assistants"),
     ];
     html! {
         (DOCTYPE)
@@ -118,27 +120,55 @@ pub fn error_summary(tr: &Tr, items: &[SummaryItem]) -> Markup {
     }
 }
 
-pub fn login(tr: &Tr, csrf: &str, error: Option<&str>) -> Markup {
+/// How people may sign in.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInWays {
+    /// With their marketplace account (OpenID Connect).
+    pub marketplace: bool,
+    /// With an API key.
+    pub api_key: bool,
+}
+
+pub fn login(
+    tr: &Tr,
+    csrf: &str,
+    error: Option<&str>,
+    ways: SignInWays,
+    signup: Option<&str>,
+) -> Markup {
     let items: Vec<SummaryItem> = error
         .map(|e| SummaryItem {
-            target: Some("api_key".into()),
+            target: ways.api_key.then(|| "api_key".into()),
             text: e.to_string(),
         })
         .into_iter()
         .collect();
     html! {
         h1 { (tr.t("login-title")) }
-        p { (tr.t("login-intro")) }
+        p.lead { (tr.t("login-what")) }
+        @if let Some(href) = signup {
+            p { (tr.t("signup-new")) " " a href=(href) id="signup" { (tr.t("signup-link")) } }
+        }
         (error_summary(tr, &items))
-        form method="post" action="/app/login" novalidate {
-            input type="hidden" name="_csrf" value=(csrf);
-            div.field {
-                label for="api_key" { (tr.t("login-api-key")) }
-                input type="password" id="api_key" name="api_key" autocomplete="off" required aria-required="true"
-                    aria-describedby="api_key-help" aria-invalid=[error.map(|_| "true")];
-                p.help id="api_key-help" { (tr.t("login-api-key-help")) }
+        @if ways.marketplace {
+            p { a.button.primary id="signin-marketplace" href="/app/signin" { (tr.t("signin-with-marketplace")) } }
+            p.help { (tr.t("signin-marketplace-help")) }
+        }
+        @if ways.api_key {
+            @if ways.marketplace {
+                h2 { (tr.t("login-with-key")) }
             }
-            button type="submit" { (tr.t("login-submit")) }
+            p { (tr.t("login-intro")) }
+            form method="post" action="/app/login" novalidate {
+                input type="hidden" name="_csrf" value=(csrf);
+                div.field {
+                    label for="api_key" { (tr.t("login-api-key")) }
+                    input type="password" id="api_key" name="api_key" autocomplete="off" required aria-required="true"
+                        aria-describedby="api_key-help" aria-invalid=[error.map(|_| "true")];
+                    p.help id="api_key-help" { (tr.t("login-api-key-help")) }
+                }
+                button type="submit" { (tr.t("login-submit")) }
+            }
         }
     }
 }
@@ -154,6 +184,8 @@ pub struct ToolRow {
     pub priced: bool,
     /// (provider, stored)
     pub credentials: Vec<(String, bool)>,
+    /// Where it is bought, when priced and not bought.
+    pub buy_url: Option<String>,
 }
 
 fn credits_per_call(tr: &Tr, n: i32) -> String {
@@ -181,7 +213,12 @@ pub fn tools(tr: &Tr, rows: &[ToolRow]) -> Markup {
                         }
                         @if t.priced {
                             dt { (tr.t("tools-bought")) }
-                            dd { @if t.bought { (tr.t("yes")) } @else { (tr.t("tools-not-bought")) } }
+                            dd {
+                                @if t.bought { (tr.t("yes")) } @else {
+                                    (tr.t("tools-not-bought"))
+                                    @if let Some(href) = &t.buy_url { " " (buy_button(tr, href, t.price.as_deref())) }
+                                }
+                            }
                         }
                         @if !t.credentials.is_empty() {
                             dt { (tr.t("tools-keys")) }
@@ -245,6 +282,31 @@ pub struct ToolForm<'a> {
     pub price: Option<String>,
     /// Priced and not bought.
     pub not_bought: bool,
+    /// Where to buy it and to top up credits, at the marketplace.
+    pub links: MarketLinks,
+}
+
+/// The marketplace's pages for this tool, when configured.
+#[derive(Debug, Clone, Default)]
+pub struct MarketLinks {
+    pub buy: Option<String>,
+    pub top_up: Option<String>,
+}
+
+/// "Buy — 9.99 USD a month", to the marketplace.
+fn buy_button(tr: &Tr, href: &str, price: Option<&str>) -> Markup {
+    html! {
+        a.button.buy href=(href) {
+            @match price {
+                Some(p) => (tr.a("buy-for", &[("price", Arg::from(p))])),
+                None => (tr.t("buy")),
+            }
+        }
+    }
+}
+
+fn top_up_button(tr: &Tr, href: &str) -> Markup {
+    html! { a.button.secondary.top-up href=(href) { (tr.t("top-up")) } }
 }
 
 pub fn tool_form(tr: &Tr, f: ToolForm<'_>) -> Markup {
@@ -252,7 +314,7 @@ pub fn tool_form(tr: &Tr, f: ToolForm<'_>) -> Markup {
         p { a href="/app/tools" { "← " (tr.t("tool-all-tools")) } }
         h1 { (f.title) }
         p { (f.description) }
-        @if let Some(outcome) = &f.outcome { (outcome_section(tr, outcome)) }
+        @if let Some(outcome) = &f.outcome { (outcome_section(tr, outcome, &f.links)) }
         (error_summary(tr, f.summary))
         form.run method="post" action=(format!("/app/tools/{}", f.name)) novalidate {
             input type="hidden" name="_csrf" value=(f.csrf);
@@ -270,9 +332,17 @@ pub fn tool_form(tr: &Tr, f: ToolForm<'_>) -> Markup {
                     dd id="available" { (tr.a("credits-count", &[("n", available.into())])) }
                 }
             }
-            @if f.not_bought { (notice("info", &tr.t("tool-not-bought"))) }
+            @if f.not_bought {
+                div.notice.info {
+                    p { (tr.t("tool-not-bought")) }
+                    @if let Some(href) = &f.links.buy { p { (buy_button(tr, href, f.price.as_deref())) } }
+                }
+            }
             @if f.available.is_some_and(|a| a < i64::from(f.credits_per_call)) {
-                (notice("info", &tr.t("tool-short-of-credits")))
+                div.notice.info {
+                    p { (tr.t("tool-short-of-credits")) }
+                    @if let Some(href) = &f.links.top_up { p { (top_up_button(tr, href)) } }
+                }
             }
             p.progress id="progress" role="status" aria-live="polite" hidden { (tr.t("run-running")) }
             button type="submit" id="run" { (tr.t("run")) }
@@ -280,7 +350,7 @@ pub fn tool_form(tr: &Tr, f: ToolForm<'_>) -> Markup {
     }
 }
 
-fn outcome_section(tr: &Tr, outcome: &RunOutcome) -> Markup {
+fn outcome_section(tr: &Tr, outcome: &RunOutcome, links: &MarketLinks) -> Markup {
     let history_link = |id: &Option<String>| {
         html! { @if let Some(id) = id { a href=(format!("/app/history/{id}")) { (tr.t("run-history-entry")) } } }
     };
@@ -300,6 +370,11 @@ fn outcome_section(tr: &Tr, outcome: &RunOutcome) -> Markup {
                     @match kind.as_deref().map(|k| failure_reason(k)) {
                         Some((why, details)) => {
                             p.notice.error role="alert" { (tr.t(why)) }
+                            @match (kind.as_deref(), &links.buy, &links.top_up) {
+                                (Some("purchase_required"), Some(href), _) => p { (buy_button(tr, href, None)) },
+                                (Some("insufficient_credits"), _, Some(href)) => p { (top_up_button(tr, href)) },
+                                _ => {}
+                            }
                             // The engine's own words, for engine failures
                             // only (the gateway's are the sentence above).
                             @if details && !text.is_empty() {
@@ -442,9 +517,16 @@ fn ledger_reason(tr: &Tr, reason: &str) -> String {
     }
 }
 
-pub fn credits(tr: &Tr, balance: i64, reserved: i64, ledger: &[LedgerEntry]) -> Markup {
+pub fn credits(
+    tr: &Tr,
+    balance: i64,
+    reserved: i64,
+    ledger: &[LedgerEntry],
+    top_up: Option<&str>,
+) -> Markup {
     html! {
         h1 { (tr.t("credits-title")) }
+        @if let Some(href) = top_up { p { (top_up_button(tr, href)) } }
         dl.facts {
             dt { (tr.t("credits-balance")) } dd id="balance" { (balance) }
             dt { (tr.t("credits-reserved")) } dd { (reserved) }

@@ -596,6 +596,51 @@ async fn axe_finds_no_serious_violations_on_any_page() {
                 .await
                 .expect("the confirmation");
             page.check("credentials, delete confirmation").await;
+
+            // API keys: the list, a key just made (shown once), the list
+            // with it, a refused name, the revoke question; then how to
+            // connect an assistant.
+            page.goto(&base, "/app/api-keys", "API keys").await;
+            c.find(css("#name"))
+                .await
+                .expect("the new key's name")
+                .send_keys("Laptop")
+                .await
+                .expect("type");
+            let form = c
+                .find(css("form[action='/app/api-keys']"))
+                .await
+                .expect("the create form");
+            c.find(css("form[action='/app/api-keys'] button[type=submit]"))
+                .await
+                .expect("create")
+                .click()
+                .await
+                .expect("submit");
+            wait_for_new_page(&c, &form).await;
+            c.find(css("#new-key")).await.expect("the new key");
+            page.check("API keys, a key just made").await;
+            page.goto(&base, "/app/api-keys", "API keys, one listed")
+                .await;
+            page.goto(
+                &base,
+                "/app/api-keys?error=name-empty&name=#new",
+                "API keys, a refused name",
+            )
+            .await;
+            c.find(css("form[action='/app/api-keys/revoke'] button"))
+                .await
+                .expect("a key's revoke button")
+                .click()
+                .await
+                .expect("revoke");
+            c.wait()
+                .for_element(css("input[name=confirm]"))
+                .await
+                .expect("the revoke question");
+            page.check("API keys, revoke confirmation").await;
+            page.goto(&base, "/app/assistants", "connect your assistant")
+                .await;
             page.goto(
                 &base,
                 &format!("/app/history/{}", uuid::Uuid::new_v4()),

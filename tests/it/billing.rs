@@ -309,7 +309,7 @@ async fn priced_agents_need_an_entitlement_and_say_why(backend: Backend) {
     };
     assert!(
         describe("writer").ends_with(
-            "Requires purchase (9.99 USD one-time or 2.50 USD a month); not yet available to you — ask your administrator to grant access."
+            "Requires purchase (9.99 USD one-time or 2.50 USD a month); not yet available to you — buy it on the marketplace."
         ),
         "{}",
         describe("writer")
@@ -324,12 +324,12 @@ async fn priced_agents_need_an_entitlement_and_say_why(backend: Backend) {
         message.starts_with("Tool 'writer' (Agent writer) requires a purchase: 9.99 USD one-time or 2.50 USD a month. You have not bought it. Your balance: 100 credits (3 per call)."),
         "{message}"
     );
+    // A buyer is told where to buy, never an admin command.
     assert!(
-        message.contains(
-            "vieagent entitlements grant --user ada@example.com --agent writer --kind one_time"
-        ),
+        message.ends_with("Buy it on the marketplace, then call the tool again."),
         "{message}"
     );
+    assert!(!message.contains("vieagent "), "{message}");
     let row = &b.rows(ada.id).await[0];
     assert_eq!(
         (row.status, row.credits_consumed, row.error.as_deref()),

@@ -319,12 +319,21 @@ impl TestApp {
 
     /// Start with a test configuration adjusted by `adjust` (engines, timeouts…).
     pub async fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut vieagent::Config)) -> Self {
+        Self::spawn_at(db, |config, _| adjust(config)).await
+    }
+
+    /// Like [`Self::spawn_with`], `adjust` also knowing the address the
+    /// server will listen on (for settings that name it, like redirect URIs).
+    pub async fn spawn_at(
+        db: TestDb,
+        adjust: impl FnOnce(&mut vieagent::Config, std::net::SocketAddr),
+    ) -> Self {
         let mut config = db.config();
-        adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
+        adjust(&mut config, addr);
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(vieagent::run(config, listener, async move {
             let _ = rx.await;

@@ -32,7 +32,8 @@ use crate::mcp_client::{Protocol, call, connect_http, text_of, transport};
 crate::backend_tests!(
     self_service_credentials_api,
     easy_mode_sign_in_run_history_and_isolation,
-    connect_link_from_a_failed_call_stores_the_key_once
+    connect_link_from_a_failed_call_stores_the_key_once,
+    own_api_keys_shown_once_used_and_revoked
 );
 
 /// Bodies the mock Flowise received.
@@ -124,7 +125,10 @@ impl WebFixture {
         .await;
         let store = app.store().await;
         store.create_agent(&trip_agent()).await.expect("agent");
-        for _ in 0..200 {
+        // The catalog is loaded (a loaded machine may take a while; never
+        // go on without it: pages would show no tools).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
             let ready: Value = app
                 .http
                 .get(app.url("/readyz"))
@@ -137,6 +141,10 @@ impl WebFixture {
             if ready["tools"].as_u64() == Some(1) {
                 break;
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the trip tool never reached the catalog: {ready}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Self {
@@ -234,6 +242,11 @@ impl Browserless {
             cookies: BTreeMap::new(),
             accept_language: "en-US,en;q=0.9".into(),
         }
+    }
+
+    /// Whether the browser holds a cookie of that name.
+    pub fn has_cookie(&self, name: &str) -> bool {
+        self.cookies.contains_key(name)
     }
 
     /// A browser set to Vietnamese.
@@ -1317,4 +1330,413 @@ async fn a_refused_run_is_a_sentence_without_admin_commands() {
     );
     assert!(!refused.body.contains("entitlements"), "{}", refused.body);
     assert_eq!(f.engine_calls(), before);
+}
+
+/// Text as the page shows it (maud escapes `"`, `<`, `>`, `&`).
+fn unescape(html: &str) -> String {
+    html.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The text of the element with this id (the first `>` after it to the
+/// next `<`), unescaped.
+fn text_of_id(body: &str, id: &str) -> Option<String> {
+    let at = body.find(&format!("id=\"{id}\""))?;
+    let start = at + body[at..].find('>')? + 1;
+    let end = start + body[start..].find('<')?;
+    Some(unescape(&body[start..end]))
+}
+
+/// The hidden fields and CSRF token of the create-key form.
+fn create_form(page: &Page) -> (String, String) {
+    let marker = "name=\"form_id\" value=\"";
+    let start = page.body.find(marker).expect("the create form") + marker.len();
+    let end = page.body[start..].find('"').expect("quote");
+    (page.csrf(), page.body[start..start + end].to_string())
+}
+
+/// `/app/api-keys`: a key made in the browser is shown once (in the POST's
+/// answer, never again: not on the list, not on reload), works for MCP and
+/// for signing in, and stops at once when revoked there (the auth cache is
+/// an hour long here: revoking clears it). Another user's key cannot be
+/// revoked. `/app/assistants` has each client's setup with the public URL
+/// and no key. Both languages.
+async fn own_api_keys_shown_once_used_and_revoked(backend: Backend) {
+    let f = WebFixture::new(backend, |c| {
+        c.auth_cache_ttl = Duration::from_secs(3600);
+        c.public_url = Some("https://gateway.example.com".parse().expect("url"));
+    })
+    .await;
+    let (ada, ada_key) = f.user("ada@example.com", Some("sk-ada-keys-1")).await;
+    let (bob, bob_key) = f.user("bob@example.com", None).await;
+    let mut web = Browserless::new(&f.base());
+    web.sign_in(&ada_key).await;
+
+    // The list: the key she signed in with, by its prefix only.
+    let list = web.get("/app/api-keys").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("<h1>API keys</h1>"), "{}", list.body);
+    assert!(list.body.contains(&ada_key[..12]), "{}", list.body);
+    assert!(!list.body.contains(&ada_key), "never the whole key");
+    assert!(list.body.contains("Last used"), "{}", list.body);
+
+    // Mistakes: a redirect, then the form with them; nothing made.
+    let (csrf, form_id) = create_form(&list);
+    let forged = web
+        .post("/app/api-keys", &[("form_id", &form_id), ("name", "x")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let empty = web
+        .post_and_follow(
+            "/app/api-keys",
+            &[("_csrf", &csrf), ("form_id", &form_id), ("name", "  ")],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        empty.body.contains("Enter a name for the key"),
+        "{}",
+        empty.body
+    );
+    assert!(
+        empty.body.contains("<title>Error: API keys"),
+        "{}",
+        empty.body
+    );
+    let long = "x".repeat(41);
+    let too_long = web
+        .post_and_follow(
+            "/app/api-keys",
+            &[("_csrf", &csrf), ("form_id", &form_id), ("name", &long)],
+        )
+        .await;
+    assert!(
+        too_long.body.contains("at most 40 characters"),
+        "{}",
+        too_long.body
+    );
+    assert_eq!(f.store.list_api_keys(ada.id).await.expect("keys").len(), 1);
+
+    // Made: the key in this answer (not a redirect), not cacheable.
+    let fresh = web.get("/app/api-keys").await;
+    let (csrf, form_id) = create_form(&fresh);
+    let form = [
+        ("_csrf", csrf.as_str()),
+        ("form_id", form_id.as_str()),
+        ("name", "Cursor <laptop>"),
+    ];
+    let created = web.post("/app/api-keys", &form).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(created.headers["cache-control"], "no-store");
+    assert!(created.location().is_empty());
+    let key = text_of_id(&created.body, "new-key").expect("the new key");
+    assert!(key.starts_with("vak_") && key.len() == 44, "{key}");
+    assert!(created.body.contains("Cursor &lt;laptop&gt;"), "escaped");
+    assert!(created.body.contains("data-copy=\"Copy\""), "a copy button");
+    let keys = f.store.list_api_keys(ada.id).await.expect("keys");
+    assert_eq!(keys.len(), 2);
+    let made = keys
+        .iter()
+        .find(|k| k.name == "Cursor <laptop>")
+        .expect("the new key's row");
+    assert!(key.starts_with(&made.prefix));
+    // Sent again (reload, Back): no second key, and the key is not shown.
+    let again = web.post_and_follow("/app/api-keys", &form).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.body.contains("already been sent"), "{}", again.body);
+    assert!(!again.body.contains(&key));
+    assert_eq!(f.store.list_api_keys(ada.id).await.expect("keys").len(), 2);
+    // One form sent several times at once (a double click): one key.
+    let (csrf, form_id) = create_form(&web.get("/app/api-keys").await);
+    let sends = (0..6).map(|_| {
+        let mut tab = Browserless::new(&f.base());
+        tab.cookies = web.cookies.clone();
+        let (csrf, form_id) = (csrf.clone(), form_id.clone());
+        async move {
+            tab.post(
+                "/app/api-keys",
+                &[("_csrf", &csrf), ("form_id", &form_id), ("name", "Twice")],
+            )
+            .await
+            .status
+        }
+    });
+    let statuses = futures::future::join_all(sends).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::SEE_OTHER)
+    );
+    let keys = f.store.list_api_keys(ada.id).await.expect("keys");
+    assert_eq!(keys.iter().filter(|k| k.name == "Twice").count(), 1);
+    let twice = keys.iter().find(|k| k.name == "Twice").expect("twice");
+    vieagent::accounts::revoke_key(f.store.as_ref(), &twice.id.to_string())
+        .await
+        .expect("revoke");
+    // The list: its name and prefix, never the key.
+    let list = web.get("/app/api-keys").await;
+    assert!(list.body.contains("Cursor &lt;laptop&gt;"));
+    assert!(list.body.contains(&made.prefix));
+    assert!(!list.body.contains(&key), "shown once only");
+
+    // It works: MCP, and signing in to the app.
+    let (client, _) = connect_http(&f.base(), &key, Protocol::Session).await;
+    let args = json!({"destination": "Hue", "mode": "train", "traveler": {"name": "An"}});
+    let r = call(&client, "trip_planner", args.clone()).await;
+    assert_eq!(r.is_error, Some(false), "{}", text_of(&r));
+    let mut other_browser = Browserless::new(&f.base());
+    other_browser.sign_in(&key).await;
+    assert_eq!(
+        other_browser.get("/app/api-keys").await.status,
+        StatusCode::OK
+    );
+
+    // Another user's key: 404 on the question and on the post; still live.
+    let bob_keys = f.store.list_api_keys(bob.id).await.expect("keys");
+    let bob_key_id = bob_keys[0].id.to_string();
+    let csrf = csrf_of(&mut web).await;
+    let question = web
+        .get(&format!("/app/api-keys/revoke?id={bob_key_id}"))
+        .await;
+    assert_eq!(question.status, StatusCode::NOT_FOUND);
+    assert!(!question.body.contains(&bob_keys[0].prefix));
+    let refused = web
+        .post(
+            "/app/api-keys/revoke",
+            &[("_csrf", &csrf), ("id", &bob_key_id), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    for id in ["not-a-uuid", &Uuid::new_v4().to_string()] {
+        let r = web
+            .post(
+                "/app/api-keys/revoke",
+                &[("_csrf", &csrf), ("id", id), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{id}");
+    }
+    assert!(
+        f.store
+            .get_api_key(bob_keys[0].id)
+            .await
+            .expect("get")
+            .expect("bob's key")
+            .revoked_at
+            .is_none()
+    );
+    let (bob_client, _) = connect_http(&f.base(), &bob_key, Protocol::Session).await;
+    bob_client.cancel().await.expect("close");
+
+    // Revoke hers: asked first (a page of its own), then refused at once.
+    let made_id = made.id.to_string();
+    let unconfirmed = web
+        .post(
+            "/app/api-keys/revoke",
+            &[("_csrf", &csrf), ("id", &made_id)],
+        )
+        .await;
+    assert_eq!(unconfirmed.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        unconfirmed.location(),
+        format!("/app/api-keys/revoke?id={made_id}")
+    );
+    let question = web.get(unconfirmed.location()).await;
+    assert_eq!(question.status, StatusCode::OK);
+    assert!(
+        question.body.contains("Revoke this key?"),
+        "{}",
+        question.body
+    );
+    let csrf = question.csrf();
+    let revoked = web
+        .post_and_follow(
+            "/app/api-keys/revoke",
+            &[("_csrf", &csrf), ("id", &made_id), ("confirm", "yes")],
+        )
+        .await;
+    assert!(
+        revoked.body.contains("is revoked: it no longer works"),
+        "{}",
+        revoked.body
+    );
+    assert!(revoked.body.contains("2 revoked keys"), "{}", revoked.body);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let mcp = f
+        .app
+        .http
+        .post(f.app.url("/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(mcp.status(), 401, "the revoked key is refused at once");
+    // The session it opened is refused too (its next request).
+    assert!(
+        client
+            .call_tool(rmcp::model::CallToolRequestParams::new("trip_planner"))
+            .await
+            .is_err(),
+        "the revoked key's session"
+    );
+    // Revoking again (Back, another tab): the same page, nothing more.
+    let twice = web
+        .post(
+            "/app/api-keys/revoke",
+            &[("_csrf", &csrf), ("id", &made_id), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::SEE_OTHER);
+    // Her other key still works.
+    let (still, _) = connect_http(&f.base(), &ada_key, Protocol::Session).await;
+    still.cancel().await.expect("close");
+
+    // Audited as done in the web app, without the key.
+    let audit = f.store.list_audit(None, 50).await.expect("audit");
+    let mine: Vec<_> = audit
+        .iter()
+        .filter(|e| {
+            e.actor == "web:ada@example.com" && e.target_id.as_deref() == Some(made_id.as_str())
+        })
+        .map(|e| (e.action.as_str(), e.target_id.clone()))
+        .collect();
+    assert_eq!(
+        mine,
+        vec![
+            ("key.revoke", Some(made_id.clone())),
+            ("key.create", Some(made_id.clone()))
+        ]
+    );
+    assert!(!format!("{audit:?}").contains(&key));
+
+    // The limit: 20 live keys; then a clear message and no form.
+    for i in 1..20 {
+        vieagent::accounts::create_key(f.store.as_ref(), ada.id, &format!("k{i}"))
+            .await
+            .expect("key");
+    }
+    let full = web.get("/app/api-keys").await;
+    assert!(
+        full.body
+            .contains("You have 20 keys, the most you can have at once"),
+        "{}",
+        full.body
+    );
+    assert!(!full.body.contains("name=\"form_id\""));
+    let over = web
+        .post_and_follow(
+            "/app/api-keys",
+            &[
+                ("_csrf", &full.csrf()),
+                ("form_id", &Uuid::new_v4().to_string()),
+                ("name", "one more"),
+            ],
+        )
+        .await;
+    assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(over.body.contains("Revoke one you no longer use"));
+    assert_eq!(
+        f.store
+            .list_api_keys(ada.id)
+            .await
+            .expect("keys")
+            .iter()
+            .filter(|k| k.revoked_at.is_none())
+            .count(),
+        20
+    );
+
+    // Connect your assistant: the public URL, each client's setup, a
+    // placeholder for the key and a link to make one, never a key.
+    let page = web.get("/app/assistants").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let mcp_url = "https://gateway.example.com/mcp";
+    assert_eq!(text_of_id(&page.body, "mcp-url").as_deref(), Some(mcp_url));
+    let code = text_of_id(&page.body, "setup-claude-code").expect("Claude Code");
+    assert_eq!(
+        code,
+        format!(
+            "claude mcp add --transport http vieagent {mcp_url} --header \"Authorization: Bearer <your API key>\""
+        )
+    );
+    let cursor: Value =
+        serde_json::from_str(&text_of_id(&page.body, "setup-cursor").expect("Cursor"))
+            .expect("JSON");
+    assert_eq!(
+        cursor,
+        json!({"mcpServers": {"vieagent": {"url": mcp_url, "headers": {"Authorization": "Bearer <your API key>"}}}})
+    );
+    let vscode: Value =
+        serde_json::from_str(&text_of_id(&page.body, "setup-vscode").expect("VS Code"))
+            .expect("JSON");
+    assert_eq!(
+        vscode,
+        json!({"servers": {"vieagent": {"type": "http", "url": mcp_url, "headers": {"Authorization": "Bearer <your API key>"}}}})
+    );
+    let desktop: Value = serde_json::from_str(
+        &text_of_id(&page.body, "setup-claude-desktop").expect("Claude Desktop"),
+    )
+    .expect("JSON");
+    assert_eq!(desktop["mcpServers"]["vieagent"]["args"], json!(["stdio"]));
+    assert_eq!(
+        desktop["mcpServers"]["vieagent"]["env"]["VIEAGENT_API_KEY"],
+        "<your API key>"
+    );
+    assert!(page.body.contains("href=\"/app/api-keys\""));
+    assert!(
+        page.body
+            .contains("does not offer sign-in for Claude.ai and ChatGPT"),
+        "no OAuth configured: said so"
+    );
+    assert!(!page.body.contains("vak_"), "never a key on this page");
+
+    // Vietnamese.
+    let mut vi = Browserless::vietnamese(&f.base());
+    vi.sign_in(&bob_key).await;
+    let keys_vi = vi.get("/app/api-keys").await;
+    assert!(keys_vi.body.contains("<html lang=\"vi\">"));
+    assert!(keys_vi.body.contains("Tạo khóa mới"), "{}", keys_vi.body);
+    assert!(keys_vi.body.contains("Dùng lần cuối"), "{}", keys_vi.body);
+    let (csrf, form_id) = create_form(&keys_vi);
+    let created_vi = vi
+        .post(
+            "/app/api-keys",
+            &[
+                ("_csrf", &csrf),
+                ("form_id", &form_id),
+                ("name", "Máy ở nhà"),
+            ],
+        )
+        .await;
+    assert_eq!(created_vi.status, StatusCode::OK);
+    assert!(created_vi.body.contains("Khóa API mới của bạn"));
+    assert!(created_vi.body.contains("data-copy=\"Sao chép\""));
+    let assistants_vi = vi.get("/app/assistants").await;
+    assert!(assistants_vi.body.contains("Kết nối trợ lý"));
+    let cursor_vi = text_of_id(&assistants_vi.body, "setup-cursor").expect("Cursor");
+    assert!(
+        cursor_vi.contains("Bearer <khóa API của bạn>"),
+        "{cursor_vi}"
+    );
+    assert!(
+        assistants_vi
+            .body
+            .contains("Cổng này chưa hỗ trợ đăng nhập")
+    );
+
+    // Signed out: sign-in first.
+    let mut nobody = Browserless::new(&f.base());
+    for path in ["/app/api-keys", "/app/assistants"] {
+        assert_eq!(nobody.get(path).await.location(), "/app/login", "{path}");
+    }
 }

@@ -12,6 +12,8 @@
 //   POST /test/jwks {down?, rotate?}                  take the JWKS down / publish a new key
 //   POST /test/format {opaque}                        issue opaque access tokens (introspection)
 //   GET  /test/stats                                  how often the JWKS and introspection were asked
+//   POST /test/login {sub}                            who signs in when the client sends no login_hint
+//                                                     (a person typing at the login page: the web app's sign-in)
 // Prints one JSON line {"issuer": …} on stdout when it is ready.
 
 import http from 'node:http';
@@ -20,7 +22,7 @@ import Provider from 'oidc-provider';
 import { generateKeyPair, exportJWK, exportSPKI, SignJWT } from 'jose';
 
 const accounts = new Map();
-const state = { jwksDown: false, jwksRequests: 0, introspections: 0, opaque: false };
+const state = { jwksDown: false, jwksRequests: 0, introspections: 0, opaque: false, loginAs: null };
 
 async function newKey(kid, alg = 'RS256') {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -92,7 +94,7 @@ async function interaction(req, res) {
   const details = await provider.interactionDetails(req, res);
   const { prompt, params, session } = details;
   if (prompt.name === 'login') {
-    const sub = params.login_hint;
+    const sub = params.login_hint || state.loginAs;
     if (!sub || !accounts.has(sub)) {
       res.writeHead(400, { 'content-type': 'text/plain' });
       res.end(`unknown account ${sub}`);
@@ -177,6 +179,10 @@ server.on('request', async (req, res) => {
     }
     if (url.pathname === '/test/format' && req.method === 'POST') {
       state.opaque = Boolean((await body(req)).opaque);
+      return json(res, 200, { ok: true });
+    }
+    if (url.pathname === '/test/login' && req.method === 'POST') {
+      state.loginAs = (await body(req)).sub || null;
       return json(res, 200, { ok: true });
     }
     if (url.pathname === '/test/stats') {

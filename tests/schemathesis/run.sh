@@ -13,6 +13,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 TOKEN="schemathesis-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"; }
 (cd "$WORK" && exec env -u VIEAGENT_DATABASE_URL VIEAGENT_ADMIN_TOKEN="$TOKEN" VIEAGENT_LOG_LEVEL=warn \
+  VIEAGENT_MARKETPLACE_WEBHOOK_SECRET="$TOKEN-marketplace" \
   "$BIN" serve --demo --listen "127.0.0.1:$PORT" >"$WORK/server.out" 2>"$WORK/server.err") &
 PID=$!
 trap cleanup EXIT

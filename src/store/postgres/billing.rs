@@ -45,6 +45,23 @@ impl BillingStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn watch_entitlements(
+        &self,
+        changed: tokio::sync::mpsc::Sender<Option<Uuid>>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        self.listen("vieagent_entitlements", &stop, |payload| {
+            let changed = changed.clone();
+            async move {
+                changed
+                    .send(payload.and_then(|p| p.parse().ok()))
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+    }
+
     async fn revenue_samples(
         &self,
         from: DateTime<Utc>,

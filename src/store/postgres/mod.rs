@@ -8,6 +8,7 @@ mod billing;
 mod cancels;
 mod catalog;
 mod journal;
+mod marketplace;
 mod purges;
 mod replicas;
 mod vault_rows;

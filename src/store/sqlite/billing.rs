@@ -47,6 +47,13 @@ impl BillingStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn watch_entitlements(
+        &self,
+        _changed: tokio::sync::mpsc::Sender<Option<Uuid>>,
+        _stop: tokio_util::sync::CancellationToken,
+    ) {
+    }
+
     async fn revenue_samples(
         &self,
         from: DateTime<Utc>,

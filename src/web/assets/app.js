@@ -48,6 +48,54 @@
     for (var j = 0; j < tz.length; j++) tz[j].value = offset;
   });
 
+  // A copy button after each text meant to be pasted elsewhere (a new API
+  // key, an assistant's setup): `data-copy` is its label, `data-copied`
+  // what it says once done. Without this script the text is still there to
+  // select and copy by hand.
+  function addCopyButton(block) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary small";
+    button.textContent = block.getAttribute("data-copy");
+    var label = block.getAttribute("data-copy-label");
+    if (label) button.setAttribute("aria-label", label);
+    var status = document.createElement("span");
+    status.className = "visually-hidden";
+    status.setAttribute("role", "status");
+    function copied() {
+      status.textContent = block.getAttribute("data-copied") || "";
+      button.textContent = block.getAttribute("data-copied") || button.textContent;
+      setTimeout(function () {
+        button.textContent = block.getAttribute("data-copy");
+        status.textContent = "";
+      }, 2000);
+    }
+    function bySelection() {
+      var range = document.createRange();
+      range.selectNodeContents(block);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      try { if (document.execCommand("copy")) copied(); } catch (e) { /* selected: copy by hand */ }
+    }
+    button.addEventListener("click", function () {
+      var text = block.textContent;
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(copied, bySelection);
+      } else {
+        bySelection();
+      }
+    });
+    var line = document.createElement("p");
+    line.appendChild(button);
+    line.appendChild(status);
+    block.parentNode.insertBefore(line, block.nextSibling);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var blocks = document.querySelectorAll("[data-copy]");
+    for (var i = 0; i < blocks.length; i++) addCopyButton(blocks[i]);
+  });
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.classList.contains("run")) return;
