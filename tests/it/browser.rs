@@ -93,7 +93,7 @@ async fn fill(c: &Client, pointer: &str, text: &str) {
     field.send_keys(text).await.expect("type");
 }
 
-async fn screenshot(c: &Client, name: &str) {
+pub async fn screenshot(c: &Client, name: &str) {
     if std::env::var("VIEAGENT_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
         let png = c.screenshot().await.expect("screenshot");
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");

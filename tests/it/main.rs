@@ -7,6 +7,7 @@ mod admin;
 mod architecture;
 mod billing;
 mod browser;
+mod browser_buyer;
 mod buyer_links;
 mod cli;
 mod corpus;

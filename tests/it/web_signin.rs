@@ -10,7 +10,7 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::browser::{browser, chromedriver};
+use crate::browser::{browser, chromedriver, screenshot};
 use crate::helpers::{Backend, TestApp, TestDb};
 use crate::oauth::Provider;
 use crate::web::Browserless;
@@ -116,6 +116,7 @@ async fn marketplace_sign_in_provisions_links_and_refuses_a_tampered_state() {
     login_as(&provider, "sub-new").await;
     let c = browser(&driver, 1100, 900).await;
     c.goto(&format!("{base}/app/login")).await.expect("goto");
+    screenshot(&c, "sign-in.png").await;
     c.find(Locator::Id("signin-marketplace"))
         .await
         .expect("the marketplace sign-in")
