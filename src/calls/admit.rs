@@ -142,7 +142,7 @@ async fn check_access(p: &Pipeline, agent: &Agent, user: &User) -> Result<(), St
     if user.disabled_at.is_some() {
         return Err(Stop::Refused(Rejection {
             kind: "access_denied",
-            message: "Your account is disabled; ask your administrator to enable it.".into(),
+            message: "Your account is disabled; contact VieAgent support.".into(),
             details: Box::new(json!({})),
             journaled: None,
         }));

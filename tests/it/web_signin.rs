@@ -171,6 +171,19 @@ async fn marketplace_sign_in_provisions_links_and_refuses_a_tampered_state() {
         .expect("signed out of the gateway");
     c.close().await.expect("close");
 
+    // A second sign-in of the same identity is the same user (no second
+    // account), in a fresh browser.
+    let c = browser(&driver, 1100, 900).await;
+    c.goto(&format!("{base}/app/signin")).await.expect("goto");
+    assert_eq!(signed_in_email(&c).await, "new@example.com");
+    let again = store
+        .get_user_by_email("new@example.com")
+        .await
+        .expect("lookup")
+        .expect("the user");
+    assert_eq!(again.id, new.id);
+    c.close().await.expect("close");
+
     // A second identity, whose verified email is an existing user's: linked
     // to that user (a fresh browser: no session at the provider).
     login_as(&provider, "sub-old").await;
