@@ -297,7 +297,9 @@ impl Marketplace<'_> {
             "entitlement.granted" => {
                 let d: EntitlementGranted = data(event.data.clone())?;
                 let reference = check_reference("data.reference", &d.reference)?;
-                let user = self.user(d.user_id, d.user_email.as_deref()).await?;
+                // Everything that can refuse the event is checked before
+                // an account may be provisioned: a refused event creates
+                // nothing.
                 let agent = self.agent(&d.agent).await?;
                 let grant = Grant {
                     kind: match d.kind {
@@ -309,6 +311,19 @@ impl Marketplace<'_> {
                     reference: Some(reference),
                     price: None,
                 };
+                let in_data = |errors: Vec<crate::error::FieldError>| {
+                    Error::Validation(
+                        errors
+                            .into_iter()
+                            .map(|mut e| {
+                                e.field = format!("data.{}", e.field);
+                                e
+                            })
+                            .collect(),
+                    )
+                };
+                billing::plan_grant(Uuid::nil(), &agent, &grant, Utc::now()).map_err(in_data)?;
+                let user = self.user(d.user_id, d.user_email.as_deref(), true).await?;
                 let new =
                     billing::plan_grant(user.id, &agent, &grant, Utc::now()).map_err(|errors| {
                         Error::Validation(
@@ -326,8 +341,9 @@ impl Marketplace<'_> {
             "entitlement.revoked" => {
                 let d: EntitlementRevoked = data(event.data.clone())?;
                 let reference = check_reference("data.reference", &d.reference)?;
-                let user = self.user(d.user_id, d.user_email.as_deref()).await?;
                 let agent = self.agent(&d.agent).await?;
+                // Never provisioned: a new account holds no entitlement.
+                let user = self.user(d.user_id, d.user_email.as_deref(), false).await?;
                 let change = MarketplaceChange::Revoke {
                     user_id: user.id,
                     agent_id: agent.id,
@@ -348,7 +364,7 @@ impl Marketplace<'_> {
                         ),
                     ));
                 }
-                let user = self.user(d.user_id, d.user_email.as_deref()).await?;
+                let user = self.user(d.user_id, d.user_email.as_deref(), true).await?;
                 let change = MarketplaceChange::Credit {
                     user_id: user.id,
                     amount: d.amount,
@@ -434,8 +450,9 @@ impl Marketplace<'_> {
             })
     }
 
-    /// The buyer: by id, else by email (created when provisioning is on).
-    async fn user(&self, id: Option<Uuid>, email: Option<&str>) -> Result<User> {
+    /// The buyer: by id, else by email; with `provision`, created when
+    /// unknown (by email, with `auto_provision` on).
+    async fn user(&self, id: Option<Uuid>, email: Option<&str>, provision: bool) -> Result<User> {
         let email = match email {
             Some(e) => Some(crate::accounts::normalize_email(e).map_err(|_| {
                 invalid(
@@ -473,13 +490,14 @@ impl Marketplace<'_> {
         if let Some(user) = self.store.get_user_by_email(&email).await? {
             return Ok(user);
         }
-        if !self.auto_provision {
+        if !self.auto_provision || !provision {
             return Err(invalid(
                 "data.user_email",
                 "exists",
                 format!(
-                    "there is no gateway account for {email}, and accounts are not created \
-                     automatically (auth.oidc.auto_provision is off); nothing was changed: \
+                    "there is no gateway account for {email}, and it is not created here \
+                     (auth.oidc.auto_provision is off, or the event cannot concern a new \
+                     account); nothing was changed: \
                      deliver the event again once the account exists"
                 ),
             ));

@@ -15,3 +15,4 @@ signup-link = Create a VieAgent.vn account
 buy = Buy
 buy-for = Buy — { $price }
 top-up = Top up credits
+ledger-marketplace-purchase = Bought on VieAgent.vn ({ $reference })

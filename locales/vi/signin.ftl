@@ -15,3 +15,4 @@ signup-link = Tạo tài khoản VieAgent.vn
 buy = Mua
 buy-for = Mua — { $price }
 top-up = Nạp thêm tín dụng
+ledger-marketplace-purchase = Mua trên VieAgent.vn ({ $reference })

@@ -782,6 +782,12 @@ impl Ctx<'_> {
                     && (hinted
                         || max_length.is_some_and(|m| m > LONG_TEXT)
                         || (max_length.is_none() && PROSE_NAMES.contains(&name.as_str())));
+                // A value with a zone (an earlier call's) keeps it, in a
+                // hidden field beside the input that shows local time.
+                let zone = matches!(input_type, "datetime-local" | "time")
+                    .then(|| zone_of(&raw))
+                    .flatten()
+                    .or_else(|| state.values.get(&format!("{pointer}#tz")).cloned());
                 let raw = match input_type {
                     "datetime-local" | "time" => local_part(&raw),
                     _ => raw,
@@ -805,6 +811,9 @@ impl Ctx<'_> {
                                 min=[min] max=[max] minlength=[min_length] maxlength=[max_length]
                                 aria-required=[required.then_some("true")]
                                 aria-describedby=[described_by] aria-invalid=[invalid];
+                        }
+                        @if let Some(zone) = zone.filter(|z| valid_offset(z)) {
+                            input type="hidden" name=(format!("{pointer}#tz")) value=(zone);
                         }
                         (help)
                         (error)
@@ -878,16 +887,29 @@ impl Ctx<'_> {
     }
 }
 
-/// A date-time or time as its `<input>` shows it: without seconds' zone.
+/// Where a date-time's or time's zone begins, if it has one.
+fn zone_start(raw: &str) -> Option<usize> {
+    raw.find(['Z', 'z', '+']).or_else(|| {
+        raw.rfind('-')
+            .filter(|i| *i > 10 || (!raw.contains('T') && *i > 0))
+    })
+}
+
+/// A date-time's or time's zone (`Z`, `+07:00`), if it has one.
+fn zone_of(raw: &str) -> Option<String> {
+    let zone = &raw[zone_start(raw)?..];
+    let zone = if zone.eq_ignore_ascii_case("z") {
+        "Z"
+    } else {
+        zone
+    };
+    valid_offset(zone).then(|| zone.to_string())
+}
+
+/// A date-time or time as its `<input>` shows it: without its zone (kept
+/// beside it, so running it again means the same instant).
 fn local_part(raw: &str) -> String {
-    let cut = raw
-        .find(['Z', 'z', '+'])
-        .or_else(|| {
-            raw.rfind('-')
-                .filter(|i| *i > 10 || (!raw.contains('T') && *i > 0))
-        })
-        .unwrap_or(raw.len());
-    let local = &raw[..cut];
+    let local = &raw[..zone_start(raw).unwrap_or(raw.len())];
     // `HH:MM:SS` → `HH:MM` when the seconds are zero (what the input shows).
     local
         .strip_suffix(":00")
@@ -979,7 +1001,13 @@ fn collect(
         }
         Kind::String => {
             let raw = raw.filter(|r| !r.is_empty())?;
-            let offset = state.offset.as_deref().unwrap_or("Z");
+            // The field's own zone (kept from an earlier call, or the
+            // browser's for that date), else the page's, else UTC.
+            let own = state
+                .values
+                .get(&format!("{pointer}#tz"))
+                .filter(|z| valid_offset(z));
+            let offset = own.or(state.offset.as_ref()).map_or("Z", String::as_str);
             let value = match format_of(schema) {
                 Some("date-time") if is_local_date_time(raw) => {
                     format!("{}{offset}", with_seconds(raw))
@@ -1012,8 +1040,13 @@ fn is_local_date_time(raw: &str) -> bool {
 }
 
 /// `09:30` or `09:30:15` (what `time` sends), no zone.
+/// `09:30`, `09:30:15` or `09:30:15.250` (what `time` sends), no zone.
 fn is_local_time(raw: &str) -> bool {
-    matches!(raw.len(), 5 | 8) && raw.bytes().all(|b| b.is_ascii_digit() || b == b':')
+    let (clock, fraction) = raw.split_once('.').unwrap_or((raw, "0"));
+    matches!(clock.len(), 5 | 8)
+        && clock.bytes().all(|b| b.is_ascii_digit() || b == b':')
+        && !fraction.is_empty()
+        && fraction.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn with_seconds(raw: &str) -> String {
@@ -1255,5 +1288,32 @@ mod tests {
         assert_eq!(local_part("2026-12-31T09:30:00+07:00"), "2026-12-31T09:30");
         assert_eq!(local_part("09:30:00Z"), "09:30");
         assert_eq!(local_part("09:30:15-05:00"), "09:30:15");
+        assert_eq!(zone_of("2026-12-31T09:30:00Z").as_deref(), Some("Z"));
+        assert_eq!(zone_of("09:30:15-05:00").as_deref(), Some("-05:00"));
+        assert_eq!(zone_of("2026-12-31T09:30"), None);
+    }
+
+    /// Running an earlier call again sends the same instants, whatever the
+    /// browser's zone; fractional seconds survive.
+    #[test]
+    fn an_earlier_calls_times_keep_their_zone() {
+        let s = json!({"type": "object", "properties": {
+            "when": {"type": "string", "format": "date-time"},
+            "at": {"type": "string", "format": "time"}
+        }});
+        let args = json!({"when": "2026-12-31T09:30:00Z", "at": "09:30:00.5-05:00"});
+        let html = render(&s, &FormState::from_arguments(&args), &en()).into_string();
+        assert!(html.contains("name=\"/when#tz\" value=\"Z\""), "{html}");
+        assert!(html.contains("name=\"/at#tz\" value=\"-05:00\""), "{html}");
+        // What the browser then posts: the shown local values, the kept
+        // zones, and its own (different) offset.
+        let posted = FormState::from_pairs(&pairs(&[
+            ("_tz", "+07:00"),
+            ("/when", "2026-12-31T09:30"),
+            ("/when#tz", "Z"),
+            ("/at", "09:30:00.5"),
+            ("/at#tz", "-05:00"),
+        ]));
+        assert_eq!(arguments(&s, &posted), args);
     }
 }

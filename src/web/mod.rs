@@ -377,6 +377,7 @@ fn local_next(next: Option<&str>) -> &str {
     match next {
         Some(n)
             if n.starts_with("/app")
+                && n.len() <= 256
                 && !n.starts_with("//")
                 && !n.contains(['\\', '\r', '\n'])
                 && !n.starts_with("/app/lang/") =>
@@ -874,10 +875,12 @@ fn outcome_of_row(row: &crate::store::ExecutionLog) -> RunOutcome {
             execution_id,
             credits: row.credits_consumed,
         },
+        // The row keeps no error kind: a sentence in the reader's words,
+        // the recorded text under it.
         ExecutionStatus::Failed => RunOutcome::Failed {
             text: row.error.clone().unwrap_or_default(),
             execution_id,
-            kind: None,
+            kind: Some("failed".into()),
         },
         ExecutionStatus::Pending | ExecutionStatus::Running => RunOutcome::Running {
             execution_id: row.id.to_string(),
@@ -1300,12 +1303,17 @@ async fn render_credentials(
         Err(e) => return error_page(state, browser, e),
     };
     let has = |p: &str, n: &str| stored.iter().any(|c| c.provider == p && c.key_name == n);
+    // A notice names a provider as providers are written (so a crafted
+    // link cannot make it say anything else).
+    let plausible = |p: &str, n: &str| {
+        crate::vault::validate_provider(p).is_ok() && crate::vault::validate_key_name(n).is_ok()
+    };
     let done = match done {
         Some(Done::Saved(p, n)) if has(&p, &n) => Some(tr.a(
             "keys-saved",
             &[("provider", Arg::from(&p)), ("name", Arg::from(&n))],
         )),
-        Some(Done::Deleted(p, n)) if !has(&p, &n) => Some(tr.a(
+        Some(Done::Deleted(p, n)) if !has(&p, &n) && plausible(&p, &n) => Some(tr.a(
             "keys-deleted",
             &[("provider", Arg::from(&p)), ("name", Arg::from(&n))],
         )),

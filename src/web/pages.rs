@@ -513,7 +513,13 @@ fn ledger_reason(tr: &Tr, reason: &str) -> String {
     match reason {
         "call" => tr.t("ledger-call"),
         "signup" => tr.t("ledger-signup"),
-        other => other.to_string(),
+        other => match other.strip_prefix("marketplace purchase ") {
+            Some(reference) => tr.a(
+                "ledger-marketplace-purchase",
+                &[("reference", Arg::from(reference))],
+            ),
+            None => other.to_string(),
+        },
     }
 }
 

@@ -538,6 +538,25 @@ async fn unknown_users_are_refused_or_provisioned(backend: Backend) {
     })
     .await;
     p.agent("writer").await;
+    // …but never by an event that is refused: nothing is created.
+    for refused in [
+        json!({"id": "evt-ghost-grant", "type": "entitlement.granted", "data": {
+            "user_email": "ghost@example.com", "agent": "no_such_agent",
+            "kind": "monthly", "reference": "r-ghost"}}),
+        json!({"id": "evt-ghost-revoke", "type": "entitlement.revoked", "data": {
+            "user_email": "ghost@example.com", "agent": "writer", "reference": "r-ghost"}}),
+    ] {
+        let (status, problem) = p.send(&refused).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    }
+    assert!(
+        p.store
+            .get_user_by_email("ghost@example.com")
+            .await
+            .expect("read")
+            .is_none(),
+        "a refused event provisions no one"
+    );
     let (status, applied) = p.send(&event).await;
     assert_eq!(status, StatusCode::OK, "{applied}");
     let user = p

@@ -6,6 +6,13 @@
 (function () {
   var lang = document.documentElement.lang || "vi";
 
+  // The browser's UTC offset at `when`, as +07:00.
+  function offsetOf(when) {
+    var minutes = -when.getTimezoneOffset();
+    var abs = Math.abs(minutes);
+    return (minutes < 0 ? "-" : "+") + String(Math.floor(abs / 60)).padStart(2, "0") + ":" + String(abs % 60).padStart(2, "0");
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     // A form came back with problems: the summary takes focus first.
     var summary = document.getElementById("error-summary");
@@ -39,13 +46,9 @@
       }
     }
 
-    // The UTC offset of this browser, as +07:00.
-    var minutes = -new Date().getTimezoneOffset();
-    var sign = minutes < 0 ? "-" : "+";
-    var abs = Math.abs(minutes);
-    var offset = sign + String(Math.floor(abs / 60)).padStart(2, "0") + ":" + String(abs % 60).padStart(2, "0");
+    // The UTC offset of this browser today, as +07:00 (the fallback).
     var tz = document.querySelectorAll("input[data-tz]");
-    for (var j = 0; j < tz.length; j++) tz[j].value = offset;
+    for (var j = 0; j < tz.length; j++) tz[j].value = offsetOf(new Date());
   });
 
   // A copy button after each text meant to be pasted elsewhere (a new API
@@ -99,6 +102,20 @@
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.classList.contains("run")) return;
+    // Each date-time and time in the zone the browser has on that date
+    // (summer and winter differ), unless it keeps an earlier call's zone.
+    var local = form.querySelectorAll("input[type=datetime-local], input[type=time]");
+    for (var k = 0; k < local.length; k++) {
+      var input = local[k];
+      if (!input.value || form.querySelector("input[type=hidden][name='" + input.name + "#tz']")) continue;
+      var when = input.type === "time" ? new Date(new Date().toISOString().slice(0, 10) + "T" + input.value) : new Date(input.value);
+      if (isNaN(when.getTime())) continue;
+      var hidden = document.createElement("input");
+      hidden.type = "hidden";
+      hidden.name = input.name + "#tz";
+      hidden.value = offsetOf(when);
+      form.appendChild(hidden);
+    }
     var submitter = event.submitter;
     // Adding or removing a row is not a run.
     if (submitter && (submitter.name === "_add" || submitter.name === "_remove")) return;
