@@ -174,13 +174,47 @@ fn page(browser: &Browser, status: StatusCode, markup: Markup) -> Response {
     )
 }
 
-fn with_cookies(browser: &Browser, mut response: Response, extra: Option<String>) -> Response {
-    for cookie in browser.set_cookies().into_iter().chain(extra) {
+/// `response` with the browser's cookies and `extra` ones.
+fn with_cookies(
+    browser: &Browser,
+    response: Response,
+    extra: impl IntoIterator<Item = String>,
+) -> Response {
+    append_cookies(response, browser.set_cookies().into_iter().chain(extra))
+}
+
+/// `response` with these `Set-Cookie` headers.
+fn append_cookies(mut response: Response, cookies: impl IntoIterator<Item = String>) -> Response {
+    for cookie in cookies {
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(SET_COOKIE, v);
         }
     }
     response
+}
+
+/// A page that only says something: its heading (also its title), one
+/// sentence and one link; `here` is where the language switcher returns.
+fn message(
+    state: &AppState,
+    browser: &Browser,
+    status: StatusCode,
+    (heading, text): (&str, &str),
+    link: (&str, &str),
+    here: &str,
+) -> Response {
+    let spec = PageSpec {
+        status,
+        title: heading,
+        current: "",
+        here,
+    };
+    app_page(
+        state,
+        browser,
+        spec,
+        pages::message_page(heading, text, Some(link)),
+    )
 }
 
 fn redirect(to: &str) -> Response {
@@ -247,32 +281,26 @@ fn error_page(state: &AppState, browser: &Browser, error: Error) -> Response {
         _ => (tr.t("error-title"), error.public_detail()),
     };
     let back = tr.t("back-to-tools");
-    app_page(
+    message(
         state,
         browser,
-        PageSpec {
-            status,
-            title: &heading,
-            current: "",
-            here: "/app/tools",
-        },
-        pages::message_page(&heading, &text, Some(("/app/tools", &back))),
+        status,
+        (&heading, &text),
+        ("/app/tools", &back),
+        "/app/tools",
     )
 }
 
 fn forbidden_csrf(state: &AppState, browser: &Browser) -> Response {
     let tr = browser.tr();
     let (title, text, again) = (tr.t("csrf-title"), tr.t("csrf-text"), tr.t("start-again"));
-    app_page(
+    message(
         state,
         browser,
-        PageSpec {
-            status: StatusCode::FORBIDDEN,
-            title: &title,
-            current: "",
-            here: "/app",
-        },
-        pages::message_page(&title, &text, Some(("/app", &again))),
+        StatusCode::FORBIDDEN,
+        (&title, &text),
+        ("/app", &again),
+        "/app",
     )
 }
 
@@ -561,16 +589,11 @@ async fn logout(
             to = url.to_string();
         }
     }
-    let mut response = with_cookies(&browser, redirect(&to), Some(clear));
-    let forget_via = format!(
-        "{}=; Path=/app; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        signin::VIA_COOKIE,
-        browser.secure_attr()
-    );
-    if let Ok(v) = HeaderValue::from_str(&forget_via) {
-        response.headers_mut().append(SET_COOKIE, v);
-    }
-    response
+    with_cookies(
+        &browser,
+        redirect(&to),
+        [clear, signin::via_cookie(&browser, "", 0)],
+    )
 }
 
 async fn tools(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -1516,21 +1539,14 @@ fn link_refused(state: &AppState, browser: &Browser, e: &LinkError) -> Response 
         tracing::error!(error = %err, "connect link check failed");
     }
     tracing::info!(reason = ?std::mem::discriminant(e), status = status.as_u16(), "connect link refused");
-    let (title, heading, sign_in) = (
-        tr.t("link-title"),
-        tr.t("link-heading"),
-        tr.t("link-sign-in"),
-    );
-    app_page(
+    let (heading, sign_in) = (tr.t("link-heading"), tr.t("link-sign-in"));
+    message(
         state,
         browser,
-        PageSpec {
-            status,
-            title: &title,
-            current: "",
-            here: "/app/login",
-        },
-        pages::message_page(&heading, &tr.t(id), Some(("/app/login", &sign_in))),
+        status,
+        (&heading, &tr.t(id)),
+        ("/app/login", &sign_in),
+        "/app/login",
     )
 }
 
@@ -1698,15 +1714,12 @@ async fn connect_done(State(state): State<AppState>, headers: HeaderMap) -> Resp
         tr.t("connect-done-text"),
         tr.t("connect-done-sign-in"),
     );
-    app_page(
+    message(
         &state,
         &browser,
-        PageSpec {
-            status: StatusCode::OK,
-            title: &title,
-            current: "",
-            here: "/app/connect/done",
-        },
-        pages::message_page(&title, &text, Some(("/app/login", &sign_in))),
+        StatusCode::OK,
+        (&title, &text),
+        ("/app/login", &sign_in),
+        "/app/connect/done",
     )
 }

@@ -13,9 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
 use super::browser::Browser;
-use super::{
-    NextQuery, PageSpec, any_browser, app_page, local_next, pages, redirect, with_cookies,
-};
+use super::{NextQuery, any_browser, append_cookies, local_next, message, redirect, with_cookies};
 use crate::oidc::SignInError;
 use crate::portal;
 use crate::state::AppState;
@@ -78,6 +76,15 @@ fn open(state: &AppState, cookie: &str) -> Option<Flow> {
 fn flow_cookie(browser: &Browser, value: &str, max_age: u64) -> String {
     format!(
         "{FLOW_COOKIE}={value}; Path=/app/signin; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+        browser.secure_attr()
+    )
+}
+
+/// The cookie saying the session came from the identity provider (empty
+/// with `max_age` 0: forgotten).
+pub fn via_cookie(browser: &Browser, value: &str, max_age: u64) -> String {
+    format!(
+        "{VIA_COOKIE}={value}; Path=/app; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
         browser.secure_attr()
     )
 }
@@ -196,29 +203,19 @@ pub async fn callback(
         tracing::warn!(error = %e, "could not end the previous web session");
     }
     tracing::info!(user_id = %user.id, session_id = %session.session.id, via = "oidc", "web sign-in");
-    let mut response = with_cookies(
+    let session_cookie = browser.session_cookie_header(
+        secrecy::ExposeSecret::expose_secret(&session.cookie),
+        ttl.as_secs(),
+    );
+    with_cookies(
         &browser,
         redirect(&flow.next),
-        Some(browser.session_cookie_header(
-            secrecy::ExposeSecret::expose_secret(&session.cookie),
-            ttl.as_secs(),
-        )),
-    );
-    for cookie in [
-        flow_cookie(&browser, "", 0),
-        format!(
-            "{VIA_COOKIE}=oidc; Path=/app; HttpOnly; SameSite=Lax; Max-Age={}{}",
-            ttl.as_secs(),
-            browser.secure_attr()
-        ),
-    ] {
-        if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
-            response
-                .headers_mut()
-                .append(axum::http::header::SET_COOKIE, v);
-        }
-    }
-    response
+        [
+            session_cookie,
+            flow_cookie(&browser, "", 0),
+            via_cookie(&browser, "oidc", ttl.as_secs()),
+        ],
+    )
 }
 
 /// A sign-in that did not work: a page that says why and offers to try
@@ -226,22 +223,15 @@ pub async fn callback(
 fn refused(state: &AppState, browser: &Browser, id: &str) -> Response {
     let tr = browser.tr();
     let (title, again) = (tr.t("signin-error-title"), tr.t("signin-try-again"));
-    let page = app_page(
+    let page = message(
         state,
         browser,
-        PageSpec {
-            status: axum::http::StatusCode::BAD_REQUEST,
-            title: &title,
-            current: "",
-            here: "/app/login",
-        },
-        pages::message_page(&title, &tr.t(id), Some(("/app/login", &again))),
+        axum::http::StatusCode::BAD_REQUEST,
+        (&title, &tr.t(id)),
+        ("/app/login", &again),
+        "/app/login",
     );
-    let mut page = page;
-    if let Ok(v) = axum::http::HeaderValue::from_str(&flow_cookie(browser, "", 0)) {
-        page.headers_mut().append(axum::http::header::SET_COOKIE, v);
-    }
-    page
+    append_cookies(page, [flow_cookie(browser, "", 0)])
 }
 
 #[cfg(test)]
