@@ -52,7 +52,8 @@ use crate::store::{ExecutionStatus, StoreError, User};
 
 pub use pipeline::Pipeline;
 pub use validate::{
-    ArgumentError, Problem, argument_errors, field_rank, format_example, validation_errors,
+    ArgumentError, Problem, argument_errors, escape_pointer, field_rank, format_example,
+    resolve_ref, unescape_pointer, validation_errors,
 };
 
 /// Progress reporting back to the caller's transport (MCP progress

@@ -70,7 +70,7 @@ pub fn argument_errors(
                 let name = property
                     .as_str()
                     .map_or_else(|| property.to_string(), str::to_string);
-                pointer = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+                pointer = format!("{pointer}/{}", escape_pointer(&name));
             }
             ArgumentError {
                 pointer,
@@ -121,8 +121,8 @@ pub fn field_rank(schema: &Value, pointer: &str) -> Vec<usize> {
     let mut rank = Vec::new();
     let mut current = Some(schema);
     for segment in pointer.split('/').skip(1) {
-        let segment = segment.replace("~1", "/").replace("~0", "~");
-        let node = current.map(|s| resolve(schema, s));
+        let segment = unescape_pointer(segment);
+        let node = current.map(|s| resolve_ref(schema, s));
         if let Ok(index) = segment.parse::<usize>()
             && node.is_some_and(|n| n.get("items").is_some() || n.get("properties").is_none())
         {
@@ -147,8 +147,9 @@ pub fn field_rank(schema: &Value, pointer: &str) -> Vec<usize> {
     rank
 }
 
-/// The schema a local `$ref` points to, else the schema itself.
-fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+/// The schema a local `$ref` points to (through a bounded chain of them),
+/// else the schema itself.
+pub fn resolve_ref<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
     let mut current = schema;
     for _ in 0..MAX_DEPTH {
         match current
@@ -162,6 +163,16 @@ fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
         }
     }
     current
+}
+
+/// One JSON pointer segment (RFC 6901): `~` and `/` escaped.
+pub fn escape_pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// A JSON pointer segment as the name it stands for.
+pub fn unescape_pointer(segment: &str) -> String {
+    segment.replace("~1", "/").replace("~0", "~")
 }
 
 fn short(value: &Value) -> String {
@@ -222,7 +233,7 @@ impl Problem {
         match self {
             Problem::Required => {
                 let name = pointer.rsplit('/').next().unwrap_or_default();
-                let name = name.replace("~1", "/").replace("~0", "~");
+                let name = unescape_pointer(name);
                 format!("missing required property {}", Value::String(name))
             }
             Problem::Type(types) => match types.as_slice() {

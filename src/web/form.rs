@@ -19,9 +19,10 @@ use maud::{Markup, html};
 use serde_json::{Map, Number, Value};
 
 use super::i18n::{Arg, Tr};
-use crate::calls::{ArgumentError, Problem};
+use crate::calls::{ArgumentError, Problem, escape_pointer, resolve_ref, unescape_pointer};
 
-/// How deep `$ref`s and nesting are followed (a recursive schema stops here).
+/// How deep nesting is followed (a recursive schema stops here; chains of
+/// `$ref`s are bounded by `resolve_ref`).
 const MAX_DEPTH: usize = 12;
 /// Most rows an array field renders.
 const MAX_ROWS: usize = 100;
@@ -258,10 +259,6 @@ fn valid_offset(value: &str) -> bool {
             && b[5].is_ascii_digit())
 }
 
-fn escape_pointer(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
-}
-
 /// A form field's HTML id for a pointer: letters and digits kept, anything
 /// else as `_xx` hex, so every pointer has its own.
 pub fn field_id(pointer: &str) -> String {
@@ -276,39 +273,21 @@ pub fn field_id(pointer: &str) -> String {
     id
 }
 
-/// The schema a `$ref` points to (local refs only), else the schema itself.
-fn resolve<'a>(root: &'a Value, schema: &'a Value, depth: usize) -> &'a Value {
-    let mut current = schema;
-    for _ in 0..MAX_DEPTH.saturating_sub(depth).max(1) {
-        let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
-            return current;
-        };
-        let Some(pointer) = reference.strip_prefix('#') else {
-            return current;
-        };
-        match root.pointer(pointer) {
-            Some(target) => current = target,
-            None => return current,
-        }
-    }
-    current
-}
-
 /// The label and schema of the field at `pointer`, if the form has it.
 fn lookup<'a>(root: &'a Value, pointer: &str) -> Option<(String, &'a Value)> {
-    let mut schema = resolve(root, root, 0);
+    let mut schema = resolve_ref(root, root);
     let mut label = String::new();
-    for (depth, segment) in pointer.split('/').skip(1).enumerate() {
-        let segment = segment.replace("~1", "/").replace("~0", "~");
+    for segment in pointer.split('/').skip(1) {
+        let segment = unescape_pointer(segment);
         match kind(schema) {
             Kind::Object => {
                 let sub = schema.get("properties")?.get(&segment)?;
-                schema = resolve(root, sub, depth);
+                schema = resolve_ref(root, sub);
                 label = title_of(schema, &segment);
             }
             Kind::Array => {
                 let index = segment.parse::<usize>().ok()?;
-                let items = resolve(root, schema.get("items")?, depth);
+                let items = resolve_ref(root, schema.get("items")?);
                 label = format!("{} {}", item_title(schema, items, &label), index + 1);
                 schema = items;
             }
@@ -568,7 +547,7 @@ fn rules_help(tr: &Tr, schema: &Value, k: Kind, default: &Value) -> Vec<String> 
 
 /// The form's fields for a tool's `input_schema` (an object schema).
 pub fn render(schema: &Value, state: &FormState, tr: &Tr) -> Markup {
-    let root = resolve(schema, schema, 0);
+    let root = resolve_ref(schema, schema);
     let defaults = root.get("default").cloned().unwrap_or(Value::Null);
     let ctx = Ctx {
         root: schema,
@@ -600,7 +579,7 @@ impl Ctx<'_> {
             @for (name, sub) in props {
                 @let child = format!("{pointer}/{}", escape_pointer(name));
                 @let default = defaults.get(name).cloned().unwrap_or(Value::Null);
-                @let label = title_of(resolve(self.root, sub, depth), name);
+                @let label = title_of(resolve_ref(self.root, sub), name);
                 (self.field(sub, &child, &label, required.contains(&name.as_str()), &default, depth + 1))
             }
         }
@@ -616,7 +595,7 @@ impl Ctx<'_> {
         depth: usize,
     ) -> Markup {
         let (state, tr) = (self.state, self.tr);
-        let schema = resolve(self.root, schema, depth);
+        let schema = resolve_ref(self.root, schema);
         let description = schema.get("description").and_then(Value::as_str);
         let default = match (default, schema.get("default")) {
             (Value::Null, Some(d)) => d.clone(),
@@ -853,7 +832,7 @@ impl Ctx<'_> {
     ) -> Markup {
         let (state, tr) = (self.state, self.tr);
         let items = schema.get("items").unwrap_or(&Value::Null);
-        let item = item_title(schema, resolve(self.root, items, depth), label_text);
+        let item = item_title(schema, resolve_ref(self.root, items), label_text);
         let default_rows = default.as_array().map(Vec::len).unwrap_or(0);
         let min_rows = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
         let rows = state
@@ -922,7 +901,7 @@ fn local_part(raw: &str) -> String {
 /// that do not parse are passed on as text, so the validator names the
 /// field and the rule.
 pub fn arguments(schema: &Value, state: &FormState) -> Value {
-    let root = resolve(schema, schema, 0);
+    let root = resolve_ref(schema, schema);
     collect(schema, root, "", true, state, 0).unwrap_or_else(|| Value::Object(Map::new()))
 }
 
@@ -934,7 +913,7 @@ fn collect(
     state: &FormState,
     depth: usize,
 ) -> Option<Value> {
-    let schema = resolve(root, schema, depth);
+    let schema = resolve_ref(root, schema);
     let raw = state.values.get(pointer).map(String::as_str);
     let kind = if depth > MAX_DEPTH {
         Kind::Json
