@@ -19,6 +19,7 @@ RUN docker/build.sh deps
 # 2. The gateway.
 COPY migrations migrations
 COPY locales locales
+COPY assets assets
 COPY src src
 RUN docker/build.sh app
 

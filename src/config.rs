@@ -655,6 +655,11 @@ pub struct McpConfig {
     /// timing the call out).
     #[serde(default = "default_progress_interval", with = "humantime_serde")]
     pub progress_interval: Duration,
+    /// MCP Apps (`io.modelcontextprotocol/ui`): every agent's Easy Mode form
+    /// and result shown inside hosts that declare the extension. `false`:
+    /// no host is offered it, and every client sees plain tools.
+    #[serde(default = "default_true")]
+    pub apps: bool,
 }
 
 impl Default for McpConfig {
@@ -667,6 +672,7 @@ impl Default for McpConfig {
             task_inline_budget: default_task_inline_budget(),
             task_ttl: default_task_ttl(),
             progress_interval: default_progress_interval(),
+            apps: true,
         }
     }
 }
@@ -1014,6 +1020,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DEMO", "demo"),
     ("MCP_ALLOWED_HOSTS", "mcp.allowed_hosts"),
     ("MCP_ALLOWED_ORIGINS", "mcp.allowed_origins"),
+    ("MCP_APPS", "mcp.apps"),
     ("METRICS_LISTEN", "metrics_listen"),
     ("SHUTDOWN_GRACE", "shutdown_grace"),
     ("HEARTBEAT_INTERVAL", "heartbeat_interval"),
@@ -1523,6 +1530,7 @@ impl Config {
                 .unwrap_or(i64::MAX)
                 .into(),
         );
+        mcp.insert("apps".into(), self.mcp.apps.into());
         mcp.insert(
             "max_request_bytes".into(),
             i64::try_from(self.mcp.max_request_bytes)

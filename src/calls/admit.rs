@@ -15,7 +15,7 @@ use crate::store::{Agent, CreditAccount, Entitlement, Role, StoreError, User};
 use crate::vault::{Credentials, ResolveError, VaultError};
 
 use super::pipeline::{Call, Pipeline};
-use super::{CallError, redact, validation_errors};
+use super::{ArgumentError, CallError, argument_errors, redact};
 
 pub(super) enum Admission {
     Admitted(Admitted),
@@ -80,14 +80,20 @@ async fn checks(p: &Pipeline, call: &Call<'_>) -> Result<Admitted, Stop> {
 
 /// The arguments against the tool's schema: every failing field and rule.
 fn valid_arguments(call: &Call<'_>) -> Result<(), Rejection> {
-    let errors = validation_errors(
+    let problems = argument_errors(
         &call.entry.validator,
         &call.agent().input_schema,
         &call.request.arguments,
     );
-    if errors.is_empty() {
+    if problems.is_empty() {
         return Ok(());
     }
+    let errors: Vec<String> = problems.iter().map(ArgumentError::assistant_line).collect();
+    // Where and which rule, for a form to mark its fields (the MCP App).
+    let fields: Vec<Value> = problems
+        .iter()
+        .map(|p| json!({"pointer": p.pointer, "rule": p.rule}))
+        .collect();
     let message = format!(
         "Invalid arguments for tool '{}':\n{}",
         call.agent().tool_name,
@@ -100,7 +106,7 @@ fn valid_arguments(call: &Call<'_>) -> Result<(), Rejection> {
     Err(Rejection {
         kind: "invalid_arguments",
         message,
-        details: Box::new(json!({"errors": errors})),
+        details: Box::new(json!({"errors": errors, "fields": fields})),
         journaled: None,
     })
 }

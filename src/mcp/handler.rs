@@ -7,9 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
-    GetTaskParams, GetTaskResult, Implementation, ListToolsResult, MetaObject,
-    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ServerCapabilities,
-    ServerConfig, SubscriptionFilter, Tool,
+    GetTaskParams, GetTaskResult, Implementation, ListResourcesResult, ListToolsResult, MetaObject,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ReadResourceRequestParams,
+    ReadResourceResponse, ResourcesCapability, ServerCapabilities, ServerConfig,
+    SubscriptionFilter, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -145,20 +146,69 @@ fn call_error(tool_name: &str, e: CallError) -> Result<CallToolResponse, McpErro
     }
 }
 
+impl GatewayHandler {
+    /// The tools `user` sees now.
+    async fn visible(&self, user: &User, what: &str) -> Result<Arc<Vec<Tool>>, McpError> {
+        crate::calls::visible_tools(self.state.calls(), user)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "{what}: entitlements unavailable");
+                McpError::internal_error("the tool catalog is unavailable; try again shortly", None)
+            })
+    }
+
+    /// Large lists are paged; the cursor is the offset of the next page
+    /// (only ever one this server handed out as `nextCursor`): the page's
+    /// start, end and next cursor.
+    fn page(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        len: usize,
+        what: &str,
+    ) -> Result<(usize, usize, Option<String>), McpError> {
+        let start = match request.and_then(|r| r.cursor) {
+            Some(cursor) => cursor
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0 && *n < len)
+                .ok_or_else(|| {
+                    McpError::invalid_params(
+                        format!("invalid {what} cursor: pass the nextCursor of the previous page, or no cursor for the first"),
+                        None,
+                    )
+                })?,
+            None => 0,
+        };
+        let page_size = match self.state.config().mcp.tools_page_size {
+            0 => len,
+            n => n,
+        };
+        let end = (start + page_size).min(len);
+        Ok((start, end, (end < len).then(|| end.to_string())))
+    }
+}
+
 impl ServerHandler for GatewayHandler {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .enable_tasks()
-                .build(),
-        )
-        .with_server_info(
-            Implementation::new("vieagent", env!("CARGO_PKG_VERSION"))
-                .with_title("VieAgent Gateway"),
-        )
-        .with_instructions(INSTRUCTIONS)
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_tasks()
+            .build();
+        if self.state.config().mcp.apps {
+            // MCP Apps: each agent's form is a `ui://` resource.
+            capabilities.resources = Some(ResourcesCapability::default());
+            capabilities
+                .extensions
+                .get_or_insert_with(Default::default)
+                .insert(super::apps::EXTENSION.into(), Default::default());
+        }
+        ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new("vieagent", env!("CARGO_PKG_VERSION"))
+                    .with_title("VieAgent Gateway"),
+            )
+            .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -183,27 +233,14 @@ impl ServerHandler for GatewayHandler {
                 .await
                 .map_err(unavailable)?,
         };
-        // Large catalogs are paged; the cursor is the offset of the next page
-        // (only ever one this server handed out as `nextCursor`).
-        let start = match request.and_then(|r| r.cursor) {
-            Some(cursor) => cursor
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0 && *n < tools.len())
-                .ok_or_else(|| {
-                    McpError::invalid_params(
-                        "invalid tools/list cursor: pass the nextCursor of the previous page, or no cursor for the first",
-                        None,
-                    )
-                })?,
-            None => 0,
-        };
-        let page_size = match self.state.config().mcp.tools_page_size {
-            0 => tools.len(),
-            n => n,
-        };
-        let end = (start + page_size).min(tools.len());
-        let next_cursor = (end < tools.len()).then(|| end.to_string());
+        let (start, end, next_cursor) = self.page(request, tools.len(), "tools/list")?;
+        if super::apps::offered(self.state.config(), context.client_capabilities().as_ref()) {
+            // Each tool names its app; no serialised page has that.
+            let tools = tools[start..end].iter().map(super::apps::with_ui).collect();
+            let mut page = ListToolsResult::with_all_items(tools);
+            page.next_cursor = next_cursor;
+            return Ok(page);
+        }
         // Over stateless HTTP the page goes out already serialised (see
         // `ToolsSlot`): rmcp answers with an empty one.
         let slot = context
@@ -227,6 +264,55 @@ impl ServerHandler for GatewayHandler {
         let mut page = ListToolsResult::with_all_items(tools[start..end].to_vec());
         page.next_cursor = next_cursor;
         Ok(page)
+    }
+
+    /// One app per visible agent, for clients offered apps (others get
+    /// none: the resources are the apps).
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let Some(user) = self.user(&context) else {
+            return Err(McpError::invalid_request("not authenticated", None));
+        };
+        if !super::apps::offered(self.state.config(), context.client_capabilities().as_ref()) {
+            return Ok(ListResourcesResult::default());
+        }
+        let tools = self.visible(&user, "resources/list").await?;
+        let (start, end, next_cursor) = self.page(request, tools.len(), "resources/list")?;
+        Ok(super::apps::list(&tools[start..end], next_cursor))
+    }
+
+    /// An agent's app, to anyone who may see the agent.
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let Some(user) = self.user(&context) else {
+            return Err(McpError::invalid_request("not authenticated", None));
+        };
+        let not_found = || {
+            McpError::resource_not_found(
+                format!(
+                    "no resource '{}': each agent's app is ui://vieagent/agents/<tool name>, for the tools you can see; call resources/list",
+                    request.uri
+                ),
+                Some(json!({ "uri": request.uri })),
+            )
+        };
+        let config = self.state.config();
+        let Some(tool) = super::apps::tool_of(&request.uri).filter(|_| config.mcp.apps) else {
+            return Err(not_found());
+        };
+        let visible = self.visible(&user, "resources/read").await?;
+        if !visible.iter().any(|t| t.name == tool) {
+            return Err(not_found());
+        }
+        let snapshot = self.state.catalog().snapshot();
+        let entry = snapshot.get(tool).ok_or_else(not_found)?;
+        Ok(super::apps::read(&request.uri, &entry.agent, config).into())
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

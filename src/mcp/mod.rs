@@ -7,6 +7,7 @@
 //! Every session registers its peer in [`crate::notify::SessionRegistry`], so
 //! a catalog change reaches each one as `notifications/tools/list_changed`.
 
+pub mod apps;
 mod elicit;
 pub mod envelope;
 pub mod handler;

@@ -175,6 +175,30 @@ impl Tr {
     }
 }
 
+impl Tr {
+    /// A message with each named argument left as `{name}`, for a page's
+    /// script to fill (the MCP App's sentences). A plural picks its
+    /// default variant.
+    pub fn template(&self, id: &str, names: &[&str]) -> String {
+        let map: HashMap<Cow<'static, str>, FluentValue> = names
+            .iter()
+            .map(|name| {
+                (
+                    Cow::Owned((*name).to_string()),
+                    FluentValue::from(format!("{{{name}}}")),
+                )
+            })
+            .collect();
+        match LOCALES.try_lookup_complete(self.lang.id(), id, Some(&map)) {
+            Some(text) => text,
+            None => {
+                tracing::error!(message_id = id, lang = self.lang.code(), "missing message");
+                id.to_string()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

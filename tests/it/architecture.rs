@@ -59,6 +59,8 @@ const SIDEWAYS: &[(&str, &str)] = &[
     ("admin", "http"),
     ("chat", "http"),
     ("mcp", "http"),
+    // The MCP App is Easy Mode's form in the assistant: the same sentences.
+    ("mcp", "web"),
     ("web", "http"),
     ("cli", "server"),
 ];

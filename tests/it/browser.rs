@@ -30,6 +30,13 @@ pub struct Driver {
     url: String,
 }
 
+impl Driver {
+    /// Where chromedriver listens.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 pub async fn chromedriver() -> Driver {
     for path in [CHROMIUM, CHROMEDRIVER] {
         assert!(

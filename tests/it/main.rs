@@ -20,6 +20,7 @@ mod hardening;
 mod manifests;
 mod marketplace;
 mod mcp;
+mod mcp_apps;
 mod mcp_client;
 mod oauth;
 mod openapi;

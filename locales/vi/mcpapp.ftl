@@ -1,0 +1,29 @@
+# Biểu mẫu Easy Mode trong trợ lý (MCP App). Tham số do script của ứng dụng
+# điền: chỗ { $name }; số nhiều lấy dạng mặc định.
+mcpapp-intro = Trợ lý đã điền sẵn các giá trị này. Hãy kiểm tra, sửa nếu cần, rồi chạy.
+mcpapp-waiting = Đang chờ các giá trị từ trợ lý…
+mcpapp-run = Chạy với các giá trị này
+mcpapp-running = Đang chạy…
+mcpapp-running-for = Đang chạy… { $seconds } giây
+mcpapp-progress = Bước { $progress } / { $total }
+mcpapp-result = Kết quả
+mcpapp-details = Chi tiết
+mcpapp-field = Trường
+mcpapp-value = Giá trị
+mcpapp-key-needed = Cần khóa của bạn
+mcpapp-not-bought = Chưa mua
+mcpapp-no-credits = Không đủ tín dụng
+mcpapp-failed = Tác tử chưa chạy xong.
+mcpapp-cancelled = Lần chạy đã bị hủy.
+mcpapp-fix-fields = Một số giá trị cần sửa. Hãy sửa các trường được đánh dấu bên dưới rồi chạy lại.
+mcpapp-connect = Thêm khóa của bạn trên VieAgent
+mcpapp-connect-why = Tác tử này cần khóa { $providers } của bạn. Hãy thêm khóa trên VieAgent: khóa được lưu thẳng vào kho mã hóa, không bao giờ đi qua cuộc trò chuyện này. Sau đó chạy lại.
+mcpapp-buy = Mua trên VieAgent
+mcpapp-buy-why = Công cụ này có phí và bạn chưa mua.
+mcpapp-top-up = Nạp thêm tín dụng
+mcpapp-credits-why = Bạn không đủ tín dụng cho lần chạy này.
+mcpapp-link-not-opened = Trợ lý không mở được liên kết. Hãy sao chép vào trình duyệt:
+mcpapp-cost-one = { $credits } tín dụng mỗi lần chạy
+mcpapp-cost-other = { $credits } tín dụng mỗi lần chạy
+mcpapp-priced = Công cụ có phí: mua trên VieAgent.
+mcpapp-call-failed = Trợ lý không chạy được tác tử. Hãy thử lại.
