@@ -457,6 +457,14 @@ where
     })
 }
 
+/// [`one_or_many`], for a list that may be unset.
+fn maybe_one_or_many<'de, D>(deserializer: D) -> Result<Option<Vec<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    one_or_many(deserializer).map(Some)
+}
+
 /// `[web]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -631,10 +639,10 @@ fn default_true() -> bool {
 pub struct McpConfig {
     /// Host names accepted on MCP endpoints (DNS-rebinding protection). Unset:
     /// localhost names when listening on loopback, any host otherwise.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "maybe_one_or_many")]
     pub allowed_hosts: Option<Vec<String>>,
     /// Browser origins accepted (e.g. `http://localhost:6274` for MCP Inspector); empty = no Origin check.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub allowed_origins: Vec<String>,
     /// Largest MCP request body.
     #[serde(default = "default_mcp_max_request_bytes")]
@@ -1774,6 +1782,48 @@ mod tests {
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.database_kind().expect("kind"), DatabaseKind::Sqlite);
         assert_eq!(c.db_connect_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+    fn list_settings_take_commas_in_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "VIEAGENT_MCP_ALLOWED_ORIGINS",
+                "https://chat.example.com, http://localhost:6274",
+            );
+            jail.set_env("VIEAGENT_MCP_ALLOWED_HOSTS", "gw.example.com,localhost");
+            jail.set_env("VIEAGENT_MCP_APPS", "false");
+            let c = Config::load(&Sources {
+                skip_env: false,
+                ..Default::default()
+            })
+            .expect("load");
+            assert_eq!(
+                c.mcp.allowed_origins,
+                ["https://chat.example.com", "http://localhost:6274"]
+            );
+            assert_eq!(
+                c.mcp.allowed_hosts.as_deref(),
+                Some(&["gw.example.com".to_string(), "localhost".to_string()][..])
+            );
+            assert!(!c.mcp.apps);
+            jail.set_env(
+                "VIEAGENT_MCP_ALLOWED_ORIGINS",
+                "[https://a.example.com,https://b.example.com]",
+            );
+            let c = Config::load(&Sources {
+                skip_env: false,
+                ..Default::default()
+            })
+            .expect("load");
+            assert_eq!(
+                c.mcp.allowed_origins.len(),
+                2,
+                "the bracket form still works"
+            );
+            Ok(())
+        });
     }
 
     #[test]
