@@ -27,3 +27,6 @@ mcpapp-cost-one = { $credits } credit per run
 mcpapp-cost-other = { $credits } credits per run
 mcpapp-priced = Priced tool: bought on VieAgent.
 mcpapp-call-failed = The assistant could not run the agent. Try again.
+mcpapp-still-running = Still running
+mcpapp-still-running-why = The agent goes on working. Its result will be in your history on VieAgent.
+mcpapp-open-history = Open my history

@@ -27,3 +27,6 @@ mcpapp-cost-one = { $credits } tín dụng mỗi lần chạy
 mcpapp-cost-other = { $credits } tín dụng mỗi lần chạy
 mcpapp-priced = Công cụ có phí: mua trên VieAgent.
 mcpapp-call-failed = Trợ lý không chạy được tác tử. Hãy thử lại.
+mcpapp-still-running = Vẫn đang chạy
+mcpapp-still-running-why = Tác tử vẫn đang làm việc. Kết quả sẽ có trong lịch sử của bạn trên VieAgent.
+mcpapp-open-history = Mở lịch sử của tôi

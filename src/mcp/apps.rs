@@ -105,16 +105,17 @@ pub fn list(tools: &[Tool], next_cursor: Option<String>) -> ListResourcesResult 
 
 /// `resources/read` of an agent's app.
 pub fn read(uri: &str, agent: &Agent, config: &Config) -> ReadResourceResult {
+    let history = format!("{}app/history", config.public_base_url());
     ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
         uri: uri.to_string(),
         mime_type: Some(MIME_TYPE.into()),
-        text: document(agent, &config.web.default_locale),
+        text: document(agent, &config.web.default_locale, &history),
         meta: Some(resource_meta()),
     }])
 }
 
 /// The app with `agent`'s data in it.
-pub fn document(agent: &Agent, default_locale: &str) -> String {
+pub fn document(agent: &Agent, default_locale: &str, history_url: &str) -> String {
     let mut messages = Map::new();
     for lang in Lang::ALL {
         messages.insert(lang.code().into(), catalog(Tr::new(lang)));
@@ -128,6 +129,7 @@ pub fn document(agent: &Agent, default_locale: &str) -> String {
         "priced": agent.price_one_time.is_some_and(|p| !p.is_zero())
             || agent.price_monthly.is_some_and(|p| !p.is_zero()),
         "defaultLocale": default_locale,
+        "historyUrl": history_url,
         "messages": messages,
     });
     // In a `<script type="application/json">`: nothing in it may close the
@@ -212,6 +214,9 @@ const MESSAGES: &[(&str, &[&str])] = &[
     ("mcpapp-cost-other", &["credits"]),
     ("mcpapp-priced", &[]),
     ("mcpapp-call-failed", &[]),
+    ("mcpapp-still-running", &[]),
+    ("mcpapp-still-running-why", &[]),
+    ("mcpapp-open-history", &[]),
     ("form-required-note", &[]),
     ("form-required", &[]),
     ("form-choose", &[]),
@@ -366,7 +371,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         };
-        let html = document(&agent, "vi");
+        let html = document(&agent, "vi", "http://localhost:8080/app/history");
         assert!(!html.contains(DATA_MARK));
         assert!(!html.contains("</script><script>alert(1)"));
         assert!(!html.contains("<!-- x"));

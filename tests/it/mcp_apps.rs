@@ -66,6 +66,20 @@ async fn trip_flowise() -> (MockServer, Seen) {
     (server, seen)
 }
 
+/// An agent with a date-time and a time: their zones travel with them.
+fn event_agent() -> vieagent::store::NewAgent {
+    let mut agent = trip_agent();
+    agent.name = "Event planner".into();
+    agent.tool_name = "event_planner".into();
+    agent.required_credential_types = Vec::new();
+    agent.input_schema = json!({"type": "object", "properties": {
+        "when": {"type": "string", "format": "date-time", "title": "When"},
+        "at": {"type": "string", "format": "time", "title": "Daily at"},
+        "contact_phone": {"type": "string", "title": "Phone"}
+    }, "required": ["when"]});
+    agent
+}
+
 /// A priced agent (bought at the marketplace).
 fn priced_agent() -> vieagent::store::NewAgent {
     let mut agent = crate::helpers::sample_agent("pro_writer");
@@ -470,7 +484,11 @@ async fn open_host(c: &Client, host: SocketAddr, params: &Value) {
             .await
             .expect("host state");
         if let Some(error) = state["error"].as_str() {
-            panic!("the host failed: {error}");
+            let tools = c
+                .execute("return JSON.stringify(window.__host.toolsList);", vec![])
+                .await
+                .unwrap_or_default();
+            panic!("the host failed: {error}; tools/list: {tools}");
         }
         if state["ready"] == json!(true) {
             return;
@@ -582,6 +600,10 @@ async fn the_easy_mode_app_in_a_real_host() {
         .create_agent(&priced_agent())
         .await
         .expect("priced agent");
+    store
+        .create_agent(&event_agent())
+        .await
+        .expect("event agent");
     let (_ada, key) = app.user_with_key("ada@example.com").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -927,7 +949,55 @@ async fn the_easy_mode_app_in_a_real_host() {
     assert!(reached, "Tab reaches the Run button");
     leave_app(&c).await;
 
-    // 6. A priced tool not bought: the buy link, never an admin command.
+    // 6. Times keep the zone the model gave them; a changed one too.
+    let mut event = params("light", "en-US", true);
+    event["tool"] = json!("event_planner");
+    event["arguments"] = json!({"when": "2026-12-31T09:30:00Z", "at": "09:30:15-05:00", "contact_phone": "+84 90 000 0000"});
+    let before = seen.lock().expect("lock").len();
+    open_host(&c, host, &event).await;
+    enter_app(&c).await;
+    assert_eq!(value_of(&c, "/when").await, "2026-12-31T09:30");
+    assert_eq!(value_of(&c, "/at").await, "09:30:15");
+    let types = c
+        .execute(
+            "return ['/when', '/at', '/contact_phone'].map(p => document.querySelector('[name=\"' + p + '\"]').type);",
+            vec![],
+        )
+        .await
+        .expect("types");
+    assert_eq!(types, json!(["datetime-local", "time", "tel"]));
+    c.execute(
+        "const e = document.querySelector('[name=\"/when\"]'); e.value = '2027-01-01T10:00'; e.dispatchEvent(new Event('input')); return true;",
+        vec![],
+    )
+    .await
+    .expect("set when");
+    c.find(css("#run"))
+        .await
+        .expect("run")
+        .click()
+        .await
+        .expect("click");
+    for _ in 0..100 {
+        if seen.lock().expect("lock").len() >= before + 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    {
+        let seen = seen.lock().expect("lock");
+        assert_eq!(seen.len(), before + 2, "the model's call and the app's");
+        assert_eq!(seen[before]["form"]["when"], "2026-12-31T09:30:00Z");
+        assert_eq!(
+            seen[before + 1]["form"]["when"],
+            "2027-01-01T10:00:00Z",
+            "its zone kept"
+        );
+        assert_eq!(seen[before + 1]["form"]["at"], "09:30:15-05:00");
+    }
+    leave_app(&c).await;
+
+    // 7. A priced tool not bought: the buy link, never an admin command.
     let mut priced = params("light", "en-US", true);
     priced["tool"] = json!("pro_writer");
     priced["arguments"] = json!({"question": "Tết"});
@@ -949,7 +1019,7 @@ async fn the_easy_mode_app_in_a_real_host() {
         "{link}"
     );
 
-    // 7. Short of credits: the top-up link.
+    // 8. Short of credits: the top-up link.
     let broke = vieagent::accounts::create_user(
         store.as_ref(),
         "broke@example.com",
