@@ -55,6 +55,7 @@ async def exercise(session: ClientSession, label: str) -> None:
     demo = next(t for t in tools.tools if t.name == "demo_echo")
     schema = attr(demo, "input_schema", "inputSchema")
     assert schema["required"] == ["message"], schema
+    assert not (attr(demo, "meta", "_meta") or {}).get("ui"), "no app for a client without the extension"
 
     result = await session.call_tool("demo_echo", {"message": f"hello from {label}"})
     assert not attr(result, "is_error", "isError"), result
@@ -67,6 +68,33 @@ async def exercise(session: ClientSession, label: str) -> None:
     assert attr(bad, "is_error", "isError"), bad
     assert "missing required property" in bad.content[0].text, bad.content[0].text
     print(f"ok  {label}: initialize, tools/list ({len(names)} tools), tools/call, schema error")
+
+
+# --- MCP Apps (io.modelcontextprotocol/ui): a client that declares the
+# extension gets each tool's app; the sessions above, which do not, got
+# plain tools (checked in exercise: no _meta.ui).
+
+UI = "io.modelcontextprotocol/ui"
+APP_MIME = "text/html;profile=mcp-app"
+
+
+async def exercise_apps(session: ClientSession, label: str) -> None:
+    init = await session.initialize()
+    caps = attr(init, "capabilities")
+    assert UI in (caps.extensions or {}), caps
+    tools = await session.list_tools()
+    demo = next(t for t in tools.tools if t.name == "demo_echo")
+    meta = attr(demo, "meta", "_meta") or {}
+    uri = meta["ui"]["resourceUri"]
+    assert uri == "ui://vieagent/agents/demo_echo", meta
+    listed = await session.list_resources()
+    assert [str(r.uri) for r in listed.resources] == [uri], listed
+    assert attr(listed.resources[0], "mime_type", "mimeType") == APP_MIME, listed
+    read = await session.read_resource(uri)
+    content = read.contents[0]
+    assert attr(content, "mime_type", "mimeType") == APP_MIME, content
+    assert content.text.startswith("<!doctype html>") and '"tool":"demo_echo"' in content.text
+    print(f"ok  {label}: MCP Apps declared → _meta.ui.resourceUri, resources/list, resources/read")
 
 
 # --- The Tasks extension (io.modelcontextprotocol/tasks, protocol 2026-07-28,
@@ -259,6 +287,9 @@ async def main(binary: str) -> None:
         async with sse_client(f"{base}/sse", headers=headers) as streams:
             async with ClientSession(streams[0], streams[1]) as session:
                 await exercise(session, "sse")
+        async with sse_client(f"{base}/sse", headers=headers) as streams:
+            async with ClientSession(streams[0], streams[1], extensions={UI: {"mimeTypes": [APP_MIME]}}) as session:
+                await exercise_apps(session, "sse")
 
         stdio_env = {
             "VIEAGENT_DATABASE_URL": f"sqlite://{workdir}/gateway.db",
@@ -270,6 +301,9 @@ async def main(binary: str) -> None:
         async with stdio_client(params) as streams:
             async with ClientSession(streams[0], streams[1]) as session:
                 await exercise(session, "stdio")
+        async with stdio_client(params) as streams:
+            async with ClientSession(streams[0], streams[1], extensions={UI: {"mimeTypes": [APP_MIME]}}) as session:
+                await exercise_apps(session, "stdio")
 
         # Agents run as tasks (the demo engine, with a delay).
         manifests = os.path.join(workdir, "manifests")
