@@ -457,12 +457,31 @@ where
     })
 }
 
-/// [`one_or_many`], for a list that may be unset.
+/// [`one_or_many`], for a list that may be unset. An empty string (an
+/// environment variable set to nothing, as `VAR=${X:-}` writes it) is
+/// unset, not an empty list: for `mcp.allowed_hosts` an empty list means
+/// "any host", which must be written out as `[]`.
 fn maybe_one_or_many<'de, D>(deserializer: D) -> Result<Option<Vec<String>>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    one_or_many(deserializer).map(Some)
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(s) if s.trim().is_empty() => None,
+        OneOrMany::One(s) => Some(
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+        ),
+        OneOrMany::Many(v) => Some(v),
+    })
 }
 
 /// `[web]`
@@ -1822,6 +1841,15 @@ mod tests {
                 2,
                 "the bracket form still works"
             );
+            // Set to nothing: unset (localhost names on loopback), never
+            // "any host".
+            jail.set_env("VIEAGENT_MCP_ALLOWED_HOSTS", "");
+            let c = Config::load(&Sources {
+                skip_env: false,
+                ..Default::default()
+            })
+            .expect("load");
+            assert_eq!(c.mcp.allowed_hosts, None);
             Ok(())
         });
     }

@@ -15,7 +15,7 @@ use crate::store::{Agent, CreditAccount, Entitlement, Role, StoreError, User};
 use crate::vault::{Credentials, ResolveError, VaultError};
 
 use super::pipeline::{Call, Pipeline};
-use super::{ArgumentError, CallError, argument_errors, redact};
+use super::{ArgumentError, CallError, Problem, argument_errors, redact};
 
 pub(super) enum Admission {
     Admitted(Admitted),
@@ -92,7 +92,12 @@ fn valid_arguments(call: &Call<'_>) -> Result<(), Rejection> {
     // Where and which rule, for a form to mark its fields (the MCP App).
     let fields: Vec<Value> = problems
         .iter()
-        .map(|p| json!({"pointer": p.pointer, "rule": p.rule}))
+        .map(|p| match &p.problem {
+            Problem::Unexpected(names) => {
+                json!({"pointer": p.pointer, "rule": p.rule, "unexpected": names})
+            }
+            _ => json!({"pointer": p.pointer, "rule": p.rule}),
+        })
         .collect();
     let message = format!(
         "Invalid arguments for tool '{}':\n{}",

@@ -49,21 +49,30 @@ pub fn offered(config: &Config, client: Option<&ClientCapabilities>) -> bool {
             .is_some_and(|types| types.iter().any(|t| t.as_str() == Some(MIME_TYPE)))
 }
 
-/// The app resource of a tool.
-pub fn resource_uri(tool_name: &str) -> String {
-    format!("{URI_PREFIX}{tool_name}")
+/// The app resource of a tool, at `version` (the agent's last change):
+/// hosts may cache an app by its URI, so an edited agent's form gets a new
+/// one (`?v=`), and the old one still reads as the current form.
+pub fn resource_uri(tool_name: &str, version: i64) -> String {
+    format!("{URI_PREFIX}{tool_name}?v={version}")
 }
 
-/// The tool an app resource belongs to.
+/// The tool an app resource belongs to (whatever its version).
 pub fn tool_of(uri: &str) -> Option<&str> {
-    uri.strip_prefix(URI_PREFIX).filter(|name| !name.is_empty())
+    let rest = uri.strip_prefix(URI_PREFIX)?;
+    let name = rest.split_once('?').map_or(rest, |(name, _)| name);
+    (!name.is_empty()).then_some(name)
+}
+
+/// An agent's version in its app's URI.
+pub fn version_of(agent: &Agent) -> i64 {
+    agent.updated_at.timestamp_micros()
 }
 
 /// `tool` as an app-capable client sees it: `_meta.ui.resourceUri` added
 /// (and the key hosts read before the stable spec, `ui/resourceUri`).
-pub fn with_ui(tool: &Tool) -> Tool {
+pub fn with_ui(tool: &Tool, version: i64) -> Tool {
     let mut tool = tool.clone();
-    let uri = resource_uri(&tool.name);
+    let uri = resource_uri(&tool.name, version);
     let meta = tool.meta.get_or_insert_with(MetaObject::new);
     meta.0
         .insert("ui".into(), json!({ "resourceUri": uri.clone() }));
@@ -85,12 +94,13 @@ fn resource_meta() -> MetaObject {
     meta
 }
 
-/// `resources/list` entries of `tools[start..end]`.
-pub fn list(tools: &[Tool], next_cursor: Option<String>) -> ListResourcesResult {
+/// `resources/list` entries of `tools` (each with its agent's version).
+pub fn list(tools: &[(&Tool, i64)], next_cursor: Option<String>) -> ListResourcesResult {
     let resources = tools
         .iter()
-        .map(|tool| {
-            let mut resource = Resource::new(resource_uri(&tool.name), tool.name.to_string());
+        .map(|(tool, version)| {
+            let mut resource =
+                Resource::new(resource_uri(&tool.name, *version), tool.name.to_string());
             resource.title = tool.title.clone();
             resource.description = Some(format!("Easy Mode form and result of {}", tool.name));
             resource.mime_type = Some(MIME_TYPE.into());
@@ -131,6 +141,7 @@ pub fn document(agent: &Agent, default_locale: &str, history_url: &str) -> Strin
         "defaultLocale": default_locale,
         "historyUrl": history_url,
         "messages": messages,
+        "plurals": PLURALS.iter().map(|(id, count)| ((*id).to_string(), json!(count))).collect::<Map<_, _>>(),
     });
     // In a `<script type="application/json">`: nothing in it may close the
     // element, or open a comment (`<` is escaped; JSON reads it back).
@@ -175,14 +186,36 @@ fn with_key_order(mut schema: Value, depth: usize) -> Value {
 }
 
 /// Every message the app shows, by id, with its arguments left as
-/// `{name}` for the app to fill.
+/// `{name}` for the app to fill; a plural one also as `<id>#one`, written
+/// with its count as 1 (the app picks it when the count's plural form in
+/// the language is "one").
 fn catalog(tr: Tr) -> Value {
     let mut out = Map::new();
     for (id, names) in MESSAGES {
-        out.insert((*id).to_string(), Value::String(tr.template(id, names)));
+        out.insert(
+            (*id).to_string(),
+            Value::String(tr.template(id, names, None)),
+        );
+        if let Some((_, count)) = PLURALS.iter().find(|(p, _)| p == id) {
+            out.insert(
+                format!("{id}#one"),
+                Value::String(tr.template(id, names, Some(count))),
+            );
+        }
     }
     Value::Object(out)
 }
+
+/// The plural messages of [`MESSAGES`], with the argument that counts.
+const PLURALS: &[(&str, &str)] = &[
+    ("mcpapp-cost", "credits"),
+    ("help-length-max", "max"),
+    ("help-max-items", "n"),
+    ("error-min-length", "n"),
+    ("error-max-length", "n"),
+    ("error-min-items", "n"),
+    ("error-max-items", "n"),
+];
 
 /// The messages of the app: its own (`mcpapp-*`) and the form's, shared
 /// with `/app`.
@@ -192,7 +225,6 @@ const MESSAGES: &[(&str, &[&str])] = &[
     ("mcpapp-run", &[]),
     ("mcpapp-running", &[]),
     ("mcpapp-running-for", &["seconds"]),
-    ("mcpapp-progress", &["progress", "total"]),
     ("mcpapp-result", &[]),
     ("mcpapp-details", &[]),
     ("mcpapp-field", &[]),
@@ -210,8 +242,7 @@ const MESSAGES: &[(&str, &[&str])] = &[
     ("mcpapp-top-up", &[]),
     ("mcpapp-credits-why", &[]),
     ("mcpapp-link-not-opened", &[]),
-    ("mcpapp-cost-one", &["credits"]),
-    ("mcpapp-cost-other", &["credits"]),
+    ("mcpapp-cost", &["credits"]),
     ("mcpapp-priced", &[]),
     ("mcpapp-call-failed", &[]),
     ("mcpapp-still-running", &[]),
@@ -304,6 +335,20 @@ mod tests {
     }
 
     #[test]
+    fn plural_messages_have_their_one_form_written_out() {
+        let Value::Object(en) = catalog(Tr::new(Lang::En)) else {
+            panic!("an object");
+        };
+        assert_eq!(en["error-max-items"], "Keep at most {n} rows.");
+        assert_eq!(en["error-max-items#one"], "Keep at most 1 row.");
+        assert_eq!(en["mcpapp-cost#one"], "1 credit per run");
+        for (id, _) in PLURALS {
+            assert!(MESSAGES.iter().any(|(m, _)| m == id), "{id}");
+            assert!(en.contains_key(&format!("{id}#one")), "{id}");
+        }
+    }
+
+    #[test]
     fn index_like_keys_get_their_order_written_out() {
         let schema = json!({"type": "object", "properties": {
             "b": {}, "10": {}, "a": {"type": "object", "properties": {"y": {}, "x": {}}},
@@ -322,8 +367,16 @@ mod tests {
 
     #[test]
     fn uris_name_their_tool() {
-        assert_eq!(resource_uri("plan_trip"), "ui://vieagent/agents/plan_trip");
+        assert_eq!(
+            resource_uri("plan_trip", 42),
+            "ui://vieagent/agents/plan_trip?v=42"
+        );
+        assert_eq!(
+            tool_of("ui://vieagent/agents/plan_trip?v=42"),
+            Some("plan_trip")
+        );
         assert_eq!(tool_of("ui://vieagent/agents/plan_trip"), Some("plan_trip"));
+        assert_eq!(tool_of("ui://vieagent/agents/?v=1"), None);
         assert_eq!(tool_of("ui://vieagent/agents/"), None);
         assert_eq!(tool_of("ui://other/agents/plan_trip"), None);
     }

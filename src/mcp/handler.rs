@@ -146,6 +146,13 @@ fn call_error(tool_name: &str, e: CallError) -> Result<CallToolResponse, McpErro
     }
 }
 
+/// The version of a tool's agent, for its app's URI.
+fn version(snapshot: &crate::catalog::Snapshot, tool: &Tool) -> i64 {
+    snapshot
+        .get(&tool.name)
+        .map_or(0, |entry| super::apps::version_of(&entry.agent))
+}
+
 impl GatewayHandler {
     /// The tools `user` sees now.
     async fn visible(&self, user: &User, what: &str) -> Result<Arc<Vec<Tool>>, McpError> {
@@ -236,7 +243,10 @@ impl ServerHandler for GatewayHandler {
         let (start, end, next_cursor) = self.page(request, tools.len(), "tools/list")?;
         if super::apps::offered(self.state.config(), context.client_capabilities().as_ref()) {
             // Each tool names its app; no serialised page has that.
-            let tools = tools[start..end].iter().map(super::apps::with_ui).collect();
+            let tools = tools[start..end]
+                .iter()
+                .map(|tool| super::apps::with_ui(tool, version(&snapshot, tool)))
+                .collect();
             let mut page = ListToolsResult::with_all_items(tools);
             page.next_cursor = next_cursor;
             return Ok(page);
@@ -281,7 +291,12 @@ impl ServerHandler for GatewayHandler {
         }
         let tools = self.visible(&user, "resources/list").await?;
         let (start, end, next_cursor) = self.page(request, tools.len(), "resources/list")?;
-        Ok(super::apps::list(&tools[start..end], next_cursor))
+        let snapshot = self.state.catalog().snapshot();
+        let page: Vec<_> = tools[start..end]
+            .iter()
+            .map(|tool| (tool, version(&snapshot, tool)))
+            .collect();
+        Ok(super::apps::list(&page, next_cursor))
     }
 
     /// An agent's app, to anyone who may see the agent.

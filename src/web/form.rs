@@ -889,12 +889,12 @@ fn zone_of(raw: &str) -> Option<String> {
 /// beside it, so running it again means the same instant).
 fn local_part(raw: &str) -> String {
     let local = &raw[..zone_start(raw).unwrap_or(raw.len())];
-    // `HH:MM:SS` → `HH:MM` when the seconds are zero (what the input shows).
-    local
-        .strip_suffix(":00")
-        .filter(|l| l.len() >= 5)
-        .unwrap_or(local)
-        .to_string()
+    // `HH:MM:00` → `HH:MM` (what the input shows); `HH:MM` stays.
+    let time = local.rsplit('T').next().unwrap_or(local);
+    match local.strip_suffix(":00") {
+        Some(shorter) if time.matches(':').count() == 2 => shorter.to_string(),
+        _ => local.to_string(),
+    }
 }
 
 /// The tool's arguments from a submitted form, shaped by the schema. Values
@@ -1267,6 +1267,9 @@ mod tests {
         assert_eq!(local_part("2026-12-31T09:30:00+07:00"), "2026-12-31T09:30");
         assert_eq!(local_part("09:30:00Z"), "09:30");
         assert_eq!(local_part("09:30:15-05:00"), "09:30:15");
+        // Without seconds, nothing is cut.
+        assert_eq!(local_part("2026-12-31T10:00Z"), "2026-12-31T10:00");
+        assert_eq!(local_part("10:00+07:00"), "10:00");
         assert_eq!(zone_of("2026-12-31T09:30:00Z").as_deref(), Some("Z"));
         assert_eq!(zone_of("09:30:15-05:00").as_deref(), Some("-05:00"));
         assert_eq!(zone_of("2026-12-31T09:30"), None);

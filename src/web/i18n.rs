@@ -177,16 +177,19 @@ impl Tr {
 
 impl Tr {
     /// A message with each named argument left as `{name}`, for a page's
-    /// script to fill (the MCP App's sentences). A plural picks its
-    /// default variant.
-    pub fn template(&self, id: &str, names: &[&str]) -> String {
+    /// script to fill (the MCP App's sentences), except `count`, given as
+    /// the number 1 (a plural message's "one" form); without it a plural
+    /// message takes its default form.
+    pub fn template(&self, id: &str, names: &[&str], count: Option<&str>) -> String {
         let map: HashMap<Cow<'static, str>, FluentValue> = names
             .iter()
             .map(|name| {
-                (
-                    Cow::Owned((*name).to_string()),
-                    FluentValue::from(format!("{{{name}}}")),
-                )
+                let value = if count == Some(*name) {
+                    FluentValue::from(1)
+                } else {
+                    FluentValue::from(format!("{{{name}}}"))
+                };
+                (Cow::Owned((*name).to_string()), value)
             })
             .collect();
         match LOCALES.try_lookup_complete(self.lang.id(), id, Some(&map)) {

@@ -56,7 +56,13 @@ async fn trip_flowise() -> (MockServer, Seen) {
                 "executionId": "exec-apps-1",
             }));
             if destination == "Sa Pa" {
-                answer.set_delay(Duration::from_secs(4))
+                // Slow, and echoing everything it was sent, the user's key
+                // included: the gateway scrubs it before any client sees it.
+                ResponseTemplate::new(200)
+                    .set_body_json(
+                        json!({"text": format!("Sa Pa: {body}"), "executionId": "exec-apps-2"}),
+                    )
+                    .set_delay(Duration::from_secs(4))
             } else {
                 answer
             }
@@ -202,10 +208,25 @@ async fn stateless(app: &TestApp, key: &str, method: &str, params: Value, caps: 
 }
 
 async fn app_with(apps: bool) -> (TestApp, String) {
+    app_paged(apps, 0, false).await
+}
+
+/// A server with the trip agent (and, `second`, another published one),
+/// a draft, and `tools_page_size`.
+async fn app_paged(apps: bool, page_size: usize, second: bool) -> (TestApp, String) {
     let db = TestDb::new(Backend::Sqlite).await;
-    let app = TestApp::spawn_with(db, |c| c.mcp.apps = apps).await;
+    let app = TestApp::spawn_with(db, |c| {
+        c.mcp.apps = apps;
+        c.mcp.tools_page_size = page_size;
+    })
+    .await;
     let store = app.store().await;
     store.create_agent(&trip_agent()).await.expect("agent");
+    if second {
+        let mut zeta = crate::helpers::sample_agent("zeta_tool");
+        zeta.status = vieagent::store::AgentStatus::Published;
+        store.create_agent(&zeta).await.expect("second agent");
+    }
     let mut hidden = crate::helpers::sample_agent("draft_tool");
     hidden.status = vieagent::store::AgentStatus::Draft;
     store.create_agent(&hidden).await.expect("draft agent");
@@ -213,7 +234,7 @@ async fn app_with(apps: bool) -> (TestApp, String) {
     // The catalog has the agent.
     for _ in 0..100 {
         let list = stateless(&app, &key, "tools/list", json!({}), json!({})).await;
-        if list.contains("trip_planner") {
+        if list.contains("trip_planner") && (!second || list.contains("zeta_tool")) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -276,11 +297,20 @@ async fn apps_are_offered_only_to_clients_that_declare_them() {
         parse(&in_session(&on, &on_key, &s_ui, "tools/list", json!({})).await),
         parse(&stateless(&on, &on_key, "tools/list", json!({}), ui_capabilities()).await),
     ];
-    let uri = "ui://vieagent/agents/trip_planner";
+    let uri = listed[0]["result"]["tools"][0]["_meta"]["ui"]["resourceUri"]
+        .as_str()
+        .expect("a resourceUri")
+        .to_string();
+    assert!(
+        uri.starts_with("ui://vieagent/agents/trip_planner?v="),
+        "{uri}"
+    );
+    let uri = uri.as_str();
     for list in &listed {
         let tool = &list["result"]["tools"][0];
         assert_eq!(tool["name"], "trip_planner", "{list}");
         assert_eq!(tool["_meta"]["ui"]["resourceUri"], uri, "{list}");
+        assert_eq!(tool["_meta"]["ui/resourceUri"], uri, "{list}");
         // The rest of the definition is the plain one.
         let plain = &parse(&plain_on)["result"]["tools"][0];
         let mut without = tool.clone();
@@ -362,6 +392,46 @@ async fn apps_are_offered_only_to_clients_that_declare_them() {
             "{uri}: {message}"
         );
     }
+
+    // Paged (one tool a page): each page's tools name their apps, and
+    // resources/list pages the same way.
+    let (paged, paged_key) = app_paged(true, 1, true).await;
+    let mut cursor: Option<String> = None;
+    let mut names = Vec::new();
+    for method in ["tools/list", "resources/list"] {
+        loop {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let page =
+                parse(&stateless(&paged, &paged_key, method, params, ui_capabilities()).await);
+            let result = &page["result"];
+            if method == "tools/list" {
+                let tools = result["tools"].as_array().expect("tools");
+                assert_eq!(tools.len(), 1, "{page}");
+                assert!(tools[0]["_meta"]["ui"]["resourceUri"].is_string(), "{page}");
+                names.push(tools[0]["name"].clone());
+            } else {
+                let resources = result["resources"].as_array().expect("resources");
+                assert_eq!(resources.len(), 1, "{page}");
+                names.push(resources[0]["name"].clone());
+            }
+            cursor = result["nextCursor"].as_str().map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        names,
+        [
+            json!("trip_planner"),
+            json!("zeta_tool"),
+            json!("trip_planner"),
+            json!("zeta_tool")
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -605,7 +675,16 @@ async fn the_easy_mode_app_in_a_real_host() {
         .await
         .expect("event agent");
     let (_ada, key) = app.user_with_key("ada@example.com").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..100 {
+        let list = stateless(&app, &key, "tools/list", json!({}), json!({})).await;
+        if ["trip_planner", "pro_writer", "event_planner"]
+            .iter()
+            .all(|t| list.contains(t))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let driver = chromedriver().await;
     let c = logged_browser(&driver).await;
@@ -635,6 +714,14 @@ async fn the_easy_mode_app_in_a_real_host() {
     open_host(&c, host, &params("light", "en-US", true)).await;
     let resource_mime = host_state(&c, "window.__host.resource.contents[0].mimeType").await;
     assert_eq!(resource_mime, MIME);
+    // The app told the host its height (ui/notifications/size-changed).
+    let sizes = host_state(&c, "window.__host.sizes").await;
+    assert!(
+        sizes.as_array().is_some_and(|s| s
+            .iter()
+            .any(|s| s["height"].as_f64().is_some_and(|h| h > 200.0))),
+        "{sizes}"
+    );
     enter_app(&c).await;
     assert_eq!(app_text(&c, "h1").await, "Trip planner");
     let outcome = app_text(&c, "#outcome").await;
@@ -700,7 +787,12 @@ async fn the_easy_mode_app_in_a_real_host() {
         .expect("put");
     assert_eq!(put.status(), 200);
     enter_app(&c).await;
-    set_value(&c, "/destination", "Hội An").await;
+    c.find(css(&format!("#{}", field_id("/destination"))))
+        .await
+        .expect("destination")
+        .clear()
+        .await
+        .expect("clear");
     set_value(&c, "/traveler/age", "200").await;
     c.find(css("#run"))
         .await
@@ -708,7 +800,11 @@ async fn the_easy_mode_app_in_a_real_host() {
         .click()
         .await
         .expect("click");
-    let error = app_text(&c, &format!("#{}-error", field_id("/traveler/age"))).await;
+    // An emptied required field is left out, so the agent asks for it
+    // (it is never run with ""); each refused field says what to do.
+    let error = app_text(&c, &format!("#{}-error-1", field_id("/destination"))).await;
+    assert_eq!(error, "Enter Destination.");
+    let error = app_text(&c, &format!("#{}-error-1", field_id("/traveler/age"))).await;
     assert_eq!(error, "Enter a whole number from 0 to 130.");
     let invalid = c
         .find(css(&format!("#{}", field_id("/traveler/age"))))
@@ -727,7 +823,7 @@ async fn the_easy_mode_app_in_a_real_host() {
         .expect("focus");
     assert_eq!(
         focused,
-        json!(field_id("/traveler/age")),
+        json!(field_id("/destination")),
         "the first wrong field has focus"
     );
     assert!(
@@ -750,6 +846,7 @@ async fn the_easy_mode_app_in_a_real_host() {
 
     // 3. Corrected, it runs through the host; the result is text (the
     //    engine's `<b>` is shown, not rendered) and the details a table.
+    set_value(&c, "/destination", "Hội An").await;
     set_value(&c, "/traveler/age", "40").await;
     c.find(css("#run"))
         .await
@@ -784,9 +881,9 @@ async fn the_easy_mode_app_in_a_real_host() {
         assert_eq!(seen[0]["form"]["traveler"]["age"], 40);
         assert_eq!(seen[0]["form"]["mode"], "plane");
     }
-    let page = c.source().await.expect("source");
-    assert!(!page.contains("sk-ada-apps-4242"), "no key in the app");
     screenshot(&c, "mcp-app-result-en-light.png").await;
+    let violations = crate::a11y::axe_violations(&c).await;
+    assert!(violations.is_empty(), "axe (en, light): {violations:#?}");
 
     // 3b. A run that takes a while: Run waits, the status counts the
     //     seconds, then the result replaces it.
@@ -824,77 +921,31 @@ async fn the_easy_mode_app_in_a_real_host() {
     let mut done = String::new();
     for _ in 0..100 {
         done = text_now(&c, "#outcome").await;
-        if done.contains("Sa Pa") {
+        if done.contains("Sa Pa:") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(done.contains("<b>Trip</b> to Sa Pa"), "{done}");
+    assert!(done.contains("Sa Pa: {"), "{done}");
     let status = text_now(&c, "#status").await;
     assert_eq!(status, "");
+    // The engine echoed the key it was sent; the app shows it scrubbed.
+    assert!(
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .any(|b| b.to_string().contains("sk-ada-apps-4242")),
+        "the engine got the key"
+    );
+    let page = text_now(&c, "body").await;
+    assert!(!page.contains("sk-ada-apps-4242"), "no key in the app");
+    assert!(
+        page.contains("[REDACTED]"),
+        "the echoed key, scrubbed: {page}"
+    );
     leave_app(&c).await;
     let calls = host_state(&c, "window.__host.appCalls.length").await;
     assert_eq!(calls, json!(3), "every run went through the host");
-
-    // 4. The app made no request of its own: every request in the DevTools
-    //    log came from the host's page (its bundle and its MCP client).
-    let events = devtools_events(&c).await;
-    let sent: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["method"] == "Network.requestWillBeSent")
-        .collect();
-    let main_frame = sent
-        .iter()
-        .find(|e| {
-            e["params"]["request"]["url"]
-                .as_str()
-                .is_some_and(|u| u.contains("/host.html"))
-        })
-        .map(|e| e["params"]["frameId"].clone())
-        .expect("the host page's request");
-    assert!(
-        sent.iter()
-            .any(|e| e["params"]["request"]["url"].as_str() == Some(app.url("/mcp").as_str())),
-        "the log shows the host's MCP requests"
-    );
-    // A CORS preflight names no frame: it belongs to the request it is for.
-    let frame_of: std::collections::HashMap<&str, &Value> = sent
-        .iter()
-        .filter_map(|e| Some((e["params"]["requestId"].as_str()?, &e["params"]["frameId"])))
-        .collect();
-    let frame = |e: &Value| -> Value {
-        match e["params"]["initiator"]["type"].as_str() {
-            Some("preflight") => e["params"]["initiator"]["requestId"]
-                .as_str()
-                .and_then(|id| frame_of.get(id))
-                .map_or(Value::Null, |f| (*f).clone()),
-            _ => e["params"]["frameId"].clone(),
-        }
-    };
-    let from_app: Vec<&Value> = sent
-        .iter()
-        .filter(|e| frame(e) != main_frame)
-        .map(|e| &e["params"]["request"]["url"])
-        .collect();
-    // The log saw the app's frame (so "not the host's" means something).
-    assert!(
-        events
-            .iter()
-            .any(|e| e["method"] == "Page.frameAttached"
-                && e["params"]["parentFrameId"] == main_frame),
-        "the app's frame is in the log"
-    );
-    assert!(
-        from_app.is_empty(),
-        "requests from the app's frame: {from_app:?}"
-    );
-    let blocked: Vec<&Value> = events
-        .iter()
-        .filter(|e| {
-            e["method"] == "Network.loadingFailed" && e["params"]["blockedReason"].is_string()
-        })
-        .collect();
-    assert!(blocked.is_empty(), "blocked loads: {blocked:?}");
 
     // 5. Vietnamese, dark: the host's theme and locale, then a theme change.
     open_host(&c, host, &params("dark", "vi-VN", true)).await;
@@ -1058,6 +1109,66 @@ async fn the_easy_mode_app_in_a_real_host() {
     leave_app(&c).await;
     let link = opened_link(&c).await;
     assert!(link.starts_with("https://vieagent.vn/credits"), "{link}");
+    // 9. The app made no request of its own, in any of the runs above: every
+    //    request in the DevTools log came from the host's page (its bundle
+    //    and its MCP client).
+    let events = devtools_events(&c).await;
+    let sent: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["method"] == "Network.requestWillBeSent")
+        .collect();
+    let host_frames: Vec<Value> = sent
+        .iter()
+        .filter(|e| {
+            e["params"]["request"]["url"]
+                .as_str()
+                .is_some_and(|u| u.contains("/host.html"))
+        })
+        .map(|e| e["params"]["frameId"].clone())
+        .collect();
+    assert!(!host_frames.is_empty(), "the host page's requests");
+    assert!(
+        sent.iter()
+            .any(|e| e["params"]["request"]["url"].as_str() == Some(app.url("/mcp").as_str())),
+        "the log shows the host's MCP requests"
+    );
+    // A CORS preflight names no frame: it belongs to the request it is for.
+    let frame_of: std::collections::HashMap<&str, &Value> = sent
+        .iter()
+        .filter_map(|e| Some((e["params"]["requestId"].as_str()?, &e["params"]["frameId"])))
+        .collect();
+    let frame = |e: &Value| -> Value {
+        match e["params"]["initiator"]["type"].as_str() {
+            Some("preflight") => e["params"]["initiator"]["requestId"]
+                .as_str()
+                .and_then(|id| frame_of.get(id))
+                .map_or(Value::Null, |f| (*f).clone()),
+            _ => e["params"]["frameId"].clone(),
+        }
+    };
+    let from_app: Vec<&Value> = sent
+        .iter()
+        .filter(|e| !host_frames.contains(&frame(e)))
+        .map(|e| &e["params"]["request"]["url"])
+        .collect();
+    // The log saw the app's frame (so "not the host's" means something).
+    assert!(
+        events.iter().any(|e| e["method"] == "Page.frameAttached"
+            && host_frames.contains(&e["params"]["parentFrameId"])),
+        "the app's frame is in the log"
+    );
+    assert!(
+        from_app.is_empty(),
+        "requests from the app's frame: {from_app:?}"
+    );
+    let blocked: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["method"] == "Network.loadingFailed" && e["params"]["blockedReason"].is_string()
+        })
+        .collect();
+    assert!(blocked.is_empty(), "blocked loads: {blocked:?}");
+
     c.close().await.ok();
     drop(driver);
 }

@@ -86,7 +86,7 @@ async def exercise_apps(session: ClientSession, label: str) -> None:
     demo = next(t for t in tools.tools if t.name == "demo_echo")
     meta = attr(demo, "meta", "_meta") or {}
     uri = meta["ui"]["resourceUri"]
-    assert uri == "ui://vieagent/agents/demo_echo", meta
+    assert uri.startswith("ui://vieagent/agents/demo_echo?v="), meta
     listed = await session.list_resources()
     assert [str(r.uri) for r in listed.resources] == [uri], listed
     assert attr(listed.resources[0], "mime_type", "mimeType") == APP_MIME, listed
