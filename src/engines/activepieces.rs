@@ -1,28 +1,49 @@
 //! Activepieces adapter.
 //!
-//! Facts below were read from activepieces/activepieces `packages/server/api`:
-//! * `POST /api/v1/webhooks/{flowId}/sync` (published version; `/draft/sync`
-//!   for the draft) — `app/webhooks/webhook-controller.ts`, public route
-//!   (`skipAuth`). The Catch Webhook trigger may check Basic or Header auth
-//!   itself (`pieces/community/webhook/src/lib/triggers/catch-hook.ts`).
+//! Facts below were read from activepieces/activepieces (file, and the
+//! commit the stored copy was read at; `tests/fixtures/activepieces/` has
+//! one recorded shape per behaviour, each naming its source):
+//! * `POST /api/v1/webhooks/{flowId}/sync` runs the flow's published version
+//!   (the latest when none is: `getFlowVersionIdToRun`), public route; the
+//!   Catch Webhook trigger may check Basic or Header auth itself
+//!   (`pieces/community/webhook/src/lib/triggers/catch-hook.ts`). `/draft/sync`
+//!   runs the draft and always saves the request as sample data.
 //! * The flow sees `{method, headers, body, queryParams}`
-//!   (`webhook-request-converter.ts`) and reads `trigger.body.*`. The gateway
-//!   sends the arguments as the JSON body and the user's credentials in one
-//!   reserved body field (default `_credentials`: `trigger.body._credentials.openai`).
-//! * `app/webhooks/webhook.service.ts`: 410 flow gone, 404 flow disabled, 413
-//!   payload too large; the sync answer is whatever the flow's "Return
-//!   Response" step sets. Without one, the engine waits for
-//!   `AP_WEBHOOK_TIMEOUT_SECONDS` (default 30, `helper/system/system.ts`) and
-//!   answers **204** while the run may continue (`workers/engine-response-watcher.ts`);
-//!   a failed run answers 500 `{message}`
-//!   (`flows/flow-run/engine-run-callback-service.ts`). A 204 arriving after
-//!   the sync timeout is reported as "no response from flow", not success.
-//! * Every response carries `x-webhook-id` (the request id; the run id itself
-//!   is not returned) — stored as `external_execution_id`.
-//! * `GET /api/v1/flows/{id}` (API key as Bearer) → `version.trigger.settings`;
-//!   MCP-tool flows (`pieces/community/mcp`, trigger `mcp_tool`) declare
-//!   `input.inputSchema = [{name, description, type: Text|Number|Boolean|Date|Array|Object, required}]`.
+//!   (`webhook-request-converter.ts`, 03c3239e) and reads `trigger.body.*`,
+//!   unless the request carries `ap-raw-payload: true` and an
+//!   `Authorization` header (any value): then the bare JSON body is the
+//!   payload (`webhook-controller.ts` `extractRawPayload`, production
+//!   routes only; older servers ignore the header). The gateway asks for
+//!   it for MCP-tool flows only: a Catch Webhook's own auth reads the
+//!   envelope's headers. The user's credentials ride in one reserved body
+//!   field (default `_credentials`).
+//! * MCP-tool flows (`@activepieces/piece-mcp`, trigger `mcp_tool`): the
+//!   trigger unwraps the envelope itself in current releases (`mcp-tool.ts`,
+//!   03c3239e; it returned the envelope at 50866c02) and refuses a missing
+//!   required argument. Only a step of the trigger's own piece answers a
+//!   sync webhook (`isSamePiece`, `engine/src/lib/handler/piece-executor.ts`,
+//!   014e63de; issue #13108): for an MCP tool that is "Reply to MCP Client"
+//!   (`reply_to_mcp_client`); a Webhook "Return Response" is ignored.
+//! * `webhook.service.ts` (03a4c287): 410 flow gone, 404 flow disabled, 413
+//!   payload too large, each with `x-webhook-id` (the request id, not the
+//!   run's); a 404 without it is not Activepieces' webhook route (a wrong
+//!   base URL: Fastify's own "Route … not found"). With no reply in
+//!   `AP_WEBHOOK_TIMEOUT_SECONDS` (default 30, `helper/system/system.ts`)
+//!   the answer is 204 `{}` (0.85 and before) or 408 `{}` (0.86 on, issue
+//!   #15133) while the run may continue; a failed run answered the same way
+//!   from 0.80 until PR #15226 (2026-09) restored a prompt 500. The timeout
+//!   is read from `GET /api/v1/flags` (`WEBHOOK_TIMEOUT_SECONDS`,
+//!   `flags/flag.service.ts`, 00621f24) when the server publishes it.
+//! * `GET /api/v1/flows/{id}` (API key as Bearer; Platform and Enterprise
+//!   editions only) returns the latest (draft) version unless `?versionId=`
+//!   names one (`flow.controller.ts`, `flow-version.service.ts`, 0166cd98):
+//!   import reads `publishedVersionId`'s. MCP-tool flows declare
+//!   `input.inputSchema = [{name, description, type, required}]`, mapped as
+//!   Activepieces' MCP server maps them (`mcpPropertyToZod`,
+//!   `mcp-server-builder.ts`, 03136c44).
 //! * `GET /api/v1/health` → `{"status":"Healthy"}` (`app/health/health.module.ts`).
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -39,7 +60,18 @@ use crate::store::EngineType;
 use crate::vault::Credentials;
 
 /// A 204 this close to the engine's sync timeout means the flow did not answer.
-const NO_RESPONSE_MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
+const NO_RESPONSE_MARGIN: Duration = Duration::from_millis(1500);
+
+/// The MCP piece, its trigger and its reply step; the Webhook piece's.
+const MCP_PIECE: &str = "@activepieces/piece-mcp";
+const MCP_TRIGGER: &str = "mcp_tool";
+const MCP_REPLY: &str = "reply_to_mcp_client";
+const WEBHOOK_PIECE: &str = "@activepieces/piece-webhook";
+const WEBHOOK_REPLY: &str = "return_response";
+
+/// `engine_config.trigger` of an agent imported from an MCP-tool flow: its
+/// calls ask for the raw payload.
+const RAW_PAYLOAD_TRIGGER: &str = "mcp_tool";
 
 pub struct ActivepiecesEngine {
     http: HttpClient,
@@ -47,7 +79,11 @@ pub struct ActivepiecesEngine {
     token: Option<SecretString>,
     webhook_auth: Option<WebhookAuth>,
     credentials_field: String,
-    sync_timeout: std::time::Duration,
+    /// `engines.activepieces.sync_timeout`, until the server says otherwise.
+    sync_timeout: Duration,
+    /// The server's own `WEBHOOK_TIMEOUT_SECONDS` (read once from
+    /// `/api/v1/flags`), or the setting when it publishes none.
+    webhook_timeout: tokio::sync::OnceCell<Duration>,
 }
 
 impl ActivepiecesEngine {
@@ -62,10 +98,75 @@ impl ActivepiecesEngine {
             webhook_auth: config.webhook_auth.clone(),
             credentials_field: config.credentials_field.clone(),
             sync_timeout: config.sync_timeout,
+            webhook_timeout: tokio::sync::OnceCell::new(),
         })
     }
 
-    fn webhook_request(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    /// How long Activepieces waits for a flow's reply before answering
+    /// "none": its `WEBHOOK_TIMEOUT_SECONDS` flag (`GET /api/v1/flags`, open
+    /// to anyone), else `engines.activepieces.sync_timeout`. Read once; a
+    /// server that cannot be asked now is asked again next time.
+    async fn webhook_timeout(&self) -> Duration {
+        let read = self
+            .webhook_timeout
+            .get_or_try_init(|| async {
+                let url = endpoint(&self.base, &["api", "v1", "flags"]);
+                let response = self
+                    .http
+                    .send(|c| c.get(url.clone()), self.http.config.connect_timeout * 2)
+                    .await?;
+                let seconds = response
+                    .status
+                    .is_success()
+                    .then(|| serde_json::from_slice::<Value>(&response.body).ok())
+                    .flatten()
+                    .and_then(|flags| flags.get("WEBHOOK_TIMEOUT_SECONDS").and_then(Value::as_f64))
+                    .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0);
+                let timeout = match seconds {
+                    Some(s) => Duration::from_secs_f64(s),
+                    None => {
+                        tracing::info!(
+                            fallback_s = self.sync_timeout.as_secs(),
+                            "Activepieces publishes no WEBHOOK_TIMEOUT_SECONDS flag; using engines.activepieces.sync_timeout"
+                        );
+                        self.sync_timeout
+                    }
+                };
+                if self.http.config.call_timeout <= timeout {
+                    tracing::warn!(
+                        webhook_timeout_s = timeout.as_secs(),
+                        call_timeout_s = self.http.config.call_timeout.as_secs(),
+                        "engines.activepieces.call_timeout is not longer than Activepieces' webhook timeout: \
+                         a flow that does not answer is cut off by the gateway before Activepieces says so"
+                    );
+                }
+                Ok::<_, EngineError>(timeout)
+            })
+            .await;
+        match read {
+            Ok(timeout) => *timeout,
+            Err(e) => {
+                tracing::debug!(error = %e, "Activepieces flags unavailable; using engines.activepieces.sync_timeout");
+                self.sync_timeout
+            }
+        }
+    }
+
+    fn webhook_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        raw_payload: bool,
+    ) -> reqwest::RequestBuilder {
+        if raw_payload {
+            // The bare arguments as the trigger's payload (the MCP trigger
+            // checks no auth, so the webhook secret is not sent). The header
+            // must be there; Activepieces does not read its value, and this
+            // one is no credential.
+            return request.header("ap-raw-payload", "true").header(
+                reqwest::header::AUTHORIZATION,
+                "VieAgent-Gateway raw-payload",
+            );
+        }
         match &self.webhook_auth {
             Some(WebhookAuth::Basic { username, password }) => {
                 request.basic_auth(username, Some(password.expose_secret()))
@@ -97,14 +198,23 @@ impl ActivepiecesEngine {
         Ok(Value::Object(body))
     }
 
-    async fn get_flow(&self, flow_id: &str) -> Result<Value, EngineError> {
+    /// A flow with one of its versions: `version_id`'s, or the latest (the
+    /// draft) without one.
+    async fn get_flow(
+        &self,
+        flow_id: &str,
+        version_id: Option<&str>,
+    ) -> Result<Value, EngineError> {
         valid_flow_id(flow_id)?;
         let Some(token) = &self.token else {
             return Err(EngineError::BadInput(
                 "reading an Activepieces flow needs engines.activepieces.token (VIEAGENT_ACTIVEPIECES_TOKEN)".into(),
             ));
         };
-        let url = endpoint(&self.base, &["api", "v1", "flows", flow_id]);
+        let mut url = endpoint(&self.base, &["api", "v1", "flows", flow_id]);
+        if let Some(version) = version_id {
+            url.query_pairs_mut().append_pair("versionId", version);
+        }
         let response = self
             .http
             .send(
@@ -133,7 +243,14 @@ fn classify_error(response: &RawResponse, scrub: &Scrubber) -> EngineError {
         410 => EngineError::FlowNotFound {
             detail: "the flow does not exist (HTTP 410)".into(),
         },
-        404 => EngineError::FlowDisabled,
+        // Activepieces' own 404 (a disabled flow) names the webhook request;
+        // anything else answering 404 is not its webhook route.
+        404 if response.headers.contains_key("x-webhook-id") => EngineError::FlowDisabled,
+        404 => EngineError::Unreachable {
+            detail: "no Activepieces webhook route answered (HTTP 404 without x-webhook-id): \
+                     check engines.activepieces.base_url (the server's address, without /api)"
+                .into(),
+        },
         413 => EngineError::PayloadTooLarge,
         401 | 403 => EngineError::GatewayRejected { status },
         429 => EngineError::RateLimited,
@@ -155,9 +272,12 @@ fn classify_error(response: &RawResponse, scrub: &Scrubber) -> EngineError {
     }
 }
 
-/// An MCP-tool trigger's `inputSchema` as JSON Schema (types as the
-/// Activepieces MCP server maps them: Text/Date → string, Array → string
-/// array, Object → string map).
+/// An MCP-tool trigger's `inputSchema` as JSON Schema, as Activepieces'
+/// own MCP server reads it (`mcpPropertyToZod`, `mcp-server-builder.ts`,
+/// 03136c44): Text and Date → string (no format), Number, Boolean, Array →
+/// strings, Object → string values, anything else → any value; a field not
+/// marked `required: true` is optional and may be `null` (`.nullish()`).
+/// The trigger's order is kept.
 fn mcp_schema(fields: &[Value]) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
@@ -169,28 +289,41 @@ fn mcp_schema(fields: &[Value]) -> Value {
         else {
             continue;
         };
-        let mut prop = match field.get("type").and_then(Value::as_str).unwrap_or("Text") {
-            "Number" => json!({"type": "number"}),
-            "Boolean" => json!({"type": "boolean"}),
-            "Date" => json!({"type": "string", "format": "date-time"}),
-            "Array" => json!({"type": "array", "items": {"type": "string"}}),
-            "Object" => json!({"type": "object", "additionalProperties": {"type": "string"}}),
-            _ => json!({"type": "string"}),
+        let is_required = field.get("required").and_then(Value::as_bool) == Some(true);
+        let (ty, extra) = match field.get("type").and_then(Value::as_str).unwrap_or("") {
+            "Text" | "Date" => (Some("string"), None),
+            "Number" => (Some("number"), None),
+            "Boolean" => (Some("boolean"), None),
+            "Array" => (Some("array"), Some(("items", json!({"type": "string"})))),
+            "Object" => (
+                Some("object"),
+                Some(("additionalProperties", json!({"type": "string"}))),
+            ),
+            _ => (None, None),
         };
-        prop["title"] = Value::String(name.to_string());
+        let mut prop = Map::new();
+        if let Some(ty) = ty {
+            prop.insert(
+                "type".into(),
+                if is_required {
+                    json!(ty)
+                } else {
+                    json!([ty, "null"])
+                },
+            );
+        }
+        if let Some((key, value)) = extra {
+            prop.insert(key.into(), value);
+        }
         if let Some(d) = field
             .get("description")
             .and_then(Value::as_str)
             .filter(|d| !d.is_empty())
         {
-            prop["description"] = Value::String(d.to_string());
+            prop.insert("description".into(), Value::String(d.to_string()));
         }
-        properties.insert(name.to_string(), prop);
-        if field
-            .get("required")
-            .and_then(Value::as_bool)
-            .unwrap_or(true)
-        {
+        properties.insert(name.to_string(), Value::Object(prop));
+        if is_required {
             required.push(Value::String(name.to_string()));
         }
     }
@@ -201,6 +334,36 @@ fn mcp_schema(fields: &[Value]) -> Value {
         "required": required,
         "additionalProperties": false
     })
+}
+
+/// Every `(piece, action)` step of a flow version (the trigger's chain,
+/// branches, loops and router children alike).
+fn steps(version: &Value) -> Vec<(String, String)> {
+    fn walk(value: &Value, out: &mut Vec<(String, String)>, depth: usize) {
+        if depth > 256 {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                if let Some(settings) = map.get("settings")
+                    && let (Some(piece), Some(action)) = (
+                        settings.get("pieceName").and_then(Value::as_str),
+                        settings.get("actionName").and_then(Value::as_str),
+                    )
+                {
+                    out.push((piece.to_string(), action.to_string()));
+                }
+                for v in map.values() {
+                    walk(v, out, depth + 1);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out, depth + 1)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(version.get("trigger").unwrap_or(&Value::Null), &mut out, 0);
+    out
 }
 
 #[async_trait]
@@ -219,6 +382,11 @@ impl Engine for ActivepiecesEngine {
         valid_flow_id(flow_id)?;
         let body = self.body(arguments, credentials)?;
         let draft = options.engine_config.get("draft").and_then(Value::as_bool) == Some(true);
+        // The draft route ignores the raw-payload header.
+        let raw_payload = !draft
+            && options.engine_config.get("trigger").and_then(Value::as_str)
+                == Some(RAW_PAYLOAD_TRIGGER);
+        let webhook_timeout = self.webhook_timeout().await;
         let url = if draft {
             endpoint(
                 &self.base,
@@ -232,7 +400,7 @@ impl Engine for ActivepiecesEngine {
         let response = self
             .http
             .send(
-                |c| self.webhook_request(c.post(url.clone()).json(&body)),
+                |c| self.webhook_request(c.post(url.clone()).json(&body), raw_payload),
                 timeout,
             )
             .await?;
@@ -241,13 +409,21 @@ impl Engine for ActivepiecesEngine {
             .get("x-webhook-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        // No reply within Activepieces' webhook timeout: 408 `{}` from 0.86,
+        // 204 `{}` before (told from a flow that answered nothing at once by
+        // how long it took).
+        if response.status.as_u16() == 408 {
+            return Err(EngineError::NoResponse {
+                after: webhook_timeout,
+            });
+        }
         if !response.status.is_success() {
             return Err(classify_error(&response, &scrub));
         }
-        if response.body.iter().all(u8::is_ascii_whitespace) {
-            if response.elapsed + NO_RESPONSE_MARGIN >= self.sync_timeout {
+        if response.status.as_u16() == 204 || response.body.iter().all(u8::is_ascii_whitespace) {
+            if response.elapsed + NO_RESPONSE_MARGIN >= webhook_timeout {
                 return Err(EngineError::NoResponse {
-                    after: self.sync_timeout,
+                    after: webhook_timeout,
                 });
             }
             return Ok(EngineOutput {
@@ -284,8 +460,19 @@ impl Engine for ActivepiecesEngine {
         })
     }
 
+    /// The flow as its webhook runs it: the published version (the latest
+    /// one is the draft), refused for publishing when there is none.
     async fn describe(&self, flow_id: &str) -> Result<FlowDescription, EngineError> {
-        let flow = self.get_flow(flow_id).await?;
+        let latest = self.get_flow(flow_id, None).await?;
+        let published = latest
+            .get("publishedVersionId")
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        let flow = match &published {
+            Some(version) => self.get_flow(flow_id, Some(version)).await?,
+            None => latest,
+        };
         let version = flow.get("version").unwrap_or(&Value::Null);
         let settings = version.pointer("/trigger/settings").unwrap_or(&Value::Null);
         let piece = settings
@@ -307,12 +494,21 @@ impl Engine for ActivepiecesEngine {
             engine_config: json!({}),
             ..FlowDescription::default()
         };
+        if published.is_none() {
+            description.publish_blockers.push(
+                "the flow has no published version: its webhook would run whatever the draft is \
+                 then; publish it in Activepieces first (what was read is the draft)"
+                    .into(),
+            );
+        }
         if flow.get("status").and_then(Value::as_str) == Some("DISABLED") {
             description
                 .publish_blockers
                 .push("the flow is disabled in Activepieces; enable it first".into());
         }
-        if piece.contains("mcp") && trigger == "mcp_tool" {
+        let steps = steps(version);
+        let has = |piece: &str, action: &str| steps.iter().any(|(p, a)| p == piece && a == action);
+        if piece == MCP_PIECE && trigger == MCP_TRIGGER {
             let input = settings.get("input").unwrap_or(&Value::Null);
             if let Some(name) = input
                 .get("toolName")
@@ -334,12 +530,34 @@ impl Engine for ActivepiecesEngine {
                 .cloned()
                 .unwrap_or_default();
             description.input_schema = Some(mcp_schema(&fields));
-            description.warnings.push(
-                "MCP-tool flows are called through their webhook here; make sure the flow also \
-                 answers via a Return Response step"
-                    .into(),
-            );
+            // Its calls send the bare arguments (see `webhook_request`).
+            description.engine_config = json!({"trigger": RAW_PAYLOAD_TRIGGER});
+            if !has(MCP_PIECE, MCP_REPLY) {
+                let ignored = if has(WEBHOOK_PIECE, WEBHOOK_REPLY) {
+                    " (its Webhook \"Return Response\" step is ignored: Activepieces answers an \
+                     MCP-tool flow only with a step of the MCP piece)"
+                } else {
+                    ""
+                };
+                description.publish_blockers.push(format!(
+                    "the flow never answers{ignored}: end it with the MCP piece's \"Reply to MCP \
+                     Client\" step, or every call waits for Activepieces' webhook timeout and \
+                     fails with no response"
+                ));
+            }
         } else {
+            if piece == WEBHOOK_PIECE && !has(WEBHOOK_PIECE, WEBHOOK_REPLY) {
+                let other = if has(MCP_PIECE, MCP_REPLY) {
+                    " (its \"Reply to MCP Client\" step is ignored: a Catch Webhook flow answers \
+                     only with a step of the Webhook piece)"
+                } else {
+                    ""
+                };
+                description.warnings.push(format!(
+                    "the flow has no Webhook \"Return Response\" step{other}: each call waits for \
+                     Activepieces' webhook timeout and ends with no response"
+                ));
+            }
             description.warnings.push(format!(
                 "the flow's trigger ({}) does not declare its inputs; give input_schema in the agent manifest",
                 if trigger.is_empty() { "unknown" } else { trigger }
@@ -351,15 +569,29 @@ impl Engine for ActivepiecesEngine {
     async fn validate(
         &self,
         flow_id: &str,
-        _required_credential_types: &[String],
-        _engine_config: &Value,
+        required_credential_types: &[String],
+        engine_config: &Value,
     ) -> Result<Vec<String>, EngineError> {
         valid_flow_id(flow_id)?;
+        let mut blockers = Vec::new();
+        if engine_config.get("draft").and_then(Value::as_bool) == Some(true)
+            && !required_credential_types.is_empty()
+        {
+            // /draft/sync saves every request as the flow's sample data, on
+            // top of the run's copy.
+            blockers.push(
+                "draft mode (engine_config.draft) is refused for an agent that sends users' keys: \
+                 Activepieces saves every draft request as the flow's sample data, keys included; \
+                 publish the flow and call its published version"
+                    .to_string(),
+            );
+        }
         if self.token.is_none() {
             // Webhooks need no token; the flow cannot be inspected without one.
-            return Ok(Vec::new());
+            return Ok(blockers);
         }
-        Ok(self.describe(flow_id).await?.publish_blockers)
+        blockers.extend(self.describe(flow_id).await?.publish_blockers);
+        Ok(blockers)
     }
 
     async fn health(&self) -> Result<(), EngineError> {
@@ -376,17 +608,23 @@ impl Engine for ActivepiecesEngine {
     }
 
     /// A flow run keeps its trigger's output — the webhook request, body
-    /// and `_credentials` included — in the run's log file until the
-    /// instance's data retention ends (`AP_EXECUTION_DATA_RETENTION_DAYS`,
-    /// 30 days in current releases, 14 in older ones;
-    /// `packages/server/api/src/app/flows/flow-run/`).
-    /// The sync webhook answer names no run (only `x-webhook-id`), and the
-    /// API has no way to delete one run (`POST /v1/flow-runs/archive` hides
-    /// runs from the list and keeps their data).
+    /// and `_credentials` included, and in envelope mode its headers (a
+    /// Catch Webhook's `webhook_auth` secret among them) — in the run's log
+    /// until the data retention ends: `AP_EXECUTION_DATA_RETENTION_DAYS` (30
+    /// days by default; 14 in older releases), or since PR #14231 a
+    /// project's own `executionDataRetentionDays` (`POST /v1/projects/:id`,
+    /// platform admins, at most the instance's). Project members read it in
+    /// the run view and `GET /v1/flow-runs/:id`. `/draft/sync` (refused for
+    /// agents that send keys) also saves it as sample data, and so does
+    /// `/sync` while someone listens for test data in the builder. The sync
+    /// answer names no run (only `x-webhook-id`), and no API deletes one run
+    /// (runs are an audit log, issue #7452; `POST /v1/flow-runs/archive`
+    /// hides them and keeps their data).
     fn retention(&self) -> Retention {
         Retention::Kept(
             "Activepieces keeps each run's webhook request (credentials included) in the run's \
-             log until AP_EXECUTION_DATA_RETENTION_DAYS; no API deletes one run"
+             log until the project's execution data retention (AP_EXECUTION_DATA_RETENTION_DAYS, \
+             30 days by default); no API deletes one run"
                 .into(),
         )
     }

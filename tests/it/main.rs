@@ -3,6 +3,7 @@
 mod helpers;
 
 mod a11y;
+mod activepieces_recorded;
 mod admin;
 mod architecture;
 mod billing;
