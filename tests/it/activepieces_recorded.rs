@@ -380,3 +380,102 @@ async fn webhook_requests(server: &MockServer) -> Vec<Request> {
 fn header_of<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request.headers.get(name).and_then(|v| v.to_str().ok())
 }
+
+/// End to end: `vieagent agents import` of an MCP-tool flow (its published
+/// version), then an assistant's call through the gateway reaches the flow
+/// with its bare arguments and the user's key, and Reply to MCP Client's
+/// answer comes back as the tool result.
+#[tokio::test]
+async fn an_imported_mcp_tool_flow_runs_from_an_assistant() {
+    use crate::helpers::{Backend, TestApp, TestDb, run_cli_with, text};
+    use crate::mcp_client::{Protocol, call, connect_http, text_of};
+
+    let (server, _) = activepieces(&["flow_published", "flow_draft", "mcp_reply"]).await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let uri = server.uri();
+    let env = [
+        ("VIEAGENT_DATABASE_URL", db.url.as_str()),
+        ("VIEAGENT_MASTER_KEY", db.master_key.as_str()),
+        ("VIEAGENT_ACTIVEPIECES_URL", uri.as_str()),
+        ("VIEAGENT_ACTIVEPIECES_TOKEN", "ap-platform-key"),
+    ];
+    let dir = db.dir.path().to_path_buf();
+    let out = run_cli_with(
+        &[
+            "agents",
+            "import",
+            "--engine",
+            "activepieces",
+            "--flow-id",
+            FLOW,
+            "--publish",
+        ],
+        &dir,
+        &env,
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("created agent send_invoice"),
+        "{}",
+        text(&out.stdout)
+    );
+    let store = db.store().await;
+    let agent = store
+        .get_agent_by_tool_name("send_invoice")
+        .await
+        .expect("get")
+        .expect("imported");
+    assert_eq!(agent.status, vieagent::store::AgentStatus::Published);
+    assert_eq!(agent.engine_config["trigger"], "mcp_tool");
+    assert!(agent.input_schema["properties"].get("draft_only").is_none());
+    let agent_needs_key = vieagent::store::AgentPatch {
+        required_credential_types: Some(vec!["openai".into()]),
+        ..Default::default()
+    };
+    store
+        .update_agent(agent.id, &agent_needs_key)
+        .await
+        .expect("needs openai");
+
+    let app = TestApp::spawn_with(db, |c| {
+        c.engines.activepieces.base_url = Some(uri.parse().expect("url"));
+    })
+    .await;
+    let (user, key) = app.user_with_key("lan@example.vn").await;
+    app.db
+        .vault(&app.store().await)
+        .await
+        .put(&user, "openai", "default", &SecretString::from(OPENAI_KEY))
+        .await
+        .expect("credential");
+    let (client, _) = connect_http(&app.url(""), &key, Protocol::Session).await;
+    for _ in 0..100 {
+        let tools = client.list_all_tools().await.expect("tools");
+        if tools.iter().any(|t| t.name == "send_invoice") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let result = call(
+        &client,
+        "send_invoice",
+        json!({"email": "lan@example.vn", "amount": 42, "paid": null}),
+    )
+    .await;
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    assert!(
+        text_of(&result).contains("Invoice 42 sent to lan@example.vn"),
+        "{}",
+        text_of(&result)
+    );
+    let sent = webhook_requests(&server).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(header_of(&sent[0], "ap-raw-payload"), Some("true"));
+    let body: Value = serde_json::from_slice(&sent[0].body).expect("json");
+    assert_eq!(body["email"], "lan@example.vn");
+    assert_eq!(body["paid"], Value::Null, "an optional field may be null");
+    assert_eq!(body["_credentials"]["openai"], OPENAI_KEY);
+    client.cancel().await.ok();
+}
