@@ -435,24 +435,30 @@ impl OidcConfig {
     }
 }
 
+/// A list given as one string (an environment variable: comma-separated)
+/// or as an array.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn comma_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 /// A list given as one string (an environment variable) or as an array.
 fn one_or_many<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
     Ok(match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        OneOrMany::One(s) => comma_list(&s),
         OneOrMany::Many(v) => v,
     })
 }
@@ -465,21 +471,9 @@ fn maybe_one_or_many<'de, D>(deserializer: D) -> Result<Option<Vec<String>>, D::
 where
     D: serde::Deserializer<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
     Ok(match OneOrMany::deserialize(deserializer)? {
         OneOrMany::One(s) if s.trim().is_empty() => None,
-        OneOrMany::One(s) => Some(
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
-        ),
+        OneOrMany::One(s) => Some(comma_list(&s)),
         OneOrMany::Many(v) => Some(v),
     })
 }
@@ -914,10 +908,15 @@ pub struct ActivepiecesConfig {
     /// Body field the user's credentials are sent in (`trigger.body._credentials.<provider>`).
     #[serde(default = "default_credentials_field")]
     pub credentials_field: String,
-    /// Activepieces' own sync webhook timeout (`AP_WEBHOOK_TIMEOUT_SECONDS`): a
-    /// 204 arriving after it means the flow did not answer in time.
+    /// Activepieces' own sync webhook timeout (`AP_WEBHOOK_TIMEOUT_SECONDS`),
+    /// used when the server's flags do not say it: a 204 arriving after it
+    /// means the flow did not answer in time.
     #[serde(default = "default_ap_sync_timeout", with = "humantime_serde")]
     pub sync_timeout: Duration,
+    /// The project a platform API key acts for (`X-PROJECT-ID` on the
+    /// flows API, which project resources need).
+    #[serde(default)]
+    pub project_id: Option<String>,
 }
 
 impl Default for ActivepiecesConfig {
@@ -931,6 +930,7 @@ impl Default for ActivepiecesConfig {
             webhook_auth: None,
             credentials_field: default_credentials_field(),
             sync_timeout: default_ap_sync_timeout(),
+            project_id: None,
         }
     }
 }
@@ -1035,6 +1035,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("ENGINE_PURGE_RETRY", "engines.purge_retry"),
     ("ACTIVEPIECES_URL", "engines.activepieces.base_url"),
     ("ACTIVEPIECES_TOKEN", "engines.activepieces.token"),
+    ("ACTIVEPIECES_PROJECT_ID", "engines.activepieces.project_id"),
     (
         "ACTIVEPIECES_CALL_TIMEOUT",
         "engines.activepieces.call_timeout",

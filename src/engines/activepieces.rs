@@ -69,6 +69,11 @@ const MCP_REPLY: &str = "reply_to_mcp_client";
 const WEBHOOK_PIECE: &str = "@activepieces/piece-webhook";
 const WEBHOOK_REPLY: &str = "return_response";
 
+/// Why a draft-mode agent may not send users' keys.
+const DRAFT_WITH_KEYS: &str = "draft mode (engine_config.draft) is refused for an agent that \
+     sends users' keys: Activepieces saves every draft request as the flow's sample data, keys \
+     included; publish the flow and call its published version";
+
 /// `engine_config.trigger` of an agent imported from an MCP-tool flow: its
 /// calls ask for the raw payload.
 const RAW_PAYLOAD_TRIGGER: &str = "mcp_tool";
@@ -81,10 +86,17 @@ pub struct ActivepiecesEngine {
     credentials_field: String,
     /// `engines.activepieces.sync_timeout`, until the server says otherwise.
     sync_timeout: Duration,
-    /// The server's own `WEBHOOK_TIMEOUT_SECONDS` (read once from
-    /// `/api/v1/flags`), or the setting when it publishes none.
-    webhook_timeout: tokio::sync::OnceCell<Duration>,
+    /// The platform key's project (`X-PROJECT-ID` on the flows API).
+    project_id: Option<String>,
+    /// The server's `WEBHOOK_TIMEOUT_SECONDS` as last read, and until when
+    /// that reading stands (see [`Self::webhook_timeout`]).
+    webhook_timeout: std::sync::Mutex<Option<(Duration, std::time::Instant)>>,
 }
+
+/// How long a reading of the server's flags stands; after a failed read,
+/// how long the setting stands in for it before the server is asked again.
+const FLAGS_FRESH: Duration = Duration::from_secs(600);
+const FLAGS_RETRY: Duration = Duration::from_secs(30);
 
 impl ActivepiecesEngine {
     pub fn new(config: &ActivepiecesConfig) -> Result<Self, EngineError> {
@@ -98,58 +110,73 @@ impl ActivepiecesEngine {
             webhook_auth: config.webhook_auth.clone(),
             credentials_field: config.credentials_field.clone(),
             sync_timeout: config.sync_timeout,
-            webhook_timeout: tokio::sync::OnceCell::new(),
+            project_id: config.project_id.clone(),
+            webhook_timeout: std::sync::Mutex::new(None),
         })
     }
 
     /// How long Activepieces waits for a flow's reply before answering
     /// "none": its `WEBHOOK_TIMEOUT_SECONDS` flag (`GET /api/v1/flags`, open
-    /// to anyone), else `engines.activepieces.sync_timeout`. Read once; a
-    /// server that cannot be asked now is asked again next time.
+    /// to anyone), else `engines.activepieces.sync_timeout`. A reading
+    /// stands [`FLAGS_FRESH`] (a 200 without the flag: the server has none);
+    /// when the server cannot be asked (down, 5xx, a proxy's 401), the
+    /// setting stands in for [`FLAGS_RETRY`], then it is asked again.
     async fn webhook_timeout(&self) -> Duration {
-        let read = self
-            .webhook_timeout
-            .get_or_try_init(|| async {
-                let url = endpoint(&self.base, &["api", "v1", "flags"]);
-                let response = self
-                    .http
-                    .send(|c| c.get(url.clone()), self.http.config.connect_timeout * 2)
-                    .await?;
-                let seconds = response
-                    .status
-                    .is_success()
-                    .then(|| serde_json::from_slice::<Value>(&response.body).ok())
-                    .flatten()
-                    .and_then(|flags| flags.get("WEBHOOK_TIMEOUT_SECONDS").and_then(Value::as_f64))
-                    .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0);
-                let timeout = match seconds {
-                    Some(s) => Duration::from_secs_f64(s),
-                    None => {
-                        tracing::info!(
-                            fallback_s = self.sync_timeout.as_secs(),
-                            "Activepieces publishes no WEBHOOK_TIMEOUT_SECONDS flag; using engines.activepieces.sync_timeout"
-                        );
-                        self.sync_timeout
-                    }
-                };
-                if self.http.config.call_timeout <= timeout {
-                    tracing::warn!(
-                        webhook_timeout_s = timeout.as_secs(),
-                        call_timeout_s = self.http.config.call_timeout.as_secs(),
-                        "engines.activepieces.call_timeout is not longer than Activepieces' webhook timeout: \
-                         a flow that does not answer is cut off by the gateway before Activepieces says so"
-                    );
-                }
-                Ok::<_, EngineError>(timeout)
-            })
-            .await;
-        match read {
-            Ok(timeout) => *timeout,
-            Err(e) => {
-                tracing::debug!(error = %e, "Activepieces flags unavailable; using engines.activepieces.sync_timeout");
-                self.sync_timeout
-            }
+        let now = std::time::Instant::now();
+        if let Ok(cached) = self.webhook_timeout.lock()
+            && let Some((timeout, until)) = *cached
+            && now < until
+        {
+            return timeout;
         }
+        let (timeout, stands) = match self.read_flags().await {
+            Ok(Some(timeout)) => (timeout, FLAGS_FRESH),
+            Ok(None) => {
+                tracing::info!(
+                    fallback_s = self.sync_timeout.as_secs(),
+                    "Activepieces publishes no WEBHOOK_TIMEOUT_SECONDS flag; using engines.activepieces.sync_timeout"
+                );
+                (self.sync_timeout, FLAGS_FRESH)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "Activepieces flags unavailable; using engines.activepieces.sync_timeout for now");
+                (self.sync_timeout, FLAGS_RETRY)
+            }
+        };
+        if self.http.config.call_timeout <= timeout {
+            tracing::warn!(
+                webhook_timeout_s = timeout.as_secs(),
+                call_timeout_s = self.http.config.call_timeout.as_secs(),
+                "engines.activepieces.call_timeout (or an agent's timeout_ms) not above Activepieces' \
+                 webhook timeout cuts a flow that does not answer off before Activepieces says so"
+            );
+        }
+        if let Ok(mut cached) = self.webhook_timeout.lock() {
+            *cached = Some((timeout, now + stands));
+        }
+        timeout
+    }
+
+    /// `WEBHOOK_TIMEOUT_SECONDS` from the server's flags: `Ok(None)` when it
+    /// answered without it, `Err` when it could not be asked.
+    async fn read_flags(&self) -> Result<Option<Duration>, EngineError> {
+        let url = endpoint(&self.base, &["api", "v1", "flags"]);
+        let response = self
+            .http
+            .send(|c| c.get(url.clone()), self.http.config.connect_timeout * 2)
+            .await?;
+        if !response.status.is_success() {
+            return Err(classify_error(&response, &Scrubber::default(), Route::Api));
+        }
+        let flags: Value =
+            serde_json::from_slice(&response.body).map_err(|e| EngineError::InvalidResponse {
+                detail: format!("flags are not JSON ({e})"),
+            })?;
+        Ok(flags
+            .get("WEBHOOK_TIMEOUT_SECONDS")
+            .and_then(Value::as_f64)
+            .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
+            .map(Duration::from_secs_f64))
     }
 
     fn webhook_request(
@@ -218,20 +245,170 @@ impl ActivepiecesEngine {
         let response = self
             .http
             .send(
-                |c| c.get(url.clone()).bearer_auth(token.expose_secret()),
+                |c| {
+                    let request = c.get(url.clone()).bearer_auth(token.expose_secret());
+                    // A platform key acts for the project it names.
+                    match &self.project_id {
+                        Some(project) => request.header("x-project-id", project.as_str()),
+                        None => request,
+                    }
+                },
                 self.http.config.call_timeout,
             )
             .await?;
         if !response.status.is_success() {
-            return Err(classify_error(&response, &Scrubber::default()));
+            return Err(classify_error(&response, &Scrubber::default(), Route::Api));
         }
         serde_json::from_slice(&response.body).map_err(|e| EngineError::InvalidResponse {
             detail: format!("flow is not JSON ({e})"),
         })
     }
+
+    /// The flow as `/sync` runs it (its published version; an unpublished
+    /// or disabled flow is refused), or as `/draft/sync` runs it (`draft`:
+    /// the latest version, enabled or not).
+    async fn describe_flow(
+        &self,
+        flow_id: &str,
+        draft: bool,
+    ) -> Result<FlowDescription, EngineError> {
+        valid_flow_id(flow_id)?;
+        if self.token.is_none() {
+            // The flows API takes only Platform/Enterprise API keys: on the
+            // Community Edition the agent's inputs come from a file.
+            return Ok(FlowDescription {
+                name: format!("Activepieces flow {flow_id}"),
+                description: "An Activepieces flow".into(),
+                engine_config: json!({}),
+                warnings: vec![
+                    "the flow was not read: engines.activepieces.token is not set (the flows API \
+                     needs a Platform or Enterprise API key; the Community Edition has none), so \
+                     its inputs come from --input-schema; for an MCP-tool flow also set \
+                     engine_config.trigger = \"mcp_tool\" (manifest or admin API) so it gets \
+                     its bare arguments"
+                        .into(),
+                ],
+                ..FlowDescription::default()
+            });
+        }
+        let latest = self.get_flow(flow_id, None).await?;
+        let published = latest
+            .get("publishedVersionId")
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        let flow = match &published {
+            Some(version) if !draft => self.get_flow(flow_id, Some(version)).await?,
+            _ => latest,
+        };
+        let version = flow.get("version").unwrap_or(&Value::Null);
+        let settings = version.pointer("/trigger/settings").unwrap_or(&Value::Null);
+        let piece = settings
+            .get("pieceName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let trigger = settings
+            .get("triggerName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let display = version
+            .get("displayName")
+            .and_then(Value::as_str)
+            .unwrap_or("Activepieces flow")
+            .to_string();
+        let mut description = FlowDescription {
+            name: display.clone(),
+            description: format!("{display} (Activepieces flow)"),
+            engine_config: json!({}),
+            ..FlowDescription::default()
+        };
+        if published.is_none() && !draft {
+            description.publish_blockers.push(
+                "the flow has no published version: its webhook would run whatever the draft is \
+                 then; publish it in Activepieces first (what was read is the draft)"
+                    .into(),
+            );
+        }
+        if flow.get("status").and_then(Value::as_str) == Some("DISABLED") && !draft {
+            description
+                .publish_blockers
+                .push("the flow is disabled in Activepieces; enable it first".into());
+        }
+        let steps = steps(version);
+        let has = |piece: &str, action: &str| steps.iter().any(|(p, a)| p == piece && a == action);
+        if piece == MCP_PIECE && trigger == MCP_TRIGGER {
+            let input = settings.get("input").unwrap_or(&Value::Null);
+            if let Some(name) = input
+                .get("toolName")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                description.name = name.to_string();
+            }
+            if let Some(d) = input
+                .get("toolDescription")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                description.description = d.to_string();
+            }
+            let fields = input
+                .get("inputSchema")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            description.input_schema = Some(mcp_schema(&fields));
+            // Its calls send the bare arguments (see `webhook_request`).
+            description.engine_config = json!({"trigger": RAW_PAYLOAD_TRIGGER});
+            if !has(MCP_PIECE, MCP_REPLY) {
+                let ignored = if has(WEBHOOK_PIECE, WEBHOOK_REPLY) {
+                    " (its Webhook \"Return Response\" step is ignored: Activepieces answers an \
+                     MCP-tool flow only with a step of the MCP piece)"
+                } else {
+                    ""
+                };
+                description.publish_blockers.push(format!(
+                    "the flow never answers{ignored}: end it with the MCP piece's \"Reply to MCP \
+                     Client\" step, or every call waits for Activepieces' webhook timeout and \
+                     fails with no response"
+                ));
+            }
+        } else {
+            if piece == WEBHOOK_PIECE && !has(WEBHOOK_PIECE, WEBHOOK_REPLY) {
+                let other = if has(MCP_PIECE, MCP_REPLY) {
+                    " (its \"Reply to MCP Client\" step is ignored: a Catch Webhook flow answers \
+                     only with a step of the Webhook piece)"
+                } else {
+                    ""
+                };
+                description.warnings.push(format!(
+                    "the flow has no Webhook \"Return Response\" step{other}: each call waits for \
+                     Activepieces' webhook timeout and ends with no response"
+                ));
+            }
+            description.warnings.push(format!(
+                "the flow's trigger ({}) does not declare its inputs; give input_schema in the agent manifest",
+                if trigger.is_empty() { "unknown" } else { trigger }
+            ));
+        }
+        Ok(description)
+    }
 }
 
-fn classify_error(response: &RawResponse, scrub: &Scrubber) -> EngineError {
+/// Which of Activepieces' routes answered: a flow's webhook, or the API.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Webhook,
+    Api,
+}
+
+/// Fastify's own answer to a path no route serves (`Route POST:/x not
+/// found`): not Activepieces speaking, so a wrong base URL.
+fn no_such_route(message: &str) -> bool {
+    message.starts_with("Route ") && message.ends_with(" not found")
+}
+
+fn classify_error(response: &RawResponse, scrub: &Scrubber, route: Route) -> EngineError {
     let status = response.status.as_u16();
     let text = String::from_utf8_lossy(&response.body);
     let message = serde_json::from_str::<Value>(&text)
@@ -243,12 +420,22 @@ fn classify_error(response: &RawResponse, scrub: &Scrubber) -> EngineError {
         410 => EngineError::FlowNotFound {
             detail: "the flow does not exist (HTTP 410)".into(),
         },
-        // Activepieces' own 404 (a disabled flow) names the webhook request;
-        // anything else answering 404 is not its webhook route.
-        404 if response.headers.contains_key("x-webhook-id") => EngineError::FlowDisabled,
-        404 => EngineError::Unreachable {
-            detail: "no Activepieces webhook route answered (HTTP 404 without x-webhook-id): \
-                     check engines.activepieces.base_url (the server's address, without /api)"
+        // Fastify's "no such route" (with no x-webhook-id: Activepieces'
+        // own answers carry one) is a wrong base URL, whatever was asked.
+        404 if no_such_route(&message) && !response.headers.contains_key("x-webhook-id") => {
+            EngineError::Unreachable {
+                detail: "no Activepieces route answered (HTTP 404: Route … not found): check \
+                         engines.activepieces.base_url (the server's address, without /api)"
+                    .into(),
+            }
+        }
+        // A webhook's 404 is a disabled flow (current releases add
+        // x-webhook-id, older ones do not); the API's, no such flow or
+        // version in the key's project.
+        404 if route == Route::Webhook => EngineError::FlowDisabled,
+        404 => EngineError::FlowNotFound {
+            detail: "no such flow (or version) in the project the API key acts for (HTTP 404); \
+                     check the flow id and engines.activepieces.project_id"
                 .into(),
         },
         413 => EngineError::PayloadTooLarge,
@@ -345,7 +532,9 @@ fn steps(version: &Value) -> Vec<(String, String)> {
         }
         match value {
             Value::Object(map) => {
-                if let Some(settings) = map.get("settings")
+                // A skipped step (`skip: true`) never runs, so never answers.
+                if map.get("skip").and_then(Value::as_bool) != Some(true)
+                    && let Some(settings) = map.get("settings")
                     && let (Some(piece), Some(action)) = (
                         settings.get("pieceName").and_then(Value::as_str),
                         settings.get("actionName").and_then(Value::as_str),
@@ -382,6 +571,11 @@ impl Engine for ActivepiecesEngine {
         valid_flow_id(flow_id)?;
         let body = self.body(arguments, credentials)?;
         let draft = options.engine_config.get("draft").and_then(Value::as_bool) == Some(true);
+        if draft && !credentials.is_empty() {
+            // Whatever let the agent be published (`--no-engine-check`):
+            // the draft route saves every request as sample data.
+            return Err(EngineError::BadInput(DRAFT_WITH_KEYS.into()));
+        }
         // The draft route ignores the raw-payload header.
         let raw_payload = !draft
             && options.engine_config.get("trigger").and_then(Value::as_str)
@@ -418,7 +612,7 @@ impl Engine for ActivepiecesEngine {
             });
         }
         if !response.status.is_success() {
-            return Err(classify_error(&response, &scrub));
+            return Err(classify_error(&response, &scrub, Route::Webhook));
         }
         if response.status.as_u16() == 204 || response.body.iter().all(u8::is_ascii_whitespace) {
             if response.elapsed + NO_RESPONSE_MARGIN >= webhook_timeout {
@@ -463,107 +657,7 @@ impl Engine for ActivepiecesEngine {
     /// The flow as its webhook runs it: the published version (the latest
     /// one is the draft), refused for publishing when there is none.
     async fn describe(&self, flow_id: &str) -> Result<FlowDescription, EngineError> {
-        let latest = self.get_flow(flow_id, None).await?;
-        let published = latest
-            .get("publishedVersionId")
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string);
-        let flow = match &published {
-            Some(version) => self.get_flow(flow_id, Some(version)).await?,
-            None => latest,
-        };
-        let version = flow.get("version").unwrap_or(&Value::Null);
-        let settings = version.pointer("/trigger/settings").unwrap_or(&Value::Null);
-        let piece = settings
-            .get("pieceName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let trigger = settings
-            .get("triggerName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let display = version
-            .get("displayName")
-            .and_then(Value::as_str)
-            .unwrap_or("Activepieces flow")
-            .to_string();
-        let mut description = FlowDescription {
-            name: display.clone(),
-            description: format!("{display} (Activepieces flow)"),
-            engine_config: json!({}),
-            ..FlowDescription::default()
-        };
-        if published.is_none() {
-            description.publish_blockers.push(
-                "the flow has no published version: its webhook would run whatever the draft is \
-                 then; publish it in Activepieces first (what was read is the draft)"
-                    .into(),
-            );
-        }
-        if flow.get("status").and_then(Value::as_str) == Some("DISABLED") {
-            description
-                .publish_blockers
-                .push("the flow is disabled in Activepieces; enable it first".into());
-        }
-        let steps = steps(version);
-        let has = |piece: &str, action: &str| steps.iter().any(|(p, a)| p == piece && a == action);
-        if piece == MCP_PIECE && trigger == MCP_TRIGGER {
-            let input = settings.get("input").unwrap_or(&Value::Null);
-            if let Some(name) = input
-                .get("toolName")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-            {
-                description.name = name.to_string();
-            }
-            if let Some(d) = input
-                .get("toolDescription")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-            {
-                description.description = d.to_string();
-            }
-            let fields = input
-                .get("inputSchema")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            description.input_schema = Some(mcp_schema(&fields));
-            // Its calls send the bare arguments (see `webhook_request`).
-            description.engine_config = json!({"trigger": RAW_PAYLOAD_TRIGGER});
-            if !has(MCP_PIECE, MCP_REPLY) {
-                let ignored = if has(WEBHOOK_PIECE, WEBHOOK_REPLY) {
-                    " (its Webhook \"Return Response\" step is ignored: Activepieces answers an \
-                     MCP-tool flow only with a step of the MCP piece)"
-                } else {
-                    ""
-                };
-                description.publish_blockers.push(format!(
-                    "the flow never answers{ignored}: end it with the MCP piece's \"Reply to MCP \
-                     Client\" step, or every call waits for Activepieces' webhook timeout and \
-                     fails with no response"
-                ));
-            }
-        } else {
-            if piece == WEBHOOK_PIECE && !has(WEBHOOK_PIECE, WEBHOOK_REPLY) {
-                let other = if has(MCP_PIECE, MCP_REPLY) {
-                    " (its \"Reply to MCP Client\" step is ignored: a Catch Webhook flow answers \
-                     only with a step of the Webhook piece)"
-                } else {
-                    ""
-                };
-                description.warnings.push(format!(
-                    "the flow has no Webhook \"Return Response\" step{other}: each call waits for \
-                     Activepieces' webhook timeout and ends with no response"
-                ));
-            }
-            description.warnings.push(format!(
-                "the flow's trigger ({}) does not declare its inputs; give input_schema in the agent manifest",
-                if trigger.is_empty() { "unknown" } else { trigger }
-            ));
-        }
-        Ok(description)
+        self.describe_flow(flow_id, false).await
     }
 
     async fn validate(
@@ -579,18 +673,14 @@ impl Engine for ActivepiecesEngine {
         {
             // /draft/sync saves every request as the flow's sample data, on
             // top of the run's copy.
-            blockers.push(
-                "draft mode (engine_config.draft) is refused for an agent that sends users' keys: \
-                 Activepieces saves every draft request as the flow's sample data, keys included; \
-                 publish the flow and call its published version"
-                    .to_string(),
-            );
+            blockers.push(DRAFT_WITH_KEYS.to_string());
         }
         if self.token.is_none() {
             // Webhooks need no token; the flow cannot be inspected without one.
             return Ok(blockers);
         }
-        blockers.extend(self.describe(flow_id).await?.publish_blockers);
+        let draft = engine_config.get("draft").and_then(Value::as_bool) == Some(true);
+        blockers.extend(self.describe_flow(flow_id, draft).await?.publish_blockers);
         Ok(blockers)
     }
 
@@ -603,7 +693,7 @@ impl Engine for ActivepiecesEngine {
         if response.status.is_success() {
             Ok(())
         } else {
-            Err(classify_error(&response, &Scrubber::default()))
+            Err(classify_error(&response, &Scrubber::default(), Route::Api))
         }
     }
 
@@ -638,5 +728,63 @@ impl Engine for ActivepiecesEngine {
             "Activepieces has no API to stop a running flow run (only queued or paused runs \
              can be cancelled)",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// A server that cannot be asked for its flags is asked again once the
+    /// stand-in expires; a reading then stands.
+    #[tokio::test]
+    async fn a_failed_flags_read_is_not_kept() {
+        crate::install_crypto_provider();
+        let server = MockServer::start().await;
+        let engine = ActivepiecesEngine::new(&ActivepiecesConfig {
+            base_url: Some(server.uri().parse().expect("url")),
+            sync_timeout: Duration::from_secs(30),
+            ..ActivepiecesConfig::default()
+        })
+        .expect("engine");
+        Mock::given(method("GET"))
+            .and(path("/api/v1/flags"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        assert_eq!(engine.webhook_timeout().await, Duration::from_secs(30));
+        let until = engine
+            .webhook_timeout
+            .lock()
+            .expect("lock")
+            .expect("kept")
+            .1;
+        assert!(
+            until <= std::time::Instant::now() + FLAGS_RETRY,
+            "only for a while"
+        );
+        Mock::given(method("GET"))
+            .and(path("/api/v1/flags"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"WEBHOOK_TIMEOUT_SECONDS": 12})),
+            )
+            .mount(&server)
+            .await;
+        // Still the stand-in until it expires...
+        assert_eq!(engine.webhook_timeout().await, Duration::from_secs(30));
+        *engine.webhook_timeout.lock().expect("lock") =
+            Some((Duration::from_secs(30), std::time::Instant::now()));
+        // ...then the server's own value, which stands.
+        assert_eq!(engine.webhook_timeout().await, Duration::from_secs(12));
+        let until = engine
+            .webhook_timeout
+            .lock()
+            .expect("lock")
+            .expect("kept")
+            .1;
+        assert!(until > std::time::Instant::now() + FLAGS_RETRY);
     }
 }

@@ -215,7 +215,7 @@ pub enum EngineError {
     #[error("engine failed (HTTP {status}): {excerpt}")]
     Failed { status: u16, excerpt: String },
     #[error(
-        "no response from flow: it did not answer within the engine's webhook timeout ({} s); the run may still be going",
+        "no response from flow: it did not answer within the engine's webhook timeout ({} s); the run may still be going, or it failed or never started (see the flow's runs in the engine)",
         after.as_secs()
     )]
     NoResponse { after: Duration },

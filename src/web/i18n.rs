@@ -165,7 +165,12 @@ impl Tr {
                 (Cow::Borrowed(*name), value)
             })
             .collect();
-        match LOCALES.try_lookup_complete(self.lang.id(), id, Some(&map)) {
+        self.lookup(id, &map)
+    }
+
+    /// The message `id` with `args`; a missing one is logged and shows its id.
+    fn lookup(&self, id: &str, args: &HashMap<Cow<'static, str>, FluentValue>) -> String {
+        match LOCALES.try_lookup_complete(self.lang.id(), id, Some(args)) {
             Some(text) => text,
             None => {
                 tracing::error!(message_id = id, lang = self.lang.code(), "missing message");
@@ -192,13 +197,7 @@ impl Tr {
                 (Cow::Owned((*name).to_string()), value)
             })
             .collect();
-        match LOCALES.try_lookup_complete(self.lang.id(), id, Some(&map)) {
-            Some(text) => text,
-            None => {
-                tracing::error!(message_id = id, lang = self.lang.code(), "missing message");
-                id.to_string()
-            }
-        }
+        self.lookup(id, &map)
     }
 }
 

@@ -156,7 +156,6 @@ async fn without_the_flag_the_setting_is_the_timeout() {
     // No /api/v1/flags (an older server, or a proxy that hides it): a 204
     // at the configured timeout is still told from a quick empty answer.
     let server = MockServer::start().await;
-    let fx = fixture("sync_no_reply_204");
     Mock::given(method("POST"))
         .and(path(format!("/api/v1/webhooks/{FLOW}/sync")))
         .respond_with(
@@ -166,7 +165,6 @@ async fn without_the_flag_the_setting_is_the_timeout() {
         )
         .mount(&server)
         .await;
-    assert_eq!(fx["response"]["status"], 204);
     let engine = engine_for(&server, Duration::from_secs(2));
     assert_eq!(
         call(&engine, json!({})).await.expect_err("204 at 1 s of 2"),
@@ -182,12 +180,12 @@ async fn without_the_flag_the_setting_is_the_timeout() {
 #[tokio::test]
 async fn failures_read_as_what_they_are() {
     type Expected = fn(&EngineError) -> bool;
-    let cases: [(&str, Expected); 6] = [
-        (
-            "sync_failed_500",
-            |e| matches!(e, EngineError::Failed { status: 500, excerpt } if excerpt.contains("The flow has failed")),
-        ),
+    let cases: [(&str, Expected); 7] = [
+        ("sync_failed_500", |e| {
+            matches!(e, EngineError::Failed { status: 500, .. })
+        }),
         ("disabled_404", |e| *e == EngineError::FlowDisabled),
+        ("disabled_404_older", |e| *e == EngineError::FlowDisabled),
         (
             "wrong_base_404",
             |e| matches!(e, EngineError::Unreachable { detail } if detail.contains("engines.activepieces.base_url")),
@@ -257,7 +255,15 @@ async fn an_mcp_tool_flow_gets_its_bare_arguments_and_reply_to_mcp_client_answer
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
         .mount(&server)
         .await;
-    call(&engine, json!({"trigger": "mcp_tool", "draft": true}))
+    // (a keyless agent: draft mode with keys is refused)
+    let draft = json!({"trigger": "mcp_tool", "draft": true});
+    engine
+        .invoke(
+            FLOW,
+            &json!({"email": "lan@example.vn"}),
+            &Credentials::default(),
+            &InvokeOptions::new(&draft),
+        )
         .await
         .expect("draft");
     let sent = webhook_requests(&server).await;
@@ -319,6 +325,97 @@ async fn import_reads_the_published_version_with_activepieces_own_schema() {
     ] {
         assert!(!validator.is_valid(&bad), "{bad}");
     }
+}
+
+#[tokio::test]
+async fn draft_mode_reads_the_draft_and_never_sends_keys() {
+    // A keyless agent in draft mode runs the latest version, published or
+    // not, enabled or not: nothing refuses it.
+    let (_server, engine) = activepieces(&["flow_unpublished"]).await;
+    let blockers = engine
+        .validate(FLOW, &[], &json!({"draft": true}))
+        .await
+        .expect("validate");
+    assert!(blockers.is_empty(), "{blockers:?}");
+    // With keys it is refused at the call too (an agent published with
+    // --no-engine-check), before anything is sent.
+    let (server, engine) = activepieces(&[]).await;
+    let e = call(&engine, json!({"draft": true}))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&e, EngineError::BadInput(m) if m.contains("draft mode")),
+        "{e:?}"
+    );
+    assert!(webhook_requests(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_flows_api_and_a_missing_token_read_right() {
+    // A 404 from the flows API is a flow (or version) the key's project
+    // does not have, not a wrong address.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v1/flows/{FLOW}")))
+        .and(header("x-project-id", "prj1"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"code": "ENTITY_NOT_FOUND"})))
+        .mount(&server)
+        .await;
+    vieagent::install_crypto_provider();
+    let engine = ActivepiecesEngine::new(&ActivepiecesConfig {
+        base_url: Some(server.uri().parse().expect("url")),
+        token: Some(SecretString::from("ap-platform-key")),
+        project_id: Some("prj1".into()),
+        ..ActivepiecesConfig::default()
+    })
+    .expect("engine");
+    let e = engine.describe(FLOW).await.expect_err("404");
+    assert!(
+        matches!(&e, EngineError::FlowNotFound { detail } if detail.contains("project")),
+        "{e:?}"
+    );
+    // The Community Edition has no API keys: without a token the flow is
+    // not read, and import takes the schema from a file.
+    let keyless = ActivepiecesEngine::new(&ActivepiecesConfig {
+        base_url: Some(server.uri().parse().expect("url")),
+        ..ActivepiecesConfig::default()
+    })
+    .expect("engine");
+    let d = keyless.describe(FLOW).await.expect("describe");
+    assert!(d.input_schema.is_none());
+    assert!(d.publish_blockers.is_empty());
+    assert!(
+        d.warnings.iter().any(|w| w.contains("--input-schema")),
+        "{:?}",
+        d.warnings
+    );
+}
+
+#[tokio::test]
+async fn a_skipped_reply_step_does_not_count() {
+    let server = MockServer::start().await;
+    serve(&server, "flags").await;
+    let mut fx = fixture("flow_published");
+    let mut body: Value =
+        serde_json::from_str(fx["response"]["body"].as_str().expect("body")).expect("json");
+    body["version"]["trigger"]["nextAction"]["skip"] = json!(true);
+    fx["response"]["body"] = json!(body.to_string());
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v1/flows/{FLOW}")))
+        .respond_with(response_of(&fx))
+        .mount(&server)
+        .await;
+    let d = engine_for(&server, Duration::from_secs(30))
+        .describe(FLOW)
+        .await
+        .expect("describe");
+    assert!(
+        d.publish_blockers
+            .iter()
+            .any(|b| b.contains("never answers")),
+        "{:?}",
+        d.publish_blockers
+    );
 }
 
 #[tokio::test]

@@ -616,6 +616,16 @@ async fn text_now(c: &Client, selector: &str) -> String {
     .to_string()
 }
 
+/// Click the app's element.
+async fn click(c: &Client, selector: &str) {
+    c.find(css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("{selector}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
 /// Until the app follows the host's theme.
 async fn wait_theme(c: &Client, theme: &str) {
     let mut now = Value::Null;
@@ -760,12 +770,7 @@ async fn the_easy_mode_app_in_a_real_host() {
         "{labels:?}"
     );
     screenshot(&c, "mcp-app-connect-en-light.png").await;
-    c.find(css("#outcome button"))
-        .await
-        .expect("the connect button")
-        .click()
-        .await
-        .expect("click");
+    click(&c, "#outcome button").await;
     leave_app(&c).await;
     let link = opened_link(&c).await;
     assert!(link.starts_with(&app.url("/app/connect")), "{link}");
@@ -794,12 +799,7 @@ async fn the_easy_mode_app_in_a_real_host() {
         .await
         .expect("clear");
     set_value(&c, "/traveler/age", "200").await;
-    c.find(css("#run"))
-        .await
-        .expect("run")
-        .click()
-        .await
-        .expect("click");
+    click(&c, "#run").await;
     // An emptied required field is left out, so the agent asks for it
     // (it is never run with ""); each refused field says what to do.
     let error = app_text(&c, &format!("#{}-error-1", field_id("/destination"))).await;
@@ -848,12 +848,7 @@ async fn the_easy_mode_app_in_a_real_host() {
     //    engine's `<b>` is shown, not rendered) and the details a table.
     set_value(&c, "/destination", "Hội An").await;
     set_value(&c, "/traveler/age", "40").await;
-    c.find(css("#run"))
-        .await
-        .expect("run")
-        .click()
-        .await
-        .expect("click");
+    click(&c, "#run").await;
     let title = app_text(&c, "#outcome-title").await;
     let mut output = String::new();
     for _ in 0..100 {
@@ -888,12 +883,7 @@ async fn the_easy_mode_app_in_a_real_host() {
     // 3b. A run that takes a while: Run waits, the status counts the
     //     seconds, then the result replaces it.
     set_value(&c, "/destination", "Sa Pa").await;
-    c.find(css("#run"))
-        .await
-        .expect("run")
-        .click()
-        .await
-        .expect("click");
+    click(&c, "#run").await;
     let mut status = String::new();
     for _ in 0..60 {
         status = text_now(&c, "#status").await;
@@ -1023,12 +1013,7 @@ async fn the_easy_mode_app_in_a_real_host() {
     )
     .await
     .expect("set when");
-    c.find(css("#run"))
-        .await
-        .expect("run")
-        .click()
-        .await
-        .expect("click");
+    click(&c, "#run").await;
     for _ in 0..100 {
         if seen.lock().expect("lock").len() >= before + 2 {
             break;
@@ -1057,12 +1042,7 @@ async fn the_easy_mode_app_in_a_real_host() {
     let outcome = app_text(&c, "#outcome").await;
     assert!(outcome.contains("you have not bought it"), "{outcome}");
     assert!(!outcome.contains("vieagent entitlements"), "{outcome}");
-    c.find(css("#outcome button"))
-        .await
-        .expect("buy")
-        .click()
-        .await
-        .expect("click");
+    click(&c, "#outcome button").await;
     leave_app(&c).await;
     let link = opened_link(&c).await;
     assert!(
@@ -1100,12 +1080,7 @@ async fn the_easy_mode_app_in_a_real_host() {
     enter_app(&c).await;
     let outcome = app_text(&c, "#outcome").await;
     assert!(outcome.contains("not have enough credits"), "{outcome}");
-    c.find(css("#outcome button"))
-        .await
-        .expect("top up")
-        .click()
-        .await
-        .expect("click");
+    click(&c, "#outcome button").await;
     leave_app(&c).await;
     let link = opened_link(&c).await;
     assert!(link.starts_with("https://vieagent.vn/credits"), "{link}");
