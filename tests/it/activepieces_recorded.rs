@@ -576,3 +576,67 @@ async fn an_imported_mcp_tool_flow_runs_from_an_assistant() {
     assert_eq!(body["_credentials"]["openai"], OPENAI_KEY);
     client.cancel().await.ok();
 }
+
+/// The Community Edition way: no API key, the schema from a file.
+#[tokio::test]
+async fn import_without_an_api_key_takes_the_schema_from_a_file() {
+    use crate::helpers::{Backend, TestDb, run_cli_with, text};
+    let server = MockServer::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let uri = server.uri();
+    let schema = db.dir.path().join("schema.json");
+    std::fs::write(
+        &schema,
+        json!({"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]})
+            .to_string(),
+    )
+    .expect("schema file");
+    let env = [
+        ("VIEAGENT_DATABASE_URL", db.url.as_str()),
+        ("VIEAGENT_MASTER_KEY", db.master_key.as_str()),
+        ("VIEAGENT_ACTIVEPIECES_URL", uri.as_str()),
+    ];
+    let out = run_cli_with(
+        &[
+            "agents",
+            "import",
+            "--engine",
+            "activepieces",
+            "--flow-id",
+            FLOW,
+            "--tool-name",
+            "ce_invoice",
+            "--input-schema",
+            schema.to_str().expect("path"),
+            "--publish",
+        ],
+        db.dir.path(),
+        &env,
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("created agent ce_invoice"), "{said}");
+    assert!(
+        said.contains("--input-schema"),
+        "the warning says why: {said}"
+    );
+    let agent = db
+        .store()
+        .await
+        .get_agent_by_tool_name("ce_invoice")
+        .await
+        .expect("get")
+        .expect("imported");
+    assert_eq!(agent.status, vieagent::store::AgentStatus::Published);
+    assert_eq!(agent.input_schema["required"], json!(["email"]));
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "nothing asked of the flows API without a key"
+    );
+}
