@@ -4,7 +4,8 @@
 //   - @modelcontextprotocol/ext-apps/app-bridge: AppBridge + PostMessageTransport
 //
 // Parameters come from location.hash as URL-encoded JSON:
-//   {gateway, key, tool, arguments, callFirst, theme, locale, width}
+//   {gateway, key, tool, arguments, callFirst, theme, locale, width,
+//    refuseLinks, hold}
 // State is exposed on window.__host (see `state` below) and mirrored as JSON
 // into <pre id="host-state">; any failure also lands in <pre id="host-error">.
 
@@ -112,6 +113,8 @@ function parseParams() {
     theme: p.theme === "dark" ? "dark" : "light",
     locale: p.locale ? String(p.locale) : "en-US",
     width: Number(p.width) > 0 ? Number(p.width) : 640,
+    refuseLinks: Boolean(p.refuseLinks),
+    hold: Boolean(p.hold),
   };
 }
 
@@ -248,7 +251,8 @@ async function main() {
   bridge.onopenlink = async ({ url }) => {
     state.openedLinks.push(url);
     render();
-    return {};
+    // refuseLinks: the host declines (the spec's isError result).
+    return p.refuseLinks ? { isError: true } : {};
   };
   bridge.onsizechange = ({ width, height }) => {
     state.sizes.push({ width, height });
@@ -297,12 +301,27 @@ async function main() {
     return true;
   };
   state.teardown = async () => bridge.teardownResource({});
+  // For tests that drive the conversation step by step.
+  state.sendPartial = async (args) => bridge.sendToolInputPartial({ arguments: args });
+  state.sendInput = async (args) => bridge.sendToolInput({ arguments: args });
+  state.sendCancelled = async (reason) => bridge.sendToolCancelled({ reason });
+  state.setLocale = async (locale) => {
+    p.locale = String(locale);
+    bridge.setHostContext(hostContext(p, theme, tool));
+    return true;
+  };
 
   // 5. Load the app and wait for ui/notifications/initialized.
   iframe.srcdoc = withCspMeta(html, csp);
   await initialized;
 
-  // 6. Tool input, then (as the model would have) the tool call and its result.
+  // 6. Tool input, then (as the model would have) the tool call and its
+  // result; `hold`: nothing yet (the test sends it, see sendPartial/sendInput).
+  if (p.hold) {
+    state.ready = true;
+    render();
+    return;
+  }
   await bridge.sendToolInput({ arguments: p.arguments });
   if (p.callFirst) {
     const result = await client.callTool({ name: p.tool, arguments: p.arguments });

@@ -1147,3 +1147,155 @@ async fn the_easy_mode_app_in_a_real_host() {
     c.close().await.ok();
     drop(driver);
 }
+
+/// The conversation as the host tells it, step by step: the model still
+/// writing its arguments, then done, then the host cancelling the call; the
+/// person's locale changing mid-way (what they typed stays); a host that
+/// declines to open a link (the app shows it to copy).
+#[tokio::test]
+async fn the_app_follows_the_host_step_by_step() {
+    let (flowise, seen) = trip_flowise().await;
+    let host = serve_host().await;
+    let flowise_url = flowise.uri();
+    let app = TestApp::spawn_with(TestDb::new(Backend::Sqlite).await, |c| {
+        c.engines.flowise.base_url = Some(flowise_url.parse().expect("url"));
+        c.mcp.allowed_origins = vec![format!("http://{host}")];
+    })
+    .await;
+    app.store()
+        .await
+        .create_agent(&trip_agent())
+        .await
+        .expect("agent");
+    let (_, key) = app.user_with_key("binh@example.com").await;
+    for _ in 0..100 {
+        let list = stateless(&app, &key, "tools/list", json!({}), json!({})).await;
+        if list.contains("trip_planner") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let driver = chromedriver().await;
+    let c = logged_browser(&driver).await;
+    open_host(
+        &c,
+        host,
+        &json!({"gateway": app.url("/mcp"), "key": key, "tool": "trip_planner",
+                "arguments": {}, "hold": true, "refuseLinks": true, "locale": "en-US"}),
+    )
+    .await;
+    enter_app(&c).await;
+    assert_eq!(
+        app_text(&c, "main p.muted:last-child").await,
+        "Waiting for the assistant's values…"
+    );
+    leave_app(&c).await;
+
+    // The model is still writing: its values so far, not yet running.
+    c.execute(
+        "window.__host.sendPartial({destination: 'Hu'}); return true;",
+        vec![],
+    )
+    .await
+    .expect("partial");
+    enter_app(&c).await;
+    app_text(&c, "#run").await;
+    assert_eq!(value_of(&c, "/destination").await, "Hu");
+    assert_eq!(
+        text_now(&c, "#status").await,
+        "Waiting for the assistant's values…"
+    );
+    leave_app(&c).await;
+
+    // Done: the host runs the call; then cancels it.
+    c.execute(
+        "window.__host.sendInput({destination: 'Huế', mode: 'train', traveler: {name: 'Bình'}}); return true;",
+        vec![],
+    )
+    .await
+    .expect("input");
+    enter_app(&c).await;
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = text_now(&c, "#status").await;
+        if status.starts_with("Running") && value_of(&c, "/destination").await == "Huế" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(status.starts_with("Running"), "{status}");
+    let disabled = c
+        .find(css("#run"))
+        .await
+        .expect("run")
+        .prop("disabled")
+        .await
+        .expect("prop");
+    assert_eq!(
+        disabled.as_deref(),
+        Some("false"),
+        "usable while the host runs the model's call"
+    );
+    leave_app(&c).await;
+    c.execute(
+        "window.__host.sendCancelled('stopped'); return true;",
+        vec![],
+    )
+    .await
+    .expect("cancel");
+    enter_app(&c).await;
+    let mut outcome = String::new();
+    for _ in 0..50 {
+        outcome = text_now(&c, "#outcome").await;
+        if !outcome.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(outcome, "The run was cancelled.");
+    assert_eq!(text_now(&c, "#status").await, "");
+
+    // The person types, then the host's locale changes: Vietnamese, and
+    // what they typed is still there.
+    set_value(&c, "/destination", "Đà Lạt").await;
+    leave_app(&c).await;
+    c.execute("window.__host.setLocale('vi-VN'); return true;", vec![])
+        .await
+        .expect("locale");
+    enter_app(&c).await;
+    let mut run = String::new();
+    for _ in 0..50 {
+        run = text_now(&c, "#run").await;
+        if run == "Chạy với các giá trị này" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(run, "Chạy với các giá trị này");
+    assert_eq!(value_of(&c, "/destination").await, "Đà Lạt");
+
+    // Run: no key yet; the host declines to open the connect link, so the
+    // app shows it to copy.
+    click(&c, "#run").await;
+    let outcome = app_text(&c, "#outcome button").await;
+    assert_eq!(outcome, "Thêm khóa của bạn trên VieAgent");
+    click(&c, "#outcome button").await;
+    let mut shown = String::new();
+    for _ in 0..50 {
+        shown = text_now(&c, "#outcome code.link").await;
+        if !shown.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(shown.starts_with(&app.url("/app/connect")), "{shown}");
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "no key, no engine call"
+    );
+    leave_app(&c).await;
+    let opened = host_state(&c, "window.__host.openedLinks.length").await;
+    assert_eq!(opened, json!(1), "the host was asked");
+    c.close().await.ok();
+    drop(driver);
+}
