@@ -20,11 +20,25 @@ struct SessionEntry {
 }
 
 /// Connected sessions, for `tools/list_changed` fan-out.
-#[derive(Default)]
 pub struct SessionRegistry {
     next_id: AtomicU64,
     peers: Mutex<Vec<SessionEntry>>,
     listeners: Arc<AtomicUsize>,
+    /// Users whose tool list changed, for the 2026-07-28
+    /// `subscriptions/listen` streams (no session to register: each stream
+    /// subscribes and picks its own user).
+    users: tokio::sync::broadcast::Sender<Uuid>,
+}
+
+impl Default for SessionRegistry {
+    fn default() -> Self {
+        Self {
+            next_id: AtomicU64::new(0),
+            peers: Mutex::new(Vec::new()),
+            listeners: Arc::default(),
+            users: tokio::sync::broadcast::channel(256).0,
+        }
+    }
 }
 
 /// Counts a live `subscriptions/listen` while held.
@@ -80,9 +94,17 @@ impl SessionRegistry {
     }
 
     /// Tell one user's sessions that their tool list changed (an entitlement
-    /// was granted or revoked).
+    /// was granted or revoked), and their `subscriptions/listen` streams.
     pub async fn notify_user_tool_list_changed(&self, user: Uuid) {
+        // No stream listening is no error.
+        let _ = self.users.send(user);
         self.notify(Some(user)).await;
+    }
+
+    /// The users whose tool list changes from now on (a lagging receiver
+    /// missed some: it should assume its user's did).
+    pub fn subscribe_users(&self) -> tokio::sync::broadcast::Receiver<Uuid> {
+        self.users.subscribe()
     }
 
     async fn notify(&self, only: Option<Uuid>) {

@@ -445,25 +445,37 @@ impl ServerHandler for GatewayHandler {
         Some(requested.supported_by(&self.get_info().capabilities))
     }
 
-    /// Protocol 2026-07-28: `subscriptions/listen` carries `tools/list_changed`.
+    /// Protocol 2026-07-28: `subscriptions/listen` carries `tools/list_changed`:
+    /// the catalog's changes, and those of the listening user's own list
+    /// (a purchase, a revocation) on whichever replica they happen.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
         let mut changes = self.state.catalog().subscribe();
         changes.mark_unchanged();
+        let mut users = self.state.sessions().subscribe_users();
+        let me = self.user(context.request_context()).map(|u| u.id);
         let _active = self.state.sessions().track_listener(self.transport);
         loop {
-            tokio::select! {
+            let changed = tokio::select! {
                 () = context.cancelled() => return Ok(()),
                 changed = changes.changed() => {
                     if changed.is_err() {
                         return Ok(());
                     }
-                    if context.accepted().tools_list_changed == Some(true)
-                        && let Err(e) = context.sink().notify_tool_list_changed().await
-                    {
-                        tracing::debug!(error = %e, "subscription closed");
-                        return Ok(());
-                    }
+                    true
                 }
+                user = users.recv() => match user {
+                    Ok(user) => Some(user) == me,
+                    // Missed some: one of them may have been this user.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            };
+            if changed
+                && context.accepted().tools_list_changed == Some(true)
+                && let Err(e) = context.sink().notify_tool_list_changed().await
+            {
+                tracing::debug!(error = %e, "subscription closed");
+                return Ok(());
             }
         }
     }

@@ -32,6 +32,7 @@ crate::backend_tests!(
     crash_recovery_releases_reserved_credits,
     chat_tools_api_speaks_openai_and_anthropic,
     billing_cli,
+    a_stateless_listener_hears_its_own_purchase_and_no_one_elses,
 );
 
 pub(crate) const ADMIN_TOKEN: &str = "billing-admin-token-77c2";
@@ -1424,4 +1425,57 @@ async fn billing_cli(backend: Backend) {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// Protocol 2026-07-28 has no sessions: a `subscriptions/listen` stream
+/// hears its own user's list change (a grant), not another user's.
+async fn a_stateless_listener_hears_its_own_purchase_and_no_one_elses(backend: Backend) {
+    use rmcp::model::{ServerNotification, SubscriptionFilter};
+    let b = Billing::start(backend, Duration::ZERO).await;
+    let writer = b.agent("writer", 1, Some("9.99"), None, false).await;
+    b.wait_for_tools(1).await;
+    let (ada, ada_key) = b.user("ada@example.com", 100).await;
+    let (bob, _) = b.user("bob@example.com", 100).await;
+    let (client, _) = connect_http(&b.app.url(""), &ada_key, Protocol::Stateless).await;
+    let mut sub = client
+        .listen(SubscriptionFilter::builder().tools_list_changed().build())
+        .await
+        .expect("subscriptions/listen");
+    sub.acknowledged();
+    let grant = |user: uuid::Uuid| {
+        let b = &b;
+        let agent = writer.id;
+        async move {
+            let (status, body) = b
+                .admin(
+                    reqwest::Method::POST,
+                    &format!("/users/{user}/entitlements"),
+                    Some(json!({"agent": agent, "kind": "one_time"})),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+    };
+    // Bob's purchase is not ada's news.
+    grant(bob.id).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), sub.next())
+            .await
+            .is_err(),
+        "ada hears nothing of bob's purchase"
+    );
+    grant(ada.id).await;
+    let note = tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("list_changed within 10 s")
+        .expect("subscription open");
+    assert!(
+        matches!(
+            note,
+            Some(ServerNotification::ToolListChangedNotification(_))
+        ),
+        "{note:?}"
+    );
+    sub.cancel().await.expect("end subscription");
+    client.cancel().await.expect("close");
 }
