@@ -125,6 +125,29 @@ struct Claims {
 }
 
 impl Oidc {
+    /// A form POST to one of the authorization server's endpoints as a
+    /// confidential client: RFC 6749 §2.3.1, the client id and secret
+    /// form-encoded, then in HTTP Basic (token introspection, the web
+    /// sign-in's code exchange).
+    fn client_form_post(
+        &self,
+        url: &str,
+        client_id: &str,
+        client_secret: &str,
+        form: String,
+    ) -> reqwest::RequestBuilder {
+        let encode =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        self.http
+            .post(url)
+            .basic_auth(encode(client_id), Some(encode(client_secret)))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form)
+    }
+
     /// The verifier for `config.auth.oidc`, if OAuth is configured.
     pub fn from_config(config: &Config) -> Result<Option<Self>> {
         let Some(oidc) = &config.auth.oidc else {
@@ -445,22 +468,14 @@ impl Oidc {
             .append_pair("token", token)
             .append_pair("token_type_hint", "access_token")
             .finish();
-        // RFC 6749 §2.3.1: the client id and secret are form-encoded first.
-        let encode =
-            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let response = self
-            .http
-            .post(&endpoint)
-            .basic_auth(
-                encode(&conf.client_id),
-                Some(encode(conf.client_secret.expose_secret())),
-            )
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
+            .client_form_post(
+                &endpoint,
+                &conf.client_id,
+                conf.client_secret.expose_secret(),
+                form,
             )
             .header(reqwest::header::ACCEPT, "application/json")
-            .body(form)
             .send()
             .await
             .map_err(|e| {

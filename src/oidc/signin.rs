@@ -63,11 +63,6 @@ fn random() -> Result<String, SignInError> {
     Ok(B64.encode(bytes))
 }
 
-/// RFC 6749 2.3.1: client credentials in HTTP Basic are form-encoded first.
-fn form_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 /// The PKCE S256 challenge of a verifier.
 pub fn challenge(verifier: &str) -> String {
     B64.encode(Sha256::digest(verifier.as_bytes()))
@@ -157,17 +152,12 @@ impl Oidc {
             .append_pair("code_verifier", verifier)
             .finish();
         let response = self
-            .http
-            .post(&token_endpoint)
-            .basic_auth(
-                form_encode(&client.client_id),
-                Some(form_encode(client.client_secret.expose_secret())),
+            .client_form_post(
+                &token_endpoint,
+                &client.client_id,
+                client.client_secret.expose_secret(),
+                body,
             )
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
             .send()
             .await
             .map_err(|e| {
