@@ -325,17 +325,7 @@ impl Marketplace<'_> {
                 billing::plan_grant(Uuid::nil(), &agent, &grant, Utc::now()).map_err(in_data)?;
                 let user = self.user(d.user_id, d.user_email.as_deref(), true).await?;
                 let new =
-                    billing::plan_grant(user.id, &agent, &grant, Utc::now()).map_err(|errors| {
-                        Error::Validation(
-                            errors
-                                .into_iter()
-                                .map(|mut e| {
-                                    e.field = format!("data.{}", e.field);
-                                    e
-                                })
-                                .collect(),
-                        )
-                    })?;
+                    billing::plan_grant(user.id, &agent, &grant, Utc::now()).map_err(in_data)?;
                 (MarketplaceChange::Grant(new), user)
             }
             "entitlement.revoked" => {
