@@ -126,10 +126,6 @@ pub fn read(uri: &str, agent: &Agent, config: &Config) -> ReadResourceResult {
 
 /// The app with `agent`'s data in it.
 pub fn document(agent: &Agent, default_locale: &str, history_url: &str) -> String {
-    let mut messages = Map::new();
-    for lang in Lang::ALL {
-        messages.insert(lang.code().into(), catalog(Tr::new(lang)));
-    }
     let data = json!({
         "tool": agent.tool_name,
         "title": agent.name,
@@ -140,7 +136,7 @@ pub fn document(agent: &Agent, default_locale: &str, history_url: &str) -> Strin
             || agent.price_monthly.is_some_and(|p| !p.is_zero()),
         "defaultLocale": default_locale,
         "historyUrl": history_url,
-        "messages": messages,
+        "messages": messages(),
         "plurals": PLURALS.iter().map(|(id, count)| ((*id).to_string(), json!(count))).collect::<Map<_, _>>(),
     });
     // In a `<script type="application/json">`: nothing in it may close the
@@ -183,6 +179,20 @@ fn with_key_order(mut schema: Value, depth: usize) -> Value {
         _ => {}
     }
     schema
+}
+
+/// The app's sentences in every language, rendered once: the catalogs
+/// are compiled in, so every agent's document carries the same.
+fn messages() -> &'static Value {
+    static MESSAGES: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    MESSAGES.get_or_init(|| {
+        Value::Object(
+            Lang::ALL
+                .iter()
+                .map(|lang| (lang.code().to_string(), catalog(Tr::new(*lang))))
+                .collect(),
+        )
+    })
 }
 
 /// Every message the app shows, by id, with its arguments left as
