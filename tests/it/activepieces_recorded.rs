@@ -115,9 +115,7 @@ fn engine_for(server: &MockServer, sync_timeout: Duration) -> ActivepiecesEngine
 }
 
 fn openai() -> Credentials {
-    let mut c = Credentials::default();
-    c.insert("openai", "default", SecretString::from(OPENAI_KEY));
-    c
+    crate::helpers::openai_credentials(OPENAI_KEY)
 }
 
 async fn call(

@@ -26,9 +26,7 @@ fn fixture(name: &str) -> Value {
 }
 
 fn openai() -> Credentials {
-    let mut c = Credentials::default();
-    c.insert("openai", "default", SecretString::from(OPENAI_KEY));
-    c
+    crate::helpers::openai_credentials(OPENAI_KEY)
 }
 
 fn flowise(server: &MockServer) -> FlowiseEngine {

@@ -58,9 +58,7 @@ fn engine(server: &MockServer) -> FlowiseEngine {
 }
 
 fn openai(key: &str) -> Credentials {
-    let mut c = Credentials::default();
-    c.insert("openai", "default", SecretString::from(key.to_string()));
-    c
+    crate::helpers::openai_credentials(key)
 }
 
 async fn outcome(

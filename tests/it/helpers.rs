@@ -794,3 +794,15 @@ pub async fn mount_flowise_executions(server: &wiremock::MockServer) {
         .mount(server)
         .await;
 }
+
+/// Decrypted credentials holding one OpenAI key (what the Vault hands an
+/// engine adapter), for the engine tests.
+pub fn openai_credentials(key: &str) -> vieagent::vault::Credentials {
+    let mut c = vieagent::vault::Credentials::default();
+    c.insert(
+        "openai",
+        "default",
+        secrecy::SecretString::from(key.to_string()),
+    );
+    c
+}

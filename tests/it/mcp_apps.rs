@@ -587,6 +587,14 @@ async fn leave_app(c: &Client) {
     c.enter_frame(None).await.expect("the host's page");
 }
 
+/// Run `script` in the host's page (the test host's controls), then go
+/// back into the app's frame.
+async fn in_host(c: &Client, script: &str) {
+    leave_app(c).await;
+    c.execute(script, vec![]).await.expect(script);
+    enter_app(c).await;
+}
+
 /// The text of the app's element, waiting for it.
 async fn app_text(c: &Client, selector: &str) -> String {
     if let Err(e) = c
@@ -624,6 +632,20 @@ async fn click(c: &Client, selector: &str) {
         .click()
         .await
         .expect("click");
+}
+
+/// The text of the app's element once `done` holds for it (or, after
+/// 10 s, as it is then: the caller's assertion says what was expected).
+async fn text_until(c: &Client, selector: &str, done: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = text_now(c, selector).await;
+        if done(&text) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    text
 }
 
 /// Until the app follows the host's theme.
@@ -830,18 +852,10 @@ async fn the_easy_mode_app_in_a_real_host() {
         seen.lock().expect("lock").is_empty(),
         "a refused run reaches no engine"
     );
-    leave_app(&c).await;
-    c.execute("window.__host.setTheme('dark'); return true;", vec![])
-        .await
-        .expect("dark");
-    enter_app(&c).await;
+    in_host(&c, "window.__host.setTheme('dark'); return true;").await;
     wait_theme(&c, "dark").await;
     screenshot(&c, "mcp-app-error-en-dark.png").await;
-    leave_app(&c).await;
-    c.execute("window.__host.setTheme('light'); return true;", vec![])
-        .await
-        .expect("light");
-    enter_app(&c).await;
+    in_host(&c, "window.__host.setTheme('light'); return true;").await;
     wait_theme(&c, "light").await;
 
     // 3. Corrected, it runs through the host; the result is text (the
@@ -884,14 +898,10 @@ async fn the_easy_mode_app_in_a_real_host() {
     //     seconds, then the result replaces it.
     set_value(&c, "/destination", "Sa Pa").await;
     click(&c, "#run").await;
-    let mut status = String::new();
-    for _ in 0..60 {
-        status = text_now(&c, "#status").await;
-        if status.starts_with("Running… ") && status.ends_with(" s") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = text_until(&c, "#status", |status| {
+        status.starts_with("Running… ") && status.ends_with(" s")
+    })
+    .await;
     assert!(
         status.starts_with("Running… ") && status.ends_with(" s"),
         "{status}"
@@ -908,14 +918,7 @@ async fn the_easy_mode_app_in_a_real_host() {
         Some("true"),
         "Run waits for the run under way"
     );
-    let mut done = String::new();
-    for _ in 0..100 {
-        done = text_now(&c, "#outcome").await;
-        if done.contains("Sa Pa:") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let done = text_until(&c, "#outcome", |done| done.contains("Sa Pa:")).await;
     assert!(done.contains("Sa Pa: {"), "{done}");
     let status = text_now(&c, "#status").await;
     assert_eq!(status, "");
@@ -951,11 +954,7 @@ async fn the_easy_mode_app_in_a_real_host() {
     let violations = crate::a11y::axe_violations(&c).await;
     assert!(violations.is_empty(), "axe (vi, dark): {violations:#?}");
     screenshot(&c, "mcp-app-result-vi-dark.png").await;
-    leave_app(&c).await;
-    c.execute("window.__host.setTheme('light'); return true;", vec![])
-        .await
-        .expect("set theme");
-    enter_app(&c).await;
+    in_host(&c, "window.__host.setTheme('light'); return true;").await;
     wait_theme(&c, "light").await;
     let violations = crate::a11y::axe_violations(&c).await;
     assert!(violations.is_empty(), "axe (vi, light): {violations:#?}");
@@ -1189,32 +1188,22 @@ async fn the_app_follows_the_host_step_by_step() {
         app_text(&c, "main p.muted:last-child").await,
         "Waiting for the assistant's values…"
     );
-    leave_app(&c).await;
 
     // The model is still writing: its values so far, not yet running.
-    c.execute(
+    in_host(
+        &c,
         "window.__host.sendPartial({destination: 'Hu'}); return true;",
-        vec![],
     )
-    .await
-    .expect("partial");
-    enter_app(&c).await;
+    .await;
     app_text(&c, "#run").await;
     assert_eq!(value_of(&c, "/destination").await, "Hu");
     assert_eq!(
         text_now(&c, "#status").await,
         "Waiting for the assistant's values…"
     );
-    leave_app(&c).await;
 
     // Done: the host runs the call; then cancels it.
-    c.execute(
-        "window.__host.sendInput({destination: 'Huế', mode: 'train', traveler: {name: 'Bình'}}); return true;",
-        vec![],
-    )
-    .await
-    .expect("input");
-    enter_app(&c).await;
+    in_host(&c, "window.__host.sendInput({destination: 'Huế', mode: 'train', traveler: {name: 'Bình'}}); return true;").await;
     let mut status = String::new();
     for _ in 0..50 {
         status = text_now(&c, "#status").await;
@@ -1236,41 +1225,16 @@ async fn the_app_follows_the_host_step_by_step() {
         Some("false"),
         "usable while the host runs the model's call"
     );
-    leave_app(&c).await;
-    c.execute(
-        "window.__host.sendCancelled('stopped'); return true;",
-        vec![],
-    )
-    .await
-    .expect("cancel");
-    enter_app(&c).await;
-    let mut outcome = String::new();
-    for _ in 0..50 {
-        outcome = text_now(&c, "#outcome").await;
-        if !outcome.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    in_host(&c, "window.__host.sendCancelled('stopped'); return true;").await;
+    let outcome = text_until(&c, "#outcome", |outcome| !outcome.is_empty()).await;
     assert_eq!(outcome, "The run was cancelled.");
     assert_eq!(text_now(&c, "#status").await, "");
 
     // The person types, then the host's locale changes: Vietnamese, and
     // what they typed is still there.
     set_value(&c, "/destination", "Đà Lạt").await;
-    leave_app(&c).await;
-    c.execute("window.__host.setLocale('vi-VN'); return true;", vec![])
-        .await
-        .expect("locale");
-    enter_app(&c).await;
-    let mut run = String::new();
-    for _ in 0..50 {
-        run = text_now(&c, "#run").await;
-        if run == "Chạy với các giá trị này" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    in_host(&c, "window.__host.setLocale('vi-VN'); return true;").await;
+    let run = text_until(&c, "#run", |run| run == "Chạy với các giá trị này").await;
     assert_eq!(run, "Chạy với các giá trị này");
     assert_eq!(value_of(&c, "/destination").await, "Đà Lạt");
 
@@ -1280,14 +1244,7 @@ async fn the_app_follows_the_host_step_by_step() {
     let outcome = app_text(&c, "#outcome button").await;
     assert_eq!(outcome, "Thêm khóa của bạn trên VieAgent");
     click(&c, "#outcome button").await;
-    let mut shown = String::new();
-    for _ in 0..50 {
-        shown = text_now(&c, "#outcome code.link").await;
-        if !shown.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let shown = text_until(&c, "#outcome code.link", |shown| !shown.is_empty()).await;
     assert!(shown.starts_with(&app.url("/app/connect")), "{shown}");
     assert!(
         seen.lock().expect("lock").is_empty(),
