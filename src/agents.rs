@@ -15,13 +15,17 @@ pub fn validate_tool_name(name: &str) -> Result<()> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(
+    if !ok {
+        return Err(Error::InvalidInput(
             "tool_name: must match ^[A-Za-z0-9_.-]{1,64}$".into(),
-        ))
+        ));
     }
+    if crate::toolbox::is_discovery_tool(name) {
+        return Err(Error::InvalidInput(format!(
+            "tool_name: '{name}' is reserved for the gateway's own discovery tool; choose another"
+        )));
+    }
+    Ok(())
 }
 
 /// A tool name derived from a display name: lower-case ASCII letters,
@@ -541,7 +545,13 @@ fn check_name(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>
 }
 
 fn check_tool_name(value: &str, errors: &mut Vec<FieldError>) {
-    if validate_tool_name(value).is_err() {
+    if crate::toolbox::is_discovery_tool(value) {
+        errors.push(FieldError::new(
+            "tool_name",
+            "reserved",
+            format!("'{value}' is reserved for the gateway's own discovery tool; choose another"),
+        ));
+    } else if validate_tool_name(value).is_err() {
         errors.push(FieldError::new(
             "tool_name",
             "pattern",

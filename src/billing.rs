@@ -221,6 +221,8 @@ pub struct Grant {
     /// What was paid; default: the agent's price for `one_time`/`monthly`,
     /// nothing for `free`/`grant`.
     pub price: Option<Decimal>,
+    /// Also add the agent to the user's toolbox (`catalog.toolbox_add_purchases`).
+    pub join_toolbox: bool,
 }
 
 /// Check a grant and fill its defaults: a monthly entitlement runs one
@@ -298,6 +300,7 @@ pub fn plan_grant(
         expires_at,
         reference: grant.reference.clone().filter(|r| !r.is_empty()),
         price,
+        join_toolbox: grant.join_toolbox,
     })
 }
 
@@ -706,6 +709,7 @@ mod tests {
             expires_at,
             reference: None,
             price: None,
+            join_toolbox: false,
         };
         let monthly =
             plan_grant(Uuid::nil(), &a, &grant(EntitlementKind::Monthly, None), now).expect("ok");

@@ -33,6 +33,8 @@ pub struct Snapshot {
     /// Increases whenever the published set or any published agent changes.
     pub version: u64,
     entries: BTreeMap<String, Arc<CatalogEntry>>,
+    /// The same entries by agent id.
+    by_id: HashMap<Uuid, Arc<CatalogEntry>>,
     tools: Arc<Vec<Tool>>,
     /// Positions in `tools` of agents that need an entitlement.
     priced: Vec<usize>,
@@ -102,6 +104,52 @@ impl Snapshot {
         self.entries.get(tool_name)
     }
 
+    pub fn by_id(&self, agent_id: Uuid) -> Option<&Arc<CatalogEntry>> {
+        self.by_id.get(&agent_id)
+    }
+
+    /// The tools of `agents` (a toolbox; those not published are left
+    /// out), ordered by name. A priced one `entitled` has not bought is
+    /// marked with its purchase line, whatever `show_unpurchased` says:
+    /// the user chose it. `entitled` is `None` when nothing is priced.
+    pub fn tools_of(&self, agents: &[Uuid], entitled: Option<&HashSet<Uuid>>) -> Vec<Tool> {
+        let mut chosen: Vec<&Arc<CatalogEntry>> =
+            agents.iter().filter_map(|id| self.by_id.get(id)).collect();
+        chosen.sort_by(|a, b| a.agent.tool_name.cmp(&b.agent.tool_name));
+        chosen.dedup_by(|a, b| a.agent.id == b.agent.id);
+        chosen
+            .into_iter()
+            .map(|entry| {
+                let locked = crate::billing::is_priced(&entry.agent)
+                    && !entitled.is_some_and(|e| e.contains(&entry.agent.id));
+                if locked {
+                    self.marked(entry)
+                } else {
+                    entry.tool.clone()
+                }
+            })
+            .collect()
+    }
+
+    /// An entry's tool with the line saying it needs a purchase.
+    fn marked(&self, entry: &CatalogEntry) -> Tool {
+        let mut marked = entry.tool.clone();
+        let agent = &entry.agent;
+        let buy = self
+            .shape
+            .market
+            .agent_page(&agent.id.to_string(), &agent.tool_name, None);
+        let line = crate::billing::purchase_line(agent, &self.shape.currency, buy.as_ref());
+        marked.description = Some(
+            match marked.description.as_deref() {
+                Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
+                _ => line,
+            }
+            .into(),
+        );
+        marked
+    }
+
     /// Tool definitions ordered by name.
     pub fn tools(&self) -> Arc<Vec<Tool>> {
         self.tools.clone()
@@ -137,21 +185,7 @@ impl Snapshot {
             let Some(entry) = self.entries.get(tool.name.as_ref()) else {
                 continue;
             };
-            let mut marked = tool.clone();
-            let agent = &entry.agent;
-            let buy = self
-                .shape
-                .market
-                .agent_page(&agent.id.to_string(), &agent.tool_name, None);
-            let line = crate::billing::purchase_line(agent, &self.shape.currency, buy.as_ref());
-            marked.description = Some(
-                match marked.description.as_deref() {
-                    Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
-                    _ => line,
-                }
-                .into(),
-            );
-            tools.push(marked);
+            tools.push(self.marked(entry));
         }
         Arc::new(tools)
     }
@@ -307,7 +341,7 @@ impl Catalog {
         store: &dyn Store,
         agent_id: Uuid,
     ) -> StoreResult<Option<String>> {
-        if let Some(entry) = self.snapshot().entries().find(|e| e.agent.id == agent_id) {
+        if let Some(entry) = self.snapshot().by_id(agent_id) {
             return Ok(Some(entry.agent.tool_name.clone()));
         }
         Ok(store.get_agent(agent_id).await?.map(|a| a.tool_name))
@@ -370,6 +404,7 @@ impl Catalog {
             );
         }
         let tools = Arc::new(entries.values().map(|e| e.tool.clone()).collect());
+        let by_id = entries.values().map(|e| (e.agent.id, e.clone())).collect();
         let priced = entries
             .values()
             .enumerate()
@@ -380,6 +415,7 @@ impl Catalog {
         let snapshot = Arc::new(Snapshot {
             version,
             entries,
+            by_id,
             tools,
             priced,
             fingerprint,

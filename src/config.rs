@@ -107,6 +107,10 @@ pub struct Config {
     /// `vieagent stdio`: the API key of the user the session acts for.
     #[serde(default)]
     pub api_key: Option<SecretString>,
+    /// `vieagent stdio`: serve this toolset of the user's instead of the
+    /// catalog or their toolbox.
+    #[serde(default)]
+    pub toolset: Option<String>,
     /// How long a resolved API key is trusted before it is looked up again
     /// (a revoked key stops working within this time).
     #[serde(default = "default_auth_cache_ttl", with = "humantime_serde")]
@@ -632,12 +636,43 @@ pub struct CatalogConfig {
     /// need a purchase), so an assistant can tell the user; `false` hides them.
     #[serde(default = "default_true")]
     pub show_unpurchased: bool,
+    /// What a user's assistant is shown at `/mcp` and `GET /v1/tools`:
+    /// the whole catalog (`all`), or the agents the user chose (`chosen`)
+    /// plus the discovery tools that search the marketplace and change the
+    /// choice.
+    #[serde(default)]
+    pub toolbox: ToolboxMode,
+    /// A purchase adds the agent to the buyer's toolbox.
+    #[serde(default = "default_true")]
+    pub toolbox_add_purchases: bool,
 }
 
 impl Default for CatalogConfig {
     fn default() -> Self {
         Self {
             show_unpurchased: true,
+            toolbox: ToolboxMode::default(),
+            toolbox_add_purchases: true,
+        }
+    }
+}
+
+/// `catalog.toolbox`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolboxMode {
+    /// Every published agent (small catalogs, the demo).
+    #[default]
+    All,
+    /// Each user's toolbox, and the discovery tools.
+    Chosen,
+}
+
+impl ToolboxMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolboxMode::All => "all",
+            ToolboxMode::Chosen => "chosen",
         }
     }
 }
@@ -981,6 +1016,7 @@ impl Default for Config {
             billing: BillingConfig::default(),
             catalog: CatalogConfig::default(),
             api_key: None,
+            toolset: None,
             admin_token: None,
             auth_cache_ttl: default_auth_cache_ttl(),
             catalog_poll_interval: default_catalog_poll_interval(),
@@ -1041,6 +1077,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "engines.activepieces.call_timeout",
     ),
     ("API_KEY", "api_key"),
+    ("TOOLSET", "toolset"),
     ("ADMIN_TOKEN", "admin_token"),
     ("AUTH_CACHE_TTL", "auth_cache_ttl"),
     ("CATALOG_POLL_INTERVAL", "catalog_poll_interval"),
@@ -1086,6 +1123,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("SIGNUP_CREDITS", "billing.signup_credits"),
     ("CURRENCY", "billing.currency"),
     ("SHOW_UNPURCHASED", "catalog.show_unpurchased"),
+    ("TOOLBOX", "catalog.toolbox"),
+    ("TOOLBOX_ADD_PURCHASES", "catalog.toolbox_add_purchases"),
     ("MARKETPLACE_WEBHOOK_SECRET", "marketplace.webhook_secret"),
     ("MARKETPLACE_AGENT_URL", "marketplace.agent_url"),
     ("MARKETPLACE_CREDITS_URL", "marketplace.credits_url"),
@@ -1574,6 +1613,11 @@ impl Config {
         catalog.insert(
             "show_unpurchased".into(),
             self.catalog.show_unpurchased.into(),
+        );
+        catalog.insert("toolbox".into(), self.catalog.toolbox.as_str().into());
+        catalog.insert(
+            "toolbox_add_purchases".into(),
+            self.catalog.toolbox_add_purchases.into(),
         );
         table.insert("catalog".into(), catalog.into());
         if let Some(addr) = self.metrics_listen {

@@ -67,6 +67,13 @@ pub async fn seed_if_wanted(config: &Config, store: &dyn Store) -> Result<()> {
         )
         .await?;
         let (_, key) = accounts::create_key(store, user.id, "demo").await?;
+        // With `catalog.toolbox = "chosen"` the demo user's assistant sees
+        // the demo tool too, not only the discovery tools.
+        if let Some(demo) = store.get_agent_by_tool_name(DEMO_TOOL).await? {
+            store
+                .add_to_toolbox(user.id, crate::store::toolbox::TOOLBOX, demo.id)
+                .await?;
+        }
         let addr = config.listen;
         eprintln!(
             "\n==================================================================\n\

@@ -33,6 +33,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod toolbox;
 pub mod vault;
 pub mod web;
 

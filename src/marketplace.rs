@@ -195,9 +195,14 @@ pub struct Marketplace<'a> {
     pub store: &'a dyn Store,
     pub entitlements: &'a EntitlementCache,
     pub sessions: &'a SessionRegistry,
+    /// Forgotten for the buyer when a purchase joins their toolbox.
+    pub toolboxes: &'a crate::toolbox::Toolboxes,
     /// `auth.oidc.auto_provision`: create unknown users (by email).
     pub auto_provision: bool,
     pub signup_credits: i64,
+    /// `catalog.toolbox_add_purchases`: a purchase adds the agent to the
+    /// buyer's toolbox.
+    pub join_toolbox: bool,
 }
 
 fn bad_body(what: impl std::fmt::Display) -> Error {
@@ -310,6 +315,7 @@ impl Marketplace<'_> {
                     expires_at: d.expires_at,
                     reference: Some(reference),
                     price: None,
+                    join_toolbox: self.join_toolbox,
                 };
                 let in_data = |errors: Vec<crate::error::FieldError>| {
                     Error::Validation(
@@ -423,6 +429,8 @@ impl Marketplace<'_> {
             tracing::error!(error = %e, event_id = %event.id, "could not write the audit log");
         }
         if !matches!(effect, MarketplaceEffect::Credited(_)) {
+            // A grant may have joined the toolbox too (one transaction).
+            self.toolboxes.invalidate(user.id);
             billing::entitlements_changed(self.entitlements, self.sessions, user.id).await;
         }
         tracing::info!(event_id = %event.id, kind = %event.kind, user_id = %user.id, "marketplace event applied");

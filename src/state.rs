@@ -32,7 +32,6 @@ struct Inner {
     /// The call pipeline and what it owns (store, journal, Vault, engines,
     /// catalog, entitlements, limits, configuration, lifecycle).
     calls: Pipeline,
-    sessions: SessionRegistry,
     auth: AuthCache,
     oidc: Option<Oidc>,
     replica_id: uuid::Uuid,
@@ -46,7 +45,6 @@ impl AppState {
                 auth: AuthCache::new(calls.config().auth_cache_ttl),
                 oidc,
                 calls,
-                sessions: SessionRegistry::default(),
                 replica_id: uuid::Uuid::new_v4(),
             }),
         }
@@ -79,7 +77,7 @@ impl AppState {
 
     /// Connected MCP sessions, for `tools/list_changed`.
     pub fn sessions(&self) -> &SessionRegistry {
-        &self.inner.sessions
+        self.calls().sessions()
     }
 
     /// Users' entitlements, cached like API keys.

@@ -5,6 +5,7 @@
 skip-to-content = Skip to content
 nav-label = Main
 nav-tools = Tools
+nav-catalog = Marketplace
 nav-history = History
 nav-credits = Credits
 nav-credentials = Keys
@@ -48,6 +49,11 @@ tools-key-stored = stored
 tools-connect = Connect { $provider }
 tools-open = Open
 tools-open-label = Open { $tool }
+tools-all-intro = Your assistant sees every agent of the marketplace.
+tools-browse = Browse the marketplace
+tools-chosen-intro = These are the agents your assistant sees. Remove one it no longer needs, or find more in the marketplace.
+tools-chosen-empty = Your assistant has no agents yet. Find the ones you need in the marketplace and add them.
+tools-find-more = Find more agents in the marketplace
 price-one-time = { $amount } { $currency } once
 price-monthly = { $amount } { $currency } a month
 price-either = { $first } or { $second }
@@ -60,6 +66,30 @@ credits-count = { $n ->
     [one] { $n } credit
    *[other] { $n } credits
 }
+
+## The marketplace
+catalog-title = Marketplace
+catalog-intro = Find agents and add them to your assistant: it sees only the agents you add.
+catalog-intro-all = Your assistant can use every agent here. Open one to run it from its form.
+catalog-search-label = Search agents
+catalog-search-help = By name or by what it does, in Vietnamese or English. Accents are optional: “tom tat” finds “Tóm tắt”.
+catalog-search = Search
+catalog-results = Results for “{ $query }”
+catalog-all = All agents
+catalog-none = No agent matches “{ $query }”. Try other words.
+catalog-see-all = See all agents
+catalog-empty = The marketplace has no agents yet.
+catalog-pages = Pages of results
+catalog-more = More results
+catalog-first = Back to the first results
+catalog-in-toolbox = In your assistant
+catalog-error-long = Search with at most { $max } characters.
+catalog-error-cursor = That page of results does not exist. Start the search again.
+toolbox-add = Add to my assistant
+toolbox-remove = Remove
+toolbox-added = Added “{ $tool }” to your assistant.
+toolbox-removed = Removed “{ $tool }” from your assistant. Its history stays.
+toolbox-error-unknown = That agent is not in the marketplace, so it could not be added. Search for it again.
 
 ## A tool's form
 tool-all-tools = All tools

@@ -5,6 +5,7 @@
 skip-to-content = Chuyển đến nội dung
 nav-label = Điều hướng chính
 nav-tools = Công cụ
+nav-catalog = Chợ tác tử
 nav-history = Lịch sử
 nav-credits = Tín dụng
 nav-credentials = Khóa
@@ -48,12 +49,41 @@ tools-key-stored = đã lưu
 tools-connect = Kết nối { $provider }
 tools-open = Mở
 tools-open-label = Mở { $tool }
+tools-all-intro = Trợ lý của bạn nhìn thấy mọi tác tử trong chợ.
+tools-browse = Xem chợ tác tử
+tools-chosen-intro = Đây là các tác tử mà trợ lý của bạn nhìn thấy. Hãy gỡ những tác tử không còn cần đến, hoặc tìm thêm trong chợ.
+tools-chosen-empty = Trợ lý của bạn chưa có tác tử nào. Hãy tìm tác tử bạn cần trong chợ và thêm vào.
+tools-find-more = Tìm thêm tác tử trong chợ
 price-one-time = { $amount } { $currency } một lần
 price-monthly = { $amount } { $currency } mỗi tháng
 price-either = { $first } hoặc { $second }
 cost-free-call = Không tốn tín dụng
 cost-per-call = { $n } tín dụng mỗi lần chạy
 credits-count = { $n } tín dụng
+
+## Chợ tác tử
+catalog-title = Chợ tác tử
+catalog-intro = Tìm tác tử và thêm vào trợ lý của bạn: trợ lý chỉ nhìn thấy những tác tử bạn đã thêm.
+catalog-intro-all = Trợ lý của bạn dùng được mọi tác tử ở đây. Mở một tác tử để chạy ngay bằng biểu mẫu.
+catalog-search-label = Tìm tác tử
+catalog-search-help = Theo tên hoặc công dụng, bằng tiếng Việt hay tiếng Anh. Gõ không dấu cũng được: “tom tat” vẫn tìm ra “Tóm tắt”.
+catalog-search = Tìm
+catalog-results = Kết quả cho “{ $query }”
+catalog-all = Tất cả tác tử
+catalog-none = Không có tác tử nào khớp với “{ $query }”. Hãy thử từ khác.
+catalog-see-all = Xem tất cả tác tử
+catalog-empty = Chợ chưa có tác tử nào.
+catalog-pages = Các trang kết quả
+catalog-more = Xem thêm kết quả
+catalog-first = Về trang kết quả đầu
+catalog-in-toolbox = Đã có trong trợ lý
+catalog-error-long = Hãy tìm với tối đa { $max } ký tự.
+catalog-error-cursor = Không có trang kết quả này. Hãy tìm lại từ đầu.
+toolbox-add = Thêm vào trợ lý của tôi
+toolbox-remove = Gỡ khỏi trợ lý
+toolbox-added = Đã thêm “{ $tool }” vào trợ lý của bạn.
+toolbox-removed = Đã gỡ “{ $tool }” khỏi trợ lý của bạn. Lịch sử các lần chạy vẫn được giữ.
+toolbox-error-unknown = Tác tử này không có trong chợ nên chưa thêm được. Hãy tìm lại.
 
 ## Biểu mẫu của công cụ
 tool-all-tools = Tất cả công cụ

@@ -154,6 +154,7 @@ async fn grant_entitlement(
         expires_at: body.expires_at,
         reference: body.reference,
         price,
+        join_toolbox: state.config().catalog.toolbox_add_purchases,
     };
     let created = billing::grant_entitlement(
         state.store(),
@@ -173,6 +174,8 @@ async fn grant_entitlement(
                "expires_at": created.expires_at, "price": created.price.map(|p| p.to_string())}),
     )
     .await;
+    // The grant may have joined the toolbox too (one transaction).
+    state.calls().toolboxes().invalidate(user.id);
     billing::entitlements_changed(state.entitlements(), state.sessions(), user.id).await;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }

@@ -28,6 +28,7 @@
 //! * the metrics of the finished call.
 
 mod admit;
+pub mod discovery;
 mod inflight;
 mod invoke;
 pub mod journal;
@@ -49,6 +50,7 @@ use uuid::Uuid;
 use crate::catalog::{Snapshot, ToolPages};
 use crate::limits::Refusal;
 use crate::store::{ExecutionStatus, StoreError, User};
+use crate::toolbox::Scope;
 
 pub use pipeline::Pipeline;
 pub use validate::{
@@ -84,6 +86,9 @@ pub struct CallRequest {
     pub session_id: Option<String>,
     /// The transport, for logs and metrics (`stdio`, `streamable_http`, `sse`, `chat`).
     pub transport: &'static str,
+    /// What the request may see and call: the catalog, the user's
+    /// toolbox, or one of their toolsets (with the discovery tools).
+    pub scope: Scope,
 }
 
 /// What a call produced, in transport-neutral form.
@@ -139,6 +144,12 @@ impl ToolResult {
 pub enum CallError {
     #[error("unknown tool '{0}'")]
     UnknownTool(String),
+    /// A published agent the request's scope does not show.
+    #[error(
+        "'{tool}' is not in {}: call add_agent with {{\"tool\": \"{tool}\"}} first (search_agents finds agents)",
+        scope.describe()
+    )]
+    NotInScope { tool: String, scope: Scope },
     #[error("arguments must be a JSON object")]
     ArgumentsNotObject,
     /// The journal (database) is unavailable: the call was not run, because an
@@ -175,14 +186,18 @@ impl CallError {
     }
 }
 
-/// The tools `user` sees (`tools/list`, `GET /v1/tools`): the published
-/// catalog, with priced tools the user has not bought marked or hidden
-/// (`catalog.show_unpurchased`).
+/// The tools `user` sees in `scope` (`tools/list`, `GET /v1/tools`). The
+/// catalog: every published agent, with priced tools the user has not
+/// bought marked or hidden (`catalog.show_unpurchased`). A toolbox or
+/// toolset: the discovery tools, then its agents (priced ones not bought
+/// marked), read from the user's set, so the list does not grow with the
+/// marketplace.
 pub async fn visible_tools(
     state: &Pipeline,
     user: &User,
+    scope: &Scope,
 ) -> Result<Arc<Vec<rmcp::model::Tool>>, StoreError> {
-    visible_tools_in(state, &state.catalog().snapshot(), user).await
+    visible_tools_in(state, &state.catalog().snapshot(), user, scope).await
 }
 
 /// [`visible_tools`] from a given catalog snapshot.
@@ -190,21 +205,37 @@ pub async fn visible_tools_in(
     state: &Pipeline,
     snapshot: &Snapshot,
     user: &User,
+    scope: &Scope,
 ) -> Result<Arc<Vec<rmcp::model::Tool>>, StoreError> {
-    Ok(match entitled_in(state, snapshot, user).await? {
-        None => snapshot.tools(),
-        Some(entitled) => snapshot.tools_for(&entitled),
-    })
+    let entitled = entitled_in(state, snapshot, user).await?;
+    let Some(set) = scope.set() else {
+        return Ok(match entitled {
+            None => snapshot.tools(),
+            Some(entitled) => snapshot.tools_for(&entitled),
+        });
+    };
+    let agents = state
+        .toolboxes()
+        .agents(state.store(), user.id, set)
+        .await?;
+    let mut tools = discovery::tools().to_vec();
+    tools.extend(snapshot.tools_of(&agents, entitled.as_ref()));
+    Ok(Arc::new(tools))
 }
 
 /// [`visible_tools_in`] in `tools/list` pages, serialised once per
 /// snapshot and visibility class (`None` if a definition does not
-/// serialise: list [`visible_tools_in`] instead).
+/// serialise, or for a toolbox or toolset, which is short and the user's
+/// own: list [`visible_tools_in`] instead).
 pub async fn visible_pages_in(
     state: &Pipeline,
     snapshot: &Snapshot,
     user: &User,
+    scope: &Scope,
 ) -> Result<Option<Arc<ToolPages>>, StoreError> {
+    if scope.set().is_some() {
+        return Ok(None);
+    }
     let entitled = entitled_in(state, snapshot, user).await?;
     Ok(snapshot.pages_for(entitled.as_ref()))
 }
@@ -235,6 +266,9 @@ pub async fn call(state: &Pipeline, request: CallRequest) -> Result<ToolResult, 
     }
     if let Err(refusal) = state.limits().check_rate(request.user.id) {
         return Err(limited(refusal, &request.tool_name));
+    }
+    if let Some(outcome) = discovery::run(state, &request).await {
+        return outcome;
     }
     let state = state.clone();
     let tracker = state.lifecycle().call_tracker().clone();
@@ -271,6 +305,9 @@ pub async fn start(state: &Pipeline, request: CallRequest) -> Result<Started, Ca
     }
     if let Err(refusal) = state.limits().check_rate(request.user.id) {
         return Err(limited(refusal, &request.tool_name));
+    }
+    if let Some(outcome) = discovery::run(state, &request).await {
+        return outcome.map(Started::Finished);
     }
     let (durable, durable_rx) = tokio::sync::oneshot::channel();
     let runner = state.clone();

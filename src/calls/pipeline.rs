@@ -16,11 +16,13 @@ use crate::config::Config;
 use crate::engines::Engines;
 use crate::lifecycle::Lifecycle;
 use crate::limits::Limits;
+use crate::notify::SessionRegistry;
 use crate::portal::ConnectLinks;
 use crate::scrub::Scrubber;
 use crate::store::{
     Agent, Backend, DynStore, ExecutionOutcome, ExecutionStatus, NewExecutionLog, Store, User,
 };
+use crate::toolbox::Toolboxes;
 use crate::vault::Vault;
 
 use super::inflight::InFlight;
@@ -41,6 +43,8 @@ struct Deps {
     engines: Engines,
     catalog: Catalog,
     entitlements: EntitlementCache,
+    toolboxes: Toolboxes,
+    sessions: SessionRegistry,
     limits: Limits,
     links: ConnectLinks,
     config: Arc<Config>,
@@ -67,6 +71,8 @@ impl Pipeline {
             inner: Arc::new(Deps {
                 journal: Journal::start(store.clone(), writers),
                 entitlements: EntitlementCache::new(config.auth_cache_ttl),
+                toolboxes: Toolboxes::new(config.auth_cache_ttl),
+                sessions: SessionRegistry::default(),
                 limits: Limits::new(&config.limits),
                 catalog: Catalog::with_shape(ListShape {
                     page_size: config.mcp.tools_page_size,
@@ -123,6 +129,25 @@ impl Pipeline {
 
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// Users' toolboxes, cached.
+    pub fn toolboxes(&self) -> &Toolboxes {
+        &self.inner.toolboxes
+    }
+
+    /// Connected MCP sessions, told when a user's tool list changes.
+    pub fn sessions(&self) -> &SessionRegistry {
+        &self.inner.sessions
+    }
+
+    /// Changes `user`'s toolbox and tells their sessions.
+    pub fn toolbox_editor(&self) -> crate::toolbox::Editor<'_> {
+        crate::toolbox::Editor {
+            store: self.store(),
+            toolboxes: self.toolboxes(),
+            sessions: self.sessions(),
+        }
     }
 
     /// Connect links for credentials a call lacks.

@@ -242,7 +242,7 @@ fn as_object(value: Value) -> Value {
     }
 }
 
-fn error_result(
+pub(super) fn error_result(
     execution_id: Option<Uuid>,
     kind: &str,
     message: String,

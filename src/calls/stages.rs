@@ -29,6 +29,7 @@ pub(super) async fn run(
         .get(&request.tool_name)
         .cloned()
         .ok_or_else(|| CallError::UnknownTool(request.tool_name.clone()))?;
+    in_scope(p, &request, entry.agent.id).await?;
     if !request.arguments.is_object() {
         return Err(CallError::ArgumentsNotObject);
     }
@@ -46,6 +47,25 @@ pub(super) async fn run(
         observe(&call, engine_time, r);
     }
     result
+}
+
+/// A scoped request calls only the agents its toolbox or toolset holds.
+async fn in_scope(p: &Pipeline, request: &CallRequest, agent: Uuid) -> Result<(), CallError> {
+    let Some(set) = request.scope.set() else {
+        return Ok(());
+    };
+    let chosen = p
+        .toolboxes()
+        .agents(p.store(), request.user.id, set)
+        .await
+        .map_err(|e| CallError::journal(&e))?;
+    if chosen.contains(&agent) {
+        return Ok(());
+    }
+    Err(CallError::NotInScope {
+        tool: request.tool_name.clone(),
+        scope: request.scope.clone(),
+    })
 }
 
 /// admit → slot → start (credits reserved, row durable) → invoke → settle.

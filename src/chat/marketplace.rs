@@ -84,6 +84,7 @@ async fn receive_marketplace_event(
         store: state.store(),
         entitlements: state.entitlements(),
         sessions: state.sessions(),
+        toolboxes: state.calls().toolboxes(),
         auto_provision: state
             .config()
             .auth
@@ -91,6 +92,7 @@ async fn receive_marketplace_event(
             .as_ref()
             .is_some_and(|o| o.auto_provision),
         signup_credits: state.config().billing.signup_credits,
+        join_toolbox: state.config().catalog.toolbox_add_purchases,
     };
     Ok(Json(applier.apply(event).await?))
 }

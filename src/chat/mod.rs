@@ -20,6 +20,7 @@
 
 mod credentials;
 mod marketplace;
+mod toolbox;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ use crate::http::openapi::{
 use crate::limits::Refusal;
 use crate::state::AppState;
 use crate::store::{ExecutionLog, ExecutionStatus, User};
+use crate::toolbox::Scope;
 
 /// Largest chat-tools request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -77,6 +79,7 @@ pub const MAX_TOOL_CALLS: usize = 64;
     )),
     tags(
         (name = "tools", description = "Your tools, calls and account"),
+        (name = "toolbox", description = "The marketplace's agents, and the ones your assistant sees (your toolbox and toolsets)"),
         (name = "credentials", description = "Your provider keys, stored encrypted in the Vault (write-only)"),
         (name = "marketplace", description = "Events from the marketplace (VieAgent.vn): purchases, revocations, credit top-ups; signed with the shared secret, not a user's key")
     )
@@ -119,6 +122,7 @@ fn api() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_execution, cancel_execution))
         .routes(routes!(me))
         .merge(credentials::routes())
+        .merge(toolbox::routes())
         .split_for_parts();
     let (signed, events) = marketplace::routes().split_for_parts();
     openapi.merge(events);
@@ -157,6 +161,9 @@ pub fn vendor_name(tool_name: &str) -> String {
 /// The gateway tool a vendor-facing name refers to: the tool of that exact
 /// name, else the one whose vendor name it is.
 fn resolve_tool_name(state: &AppState, name: &str) -> Option<String> {
+    if crate::toolbox::is_discovery_tool(name) && scope(state).set().is_some() {
+        return Some(name.to_string());
+    }
     let snapshot = state.catalog().snapshot();
     if snapshot.get(name).is_some() {
         return Some(name.to_string());
@@ -254,7 +261,7 @@ async fn list_tools(
     ApiQuery(q): ApiQuery<ToolsQuery>,
 ) -> Result<axum::Json<ToolList>> {
     let format = q.format.unwrap_or_default();
-    let tools = calls::visible_tools(state.calls(), &auth.user)
+    let tools = calls::visible_tools(state.calls(), &auth.user, &scope(&state))
         .await
         .map_err(|e| Error::Unavailable(format!("the tool catalog is unavailable: {e}")))?;
     let tools = tools
@@ -353,6 +360,9 @@ impl From<ToolResult> for InvokeResponse {
 fn call_error(e: CallError) -> Error {
     match e {
         CallError::UnknownTool(name) => Error::NotFound(format!("no tool named '{name}'")),
+        CallError::NotInScope { tool, .. } => Error::Conflict(format!(
+            "'{tool}' is not in your toolbox: add it with PUT /v1/me/toolbox/{tool}, then call it"
+        )),
         CallError::ArgumentsNotObject => Error::Validation(vec![FieldError::new(
             "arguments",
             "type",
@@ -371,8 +381,20 @@ fn call_error(e: CallError) -> Error {
     }
 }
 
-fn call_request(user: Arc<User>, tool_name: String, arguments: Value) -> CallRequest {
+/// What the chat-tools API shows: the catalog, or with `catalog.toolbox =
+/// "chosen"` the user's toolbox and the discovery tools.
+fn scope(state: &AppState) -> Scope {
+    Scope::of(state.config(), None)
+}
+
+fn call_request(
+    state: &AppState,
+    user: Arc<User>,
+    tool_name: String,
+    arguments: Value,
+) -> CallRequest {
     CallRequest {
+        scope: scope(state),
         user,
         tool_name,
         arguments,
@@ -391,7 +413,11 @@ async fn run_call(
 ) -> std::result::Result<ToolResult, CallError> {
     // The call runs to completion even if the client goes away: its row is
     // finished and its credits settled either way.
-    calls::call(state.calls(), call_request(user, tool_name, arguments)).await
+    calls::call(
+        state.calls(),
+        call_request(state, user, tool_name, arguments),
+    )
+    .await
 }
 
 /// Call one tool. A tool that runs and fails is still a 200 with
@@ -433,7 +459,7 @@ async fn invoke(
             .map_err(call_error)?;
         return Ok(axum::Json(InvokeResponse::from(result)).into_response());
     }
-    let request = call_request(caller(&auth), name, body.arguments);
+    let request = call_request(&state, caller(&auth), name, body.arguments);
     match calls::start(state.calls(), request)
         .await
         .map_err(call_error)?
@@ -678,6 +704,9 @@ async fn execute(state: &AppState, user: Arc<User>, call: PlannedCall) -> Result
             format!("Error: there is no tool named '{}'.", call.name),
             "unknown_tool",
         )),
+        Err(e @ CallError::NotInScope { .. }) => {
+            Ok(not_run(&call, e.to_string(), "not_in_toolbox"))
+        }
         Err(CallError::ArgumentsNotObject) => Ok(not_run(
             &call,
             format!(

@@ -89,6 +89,7 @@ impl EntitlementsCommand {
                             .transpose()?,
                         reference,
                         price,
+                        join_toolbox: config.catalog.toolbox_add_purchases,
                     };
                     let e = crate::billing::grant_entitlement(
                         store.as_ref(),

@@ -77,7 +77,12 @@ pub enum Command {
     },
     /// Serve MCP over stdin/stdout for the user owning VIEAGENT_API_KEY
     /// (what Claude Desktop / Cursor launch). Logs go to stderr.
-    Stdio,
+    Stdio {
+        /// Serve one of the user's toolsets (its agents and the discovery
+        /// tools) instead of the catalog or their toolbox.
+        #[arg(long, value_name = "NAME")]
+        toolset: Option<String>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Inspect configuration.
@@ -182,7 +187,13 @@ pub fn main() -> ExitCode {
 async fn dispatch(command: Command, config: Config) -> Result<()> {
     match command {
         Command::Serve { .. } => serve::serve(config).await,
-        Command::Stdio => serve::stdio(config).await,
+        Command::Stdio { toolset } => {
+            let mut config = config;
+            if toolset.is_some() {
+                config.toolset = toolset;
+            }
+            serve::stdio(config).await
+        }
         Command::Migrate => serve::migrate(&config).await,
         Command::Healthcheck { url } => serve::healthcheck(&config, url).await,
         Command::Config(ConfigCommand::Show) => {

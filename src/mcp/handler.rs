@@ -21,6 +21,7 @@ use crate::auth::AuthUser;
 use crate::calls::{self, CallError, CallRequest, Progress, ToolResult};
 use crate::state::AppState;
 use crate::store::User;
+use crate::toolbox::Scope;
 
 pub const INSTRUCTIONS: &str = "VieAgent Gateway: each tool is a marketplace agent that runs in a \
 workflow engine (Flowise or Activepieces) with your own stored credentials. Tool arguments follow \
@@ -32,8 +33,15 @@ pub struct GatewayHandler {
     state: AppState,
     /// stdio serves exactly one user, known at start.
     fixed_user: Option<Arc<User>>,
+    /// stdio's toolset (`vieagent stdio --toolset`), known at start.
+    fixed_toolset: Option<String>,
     transport: &'static str,
 }
+
+/// The toolset a request to `/mcp/t/{toolset}` names (a valid name: others
+/// are 404 before they get here).
+#[derive(Clone, Debug)]
+pub struct ToolsetPath(pub String);
 
 impl GatewayHandler {
     /// For HTTP transports: the user comes from each request's auth middleware.
@@ -41,17 +49,33 @@ impl GatewayHandler {
         Self {
             state,
             fixed_user: None,
+            fixed_toolset: None,
             transport,
         }
     }
 
-    /// For stdio: one user for the whole session.
-    pub fn stdio(state: AppState, user: Arc<User>) -> Self {
+    /// For stdio: one user (and maybe one of their toolsets) for the whole
+    /// session.
+    pub fn stdio(state: AppState, user: Arc<User>, toolset: Option<String>) -> Self {
         Self {
             state,
             fixed_user: Some(user),
+            fixed_toolset: toolset,
             transport: "stdio",
         }
+    }
+
+    /// What the request may see: the catalog or the user's toolbox (as
+    /// `catalog.toolbox` says), or the toolset its address names.
+    fn scope(&self, context: &RequestContext<RoleServer>) -> Scope {
+        let toolset = self.fixed_toolset.clone().or_else(|| {
+            context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<ToolsetPath>())
+                .map(|t| t.0.clone())
+        });
+        Scope::of(self.state.config(), toolset.as_deref())
     }
 
     fn user(&self, context: &RequestContext<RoleServer>) -> Option<Arc<User>> {
@@ -111,6 +135,24 @@ pub fn tool_result(result: ToolResult) -> CallToolResult {
 /// malformed request, a tool error (with when to retry) otherwise.
 fn call_error(tool_name: &str, e: CallError) -> Result<CallToolResponse, McpError> {
     match e {
+        // A tool error the assistant can act on: add the agent, call again.
+        CallError::NotInScope { tool, scope } => {
+            let message = CallError::NotInScope {
+                tool: tool.clone(),
+                scope: scope.clone(),
+            }
+            .to_string();
+            let mut out = CallToolResult::error(vec![ContentBlock::text(message.clone())]);
+            out.structured_content = Some(json!({
+                "error": {
+                    "kind": "not_in_toolbox",
+                    "message": message,
+                    "tool": tool,
+                    "toolset": match scope { Scope::Toolset(name) => Some(name), _ => None },
+                }
+            }));
+            Ok(out.into())
+        }
         CallError::UnknownTool(name) => Err(McpError::invalid_params(
             format!(
                 "unknown tool '{name}': it does not exist or is not published; call tools/list for the available tools"
@@ -146,17 +188,23 @@ fn call_error(tool_name: &str, e: CallError) -> Result<CallToolResponse, McpErro
     }
 }
 
-/// The version of a tool's agent, for its app's URI.
-fn version(snapshot: &crate::catalog::Snapshot, tool: &Tool) -> i64 {
+/// The version of a tool's agent, for its app's URI; `None` for a tool
+/// that is no agent (the discovery tools have no app).
+fn version(snapshot: &crate::catalog::Snapshot, tool: &Tool) -> Option<i64> {
     snapshot
         .get(&tool.name)
-        .map_or(0, |entry| super::apps::version_of(&entry.agent))
+        .map(|entry| super::apps::version_of(&entry.agent))
 }
 
 impl GatewayHandler {
     /// The tools `user` sees now.
-    async fn visible(&self, user: &User, what: &str) -> Result<Arc<Vec<Tool>>, McpError> {
-        crate::calls::visible_tools(self.state.calls(), user)
+    async fn visible(
+        &self,
+        user: &User,
+        scope: &Scope,
+        what: &str,
+    ) -> Result<Arc<Vec<Tool>>, McpError> {
+        crate::calls::visible_tools(self.state.calls(), user, scope)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "{what}: entitlements unavailable");
@@ -231,12 +279,13 @@ impl ServerHandler for GatewayHandler {
             tracing::error!(error = %e, "tools/list: entitlements unavailable");
             McpError::internal_error("the tool catalog is unavailable; try again shortly", None)
         };
-        let pages = crate::calls::visible_pages_in(self.state.calls(), &snapshot, &user)
+        let scope = self.scope(&context);
+        let pages = crate::calls::visible_pages_in(self.state.calls(), &snapshot, &user, &scope)
             .await
             .map_err(unavailable)?;
         let tools = match &pages {
             Some(pages) => pages.tools.clone(),
-            None => crate::calls::visible_tools_in(self.state.calls(), &snapshot, &user)
+            None => crate::calls::visible_tools_in(self.state.calls(), &snapshot, &user, &scope)
                 .await
                 .map_err(unavailable)?,
         };
@@ -245,7 +294,10 @@ impl ServerHandler for GatewayHandler {
             // Each tool names its app; no serialised page has that.
             let tools = tools[start..end]
                 .iter()
-                .map(|tool| super::apps::with_ui(tool, version(&snapshot, tool)))
+                .map(|tool| match version(&snapshot, tool) {
+                    Some(version) => super::apps::with_ui(tool, version),
+                    None => tool.clone(),
+                })
                 .collect();
             let mut page = ListToolsResult::with_all_items(tools);
             page.next_cursor = next_cursor;
@@ -289,14 +341,17 @@ impl ServerHandler for GatewayHandler {
         if !super::apps::offered(self.state.config(), context.client_capabilities().as_ref()) {
             return Ok(ListResourcesResult::default());
         }
-        let tools = self.visible(&user, "resources/list").await?;
-        let (start, end, next_cursor) = self.page(request, tools.len(), "resources/list")?;
         let snapshot = self.state.catalog().snapshot();
-        let page: Vec<_> = tools[start..end]
+        let visible = self
+            .visible(&user, &self.scope(&context), "resources/list")
+            .await?;
+        let apps: Vec<_> = visible
             .iter()
-            .map(|tool| (tool, version(&snapshot, tool)))
+            .filter_map(|tool| Some((tool, version(&snapshot, tool)?)))
             .collect();
-        Ok(super::apps::list(&page, next_cursor))
+        let (start, end, next_cursor) = self.page(request, apps.len(), "resources/list")?;
+        let page = &apps[start..end];
+        Ok(super::apps::list(page, next_cursor))
     }
 
     /// An agent's app, to anyone who may see the agent.
@@ -321,7 +376,9 @@ impl ServerHandler for GatewayHandler {
         let Some(tool) = super::apps::tool_of(&request.uri).filter(|_| config.mcp.apps) else {
             return Err(not_found());
         };
-        let visible = self.visible(&user, "resources/read").await?;
+        let visible = self
+            .visible(&user, &self.scope(&context), "resources/read")
+            .await?;
         if !visible.iter().any(|t| t.name == tool) {
             return Err(not_found());
         }
@@ -353,6 +410,7 @@ impl ServerHandler for GatewayHandler {
             }) as Arc<dyn Progress>
         });
         let tool_name = request.name.to_string();
+        let scope = self.scope(&context);
         let arguments = Value::Object(request.arguments.unwrap_or_default());
         let call = |arguments: Value| CallRequest {
             user: user.clone(),
@@ -362,6 +420,7 @@ impl ServerHandler for GatewayHandler {
             cancel: context.ct.clone(),
             session_id: None,
             transport: self.transport,
+            scope: scope.clone(),
         };
         let mode = self
             .state

@@ -122,8 +122,14 @@ pub fn routes(state: &AppState) -> Router {
     let mcp = McpState::new(state.clone());
     spawn_session_sweep(mcp.clone(), sessions);
     // route_layer, not layer: unknown paths stay 404 instead of asking for a key.
+    // A toolset's own address: the same service; the handler reads the
+    // toolset the path names.
+    let toolsets = Router::new()
+        .route_service("/mcp/t/{toolset}", service.clone())
+        .route_layer(middleware::from_fn(toolset_path));
     Router::new()
         .nest_service("/mcp", service)
+        .merge(toolsets)
         .route_layer(middleware::from_fn_with_state(mcp.clone(), envelope_guard))
         .route_layer(middleware::from_fn(session_delete_no_content))
         .route_layer(middleware::from_fn_with_state(
@@ -157,7 +163,16 @@ async fn envelope_guard(State(state): State<McpState>, request: Request, next: N
         // Lists now differ per user: nothing kept may be served, or held.
         state.list_cache().clear();
     }
-    let cacheable = ListCache::lookup_key(&parts, &message, &bytes, snapshot.version, shared);
+    // A toolbox or toolset is the user's own list: never kept.
+    let scoped = parts.uri.path().starts_with("/mcp/t/")
+        || state.app().config().catalog.toolbox == crate::config::ToolboxMode::Chosen;
+    let cacheable = ListCache::lookup_key(
+        &parts,
+        &message,
+        &bytes,
+        snapshot.version,
+        shared && !scoped,
+    );
     let slot = ToolsSlot::wanted(&parts, &message).then(ToolsSlot::default);
     drop(message);
     drop(snapshot);
@@ -202,6 +217,26 @@ async fn envelope_guard(State(state): State<McpState>, request: Request, next: N
         }
         None => response,
     }
+}
+
+/// `/mcp/t/{toolset}`: the toolset the path names, for the handler; a name
+/// no toolset can have is 404.
+async fn toolset_path(
+    axum::extract::Path(toolset): axum::extract::Path<String>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if !crate::store::toolbox::valid_toolset(&toolset) {
+        return (
+            StatusCode::NOT_FOUND,
+            "Not Found: a toolset's name is 1 to 40 lower-case letters, digits, '-' or '_'",
+        )
+            .into_response();
+    }
+    request
+        .extensions_mut()
+        .insert(handler::ToolsetPath(toolset));
+    next.run(request).await
 }
 
 /// A streamable-HTTP session is its opener's alone (see [`owners`]): a

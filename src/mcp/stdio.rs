@@ -33,8 +33,17 @@ pub async fn serve(
                 .into(),
         ));
     };
-    tracing::info!(user_id = %auth.user.id, tools = state.catalog().snapshot().len(), "serving MCP on stdio");
-    let handler = GatewayHandler::stdio(state.clone(), Arc::clone(&auth.user));
+    let toolset = state.config().toolset.clone();
+    if let Some(name) = &toolset
+        && !crate::store::toolbox::valid_toolset(name)
+    {
+        return Err(Error::Startup(format!(
+            "--toolset '{name}' (VIEAGENT_TOOLSET) is not a toolset name: use 1 to 40 lower-case \
+             letters, digits, '-' or '_', starting with a letter or digit"
+        )));
+    }
+    tracing::info!(user_id = %auth.user.id, tools = state.catalog().snapshot().len(), toolset = toolset.as_deref().unwrap_or(""), "serving MCP on stdio");
+    let handler = GatewayHandler::stdio(state.clone(), Arc::clone(&auth.user), toolset);
     let ct = state.shutdown_token().child_token();
     let stop = ct.clone();
     tokio::spawn(async move {

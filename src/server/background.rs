@@ -71,6 +71,27 @@ pub(super) fn spawn(state: &AppState) {
             }
         }
     });
+    // Toolbox changes made anywhere (PostgreSQL: NOTIFY with the user's
+    // id; a purchase that joins the toolbox too): forget the user's cached
+    // sets, tell the user's sessions.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<uuid::Uuid>>(256);
+    let watcher = state.clone();
+    let stop = state.shutdown_token().clone();
+    tokio::spawn(async move {
+        watcher.store().watch_toolboxes(tx, stop).await;
+    });
+    let chosen = state.clone();
+    tokio::spawn(async move {
+        while let Some(user) = rx.recv().await {
+            match user {
+                Some(user) => {
+                    crate::toolbox::changed(chosen.calls().toolboxes(), chosen.sessions(), user)
+                        .await;
+                }
+                None => chosen.calls().toolboxes().clear(),
+            }
+        }
+    });
     spawn_list_changed_notifier(state.clone());
     // The authorization server's metadata and keys, fetched now and again
     // whenever it has not answered (the gateway serves API keys meanwhile).

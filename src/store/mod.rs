@@ -45,6 +45,7 @@ pub mod replicas;
 mod row;
 pub mod schema_order;
 pub mod sqlite;
+pub mod toolbox;
 pub mod vault_rows;
 pub mod web;
 
@@ -67,6 +68,7 @@ pub use marketplace::{
 pub use model::*;
 pub use purges::PurgeStore;
 pub use replicas::ReplicaStore;
+pub use toolbox::{AgentSearch, ToolboxStore};
 pub use vault_rows::VaultStore;
 pub use web::WebStore;
 
@@ -113,6 +115,7 @@ pub trait Store:
     + PurgeStore
     + CancelStore
     + MarketplaceStore
+    + ToolboxStore
     + 'static
 {
 }
@@ -130,6 +133,7 @@ impl<T> Store for T where
         + PurgeStore
         + CancelStore
         + MarketplaceStore
+        + ToolboxStore
         + 'static
 {
 }

@@ -490,6 +490,9 @@ pub struct NewEntitlement {
     pub expires_at: Option<DateTime<Utc>>,
     pub reference: Option<String>,
     pub price: Option<Decimal>,
+    /// Also add the agent to the user's toolbox, in the same transaction
+    /// (`catalog.toolbox_add_purchases`).
+    pub join_toolbox: bool,
 }
 
 /// One paid entitlement, for revenue reports.

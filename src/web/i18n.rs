@@ -254,6 +254,7 @@ mod tests {
             "assistants-",
             "back-",
             "call-",
+            "catalog-",
             "connect-",
             "cost-",
             "credits-",
@@ -283,6 +284,7 @@ mod tests {
             "title-",
             "tool-",
             "tools-",
+            "toolbox-",
         ];
         const WHOLE: &[&str] = &["yes", "no", "run", "cancel", "buy"];
         // HTML ids and labels that share a prefix with messages.
@@ -341,6 +343,7 @@ mod tests {
             "price",
             "provider",
             "providers",
+            "query",
             "reference",
             "second",
             "title",

@@ -1,8 +1,10 @@
 //! The Easy Mode web app at `/app`, for the people who buy agents: sign in
 //! with an API key, see their tools, run one from a form rendered from its
-//! `input_schema`, read their history and credits, and manage their
-//! provider keys. Connect links (sent by a call that lacks a key) open
-//! `/app/connect`, where the key goes from the browser to the Vault.
+//! `input_schema`, find agents in the marketplace and choose the ones their
+//! assistant sees (`catalog.rs`), read their history and credits, and
+//! manage their provider keys. Connect links (sent by a call that lacks a
+//! key) open `/app/connect`, where the key goes from the browser to the
+//! Vault.
 //! Every page speaks Vietnamese and English (`i18n.rs`).
 //!
 //! Served by the binary itself: HTML rendered on the server, one stylesheet,
@@ -18,11 +20,13 @@
 
 mod account;
 mod browser;
+mod catalog;
 pub mod form;
 pub mod i18n;
 mod pages;
 mod signin;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -43,12 +47,15 @@ use uuid::Uuid;
 
 use crate::billing;
 use crate::calls::{self, CallError, CallRequest};
+use crate::config::ToolboxMode;
 use crate::error::{Error, FieldError, Result};
 use crate::http::auth::AdminActor;
 use crate::http::credentials::{self as creds, CredentialPut};
 use crate::portal::{self, LinkError};
 use crate::state::AppState;
+use crate::store::toolbox::TOOLBOX;
 use crate::store::{Agent, ExecutionLogFilter, ExecutionStatus, FormDraft, User};
+use crate::toolbox::Scope;
 
 use browser::{Browser, CSRF_FIELD};
 use i18n::{Arg, Lang, Tr};
@@ -120,6 +127,7 @@ pub fn routes(state: &AppState) -> Router {
         .route("/app/assets/app.js", get(js))
         .route("/app/assets/favicon.svg", get(favicon))
         .merge(account::routes())
+        .merge(catalog::routes())
         .layer(axum::middleware::map_response({
             let csp = csp(state);
             move |response| security_headers(response, csp.clone())
@@ -596,18 +604,36 @@ async fn logout(
     )
 }
 
-async fn tools(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn tools(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(done): Query<catalog::Done>,
+) -> Response {
     let (browser, user) = or_respond!(signed_in(&state, &headers).await);
     let tr = browser.tr();
-    match tool_rows(&state, &user, &tr).await {
-        Ok(rows) => nav_page(
-            &state,
-            &browser,
-            StatusCode::OK,
-            &tr.t("tools-title"),
-            "/app/tools",
-            pages::tools(&tr, &rows),
-        ),
+    let loaded = async {
+        let held = holdings(&state, &user).await?;
+        let rows = tool_rows(&state, &user, &tr, &held).await?;
+        Ok::<_, Error>((held, rows))
+    }
+    .await;
+    match loaded {
+        Ok((held, rows)) => {
+            let csrf = browser.csrf_token(&state);
+            let view = pages::ToolsView {
+                chosen: state.config().catalog.toolbox == ToolboxMode::Chosen,
+                csrf: &csrf,
+                notice: catalog::done_notice(&state, &tr, &held, &done),
+            };
+            nav_page(
+                &state,
+                &browser,
+                StatusCode::OK,
+                &tr.t("tools-title"),
+                "/app/tools",
+                pages::tools(&tr, &rows, &view),
+            )
+        }
         Err(e) => error_page(&state, &browser, e),
     }
 }
@@ -643,47 +669,75 @@ fn price_text(tr: &Tr, agent: &Agent, currency: &str) -> Option<String> {
     }
 }
 
-async fn tool_rows(state: &AppState, user: &User, tr: &Tr) -> Result<Vec<pages::ToolRow>> {
-    let visible = calls::visible_tools(state.calls(), user).await?;
+/// What a page showing agents needs to know of the user: what they
+/// bought, their toolbox, the providers of the keys they stored.
+struct Holdings {
+    entitled: HashSet<Uuid>,
+    toolbox: Arc<Vec<Uuid>>,
+    stored: Vec<String>,
+}
+
+async fn holdings(state: &AppState, user: &User) -> Result<Holdings> {
+    let p = state.calls();
+    Ok(Holdings {
+        entitled: p.entitlements().active_agents(p.store(), user.id).await?,
+        toolbox: p.toolboxes().agents(p.store(), user.id, TOOLBOX).await?,
+        stored: state
+            .vault()
+            .list(user.id)
+            .await?
+            .into_iter()
+            .map(|c| c.provider)
+            .collect(),
+    })
+}
+
+/// An agent as a card; its Buy link comes back to `back`.
+fn tool_row(
+    state: &AppState,
+    tr: &Tr,
+    agent: &Agent,
+    held: &Holdings,
+    back: &str,
+) -> pages::ToolRow {
+    let priced = billing::is_priced(agent);
+    let bought = held.entitled.contains(&agent.id);
+    let buy_url = (priced && !bought)
+        .then(|| market_links(state, Some(agent), back).buy)
+        .flatten();
+    pages::ToolRow {
+        buy_url,
+        name: agent.tool_name.clone(),
+        title: agent.name.clone(),
+        description: agent.description.clone(),
+        price: price_text(tr, agent, &state.config().billing.currency),
+        credits_per_call: agent.credits_per_call,
+        bought,
+        priced,
+        credentials: agent
+            .required_credential_types
+            .iter()
+            .map(|p| (p.clone(), held.stored.contains(p)))
+            .collect(),
+        in_toolbox: held.toolbox.contains(&agent.id),
+    }
+}
+
+/// The Tools page's rows: what the user's assistant sees (the catalog, or
+/// with `catalog.toolbox = "chosen"` their toolbox).
+async fn tool_rows(
+    state: &AppState,
+    user: &User,
+    tr: &Tr,
+    held: &Holdings,
+) -> Result<Vec<pages::ToolRow>> {
+    let scope = Scope::of(state.config(), None);
+    let visible = calls::visible_tools(state.calls(), user, &scope).await?;
     let snapshot = state.catalog().snapshot();
-    let entitled = state
-        .entitlements()
-        .active_agents(state.store(), user.id)
-        .await?;
-    let stored: Vec<String> = state
-        .vault()
-        .list(user.id)
-        .await?
-        .into_iter()
-        .map(|c| c.provider)
-        .collect();
-    let currency = &state.config().billing.currency;
     Ok(visible
         .iter()
         .filter_map(|tool| snapshot.get(&tool.name))
-        .map(|entry| {
-            let agent = &entry.agent;
-            let priced = billing::is_priced(agent);
-            let bought = entitled.contains(&agent.id);
-            let buy_url = (priced && !bought)
-                .then(|| market_links(state, Some(agent), "/app/tools").buy)
-                .flatten();
-            pages::ToolRow {
-                buy_url,
-                name: agent.tool_name.clone(),
-                title: agent.name.clone(),
-                description: agent.description.clone(),
-                price: price_text(tr, agent, currency),
-                credits_per_call: agent.credits_per_call,
-                bought,
-                priced,
-                credentials: agent
-                    .required_credential_types
-                    .iter()
-                    .map(|p| (p.clone(), stored.contains(p)))
-                    .collect(),
-            }
-        })
+        .map(|entry| tool_row(state, tr, &entry.agent, held, "/app/tools"))
         .collect())
 }
 
@@ -710,13 +764,15 @@ fn market_links(state: &AppState, agent: Option<&Agent>, back: &str) -> pages::M
     }
 }
 
-/// The catalog entry of a tool the user may see.
+/// The catalog entry of a tool the user may see. The web app is the
+/// user's own hands, not an assistant: it opens any agent of the catalog,
+/// in the toolbox or not.
 async fn visible_entry(
     state: &AppState,
     user: &User,
     name: &str,
 ) -> Result<Arc<crate::catalog::CatalogEntry>> {
-    let visible = calls::visible_tools(state.calls(), user).await?;
+    let visible = calls::visible_tools(state.calls(), user, &Scope::Catalog).await?;
     visible
         .iter()
         .find(|t| t.name == name)
@@ -1053,6 +1109,7 @@ async fn run(
         cancel: CancellationToken::new(),
         session_id: None,
         transport: "web",
+        scope: Scope::Catalog,
     };
     let result = match calls::call(state.calls(), request).await {
         Ok(result) => result,

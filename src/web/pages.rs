@@ -27,6 +27,7 @@ pub struct Chrome<'a> {
 pub fn layout(tr: &Tr, chrome: &Chrome<'_>, body: Markup) -> Markup {
     let nav = [
         ("/app/tools", "nav-tools"),
+        ("/app/catalog", "nav-catalog"),
         ("/app/history", "nav-history"),
         ("/app/credits", "nav-credits"),
         ("/app/credentials", "nav-credentials"),
@@ -173,7 +174,7 @@ pub fn login(
     }
 }
 
-/// A row of the tools page.
+/// An agent as a card (the Tools page, the marketplace).
 pub struct ToolRow {
     pub name: String,
     pub title: String,
@@ -186,6 +187,8 @@ pub struct ToolRow {
     pub credentials: Vec<(String, bool)>,
     /// Where it is bought, when priced and not bought.
     pub buy_url: Option<String>,
+    /// In the user's toolbox.
+    pub in_toolbox: bool,
 }
 
 fn credits_per_call(tr: &Tr, n: i32) -> String {
@@ -196,50 +199,215 @@ fn credits_per_call(tr: &Tr, n: i32) -> String {
     }
 }
 
-pub fn tools(tr: &Tr, rows: &[ToolRow]) -> Markup {
+/// The forms that add an agent to the toolbox or remove it, on a page
+/// whose agents the user chooses (`catalog.toolbox = "chosen"`).
+pub struct ToolboxForms<'a> {
+    pub csrf: &'a str,
+    /// The page (and query) to come back to after a change.
+    pub back: &'a str,
+}
+
+/// Where the forms of [`ToolboxForms`] post.
+pub const TOOLBOX_ADD_PATH: &str = "/app/toolbox/add";
+pub const TOOLBOX_REMOVE_PATH: &str = "/app/toolbox/remove";
+
+/// A card's HTML id (tool names are letters, digits and `_`).
+fn card_id(tool: &str) -> String {
+    format!("agent-{tool}")
+}
+
+/// One agent: its name (to its form), what it does, its price, whether it
+/// is bought, the keys it needs (stored or not), Open, and with `toolbox`
+/// the button that adds it to the assistant or removes it.
+fn tool_card(tr: &Tr, t: &ToolRow, toolbox: Option<&ToolboxForms<'_>>) -> Markup {
+    let heading = card_id(&t.name);
+    let (action, label) = if t.in_toolbox {
+        (TOOLBOX_REMOVE_PATH, tr.t("toolbox-remove"))
+    } else {
+        (TOOLBOX_ADD_PATH, tr.t("toolbox-add"))
+    };
     html! {
-        h1 { (tr.t("tools-title")) }
-        @if rows.is_empty() { p { (tr.t("tools-empty")) } }
-        ul.cards {
-            @for t in rows {
-                li.card {
-                    h2 { a href=(format!("/app/tools/{}", t.name)) { (t.title) } }
-                    p { (t.description) }
-                    dl {
-                        dt { (tr.t("tools-price")) }
-                        dd {
-                            (t.price.clone().unwrap_or_else(|| tr.t("tools-free")))
-                            " · " (credits_per_call(tr, t.credits_per_call))
+        li.card id=(heading) {
+            h2 id=(format!("{heading}-name")) { a href=(format!("/app/tools/{}", t.name)) { (t.title) } }
+            @if toolbox.is_some() && t.in_toolbox {
+                p.in-toolbox { span.badge.ok { "✓ " (tr.t("catalog-in-toolbox")) } }
+            }
+            p { (t.description) }
+            dl {
+                dt { (tr.t("tools-price")) }
+                dd {
+                    (t.price.clone().unwrap_or_else(|| tr.t("tools-free")))
+                    " · " (credits_per_call(tr, t.credits_per_call))
+                }
+                @if t.priced {
+                    dt { (tr.t("tools-bought")) }
+                    dd {
+                        @if t.bought { (tr.t("yes")) } @else {
+                            (tr.t("tools-not-bought"))
+                            @if let Some(href) = &t.buy_url { " " (buy_button(tr, href, t.price.as_deref())) }
                         }
-                        @if t.priced {
-                            dt { (tr.t("tools-bought")) }
-                            dd {
-                                @if t.bought { (tr.t("yes")) } @else {
-                                    (tr.t("tools-not-bought"))
-                                    @if let Some(href) = &t.buy_url { " " (buy_button(tr, href, t.price.as_deref())) }
-                                }
-                            }
-                        }
-                        @if !t.credentials.is_empty() {
-                            dt { (tr.t("tools-keys")) }
-                            dd {
-                                @for (provider, stored) in &t.credentials {
-                                    @if *stored {
-                                        span.badge.ok { (provider) " ✓" span.visually-hidden { " " (tr.t("tools-key-stored")) } } " "
-                                    } @else {
-                                        a.button.small href=(format!("/app/credentials?provider={provider}#add")) {
-                                            (tr.a("tools-connect", &[("provider", Arg::from(provider))]))
-                                        } " "
-                                    }
-                                }
+                    }
+                }
+                @if !t.credentials.is_empty() {
+                    dt { (tr.t("tools-keys")) }
+                    dd {
+                        @for (provider, stored) in &t.credentials {
+                            @if *stored {
+                                span.badge.ok { (provider) " ✓" span.visually-hidden { " " (tr.t("tools-key-stored")) } } " "
+                            } @else {
+                                a.button.small href=(format!("/app/credentials?provider={provider}#add")) {
+                                    (tr.a("tools-connect", &[("provider", Arg::from(provider))]))
+                                } " "
                             }
                         }
                     }
-                    a.button href=(format!("/app/tools/{}", t.name)) aria-label=(tr.a("tools-open-label", &[("tool", Arg::from(&t.title))])) { (tr.t("tools-open")) }
+                }
+            }
+            div.card-actions {
+                a.button href=(format!("/app/tools/{}", t.name)) aria-label=(tr.a("tools-open-label", &[("tool", Arg::from(&t.title))])) { (tr.t("tools-open")) }
+                @if let Some(forms) = toolbox {
+                    form.inline method="post" action=(action) {
+                        input type="hidden" name="_csrf" value=(forms.csrf);
+                        input type="hidden" name="tool" value=(t.name);
+                        input type="hidden" name="back" value=(forms.back);
+                        // The visible words first, then which agent (for
+                        // a screen reader's list of buttons).
+                        button.secondary[t.in_toolbox] type="submit" {
+                            (label) span.visually-hidden { " — " (t.title) }
+                        }
+                    }
                 }
             }
         }
     }
+}
+
+/// The Tools page: what the user's assistant sees.
+pub struct ToolsView<'a> {
+    /// `catalog.toolbox = "chosen"`: the rows are the user's toolbox,
+    /// each with Remove.
+    pub chosen: bool,
+    pub csrf: &'a str,
+    /// (kind, text) of what just happened (after a redirect).
+    pub notice: Option<(&'static str, String)>,
+}
+
+pub fn tools(tr: &Tr, rows: &[ToolRow], view: &ToolsView<'_>) -> Markup {
+    let forms = ToolboxForms {
+        csrf: view.csrf,
+        back: "/app/tools",
+    };
+    html! {
+        h1 { (tr.t("tools-title")) }
+        @if let Some((kind, text)) = &view.notice { (notice(kind, text)) }
+        @if view.chosen {
+            @if rows.is_empty() {
+                p { (tr.t("tools-chosen-empty")) }
+            } @else {
+                p { (tr.t("tools-chosen-intro")) }
+            }
+            p { a href="/app/catalog" id="find-more" { (tr.t("tools-find-more")) } }
+        } @else {
+            @if rows.is_empty() { p { (tr.t("tools-empty")) } }
+            @else { p { (tr.t("tools-all-intro")) } }
+            p { a href="/app/catalog" id="find-more" { (tr.t("tools-browse")) } }
+        }
+        @if !rows.is_empty() {
+            ul.cards {
+                @for t in rows { (tool_card(tr, t, view.chosen.then_some(&forms))) }
+            }
+        }
+    }
+}
+
+/// The marketplace page.
+pub struct CatalogView<'a> {
+    /// The search as typed.
+    pub query: &'a str,
+    /// Whether this is a later page of results.
+    pub paged: bool,
+    pub rows: &'a [ToolRow],
+    /// The link to the next page of results.
+    pub more: Option<String>,
+    /// `catalog.toolbox = "chosen"`: each agent can be added or removed.
+    pub chosen: bool,
+    pub csrf: &'a str,
+    /// This page, to come back to after adding or removing.
+    pub here: &'a str,
+    /// (kind, text) of what just happened (after a redirect).
+    pub notice: Option<(&'static str, String)>,
+    /// Why the search could not be made, if it could not.
+    pub error: Option<String>,
+}
+
+pub fn catalog(tr: &Tr, v: &CatalogView<'_>) -> Markup {
+    let forms = ToolboxForms {
+        csrf: v.csrf,
+        back: v.here,
+    };
+    let searched = !v.query.trim().is_empty();
+    html! {
+        h1 { (tr.t("catalog-title")) }
+        p { (tr.t(if v.chosen { "catalog-intro" } else { "catalog-intro-all" })) }
+        @if let Some((kind, text)) = &v.notice { (notice(kind, text)) }
+        form.search method="get" action="/app/catalog" role="search" {
+            div.field {
+                label for="q" { (tr.t("catalog-search-label")) }
+                div.search-row {
+                    input type="search" id="q" name="q" value=(v.query) maxlength="200"
+                        autocomplete="off" aria-describedby=(if v.error.is_some() { "q-help q-error" } else { "q-help" })
+                        aria-invalid=[v.error.as_ref().map(|_| "true")];
+                    button type="submit" { (tr.t("catalog-search")) }
+                }
+                p.help id="q-help" { (tr.t("catalog-search-help")) }
+                @if let Some(e) = &v.error { p.field-error id="q-error" role="alert" { (e) } }
+            }
+        }
+        @if v.error.is_none() {
+            h2 id="results" {
+                @if searched { (tr.a("catalog-results", &[("query", Arg::from(v.query.trim()))])) }
+                @else { (tr.t("catalog-all")) }
+            }
+            @if v.rows.is_empty() {
+                @if searched {
+                    p { (tr.a("catalog-none", &[("query", Arg::from(v.query.trim()))])) }
+                    p { a href="/app/catalog" { (tr.t("catalog-see-all")) } }
+                } @else if v.paged {
+                    p { a href="/app/catalog" { (tr.t("catalog-first")) } }
+                } @else {
+                    p { (tr.t("catalog-empty")) }
+                }
+            } @else {
+                ul.cards {
+                    @for t in v.rows { (tool_card(tr, t, v.chosen.then_some(&forms))) }
+                }
+            }
+            @if v.more.is_some() || (v.paged && !v.rows.is_empty()) {
+                nav.pager aria-label=(tr.t("catalog-pages")) {
+                    @if v.paged {
+                        a href=(catalog_link(v.query, None)) { (tr.t("catalog-first")) }
+                    }
+                    @if let Some(href) = &v.more {
+                        a href=(href) rel="next" { (tr.t("catalog-more")) " →" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The marketplace page for a search (and a page of its results).
+pub fn catalog_link(query: &str, cursor: Option<&str>) -> String {
+    let mut link = "/app/catalog".to_string();
+    let mut sep = '?';
+    if !query.trim().is_empty() {
+        link.push_str(&format!("{sep}q={}", url_encode(query.trim())));
+        sep = '&';
+    }
+    if let Some(cursor) = cursor {
+        link.push_str(&format!("{sep}cursor={}", url_encode(cursor)));
+    }
+    link
 }
 
 /// What running a tool from its form gave (kept in the form's draft).

@@ -1,6 +1,7 @@
 //! Accessibility, measured: axe-core (npm, pinned in `tests/a11y`) injected
 //! into every page of the Easy Mode web app in a real Chromium, at a desktop
-//! and a phone width, in each language. No page may have a `serious` or
+//! and a phone width, in each language (the marketplace's pages, with the
+//! toolbox's buttons, in a test of their own). No page may have a `serious` or
 //! `critical` violation of WCAG 2.0/2.1 A and AA or axe's best practices.
 //!
 //! Needs what `browser.rs` needs (Debian's `chromium` and `chromium-driver`)
@@ -15,6 +16,7 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use vieagent::config::ToolboxMode;
 use vieagent::store::{AgentStatus, EngineType, NewAgent};
 use vieagent::web::form::field_id;
 use wiremock::matchers::{method, path};
@@ -24,6 +26,7 @@ use crate::browser::{browser, chromedriver};
 use crate::helpers::{Backend, TestApp, TestDb};
 use crate::mcp_client::{Protocol, call, connect_http};
 use crate::web::form_flowise;
+use crate::web_catalog::market;
 
 /// Window sizes: desktop and phone.
 const WIDTHS: &[(u32, u32)] = &[(1280, 900), (375, 812)];
@@ -656,6 +659,114 @@ async fn axe_finds_no_serious_violations_on_any_page() {
 
     eprintln!(
         "axe-core: {pages} page views, {} serious or critical violation(s)",
+        findings.len()
+    );
+    assert!(findings.is_empty(), "{}", report(&findings));
+}
+
+/// The marketplace and the Tools page with `catalog.toolbox = "chosen"`,
+/// where each agent has *Add to my assistant* or *Remove*: every state of
+/// them (all agents, a second page, a search, no match, a refused search,
+/// an agent just added, the toolbox, one just removed, an unknown agent),
+/// in both languages at both sizes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axe_finds_no_serious_violations_in_the_marketplace() {
+    axe_source();
+    let (app, _user, key) =
+        crate::web_catalog::start(Backend::Sqlite, ToolboxMode::Chosen, &market(9)).await;
+    let base = format!("http://{}", app.addr);
+    let driver = chromedriver().await;
+    let mut findings = Vec::new();
+    let mut pages = 0;
+    for &size in WIDTHS {
+        for &lang in LANGUAGES {
+            let c = browser(&driver, size.0, size.1).await;
+            c.set_window_size(size.0, size.1).await.expect("resize");
+            let mut page = Checker {
+                client: &c,
+                size,
+                lang,
+                findings: &mut findings,
+                pages: &mut pages,
+            };
+            if lang != "en" {
+                c.goto(&format!("{base}/app/lang/{lang}?next=/app/login"))
+                    .await
+                    .expect("choose the language");
+            }
+            c.goto(&format!("{base}/app/login")).await.expect("goto");
+            c.find(css("#api_key"))
+                .await
+                .expect("key field")
+                .send_keys(&key)
+                .await
+                .expect("type");
+            c.find(css("main form button[type=submit]"))
+                .await
+                .expect("sign in")
+                .click()
+                .await
+                .expect("submit");
+            c.wait()
+                .for_element(css("#find-more"))
+                .await
+                .expect("the tools page");
+            page.check("tools, empty toolbox").await;
+
+            page.goto(&base, "/app/catalog", "marketplace").await;
+            c.find(css("a[rel=next]")).await.expect("more results");
+            page.goto(&base, "/app/catalog?cursor=12", "marketplace, page 2")
+                .await;
+            page.goto(&base, "/app/catalog?q=tom+tat", "marketplace, a search")
+                .await;
+            let results = c.find(css("main")).await.expect("main");
+            c.find(css(
+                "#agent-tom_tat_van_ban form[action='/app/toolbox/add'] button",
+            ))
+            .await
+            .expect("add")
+            .click()
+            .await
+            .expect("add");
+            wait_for_new_page(&c, &results).await;
+            c.find(css("p.notice.ok")).await.expect("the notice");
+            page.check("marketplace, an agent added").await;
+            page.goto(&base, "/app/tools", "tools, the toolbox").await;
+            let tools = c.find(css("main")).await.expect("main");
+            c.find(css(
+                "#agent-tom_tat_van_ban form[action='/app/toolbox/remove'] button",
+            ))
+            .await
+            .expect("remove")
+            .click()
+            .await
+            .expect("remove");
+            wait_for_new_page(&c, &tools).await;
+            c.find(css("p.notice.ok")).await.expect("the notice");
+            page.check("tools, an agent removed").await;
+            page.goto(
+                &base,
+                "/app/catalog?q=khong+co+gi",
+                "marketplace, nothing found",
+            )
+            .await;
+            page.goto(
+                &base,
+                "/app/catalog?cursor=nope",
+                "marketplace, a refused search",
+            )
+            .await;
+            page.goto(
+                &base,
+                "/app/catalog?q=dich&error=unknown",
+                "marketplace, an unknown agent",
+            )
+            .await;
+            c.close().await.expect("close");
+        }
+    }
+    eprintln!(
+        "axe-core: {pages} marketplace page views, {} serious or critical violation(s)",
         findings.len()
     );
     assert!(findings.is_empty(), "{}", report(&findings));

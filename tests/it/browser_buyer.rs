@@ -2,7 +2,8 @@
 //! server: make an API key on the page (shown once), use it from an MCP
 //! client, revoke it (asked first) and see the client refused; open
 //! "Connect your assistant"; follow *Buy* from a priced tool to the
-//! marketplace's page (a stand-in here), with the way back. With
+//! marketplace's page (a stand-in here), with the way back; search the
+//! marketplace, add an agent to the assistant and remove it. With
 //! `VIEAGENT_UPDATE_SCREENSHOTS=1` it rewrites the README's screenshots of
 //! these pages.
 
@@ -13,10 +14,13 @@ use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use vieagent::config::ToolboxMode;
+
 use crate::billing::Billing;
 use crate::browser::{browser, chromedriver, screenshot};
 use crate::helpers::Backend;
 use crate::mcp_client::{Protocol, connect_http};
+use crate::web_catalog::{market, start};
 
 #[tokio::test]
 async fn a_buyer_makes_uses_and_revokes_a_key_and_goes_to_buy() {
@@ -167,5 +171,153 @@ async fn a_buyer_makes_uses_and_revokes_a_key_and_goes_to_buy() {
     let page = c.source().await.expect("source");
     assert!(page.contains(&format!("{base}/mcp")), "{page}");
     screenshot(&c, "assistants.png").await;
+    c.close().await.expect("close");
+}
+
+/// With `catalog.toolbox = "chosen"`: from the empty Tools page to the
+/// marketplace, search without accents, add an agent (the assistant's
+/// list has it), see it on the Tools page, remove it there.
+#[tokio::test]
+async fn a_buyer_finds_adds_and_removes_an_agent_in_the_marketplace() {
+    let agents = market(0);
+    let (app, _user, key) = start(Backend::Sqlite, ToolboxMode::Chosen, &agents).await;
+    let base = format!("http://{}", app.addr);
+    let driver = chromedriver().await;
+    let c = browser(&driver, 1100, 900).await;
+    let css = Locator::Css;
+
+    c.goto(&format!("{base}/app/login")).await.expect("goto");
+    c.find(Locator::Id("api_key"))
+        .await
+        .expect("key field")
+        .send_keys(&key)
+        .await
+        .expect("type");
+    c.find(css("form[action='/app/login'] button"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("sign in");
+    // An empty toolbox: the way to the marketplace.
+    c.wait()
+        .for_element(css("#find-more"))
+        .await
+        .expect("the Tools page's link to the marketplace")
+        .click()
+        .await
+        .expect("to the marketplace");
+    c.wait()
+        .for_element(css("ul.cards"))
+        .await
+        .expect("every agent");
+    assert_eq!(
+        c.find_all(css("li.card")).await.expect("cards").len(),
+        agents.len()
+    );
+
+    // Search without accents (the form works without the script).
+    let q = c.find(Locator::Id("q")).await.expect("the search field");
+    q.send_keys("van ban").await.expect("type");
+    let form = c.find(css("form.search")).await.expect("the search form");
+    c.find(css("form.search button[type=submit]"))
+        .await
+        .expect("search")
+        .click()
+        .await
+        .expect("search");
+    for _ in 0..200 {
+        if form.tag_name().await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let at = c.current_url().await.expect("url");
+    assert_eq!(at.query(), Some("q=van+ban"), "{at}");
+    let mut found = Vec::new();
+    for card in c.find_all(css("li.card")).await.expect("cards") {
+        found.push(card.attr("id").await.expect("id").unwrap_or_default());
+    }
+    found.sort();
+    assert_eq!(found, vec!["agent-dich_thuat", "agent-tom_tat_van_ban"]);
+
+    // Add: back on the same search, saying so, the card changed.
+    c.find(css(
+        "#agent-tom_tat_van_ban form[action='/app/toolbox/add'] button",
+    ))
+    .await
+    .expect("Add to my assistant")
+    .click()
+    .await
+    .expect("add");
+    let notice = c
+        .wait()
+        .for_element(css("p.notice.ok"))
+        .await
+        .expect("the notice");
+    assert_eq!(
+        notice.text().await.expect("text"),
+        "Added “Tóm tắt văn bản” to your assistant."
+    );
+    assert_eq!(
+        c.find(Locator::Id("q"))
+            .await
+            .expect("field")
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("van ban"),
+        "the search is kept"
+    );
+    c.find(css(
+        "#agent-tom_tat_van_ban form[action='/app/toolbox/remove'] button",
+    ))
+    .await
+    .expect("now Remove");
+    screenshot(&c, "web-catalog.png").await;
+    // The assistant sees it.
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/v1/tools?format=mcp"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("tools")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        listed.to_string().contains("\"tom_tat_van_ban\""),
+        "{listed}"
+    );
+
+    // On the Tools page, with Remove.
+    c.find(css("header nav a[href='/app/tools']"))
+        .await
+        .expect("the navigation")
+        .click()
+        .await
+        .expect("to the Tools page");
+    let remove = c
+        .wait()
+        .for_element(css(
+            "#agent-tom_tat_van_ban form[action='/app/toolbox/remove'] button",
+        ))
+        .await
+        .expect("its Remove button");
+    remove.click().await.expect("remove");
+    let notice = c
+        .wait()
+        .for_element(css("p.notice.ok"))
+        .await
+        .expect("the notice");
+    assert_eq!(
+        notice.text().await.expect("text"),
+        "Removed “Tóm tắt văn bản” from your assistant. Its history stays."
+    );
+    assert!(c.find_all(css("li.card")).await.expect("cards").is_empty());
+    c.find(css("#find-more"))
+        .await
+        .expect("the empty state's link");
     c.close().await.expect("close");
 }

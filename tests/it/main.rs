@@ -32,6 +32,8 @@ mod sessions;
 mod soak;
 mod store_story;
 mod tasks;
+mod toolbox;
 mod vault;
 mod web;
+mod web_catalog;
 mod web_signin;

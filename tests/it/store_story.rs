@@ -35,6 +35,10 @@ crate::backend_tests!(
     agents_on_the_old_task_mode_default_move_to_auto,
     replicas_record_their_process,
     agents_keep_the_authors_field_order,
+    toolboxes_hold_toolsets_and_forget_deleted_agents,
+    purchases_join_the_toolbox_when_asked,
+    catalog_search_folds_accents_ranks_and_filters,
+    catalog_search_follows_agent_changes,
 );
 
 /// Every write of an input schema keeps the author's field order and every
@@ -2088,4 +2092,650 @@ async fn postgres_connections_cut_while_idle_are_replaced() {
         .expect("the dead connection was replaced, not handed out");
     drop(store);
     role.drop().await;
+}
+
+/// A user's toolbox and named toolsets: a toolset's agent is in the
+/// toolbox too, removing from the toolbox removes from every set, adds and
+/// removes say whether they changed anything, other users are untouched,
+/// a deleted agent leaves every toolbox, and toolset names are checked by
+/// the database too.
+async fn toolboxes_hold_toolsets_and_forget_deleted_agents(backend: Backend) {
+    use vieagent::store::toolbox::TOOLBOX;
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let bob = user(store.as_ref(), "bob@example.com").await;
+    let mut agents = Vec::new();
+    for tool in ["one", "two", "three"] {
+        agents.push(
+            store
+                .create_agent(&new_agent(tool))
+                .await
+                .expect("agent")
+                .id,
+        );
+    }
+    let (one, two, three) = (agents[0], agents[1], agents[2]);
+    // Timestamps are stored to the millisecond: adds a moment apart.
+    let tick = || tokio::time::sleep(std::time::Duration::from_millis(5));
+
+    // A change of bob's toolbox is announced (PostgreSQL: NOTIFY; SQLite
+    // serves one process and has nothing to watch).
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let watcher = tokio::spawn({
+        let store = store.clone();
+        let stop = stop.clone();
+        async move { store.watch_toolboxes(tx, stop).await }
+    });
+    if backend == Backend::Postgres {
+        let first = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("listening");
+        assert_eq!(first, Some(None), "connected: changes before were missed");
+    }
+
+    assert!(
+        store
+            .add_to_toolbox(bob.id, TOOLBOX, one)
+            .await
+            .expect("bob")
+    );
+    if backend == Backend::Postgres {
+        let note = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("notified");
+        assert_eq!(note, Some(Some(bob.id)));
+    }
+    stop.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(10), watcher)
+        .await
+        .expect("the watch ends when stopped")
+        .expect("watch");
+
+    assert!(
+        store
+            .toolbox(ada.id, TOOLBOX)
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+    assert!(
+        store
+            .add_to_toolbox(ada.id, TOOLBOX, one)
+            .await
+            .expect("add")
+    );
+    assert!(
+        !store
+            .add_to_toolbox(ada.id, TOOLBOX, one)
+            .await
+            .expect("again"),
+        "already there"
+    );
+    tick().await;
+    // Into a named toolset: into the toolbox as well.
+    assert!(
+        store
+            .add_to_toolbox(ada.id, "writing", two)
+            .await
+            .expect("set")
+    );
+    assert!(
+        !store
+            .add_to_toolbox(ada.id, "writing", two)
+            .await
+            .expect("again")
+    );
+    assert!(
+        !store
+            .add_to_toolbox(ada.id, TOOLBOX, two)
+            .await
+            .expect("toolbox"),
+        "the toolset put it in the toolbox"
+    );
+    assert_eq!(
+        store.toolbox(ada.id, TOOLBOX).await.expect("box"),
+        vec![one, two]
+    );
+    assert_eq!(
+        store.toolbox(ada.id, "writing").await.expect("set"),
+        vec![two]
+    );
+    tick().await;
+    assert!(
+        store
+            .add_to_toolbox(ada.id, "research", one)
+            .await
+            .expect("set")
+    );
+    tick().await;
+    assert!(
+        store
+            .add_to_toolbox(ada.id, "research", two)
+            .await
+            .expect("set")
+    );
+    assert_eq!(
+        store.toolbox(ada.id, "research").await.expect("set"),
+        vec![one, two],
+        "in the order they were added"
+    );
+    assert_eq!(
+        store.toolsets(ada.id).await.expect("sets"),
+        vec![("research".to_string(), 2), ("writing".to_string(), 1)]
+    );
+    assert!(store.toolsets(bob.id).await.expect("bob").is_empty());
+    assert!(
+        store
+            .toolbox(ada.id, "nothing")
+            .await
+            .expect("none")
+            .is_empty()
+    );
+
+    // Out of one toolset: still in the toolbox and the other set.
+    assert!(
+        store
+            .remove_from_toolbox(ada.id, "writing", two)
+            .await
+            .expect("rm")
+    );
+    assert!(
+        !store
+            .remove_from_toolbox(ada.id, "writing", two)
+            .await
+            .expect("again")
+    );
+    assert!(
+        !store
+            .remove_from_toolbox(ada.id, "writing", three)
+            .await
+            .expect("never there")
+    );
+    assert_eq!(
+        store.toolbox(ada.id, TOOLBOX).await.expect("box"),
+        vec![one, two]
+    );
+    assert_eq!(
+        store.toolsets(ada.id).await.expect("sets"),
+        vec![("research".to_string(), 2)],
+        "an emptied toolset is gone"
+    );
+    // Out of the toolbox: out of every set.
+    assert!(
+        store
+            .add_to_toolbox(ada.id, "writing", two)
+            .await
+            .expect("set")
+    );
+    assert!(
+        store
+            .remove_from_toolbox(ada.id, TOOLBOX, two)
+            .await
+            .expect("rm")
+    );
+    assert!(
+        !store
+            .remove_from_toolbox(ada.id, TOOLBOX, two)
+            .await
+            .expect("again")
+    );
+    assert_eq!(
+        store.toolbox(ada.id, TOOLBOX).await.expect("box"),
+        vec![one]
+    );
+    assert_eq!(
+        store.toolbox(ada.id, "research").await.expect("set"),
+        vec![one]
+    );
+    assert!(
+        store
+            .toolbox(ada.id, "writing")
+            .await
+            .expect("set")
+            .is_empty()
+    );
+    assert_eq!(
+        store.toolsets(ada.id).await.expect("sets"),
+        vec![("research".to_string(), 1)]
+    );
+    assert_eq!(
+        store.toolbox(bob.id, TOOLBOX).await.expect("bob"),
+        vec![one]
+    );
+
+    // Bad toolset names are refused by the database (typed), and the
+    // toolbox row of the failed add is rolled back with it.
+    for bad in ["Writing", "-x", "a b", "tóm", &"a".repeat(41)] {
+        let err = store
+            .add_to_toolbox(ada.id, bad, three)
+            .await
+            .expect_err(bad);
+        assert!(
+            matches!(&err, StoreError::CheckViolation { constraint } if constraint == "toolbox_agents_toolset_check"),
+            "{bad}: {err:?}"
+        );
+    }
+    assert!(
+        store
+            .add_to_toolbox(ada.id, &"a".repeat(40), three)
+            .await
+            .expect("40")
+    );
+    assert!(
+        store
+            .remove_from_toolbox(ada.id, TOOLBOX, three)
+            .await
+            .expect("rm")
+    );
+    assert_eq!(
+        store.toolbox(ada.id, TOOLBOX).await.expect("box"),
+        vec![one]
+    );
+    let err = store
+        .add_to_toolbox(ada.id, TOOLBOX, Uuid::new_v4())
+        .await
+        .expect_err("no such agent");
+    assert!(
+        matches!(err, StoreError::ForeignKeyViolation { .. }),
+        "{err:?}"
+    );
+
+    // A deleted agent leaves every toolbox and toolset.
+    assert!(store.delete_agent(one).await.expect("delete"));
+    assert!(
+        store
+            .toolbox(ada.id, TOOLBOX)
+            .await
+            .expect("box")
+            .is_empty()
+    );
+    assert!(
+        store
+            .toolbox(bob.id, TOOLBOX)
+            .await
+            .expect("bob")
+            .is_empty()
+    );
+    assert!(store.toolsets(ada.id).await.expect("sets").is_empty());
+}
+
+/// An entitlement made with `join_toolbox` puts the agent in the buyer's
+/// toolbox in the same transaction (admin grant and marketplace event);
+/// without it, the toolbox is left alone.
+async fn purchases_join_the_toolbox_when_asked(backend: Backend) {
+    use vieagent::store::toolbox::TOOLBOX;
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let (kept, joined, sold) = (
+        store.create_agent(&new_agent("kept")).await.expect("a").id,
+        store
+            .create_agent(&new_agent("joined"))
+            .await
+            .expect("b")
+            .id,
+        store.create_agent(&new_agent("sold")).await.expect("c").id,
+    );
+    let grant = |agent_id: Uuid, join_toolbox: bool| NewEntitlement {
+        user_id: ada.id,
+        agent_id,
+        kind: EntitlementKind::OneTime,
+        starts_at: Utc::now(),
+        expires_at: None,
+        reference: Some(format!("order-{agent_id}")),
+        price: Some(Decimal::from(3)),
+        join_toolbox,
+    };
+    store
+        .create_entitlement(&grant(kept, false))
+        .await
+        .expect("grant");
+    assert!(
+        store
+            .toolbox(ada.id, TOOLBOX)
+            .await
+            .expect("box")
+            .is_empty()
+    );
+    store
+        .create_entitlement(&grant(joined, true))
+        .await
+        .expect("grant");
+    assert_eq!(
+        store.toolbox(ada.id, TOOLBOX).await.expect("box"),
+        vec![joined]
+    );
+    // Already there: a second purchase is no error.
+    store
+        .create_entitlement(&grant(joined, true))
+        .await
+        .expect("again");
+    assert_eq!(
+        store.list_entitlements(ada.id).await.expect("list").len(),
+        3
+    );
+    // A grant that fails leaves no toolbox row behind.
+    let err = store
+        .create_entitlement(&grant(Uuid::new_v4(), true))
+        .await
+        .expect_err("no such agent");
+    assert!(
+        matches!(err, StoreError::ForeignKeyViolation { .. }),
+        "{err:?}"
+    );
+
+    let applied = store
+        .apply_marketplace_event(
+            "evt-toolbox-1",
+            "entitlement.granted",
+            &MarketplaceChange::Grant(grant(sold, true)),
+            |_| json!({}),
+        )
+        .await
+        .expect("event");
+    assert!(matches!(applied, EventApplication::Applied(..)));
+    assert_eq!(
+        store.toolbox(ada.id, TOOLBOX).await.expect("box"),
+        vec![joined, sold]
+    );
+}
+
+/// Published agents with the words the searches below look for.
+async fn search_catalog(store: &DynStore) {
+    let published = |tool: &str, name: &str, description: &str| NewAgent {
+        name: name.into(),
+        description: description.into(),
+        status: AgentStatus::Published,
+        ..new_agent(tool)
+    };
+    let agents = [
+        NewAgent {
+            required_credential_types: vec!["openai".into()],
+            ..published(
+                "tom_tat_van_ban",
+                "Tóm tắt văn bản",
+                "Rút gọn một tài liệu dài thành vài ý chính.",
+            )
+        },
+        NewAgent {
+            required_credential_types: vec!["google".into()],
+            price_monthly: Some(Decimal::from(5)),
+            ..published(
+                "da_nang_guide",
+                "Hướng dẫn du lịch ĐÀ NẴNG",
+                "Lịch trình, quán ăn.",
+            )
+        },
+        NewAgent {
+            required_credential_types: vec![],
+            ..published(
+                "summary_helper",
+                "Helper",
+                "Can tóm tắt any text; tóm tắt, tóm tắt again.",
+            )
+        },
+        NewAgent {
+            required_credential_types: vec!["openai".into(), "google".into()],
+            price_one_time: Some(Decimal::ZERO),
+            ..published("xlsx_merge_tool", "Gộp bảng tính", "Excel → một file.")
+        },
+        NewAgent {
+            status: AgentStatus::Draft,
+            ..published("tom_draft", "Tóm tắt nháp", "draft")
+        },
+        NewAgent {
+            status: AgentStatus::Archived,
+            ..published("tom_archived", "Tóm tắt cũ", "archived")
+        },
+    ];
+    for agent in agents {
+        store.create_agent(&agent).await.expect("create");
+    }
+}
+
+/// The tool names a search finds, in its order.
+async fn found(store: &DynStore, search: AgentSearch) -> Vec<String> {
+    let mut tools = Vec::new();
+    for id in store.search_agents(&search).await.expect("search") {
+        tools.push(
+            store
+                .get_agent(id)
+                .await
+                .expect("get")
+                .expect("agent")
+                .tool_name,
+        );
+    }
+    tools
+}
+
+fn words(query: &str) -> AgentSearch {
+    AgentSearch {
+        words: vieagent::store::toolbox::search_words(query),
+        limit: 50,
+        ..AgentSearch::default()
+    }
+}
+
+/// Search: Vietnamese found without its accents (and with them), words as
+/// prefixes, all of them required, tool names split at `_`, names before
+/// descriptions, published agents only, the filters and paging.
+async fn catalog_search_folds_accents_ranks_and_filters(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    search_catalog(&store).await;
+    let tools = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+
+    // A name match (tool name and name) before a description-only match,
+    // however often the description says it.
+    assert_eq!(
+        found(&store, words("tom tat")).await,
+        tools(&["tom_tat_van_ban", "summary_helper"])
+    );
+    assert_eq!(
+        found(&store, words("Tóm TẮT")).await,
+        tools(&["tom_tat_van_ban", "summary_helper"])
+    );
+    assert_eq!(
+        found(&store, words("da nang")).await,
+        tools(&["da_nang_guide"])
+    );
+    assert_eq!(
+        found(&store, words("Đà Nẵng")).await,
+        tools(&["da_nang_guide"])
+    );
+    // Prefixes, every word required.
+    assert_eq!(
+        found(&store, words("tóm tắ")).await,
+        tools(&["tom_tat_van_ban", "summary_helper"])
+    );
+    assert_eq!(
+        found(&store, words("van ban")).await,
+        tools(&["tom_tat_van_ban"])
+    );
+    assert_eq!(
+        found(&store, words("huong da")).await,
+        tools(&["da_nang_guide"])
+    );
+    assert_eq!(found(&store, words("gui")).await, tools(&["da_nang_guide"]));
+    assert!(found(&store, words("tom nang")).await.is_empty());
+    assert!(found(&store, words("tomtat")).await.is_empty());
+    // Tool names split at underscores; punctuation splits too.
+    assert_eq!(
+        found(&store, words("merge")).await,
+        tools(&["xlsx_merge_tool"])
+    );
+    assert_eq!(
+        found(&store, words("xlsx")).await,
+        tools(&["xlsx_merge_tool"])
+    );
+    assert_eq!(
+        found(&store, words("excel")).await,
+        tools(&["xlsx_merge_tool"])
+    );
+    assert_eq!(
+        found(&store, words("text")).await,
+        tools(&["summary_helper"])
+    );
+    // Drafts and archived agents are never found.
+    assert!(found(&store, words("nhap")).await.is_empty());
+    assert!(found(&store, words("draft")).await.is_empty());
+    assert!(found(&store, words("archived")).await.is_empty());
+    assert!(found(&store, words("cu")).await.is_empty());
+    let all = tools(&[
+        "da_nang_guide",
+        "summary_helper",
+        "tom_tat_van_ban",
+        "xlsx_merge_tool",
+    ]);
+    assert_eq!(
+        found(&store, words("")).await,
+        all,
+        "no words: by tool name"
+    );
+
+    // Filters.
+    let free = |w: &str| AgentSearch {
+        free: true,
+        ..words(w)
+    };
+    assert_eq!(
+        found(&store, free("")).await,
+        tools(&["summary_helper", "tom_tat_van_ban", "xlsx_merge_tool"])
+    );
+    assert!(found(&store, free("nang")).await.is_empty());
+    let ids = |tool: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .get_agent_by_tool_name(tool)
+                .await
+                .expect("get")
+                .expect("agent")
+                .id
+        }
+    };
+    let among = |w: &str, among: Vec<Uuid>| AgentSearch {
+        among: Some(among),
+        ..words(w)
+    };
+    let helper = ids("summary_helper").await;
+    let draft = ids("tom_draft").await;
+    assert_eq!(
+        found(&store, among("tom", vec![helper, draft])).await,
+        tools(&["summary_helper"])
+    );
+    assert!(found(&store, among("", vec![])).await.is_empty());
+    assert!(found(&store, among("tom", vec![])).await.is_empty());
+    let needs = |w: &str, key: &str| AgentSearch {
+        needs_key: Some(key.into()),
+        ..words(w)
+    };
+    assert_eq!(
+        found(&store, needs("", "google")).await,
+        tools(&["da_nang_guide", "xlsx_merge_tool"])
+    );
+    assert_eq!(
+        found(&store, needs("tom", "openai")).await,
+        tools(&["tom_tat_van_ban"])
+    );
+    assert!(found(&store, needs("", "anthropic")).await.is_empty());
+    let combined = AgentSearch {
+        free: true,
+        needs_key: Some("google".into()),
+        among: Some(vec![
+            ids("xlsx_merge_tool").await,
+            ids("da_nang_guide").await,
+        ]),
+        ..words("")
+    };
+    assert_eq!(found(&store, combined).await, tools(&["xlsx_merge_tool"]));
+
+    // Pages.
+    let page = |w: &str, offset: u32, limit: u32| AgentSearch {
+        offset,
+        limit,
+        ..words(w)
+    };
+    assert_eq!(found(&store, page("", 0, 2)).await, all[..2].to_vec());
+    assert_eq!(found(&store, page("", 2, 2)).await, all[2..].to_vec());
+    assert!(found(&store, page("", 4, 2)).await.is_empty());
+    assert_eq!(
+        found(&store, page("tom", 1, 5)).await,
+        tools(&["summary_helper"])
+    );
+    assert_eq!(
+        found(&store, page("tom", 0, 1)).await,
+        tools(&["tom_tat_van_ban"])
+    );
+    assert!(found(&store, page("tom", 0, 0)).await.is_empty());
+}
+
+/// The search follows the catalog: renamed, described anew, published,
+/// unpublished and deleted agents are found (or not) at once.
+async fn catalog_search_follows_agent_changes(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    search_catalog(&store).await;
+    let agent = store
+        .create_agent(&NewAgent {
+            // Typed decomposed (NFD): the marks are dropped all the same.
+            name: "Qua\u{323}t \u{111}ie\u{323}\u{302}n".into(),
+            description: "Bật tắt từ xa".into(),
+            ..new_agent("fan_control")
+        })
+        .await
+        .expect("create");
+    let fan = || vec!["fan_control".to_string()];
+    assert!(found(&store, words("quat")).await.is_empty(), "a draft");
+    let publish = |status: AgentStatus| AgentPatch {
+        status: Some(status),
+        ..AgentPatch::default()
+    };
+    store
+        .update_agent(agent.id, &publish(AgentStatus::Published))
+        .await
+        .expect("publish");
+    assert_eq!(found(&store, words("quạt điện")).await, fan());
+    assert_eq!(found(&store, words("quat dien")).await, fan());
+    assert_eq!(found(&store, words("bat tat tu xa")).await, fan());
+
+    store
+        .update_agent(
+            agent.id,
+            &AgentPatch {
+                name: Some("Máy lạnh".into()),
+                description: Some("Điều hòa nhiệt độ".into()),
+                ..AgentPatch::default()
+            },
+        )
+        .await
+        .expect("rename");
+    assert!(found(&store, words("quat")).await.is_empty());
+    assert!(found(&store, words("bat tat")).await.is_empty());
+    assert_eq!(found(&store, words("may lanh")).await, fan());
+    assert_eq!(found(&store, words("dieu hoa")).await, fan());
+    assert_eq!(found(&store, words("fan")).await, fan());
+
+    store
+        .update_agent(agent.id, &publish(AgentStatus::Archived))
+        .await
+        .expect("archive");
+    assert!(found(&store, words("may lanh")).await.is_empty());
+    store
+        .update_agent(agent.id, &publish(AgentStatus::Published))
+        .await
+        .expect("republish");
+    assert_eq!(found(&store, words("may lanh")).await, fan());
+
+    assert!(store.delete_agent(agent.id).await.expect("delete"));
+    assert!(found(&store, words("may lanh")).await.is_empty());
+    assert!(found(&store, words("fan")).await.is_empty());
+    // The rest of the catalog is still found.
+    assert_eq!(
+        found(&store, words("tom tat")).await,
+        vec!["tom_tat_van_ban".to_string(), "summary_helper".to_string()]
+    );
 }

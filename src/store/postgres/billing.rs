@@ -22,7 +22,18 @@ impl BillingStore for PgStore {
             .bind(new.expires_at)
             .bind(&new.reference)
             .bind(new.price);
-        one(&self.pool, q, row::entitlement).await
+        let mut tx = self.pool.begin().await?;
+        let created = one(&mut *tx, q, row::entitlement).await?;
+        if new.join_toolbox {
+            query(crate::store::toolbox::ADD_TO_TOOLBOX)
+                .bind(new.user_id)
+                .bind(crate::store::toolbox::TOOLBOX)
+                .bind(new.agent_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(created)
     }
 
     async fn get_entitlement(&self, id: Uuid) -> StoreResult<Option<Entitlement>> {

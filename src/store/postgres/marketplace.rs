@@ -48,7 +48,16 @@ impl MarketplaceStore for PgStore {
                     .bind(new.expires_at)
                     .bind(&new.reference)
                     .bind(new.price);
-                MarketplaceEffect::Granted(one(&mut *tx, q, row::entitlement).await?)
+                let granted = one(&mut *tx, q, row::entitlement).await?;
+                if new.join_toolbox {
+                    query(crate::store::toolbox::ADD_TO_TOOLBOX)
+                        .bind(new.user_id)
+                        .bind(crate::store::toolbox::TOOLBOX)
+                        .bind(new.agent_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                MarketplaceEffect::Granted(granted)
             }
             MarketplaceChange::Revoke {
                 user_id,

@@ -11,6 +11,7 @@ mod journal;
 mod marketplace;
 mod purges;
 mod replicas;
+mod toolbox;
 mod vault_rows;
 mod web;
 

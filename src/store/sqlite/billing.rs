@@ -22,7 +22,18 @@ impl BillingStore for SqliteStore {
             .bind(new.expires_at.map(ts))
             .bind(&new.reference)
             .bind(decimal_text(new.price));
-        one(&self.writer, q, row::entitlement).await
+        let mut tx = self.writer.begin().await?;
+        let created = one(&mut *tx, q, row::entitlement).await?;
+        if new.join_toolbox {
+            query(crate::store::toolbox::ADD_TO_TOOLBOX)
+                .bind(new.user_id.to_string())
+                .bind(crate::store::toolbox::TOOLBOX)
+                .bind(new.agent_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(created)
     }
 
     async fn get_entitlement(&self, id: Uuid) -> StoreResult<Option<Entitlement>> {

@@ -49,7 +49,16 @@ impl MarketplaceStore for SqliteStore {
                     .bind(new.expires_at.map(ts))
                     .bind(&new.reference)
                     .bind(decimal_text(new.price));
-                MarketplaceEffect::Granted(one(&mut *tx, q, row::entitlement).await?)
+                let granted = one(&mut *tx, q, row::entitlement).await?;
+                if new.join_toolbox {
+                    query(crate::store::toolbox::ADD_TO_TOOLBOX)
+                        .bind(new.user_id.to_string())
+                        .bind(crate::store::toolbox::TOOLBOX)
+                        .bind(new.agent_id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                MarketplaceEffect::Granted(granted)
             }
             MarketplaceChange::Revoke {
                 user_id,

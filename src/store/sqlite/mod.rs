@@ -22,6 +22,7 @@ mod journal;
 mod marketplace;
 mod purges;
 mod replicas;
+mod toolbox;
 mod vault_rows;
 mod web;
 
