@@ -20,7 +20,7 @@ pub fn validate_tool_name(name: &str) -> Result<()> {
             "tool_name: must match ^[A-Za-z0-9_.-]{1,64}$".into(),
         ));
     }
-    if crate::toolbox::is_discovery_tool(name) {
+    if crate::toolbox::is_reserved_tool_name(name) {
         return Err(Error::InvalidInput(format!(
             "tool_name: '{name}' is reserved for the gateway's own discovery tool; choose another"
         )));
@@ -545,7 +545,7 @@ fn check_name(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>
 }
 
 fn check_tool_name(value: &str, errors: &mut Vec<FieldError>) {
-    if crate::toolbox::is_discovery_tool(value) {
+    if crate::toolbox::is_reserved_tool_name(value) {
         errors.push(FieldError::new(
             "tool_name",
             "reserved",

@@ -14,6 +14,7 @@
 //! NOTIFY `vieagent_toolboxes`), or through a purchase.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,12 @@ pub const REMOVE_TOOL: &str = "remove_agent";
 
 pub fn is_discovery_tool(name: &str) -> bool {
     matches!(name, SEARCH_TOOL | ADD_TOOL | REMOVE_TOOL)
+}
+
+/// A tool name no agent may take: a discovery tool's, also as chat
+/// vendors spell it (`add.agent` is `add_agent` to OpenAI and Anthropic).
+pub fn is_reserved_tool_name(name: &str) -> bool {
+    is_discovery_tool(&name.replace('.', "_"))
 }
 
 /// Which agents a request may see and call.
@@ -79,24 +86,29 @@ impl Scope {
     }
 }
 
-/// Users' toolboxes and toolsets, cached like entitlements.
+/// Users' toolboxes and toolsets, cached for `ttl` and forgotten on every
+/// change. A read that raced a change is not kept: every change bumps a
+/// generation, and what was read before the bump is answered but never
+/// cached (else a set read just before an `add_agent` commits could hide
+/// the new agent until `ttl`).
 pub struct Toolboxes {
     ttl: Duration,
-    entries: Mutex<HashMap<SetKey, Cached>>,
+    generation: AtomicU64,
+    users: Mutex<HashMap<Uuid, HashMap<String, Cached>>>,
 }
 
-/// A user and one of their sets (`""`: the toolbox).
-type SetKey = (Uuid, String);
 /// A set's agents, and when they were read.
 type Cached = (Arc<Vec<Uuid>>, Instant);
 
-const MAX_CACHED_SETS: usize = 100_000;
+/// Users whose sets are kept at most; past it the expired go, then all.
+const MAX_CACHED_USERS: usize = 100_000;
 
 impl Toolboxes {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            users: Mutex::new(HashMap::new()),
         }
     }
 
@@ -107,35 +119,47 @@ impl Toolboxes {
         user_id: Uuid,
         set: &str,
     ) -> StoreResult<Arc<Vec<Uuid>>> {
-        let key = (user_id, set.to_string());
-        if let Ok(entries) = self.entries.lock()
-            && let Some((found, at)) = entries.get(&key)
+        if let Ok(users) = self.users.lock()
+            && let Some((found, at)) = users.get(&user_id).and_then(|sets| sets.get(set))
             && at.elapsed() < self.ttl
         {
             return Ok(found.clone());
         }
+        let before = self.generation.load(Ordering::SeqCst);
         let found = Arc::new(store.toolbox(user_id, set).await?);
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_CACHED_SETS {
+        // A toolset that does not exist is not kept: any name can be asked
+        // for (it is in a URL), and only real sets may take memory.
+        let keep = self.generation.load(Ordering::SeqCst) == before
+            && (set == TOOLBOX || !found.is_empty());
+        if keep && let Ok(mut users) = self.users.lock() {
+            if users.len() >= MAX_CACHED_USERS {
                 let ttl = self.ttl;
-                entries.retain(|_, (_, at)| at.elapsed() < ttl);
+                users.retain(|_, sets| sets.values().any(|(_, at)| at.elapsed() < ttl));
+                if users.len() >= MAX_CACHED_USERS {
+                    users.clear();
+                }
             }
-            entries.insert(key, (found.clone(), Instant::now()));
+            users
+                .entry(user_id)
+                .or_default()
+                .insert(set.to_string(), (found.clone(), Instant::now()));
         }
         Ok(found)
     }
 
     /// Forget one user's sets.
     pub fn invalidate(&self, user_id: Uuid) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|(user, _), _| *user != user_id);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut users) = self.users.lock() {
+            users.remove(&user_id);
         }
     }
 
     /// Forget everyone's (changes may have been missed).
     pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut users) = self.users.lock() {
+            users.clear();
         }
     }
 }
@@ -172,6 +196,11 @@ impl Change {
     }
 }
 
+/// Most agents in one toolbox.
+pub const MAX_TOOLBOX_AGENTS: usize = 200;
+/// Most named toolsets of one user.
+pub const MAX_TOOLSETS: usize = 50;
+
 /// Who changes a toolbox, and what is told when they do.
 pub struct Editor<'a> {
     pub store: &'a dyn Store,
@@ -192,6 +221,7 @@ impl Editor<'_> {
     ) -> Result<(Change, Arc<CatalogEntry>)> {
         check_set(set)?;
         let entry = published(snapshot, tool)?;
+        self.within_limits(user_id, set, entry.agent.id).await?;
         let added = self
             .store
             .add_to_toolbox(user_id, set, entry.agent.id)
@@ -205,6 +235,35 @@ impl Editor<'_> {
             changed(self.toolboxes, self.sessions, user_id).await;
         }
         Ok((change, entry))
+    }
+
+    /// A toolbox holds at most [`MAX_TOOLBOX_AGENTS`] agents and a user at
+    /// most [`MAX_TOOLSETS`] toolsets: an assistant past a few dozen tools
+    /// chooses badly, and every set is kept in memory.
+    async fn within_limits(&self, user_id: Uuid, set: &str, agent_id: Uuid) -> Result<()> {
+        let toolbox = self.store.toolbox(user_id, TOOLBOX).await?;
+        if toolbox.len() >= MAX_TOOLBOX_AGENTS && !toolbox.contains(&agent_id) {
+            return Err(Error::Validation(vec![FieldError::new(
+                "tool",
+                "limit",
+                format!(
+                    "a toolbox holds at most {MAX_TOOLBOX_AGENTS} agents: remove one before adding another"
+                ),
+            )]));
+        }
+        if set != TOOLBOX {
+            let toolsets = self.store.toolsets(user_id).await?;
+            if toolsets.len() >= MAX_TOOLSETS && !toolsets.iter().any(|(name, _)| name == set) {
+                return Err(Error::Validation(vec![FieldError::new(
+                    "toolset",
+                    "limit",
+                    format!(
+                        "a user keeps at most {MAX_TOOLSETS} toolsets: add to one of them, or empty one first"
+                    ),
+                )]));
+            }
+        }
+        Ok(())
     }
 
     /// Remove an agent (by tool name) from one of `user_id`'s sets; from
@@ -395,6 +454,9 @@ pub struct Card {
     pub needs_purchase: bool,
     /// In the user's toolbox.
     pub in_toolbox: bool,
+    /// In the toolset asked about (`search_agents` at a toolset's address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_toolset: Option<bool>,
     /// The key types it uses (the user's own keys, from the Vault).
     pub needs_keys: Vec<String>,
     /// Where to buy it, when it needs a purchase and the marketplace says.
@@ -415,6 +477,7 @@ impl Hit {
             bought: self.bought,
             needs_purchase,
             in_toolbox: self.in_toolbox,
+            in_toolset: None,
             needs_keys: agent.required_credential_types.clone(),
             buy_url: needs_purchase
                 .then(|| {

@@ -88,8 +88,21 @@ fn valid_arguments(call: &Call<'_>) -> Result<(), Rejection> {
     if problems.is_empty() {
         return Ok(());
     }
+    let (message, details) = invalid_arguments(&call.agent().tool_name, &problems);
+    Err(Rejection {
+        kind: "invalid_arguments",
+        message,
+        details: Box::new(details),
+        journaled: None,
+    })
+}
+
+/// What an assistant is told of arguments its tool's schema refused: the
+/// message (every problem on its own line) and the details — `errors`,
+/// those lines, and `fields`, where and which rule, for a form to mark its
+/// fields (the MCP App).
+pub(super) fn invalid_arguments(tool: &str, problems: &[ArgumentError]) -> (String, Value) {
     let errors: Vec<String> = problems.iter().map(ArgumentError::assistant_line).collect();
-    // Where and which rule, for a form to mark its fields (the MCP App).
     let fields: Vec<Value> = problems
         .iter()
         .map(|p| match &p.problem {
@@ -100,20 +113,14 @@ fn valid_arguments(call: &Call<'_>) -> Result<(), Rejection> {
         })
         .collect();
     let message = format!(
-        "Invalid arguments for tool '{}':\n{}",
-        call.agent().tool_name,
+        "Invalid arguments for tool '{tool}':\n{}",
         errors
             .iter()
             .map(|e| format!("- {e}"))
             .collect::<Vec<_>>()
             .join("\n")
     );
-    Err(Rejection {
-        kind: "invalid_arguments",
-        message,
-        details: Box::new(json!({"errors": errors, "fields": fields})),
-        journaled: None,
-    })
+    (message, json!({"errors": errors, "fields": fields}))
 }
 
 /// The user's credentials for the agent's providers, decrypted for this

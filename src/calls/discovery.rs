@@ -12,11 +12,13 @@ use rmcp::model::{Tool, ToolAnnotations};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::admit::invalid_arguments;
 use super::pipeline::Pipeline;
 use super::settle::error_result;
 use super::{CallError, CallRequest, ToolResult};
 use crate::error::Error;
-use crate::store::ExecutionStatus;
+use crate::store::toolbox::TOOLBOX;
+use crate::store::{ExecutionStatus, StoreError};
 use crate::toolbox::{self, ADD_TOOL, Change, MAX_PAGE, Query, REMOVE_TOOL, SEARCH_TOOL};
 
 struct Compiled {
@@ -80,6 +82,7 @@ fn definitions() -> Vec<Definition> {
             "bought": {"type": "boolean"},
             "needs_purchase": {"type": "boolean"},
             "in_toolbox": {"type": "boolean"},
+            "in_toolset": {"type": "boolean", "description": "At a toolset's address: in that toolset."},
             "needs_keys": {"type": "array", "items": {"type": "string"}},
             "buy_url": {"type": ["string", "null"]}
         },
@@ -173,23 +176,14 @@ pub(super) async fn run(
     if !arguments.is_object() {
         return Some(Err(CallError::ArgumentsNotObject));
     }
-    let errors = super::argument_errors(validator, schema, arguments);
-    if !errors.is_empty() {
-        let lines: Vec<String> = errors.iter().map(|e| e.assistant_line()).collect();
-        let message = format!(
-            "Invalid arguments for tool '{}':\n{}",
-            request.tool_name,
-            lines
-                .iter()
-                .map(|l| format!("- {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+    let problems = super::argument_errors(validator, schema, arguments);
+    if !problems.is_empty() {
+        let (message, details) = invalid_arguments(&request.tool_name, &problems);
         return Some(Ok(error_result(
             None,
             "invalid_arguments",
             message,
-            json!({"errors": lines}),
+            details,
         )));
     }
     let outcome = match request.tool_name.as_str() {
@@ -199,10 +193,6 @@ pub(super) async fn run(
     };
     Some(match outcome {
         Ok(result) => Ok(result),
-        Err(Error::Store(e)) => {
-            tracing::error!(error = %e, tool = %request.tool_name, "discovery tool failed");
-            Err(CallError::journal(&e))
-        }
         Err(Error::NotFound(message)) => Ok(error_result(None, "not_found", message, json!({}))),
         Err(e @ (Error::Validation(_) | Error::InvalidInput(_))) => Ok(error_result(
             None,
@@ -210,13 +200,25 @@ pub(super) async fn run(
             e.to_string(),
             json!({}),
         )),
+        // The agent went away between the lookup and the write.
+        Err(Error::Store(StoreError::ForeignKeyViolation { .. })) => Ok(error_result(
+            None,
+            "not_found",
+            "That agent is no longer in the marketplace; search again.".into(),
+            json!({}),
+        )),
+        // Details in the log, not in the answer.
         Err(e) => {
             tracing::error!(error = %e, tool = %request.tool_name, "discovery tool failed");
+            let what = match request.tool_name.as_str() {
+                SEARCH_TOOL => "The marketplace could not be searched",
+                _ => "The toolbox could not be changed",
+            };
             Ok(error_result(
                 None,
-                "internal",
-                "The marketplace could not be searched just now; try again shortly.".into(),
-                json!({}),
+                "unavailable",
+                format!("{what} just now; nothing changed. Try again shortly."),
+                json!({"retry_after_ms": 5000}),
             ))
         }
     })
@@ -244,7 +246,17 @@ async fn search(p: &Pipeline, request: &CallRequest, set: &str) -> Result<ToolRe
     let user = request.user.id;
     let snapshot = p.catalog().snapshot();
     let entitled = p.entitlements().active_agents(p.store(), user).await?;
-    let toolbox = p.toolboxes().agents(p.store(), user, set).await?;
+    let toolbox = p.toolboxes().agents(p.store(), user, TOOLBOX).await?;
+    // At a toolset's address: which results that toolset holds too.
+    let toolset = match set {
+        TOOLBOX => None,
+        named => Some(p.toolboxes().agents(p.store(), user, named).await?),
+    };
+    let in_toolset = |hit: &toolbox::Hit| {
+        toolset
+            .as_ref()
+            .map(|ids| ids.contains(&hit.entry.agent.id))
+    };
     let query = Query {
         text: args.query.clone(),
         free: args.free,
@@ -255,7 +267,14 @@ async fn search(p: &Pipeline, request: &CallRequest, set: &str) -> Result<ToolRe
     };
     let page = toolbox::search(p.store(), &snapshot, &entitled, &toolbox, &query).await?;
     let currency = &p.config().billing.currency;
-    let agents: Vec<toolbox::Card> = page.hits.iter().map(|h| h.card(p.config())).collect();
+    let agents: Vec<toolbox::Card> = page
+        .hits
+        .iter()
+        .map(|h| toolbox::Card {
+            in_toolset: in_toolset(h),
+            ..h.card(p.config())
+        })
+        .collect();
     let mut text = if page.hits.is_empty() {
         format!(
             "No agent found for \"{}\". Try other or fewer words.",
@@ -276,8 +295,10 @@ async fn search(p: &Pipeline, request: &CallRequest, set: &str) -> Result<ToolRe
         } else {
             "free".to_string()
         }];
-        if hit.in_toolbox {
-            facts.push(format!("in {}", request.scope.describe()));
+        match in_toolset(hit) {
+            Some(true) => facts.push(format!("in {}", request.scope.describe())),
+            _ if hit.in_toolbox => facts.push("in your toolbox".into()),
+            _ => {}
         }
         if !agent.required_credential_types.is_empty() {
             facts.push(format!(

@@ -219,8 +219,28 @@ pub async fn visible_tools_in(
         .agents(state.store(), user.id, set)
         .await?;
     let mut tools = discovery::tools().to_vec();
-    tools.extend(snapshot.tools_of(&agents, entitled.as_ref()));
+    // An agent named like a discovery tool before the name was reserved
+    // cannot be called here (the discovery tool answers): not listed.
+    tools.extend(
+        snapshot
+            .tools_of(&agents, entitled.as_ref())
+            .into_iter()
+            .filter(|tool| !crate::toolbox::is_discovery_tool(&tool.name)),
+    );
     Ok(Arc::new(tools))
+}
+
+/// Whether `scope` lets `user` call the agent (the catalog: always). When
+/// the toolbox cannot be read, `true`: the call itself then says why.
+pub async fn in_scope(state: &Pipeline, user: &User, scope: &Scope, agent_id: Uuid) -> bool {
+    let Some(set) = scope.set() else {
+        return true;
+    };
+    state
+        .toolboxes()
+        .agents(state.store(), user.id, set)
+        .await
+        .map_or(true, |agents| agents.contains(&agent_id))
 }
 
 /// [`visible_tools_in`] in `tools/list` pages, serialised once per

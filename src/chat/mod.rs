@@ -442,7 +442,7 @@ async fn run_call(
             "execution_id": "0f9c1a52-6f1e-4c55-9f57-3a2b8f0d8c11", "status": "running",
             "location": "/v1/executions/0f9c1a52-6f1e-4c55-9f57-3a2b8f0d8c11"
         })),
-        Invalid, Unauthorized, NotFound, BadBody, TooManyRequests, Unavailable,
+        Invalid, Unauthorized, NotFound, Conflict, BadBody, TooManyRequests, Unavailable,
     ))]
 async fn invoke(
     State(state): State<AppState>,

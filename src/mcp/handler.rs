@@ -422,13 +422,20 @@ impl ServerHandler for GatewayHandler {
             transport: self.transport,
             scope: scope.clone(),
         };
-        let mode = self
+        // An agent's own task mode; anything else (a discovery tool, an
+        // unknown tool, an agent outside the scope) is answered at once.
+        let agent = self
             .state
             .catalog()
             .snapshot()
             .get(&tool_name)
-            .map(|entry| entry.agent.task_mode)
-            .unwrap_or_default();
+            .map(|entry| (entry.agent.id, entry.agent.task_mode));
+        let mode = match agent {
+            Some((id, mode)) if calls::in_scope(self.state.calls(), &user, &scope, id).await => {
+                mode
+            }
+            _ => crate::store::TaskMode::Never,
+        };
         let mut outcome = match super::tasks::plan(mode, context.client_capabilities().as_ref()) {
             super::tasks::Plan::Inline => {
                 calls::call(self.state.calls(), call(arguments.clone())).await

@@ -126,7 +126,13 @@ pub fn routes(state: &AppState) -> Router {
     // toolset the path names.
     let toolsets = Router::new()
         .route_service("/mcp/t/{toolset}", service.clone())
-        .route_layer(middleware::from_fn(toolset_path));
+        .route_layer(middleware::from_fn(toolset_path))
+        // Anything else under /mcp/t (a trailing slash, more segments, no
+        // name) names no toolset: 404, never the catalog behind `/mcp`.
+        .route("/mcp/t", axum::routing::any(no_toolset))
+        .route("/mcp/t/", axum::routing::any(no_toolset))
+        .route("/mcp/t/{toolset}/", axum::routing::any(no_toolset))
+        .route("/mcp/t/{toolset}/{*rest}", axum::routing::any(no_toolset));
     Router::new()
         .nest_service("/mcp", service)
         .merge(toolsets)
@@ -219,6 +225,12 @@ async fn envelope_guard(State(state): State<McpState>, request: Request, next: N
     }
 }
 
+const NO_TOOLSET: &str = "Not Found: a toolset's address is /mcp/t/<name>, the name 1 to 40 lower-case letters, digits, '-' or '_'";
+
+async fn no_toolset() -> Response {
+    (StatusCode::NOT_FOUND, NO_TOOLSET).into_response()
+}
+
 /// `/mcp/t/{toolset}`: the toolset the path names, for the handler; a name
 /// no toolset can have is 404.
 async fn toolset_path(
@@ -227,11 +239,7 @@ async fn toolset_path(
     next: Next,
 ) -> Response {
     if !crate::store::toolbox::valid_toolset(&toolset) {
-        return (
-            StatusCode::NOT_FOUND,
-            "Not Found: a toolset's name is 1 to 40 lower-case letters, digits, '-' or '_'",
-        )
-            .into_response();
+        return no_toolset().await;
     }
     request
         .extensions_mut()

@@ -74,20 +74,42 @@ pub trait ToolboxStore: Send + Sync {
 }
 
 /// `text` without accents, lower-case: what both databases index and what
-/// a query is matched as. Letters are decomposed (NFD) and their combining
-/// marks dropped; `đ`/`Đ` (a letter of its own, not a mark) become `d`.
+/// a query is matched as. Latin letters lose their marks (decomposed, the
+/// marks dropped: "Tóm tắt" is "tom tat"); `đ`/`Đ` (a letter of its own,
+/// not a mark) become `d`, as do the other letters with a stroke. Other
+/// scripts keep their letters whole, as the databases store them (Cyrillic
+/// "й", Japanese "が", Hangul syllables): only stray combining accents
+/// (U+0300–U+036F) are dropped there.
 pub fn fold(text: &str) -> String {
-    text.nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .map(|c| match c {
-            'đ' | 'Đ' => 'd',
-            'ð' | 'Ð' => 'd',
-            'ø' | 'Ø' => 'o',
-            'ł' | 'Ł' => 'l',
-            c => c,
-        })
-        .flat_map(char::to_lowercase)
-        .collect()
+    let stroke = |c: char| match c {
+        'đ' | 'Đ' | 'ð' | 'Ð' => 'd',
+        'ø' | 'Ø' => 'o',
+        'ł' | 'Ł' => 'l',
+        c => c,
+    };
+    let mut out = String::with_capacity(text.len());
+    for c in text.nfc() {
+        if ('\u{0300}'..='\u{036f}').contains(&c) {
+            continue;
+        }
+        if is_latin(c) {
+            for base in std::iter::once(c)
+                .nfd()
+                .filter(|m| !unicode_normalization::char::is_combining_mark(*m))
+            {
+                out.extend(stroke(base).to_lowercase());
+            }
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// Latin letters with precomposed accents: Latin-1 Supplement, Extended-A
+/// and -B, Latin Extended Additional (Vietnamese).
+fn is_latin(c: char) -> bool {
+    matches!(c, '\u{00c0}'..='\u{024f}' | '\u{1e00}'..='\u{1eff}')
 }
 
 /// A query as the words [`AgentSearch::words`] takes: folded, split at
@@ -131,6 +153,14 @@ pub(super) const TOOLBOX_OF: &str = "SELECT agent_id FROM toolbox_agents \
      WHERE user_id = $1 AND toolset = $2 ORDER BY added_at, agent_id";
 pub(super) const ADD_TO_TOOLBOX: &str = "INSERT INTO toolbox_agents (user_id, toolset, agent_id) \
      VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+/// A purchase joins the buyer's toolbox, if it is their first entitlement
+/// to that agent: a renewal or a re-grant never puts back an agent the
+/// user removed. `$1`: the new entitlement's id.
+pub(crate) const JOIN_ON_FIRST_PURCHASE: &str = "INSERT INTO toolbox_agents (user_id, toolset, agent_id) \
+     SELECT n.user_id, '', n.agent_id FROM entitlements n WHERE n.id = $1 \
+     AND NOT EXISTS (SELECT 1 FROM entitlements e \
+                     WHERE e.user_id = n.user_id AND e.agent_id = n.agent_id AND e.id <> n.id) \
+     ON CONFLICT DO NOTHING";
 /// From one named toolset.
 pub(super) const REMOVE_FROM_TOOLSET: &str =
     "DELETE FROM toolbox_agents WHERE user_id = $1 AND toolset = $2 AND agent_id = $3";
@@ -153,6 +183,11 @@ mod tests {
         assert_eq!(fold("Dịch thuật"), "dich thuat");
         // Composed and decomposed spellings fold alike.
         assert_eq!(fold("e\u{0301}"), fold("\u{00e9}"));
+        // Other scripts keep their letters, as the databases store them.
+        assert_eq!(fold("Йога"), "йога");
+        assert_eq!(fold("И\u{0306}ога"), "йога");
+        assert_eq!(fold("がっこう"), "がっこう");
+        assert_eq!(fold("한국어"), "한국어");
     }
 
     #[test]

@@ -2440,6 +2440,22 @@ async fn purchases_join_the_toolbox_when_asked(backend: Backend) {
         store.toolbox(ada.id, TOOLBOX).await.expect("box"),
         vec![joined, sold]
     );
+    // Only the first purchase joins: a renewal (a second entitlement to the
+    // same agent) does not put back an agent the user removed.
+    assert!(
+        store
+            .remove_from_toolbox(ada.id, TOOLBOX, sold)
+            .await
+            .expect("remove")
+    );
+    store
+        .create_entitlement(&grant(sold, true))
+        .await
+        .expect("renewal");
+    assert_eq!(
+        store.toolbox(ada.id, TOOLBOX).await.expect("box"),
+        vec![joined]
+    );
 }
 
 /// Published agents with the words the searches below look for.
@@ -2671,6 +2687,18 @@ async fn catalog_search_folds_accents_ranks_and_filters(backend: Backend) {
         tools(&["tom_tat_van_ban"])
     );
     assert!(found(&store, page("tom", 0, 0)).await.is_empty());
+    // Other scripts keep their letters: found as typed, either case.
+    store
+        .create_agent(&NewAgent {
+            name: "Йога дома".into(),
+            description: "Занятия на каждый день.".into(),
+            status: AgentStatus::Published,
+            ..new_agent("yoga_ru")
+        })
+        .await
+        .expect("create");
+    assert_eq!(found(&store, words("Йога")).await, tools(&["yoga_ru"]));
+    assert_eq!(found(&store, words("йог дом")).await, tools(&["yoga_ru"]));
 }
 
 /// The search follows the catalog: renamed, described anew, published,

@@ -22,6 +22,7 @@ crate::backend_tests!(
     a_purchase_joins_the_toolbox_unless_configured_not_to,
     all_mode_is_the_whole_catalog_without_discovery,
     agents_cannot_take_a_discovery_tools_name,
+    legacy_sse_and_the_tasks_path_keep_to_the_toolbox,
 );
 
 /// Listed first, in this order, before the toolbox's agents (by name).
@@ -304,17 +305,26 @@ async fn the_http_api_searches_and_changes_the_toolbox(backend: Backend) {
     .await;
     assert_eq!(not_there["change"], "not_there");
 
-    // A toolset's MCP address takes toolset names only.
-    let response = app
-        .http
-        .post(app.url("/mcp/t/Bad%20Name"))
-        .bearer_auth(&key)
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // A toolset's MCP address takes toolset names only, exactly: a
+    // trailing slash or more segments never fall through to `/mcp`.
+    for path in [
+        "/mcp/t/Bad%20Name",
+        "/mcp/t/writing/",
+        "/mcp/t/writing/x",
+        "/mcp/t/",
+        "/mcp/t",
+    ] {
+        let response = app
+            .http
+            .post(app.url(path))
+            .bearer_auth(&key)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 
     // Another user's toolbox is untouched.
     let (_, other) = app.user_with_key("other@example.com").await;
@@ -419,6 +429,11 @@ async fn a_purchase_joins_the_toolbox_unless_configured_not_to(backend: Backend)
             ));
         })
         .await;
+        // The toolbox is cached before the grant: the grant must clear it.
+        assert_eq!(
+            tools_of(&get(&app, &key, "/v1/tools?format=mcp").await),
+            DISCOVERY
+        );
         let granted = app
             .http
             .post(app.url(&format!("/admin/v1/users/{user}/entitlements")))
@@ -501,6 +516,66 @@ async fn agents_cannot_take_a_discovery_tools_name(backend: Backend) {
         let body = response.text().await.expect("body");
         assert!(body.contains("reserved"), "{body}");
     }
+    app.stop().await.expect("stop");
+}
+
+/// Legacy SSE (2024-11-05) sees the toolbox and hears its changes; an
+/// agent that always runs as a task, outside the toolbox, is refused as
+/// outside it (not as needing the tasks extension).
+async fn legacy_sse_and_the_tasks_path_keep_to_the_toolbox(backend: Backend) {
+    use crate::mcp_client::{Protocol, call, connect_http, connect_sse};
+    let (app, key, _) = start(backend, ToolboxMode::Chosen, |_| {}).await;
+    app.store()
+        .await
+        .create_agent(&NewAgent {
+            task_mode: vieagent::store::TaskMode::Always,
+            ..demo_agent("slow_report", "Slow report", "Always a task.")
+        })
+        .await
+        .expect("agent");
+    let base = app.url("");
+    let base = base.trim_end_matches('/');
+    let (client, handler) = connect_sse(base, &key).await;
+    let names = |list: &rmcp::model::ListToolsResult| {
+        list.tools
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&client.list_tools(None).await.expect("list")),
+        DISCOVERY
+    );
+    let added = call(&client, "add_agent", json!({"tool": "dich_thuat"})).await;
+    assert_ne!(added.is_error, Some(true), "{added:?}");
+    assert!(
+        handler.wait_list_changed(Duration::from_secs(10)).await,
+        "tools/list_changed over legacy SSE"
+    );
+    assert!(
+        names(&client.list_tools(None).await.expect("list")).contains(&"dich_thuat".to_string())
+    );
+    let ran = call(&client, "dich_thuat", json!({"message": "sse"})).await;
+    assert_eq!(crate::mcp_client::text_of(&ran), "[demo echo] sse");
+    client.cancel().await.expect("close");
+
+    // A client without the tasks extension, an always-task agent outside
+    // the toolbox: refused as outside it.
+    for _ in 0..200 {
+        if !found(&get(&app, &key, "/v1/agents?q=slow").await).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (client, _) = connect_http(base, &key, Protocol::Session).await;
+    let refused = call(&client, "slow_report", json!({"message": "x"})).await;
+    assert_eq!(refused.is_error, Some(true), "{refused:?}");
+    let structured = refused.structured_content.expect("structured");
+    assert_eq!(
+        structured["error"]["kind"], "not_in_toolbox",
+        "{structured}"
+    );
+    client.cancel().await.expect("close");
     app.stop().await.expect("stop");
 }
 

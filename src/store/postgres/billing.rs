@@ -25,10 +25,8 @@ impl BillingStore for PgStore {
         let mut tx = self.pool.begin().await?;
         let created = one(&mut *tx, q, row::entitlement).await?;
         if new.join_toolbox {
-            query(crate::store::toolbox::ADD_TO_TOOLBOX)
-                .bind(new.user_id)
-                .bind(crate::store::toolbox::TOOLBOX)
-                .bind(new.agent_id)
+            query(crate::store::toolbox::JOIN_ON_FIRST_PURCHASE)
+                .bind(created.id)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -50,10 +50,8 @@ impl MarketplaceStore for PgStore {
                     .bind(new.price);
                 let granted = one(&mut *tx, q, row::entitlement).await?;
                 if new.join_toolbox {
-                    query(crate::store::toolbox::ADD_TO_TOOLBOX)
-                        .bind(new.user_id)
-                        .bind(crate::store::toolbox::TOOLBOX)
-                        .bind(new.agent_id)
+                    query(crate::store::toolbox::JOIN_ON_FIRST_PURCHASE)
+                        .bind(granted.id)
                         .execute(&mut *tx)
                         .await?;
                 }

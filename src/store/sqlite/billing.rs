@@ -25,10 +25,8 @@ impl BillingStore for SqliteStore {
         let mut tx = self.writer.begin().await?;
         let created = one(&mut *tx, q, row::entitlement).await?;
         if new.join_toolbox {
-            query(crate::store::toolbox::ADD_TO_TOOLBOX)
-                .bind(new.user_id.to_string())
-                .bind(crate::store::toolbox::TOOLBOX)
-                .bind(new.agent_id.to_string())
+            query(crate::store::toolbox::JOIN_ON_FIRST_PURCHASE)
+                .bind(created.id.to_string())
                 .execute(&mut *tx)
                 .await?;
         }

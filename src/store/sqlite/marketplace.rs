@@ -51,10 +51,8 @@ impl MarketplaceStore for SqliteStore {
                     .bind(decimal_text(new.price));
                 let granted = one(&mut *tx, q, row::entitlement).await?;
                 if new.join_toolbox {
-                    query(crate::store::toolbox::ADD_TO_TOOLBOX)
-                        .bind(new.user_id.to_string())
-                        .bind(crate::store::toolbox::TOOLBOX)
-                        .bind(new.agent_id.to_string())
+                    query(crate::store::toolbox::JOIN_ON_FIRST_PURCHASE)
+                        .bind(granted.id.to_string())
                         .execute(&mut *tx)
                         .await?;
                 }
