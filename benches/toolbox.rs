@@ -34,6 +34,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod common;
+use common::{next_cursor, percentile};
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,14 +77,6 @@ const ADD_ROUNDS: usize = 50;
 const AGENT_BATCH: usize = 500;
 /// Concurrent store calls while seeding users and toolboxes.
 const SEED_PARALLEL: usize = 16;
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
 
 #[derive(Clone, Copy, Default)]
 struct Stats {
@@ -839,33 +834,6 @@ fn message(body: &[u8]) -> Value {
         .next()
         .and_then(Result::ok)
         .unwrap_or(Value::Null)
-}
-
-/// The `nextCursor` of a tools/list answer, without building a DOM of the
-/// whole page (the timings measure the gateway, not the bench's allocator).
-fn next_cursor(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Page {
-        result: PageResult,
-    }
-    #[derive(serde::Deserialize)]
-    struct PageResult {
-        #[serde(rename = "nextCursor")]
-        next_cursor: Option<String>,
-    }
-    let json = match body.strip_prefix(b"data:") {
-        Some(rest) => rest,
-        None => body
-            .windows(6)
-            .position(|w| w == b"\ndata:")
-            .map_or(body, |at| &body[at + 6..]),
-    };
-    let page: Page = serde_json::Deserializer::from_slice(json)
-        .into_iter()
-        .next()
-        .and_then(Result::ok)
-        .expect("a tools/list result");
-    page.result.next_cursor
 }
 
 /// Every page of one `tools/list` (request `i`): the pages' bodies.
