@@ -1504,6 +1504,17 @@ fn machine() -> Value {
     })
 }
 
+/// The 1-minute load average (the machine is shared: other builds skew
+/// a run).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
@@ -1511,6 +1522,7 @@ fn ms(d: Duration) -> String {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let run_started = Instant::now();
+    let load_before = loadavg();
     vieagent::install_crypto_provider();
     let only: Vec<String> = std::env::var("VIEAGENT_BENCH_ONLY")
         .unwrap_or_default()
@@ -1569,6 +1581,7 @@ async fn main() {
         }
     }
     let wall = run_started.elapsed();
+    let load_after = loadavg();
 
     // --- Tables.
     let ran: Vec<(&str, &StoreResults)> = stores
@@ -1681,7 +1694,7 @@ async fn main() {
     let machine = machine();
     let mut markdown = format!(
         "### Each buyer's toolbox at marketplace scale\n\n\
-         {date}; {} CPUs ({}), {} GiB; {}; run took {:.0} s.\n\
+         {date}; {} CPUs ({}), {} GiB; {}; run took {:.0} s (1-minute load average {load_before} before, {load_after} after).\n\
          1,000 users, each with a toolbox of 20 random agents; the measured user's 20 are the same at both catalog sizes. \
          Sequential (concurrency 1), every request a new one (its own id and client version), MCP streamable HTTP 2026-07-28 stateless.\n\n\
          {notes}\
@@ -1797,6 +1810,7 @@ async fn main() {
         "date": date,
         "machine": machine,
         "wall_time_s": wall.as_secs_f64(),
+        "load_average_1m": {"before": load_before, "after": load_after},
         "users": USERS,
         "toolbox_size": TOOLBOX_SIZE,
         "catalog_sizes": SIZES,

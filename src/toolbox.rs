@@ -24,7 +24,7 @@ use crate::catalog::{CatalogEntry, Snapshot};
 use crate::config::{Config, ToolboxMode};
 use crate::error::{Error, FieldError, Result};
 use crate::notify::SessionRegistry;
-use crate::store::toolbox::{AgentSearch, TOOLBOX, search_words, valid_toolset};
+use crate::store::toolbox::{AgentSearch, TOOLBOX, TOOLSET_RULE, search_words, valid_toolset};
 use crate::store::{Store, StoreResult};
 
 /// The discovery tools' names: `search_agents` finds agents in the
@@ -305,10 +305,7 @@ fn check_set(set: &str) -> Result<()> {
     Err(Error::Validation(vec![FieldError::new(
         "toolset",
         "pattern",
-        format!(
-            "'{set}' is not a toolset name: use 1 to 40 lower-case letters, digits, '-' or '_', \
-             starting with a letter or digit"
-        ),
+        format!("'{set}' is not a toolset name: use {TOOLSET_RULE}"),
     )]))
 }
 

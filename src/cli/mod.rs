@@ -192,6 +192,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             if toolset.is_some() {
                 config.toolset = toolset;
             }
+            crate::mcp::stdio::check_toolset(&config)?;
             serve::stdio(config).await
         }
         Command::Migrate => serve::migrate(&config).await,

@@ -225,10 +225,12 @@ async fn envelope_guard(State(state): State<McpState>, request: Request, next: N
     }
 }
 
-const NO_TOOLSET: &str = "Not Found: a toolset's address is /mcp/t/<name>, the name 1 to 40 lower-case letters, digits, '-' or '_'";
-
 async fn no_toolset() -> Response {
-    (StatusCode::NOT_FOUND, NO_TOOLSET).into_response()
+    let message = format!(
+        "Not Found: a toolset's address is /mcp/t/<name>, the name {}",
+        crate::store::toolbox::TOOLSET_RULE
+    );
+    (StatusCode::NOT_FOUND, message).into_response()
 }
 
 /// `/mcp/t/{toolset}`: the toolset the path names, for the handler; a name

@@ -11,6 +11,20 @@ use super::handler::GatewayHandler;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
+/// `--toolset` (`VIEAGENT_TOOLSET`) names a toolset, if given: checked
+/// before anything is opened.
+pub fn check_toolset(config: &crate::config::Config) -> Result<()> {
+    match &config.toolset {
+        Some(name) if !crate::store::toolbox::valid_toolset(name) => {
+            Err(Error::InvalidInput(format!(
+                "--toolset '{name}' (VIEAGENT_TOOLSET) is not a toolset name: use {}",
+                crate::store::toolbox::TOOLSET_RULE
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Serve MCP on stdin/stdout until the client closes stdin or `shutdown` fires.
 pub async fn serve(
     state: AppState,
@@ -33,15 +47,8 @@ pub async fn serve(
                 .into(),
         ));
     };
+    check_toolset(state.config())?;
     let toolset = state.config().toolset.clone();
-    if let Some(name) = &toolset
-        && !crate::store::toolbox::valid_toolset(name)
-    {
-        return Err(Error::Startup(format!(
-            "--toolset '{name}' (VIEAGENT_TOOLSET) is not a toolset name: use 1 to 40 lower-case \
-             letters, digits, '-' or '_', starting with a letter or digit"
-        )));
-    }
     tracing::info!(user_id = %auth.user.id, tools = state.catalog().snapshot().len(), toolset = toolset.as_deref().unwrap_or(""), "serving MCP on stdio");
     let handler = GatewayHandler::stdio(state.clone(), Arc::clone(&auth.user), toolset);
     let ct = state.shutdown_token().child_token();

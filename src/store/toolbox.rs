@@ -133,6 +133,10 @@ pub fn search_words(query: &str) -> Vec<String> {
     words
 }
 
+/// What a toolset's name may be, for error messages.
+pub const TOOLSET_RULE: &str =
+    "1 to 40 lower-case letters, digits, '-' or '_', starting with a letter or digit";
+
 /// A toolset's name as users type it in a URL: 1–40 of `a-z 0-9 _ -`,
 /// starting with a letter or digit.
 pub fn valid_toolset(name: &str) -> bool {

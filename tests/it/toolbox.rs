@@ -489,6 +489,33 @@ async fn all_mode_is_the_whole_catalog_without_discovery(backend: Backend) {
     app.stop().await.expect("stop");
 }
 
+/// `vieagent stdio --toolset` takes toolset names only, and says which,
+/// before opening anything.
+#[tokio::test]
+async fn stdio_refuses_a_name_no_toolset_can_have() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = format!("sqlite://{}/gateway.db", dir.path().display());
+    for (args, env) in [
+        (vec!["stdio", "--toolset", "Not A Name"], vec![]),
+        (vec!["stdio"], vec![("VIEAGENT_TOOLSET", "a/b")]),
+    ] {
+        let mut env = env;
+        env.push(("VIEAGENT_DATABASE_URL", db.as_str()));
+        env.push(("VIEAGENT_API_KEY", "vak_unused"));
+        let out = crate::helpers::run_cli_with(&args, dir.path(), &env, Some("")).await;
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = crate::helpers::text(&out.stderr);
+        assert!(
+            stderr.contains("is not a toolset name") && stderr.contains("lower-case letters"),
+            "{stderr}"
+        );
+    }
+    assert!(
+        !dir.path().join("gateway.db").exists(),
+        "nothing was opened"
+    );
+}
+
 async fn agents_cannot_take_a_discovery_tools_name(backend: Backend) {
     let app = TestApp::spawn_with(TestDb::new(backend).await, |c| {
         c.admin_token = Some(secrecy::SecretString::from(
