@@ -7,6 +7,18 @@
 # chat/tools HTTP API and MCP streamable HTTP (stateless, 2026-07-28) — at
 # concurrency 1 and 64: throughput, latency percentiles, errors, and the
 # gateway's CPU time per call (utime+stime from /proc).
+# Beside it, for every gateway run, the gateway's context switches per call
+# (voluntary + involuntary, summed over its threads from
+# /proc/<pid>/task/*/status: the wake-ups a call costs at low load), and on
+# the PostgreSQL journal the server's CPU time per call (utime+stime of every
+# process named `postgres` — postmaster, background processes, backends —
+# sampled right before and after the measured wrk run) and the WAL it writes
+# per call (pg_current_wal_insert_lsn() before and after). Both are the whole
+# server's: anything else using it during a run is counted in them, so the
+# report adds the benchmark database's share where it can tell — the CPU of
+# its backends, and (with pg_walinspect, PostgreSQL 15+) its WAL records,
+# bytes and full-page images by resource manager — and the server's CPU
+# during the direct runs, when the benchmark leaves it idle.
 #
 #   scripts/bench_http.sh
 #   OUT=/tmp/bench-http/run DURATION=5s scripts/bench_http.sh
@@ -147,11 +159,69 @@ nginx_ticks() {
     echo "$total"
 }
 CLK_TCK=$(getconf CLK_TCK)
-# Context switches (voluntary + involuntary) of all a process's threads:
-# the thread wake-ups that cost a call its CPU at low load.
-ctx_switches() {
-    cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'
+# /proc samplers, one line per thread or process; run_wrk
+# subtracts a sample taken right before the measured run from one taken right
+# after it, key by key, so that a thread or process that appears during the
+# run counts from zero, and one that exits during the run is missed (its
+# figures leave /proc with it): tokio's blocking threads linger 10 s idle and
+# the gateway's PostgreSQL pool keeps its connections, so few are.
+# Each line: key, value, part of the value, name.
+#   tasks PID  context switches (voluntary + involuntary; part: voluntary) of
+#              each thread of PID, keyed by thread id and start time, named
+#              by its comm: the thread wake-ups that cost a call its CPU at
+#              low load (involuntary ones mostly mean a busy machine)
+#   pg DB      utime+stime (clock ticks) of each process whose comm is
+#              `postgres` (the postmaster, its background processes and
+#              backends, of every cluster on the machine that is visible in
+#              /proc), keyed by pid and start time; part: the same for the
+#              backends of database DB (their process title names it), else 0
+cat >"$WORK/sample.py" <<'PY'
+import os, sys
+mode, arg = sys.argv[1:3]
+def read(path, binary=False):
+    try:
+        with open(path, "rb" if binary else "r") as f:
+            return f.read()
+    except OSError:
+        return None
+if mode == "tasks":
+    base = f"/proc/{arg}/task"
+    try:
+        tids = os.listdir(base)
+    except OSError:
+        tids = []
+    for tid in tids:
+        stat, status = read(f"{base}/{tid}/stat"), read(f"{base}/{tid}/status")
+        if stat is None or status is None:
+            continue
+        cs = {l.split(":")[0]: int(l.split()[1]) for l in status.splitlines() if "ctxt_switches:" in l}
+        name = stat[stat.find("(") + 1:stat.rfind(")")].replace(" ", "_") or "?"
+        # Keyed by thread id and start time (field 22), named by comm.
+        print(f"{tid}@{stat[stat.rfind(')') + 2:].split()[19]}",
+              cs.get("voluntary_ctxt_switches", 0) + cs.get("nonvoluntary_ctxt_switches", 0),
+              cs.get("voluntary_ctxt_switches", 0), name)
+elif mode == "pg":
+    title = f" {arg} ".encode() if arg else None
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        stat = read(f"/proc/{pid}/stat")
+        if stat is None or stat[stat.find("(") + 1:stat.rfind(")")] != "postgres":
+            continue
+        f = stat[stat.rfind(")") + 2:].split()
+        cmd = read(f"/proc/{pid}/cmdline", True) or b""
+        # utime, stime, starttime: fields 14, 15 and 22 of /proc/PID/stat.
+        ticks = int(f[11]) + int(f[12])
+        print(f"{pid}@{f[19]}", ticks, ticks if title and title in cmd else 0, "postgres")
+PY
+ctx_switches() { python3 "$WORK/sample.py" tasks "$1"; }
+pg_procs() { python3 "$WORK/sample.py" pg "$PG_DB"; }
+pg_sql() {
+    psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PG_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>/dev/null
 }
+# Set per PostgreSQL journal: 1 when pg_walinspect could be created in the
+# benchmark's database.
+PG_WALINSPECT=
 
 # --- the engine: nginx answering like Flowise ------------------------------
 ENGINE_PORT=$(free_port)
@@ -364,10 +434,21 @@ PY
 run_wrk() {
     local journal=$1 target=$2 conc=$3 threads=$4 url=$5 lua=$6
     local out=$WORK/wrk-$journal-$target-c$conc.txt
-    local before_gw=0 after_gw=0 before_ng after_ng before_cs=0 after_cs=0
+    local before_gw=0 after_gw=0 before_ng after_ng
+    local cs_before=$WORK/cs-before.txt cs_after=$WORK/cs-after.txt
+    local pg_before=$WORK/pg-before.txt pg_after=$WORK/pg-after.txt pg_wal=$WORK/pg-wal.jsonl
+    local before_lsn='' after_lsn='' pg=''
+    : >"$cs_before"; : >"$cs_after"; : >"$pg_before"; : >"$pg_after"; : >"$pg_wal"
+    # PostgreSQL: the outermost samples, so that psql's own short-lived
+    # backend is gone before the CPU sample and starts after the last one.
+    if [ "$journal" = postgres ] && [ -n "$PG_DB" ]; then pg=1; fi
     log "$journal  $target  c=$conc  ($DURATION)"
+    if [ -n "$pg" ]; then
+        before_lsn=$(pg_sql 'SELECT pg_current_wal_insert_lsn()' || true)
+        pg_procs >"$pg_before"
+    fi
     [ -z "$GW_PID" ] || before_gw=$(cpu_ticks "$GW_PID")
-    [ -z "$GW_PID" ] || before_cs=$(ctx_switches "$GW_PID")
+    [ -z "$GW_PID" ] || ctx_switches "$GW_PID" >"$cs_before"
     before_ng=$(nginx_ticks)
     local perf_pid=
     if [ -n "${PERF_DIR:-}" ] && [ -n "$GW_PID" ] && [ "$target" != direct ]; then
@@ -382,14 +463,66 @@ run_wrk() {
         wait "$perf_pid" 2>/dev/null || true
     fi
     [ -z "$GW_PID" ] || after_gw=$(cpu_ticks "$GW_PID")
-    [ -z "$GW_PID" ] || after_cs=$(ctx_switches "$GW_PID")
+    [ -z "$GW_PID" ] || ctx_switches "$GW_PID" >"$cs_after"
     after_ng=$(nginx_ticks)
-    if [ "$target" = direct ]; then before_gw=0; after_gw=0; before_cs=0; after_cs=0; fi
+    if [ -n "$pg" ]; then
+        pg_procs >"$pg_after"
+        after_lsn=$(pg_sql 'SELECT pg_current_wal_insert_lsn()' || true)
+        # The WAL between the two positions, record by record, read after
+        # the measurement (so it costs the run nothing; ~0.2 s per 20 MB):
+        # by resource manager (Heap, Btree, Transaction, ...), and whether
+        # the record is the benchmark database's (a block of one of its
+        # relations, or written by a transaction that wrote one: commits).
+        # pg_stat_wal would be the cheaper source of bytes, but backends
+        # flush their counters to it up to 10 s late once idle (PostgreSQL
+        # 15+), which smears them across runs.
+        if [ -n "$PG_WALINSPECT" ] && [ -n "$before_lsn" ] && [ -n "$after_lsn" ] && [ "$target" != direct ]; then
+            pg_sql "WITH r AS (SELECT * FROM pg_get_wal_records_info('$before_lsn', '$after_lsn')),
+                    db AS (SELECT '% rel %/' || oid || '/%' AS pat FROM pg_database WHERE datname = current_database()),
+                    x AS (SELECT DISTINCT r.xid FROM r, db WHERE r.block_ref LIKE db.pat AND r.xid::text <> '0'),
+                    t AS (SELECT r.resource_manager,
+                                 coalesce(r.block_ref LIKE (SELECT pat FROM db), false)
+                                   OR r.xid IN (SELECT xid FROM x) AS bench,
+                                 r.record_length, r.fpi_length FROM r)
+                    SELECT row_to_json(g) FROM (
+                      SELECT resource_manager, bench, count(*) AS records, sum(record_length) AS bytes,
+                             sum(fpi_length) AS fpi_bytes, count(*) FILTER (WHERE fpi_length > 0) AS fpi_records
+                      FROM t GROUP BY 1, 2) g" >"$pg_wal" \
+                || { log "pg_get_wal_records_info failed (WAL recycled?): no WAL breakdown for this run"; : >"$pg_wal"; }
+        fi
+    fi
+    if [ "$target" = direct ]; then before_gw=0; after_gw=0; : >"$cs_before"; : >"$cs_after"; fi
     python3 - "$out" "$journal" "$target" "$conc" "$threads" \
         "$((after_gw - before_gw))" "$((after_ng - before_ng))" "$CLK_TCK" \
-        "$((after_cs - before_cs))" >>"$RESULTS" <<'PY'
+        "$cs_before" "$cs_after" "$pg" "$pg_before" "$pg_after" "$before_lsn" "$after_lsn" "$pg_wal" \
+        >>"$RESULTS" <<'PY'
 import json, re, sys
-path, journal, target, conc, threads, gw_ticks, ng_ticks, clk, gw_cs = sys.argv[1:]
+(path, journal, target, conc, threads, gw_ticks, ng_ticks, clk, cs_before, cs_after,
+ pg, pg_before, pg_after, before_lsn, after_lsn, pg_wal) = sys.argv[1:]
+
+def sample(file):
+    rows = {}
+    for line in open(file):
+        key, value, part, name = line.split()
+        rows[key] = (int(value), int(part), name)
+    return rows
+
+def delta(before, after):
+    # Keys only in the "after" sample appeared during the run: from zero.
+    # Keys only in "before" exited during the run: missed.
+    b, a = sample(before), sample(after)
+    total = part_total = 0
+    by_name = {}
+    for key, (value, part, name) in a.items():
+        was = b.get(key, (0, 0))
+        total += value - was[0]
+        part_total += part - was[1]
+        by_name[name] = by_name.get(name, 0) + value - was[0]
+    return total, part_total, len(a), by_name
+
+def lsn(text):
+    hi, _, lo = text.strip().partition("/")
+    return (int(hi, 16) << 32) + int(lo, 16)
 text = open(path).read()
 m = re.search(r"^BENCH_JSON (\{.*\})$", text, re.M)
 if not m:
@@ -416,10 +549,53 @@ if target != "direct":
     cpu = int(gw_ticks) / clk
     out["gateway_cpu_s"] = round(cpu, 3)
     out["cpu_ms_per_call"] = round(cpu * 1000 / n, 4) if n else None
-    out["context_switches_per_call"] = round(int(gw_cs) / n, 2) if n else None
+    cs, voluntary, _, by_thread = delta(cs_before, cs_after)
+    out["context_switches"] = cs
+    out["context_switches_per_call"] = round(cs / n, 2) if n else None
+    if n:
+        out["voluntary_context_switches_per_call"] = round(voluntary / n, 2)
+        out["involuntary_context_switches_per_call"] = round((cs - voluntary) / n, 2)
+        # By thread name (comm, e.g. tokio-rt-worker), most first.
+        out["context_switches_per_call_by_thread"] = {
+            k: round(v / n, 2) for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1]) if v}
 ng = int(ng_ticks) / clk
 out["engine_cpu_s"] = round(ng, 3)
 out["engine_cpu_ms_per_call"] = round(ng * 1000 / n, 4) if n else None
+if pg:
+    ticks, backend_ticks, procs, _ = delta(pg_before, pg_after)
+    if procs:
+        # In the direct runs nothing of the benchmark touches PostgreSQL:
+        # pg_cpu_s there is the server's background over the same time.
+        out["pg_cpu_s"] = round(ticks / clk, 3)
+        out["pg_backend_cpu_s"] = round(backend_ticks / clk, 3)
+        out["pg_processes"] = procs
+        if target != "direct" and n:
+            out["pg_cpu_ms_per_call"] = round(ticks * 1000 / clk / n, 4)
+            out["pg_backend_cpu_ms_per_call"] = round(backend_ticks * 1000 / clk / n, 4)
+    if before_lsn and after_lsn:
+        wal = lsn(after_lsn) - lsn(before_lsn)
+        out["wal_bytes"] = wal
+        if target != "direct" and n:
+            out["wal_bytes_per_call"] = round(wal / n, 1)
+    rows = [json.loads(l) for l in open(pg_wal) if l.strip()]
+    if rows and n:
+        # Record lengths include their full-page images, not the WAL page
+        # headers and alignment that the LSN delta counts too.
+        by_rm = {}
+        for row in rows:
+            if not row["bench"]:
+                continue
+            by_rm[row["resource_manager"]] = {
+                "records_per_call": round(row["records"] / n, 2),
+                "bytes_per_call": round(row["bytes"] / n, 1),
+                "fpi_records_per_call": round(row["fpi_records"] / n, 3),
+                "fpi_bytes_per_call": round(row["fpi_bytes"] / n, 1)}
+        bench = [row for row in rows if row["bench"]]
+        out["wal_server_records_per_call"] = round(sum(row["records"] for row in rows) / n, 2)
+        out["wal_db_bytes_per_call"] = round(sum(row["bytes"] for row in bench) / n, 1)
+        out["wal_db_records_per_call"] = round(sum(row["records"] for row in bench) / n, 2)
+        out["wal_db_fpi_bytes_per_call"] = round(sum(row["fpi_bytes"] for row in bench) / n, 1)
+        out["wal_db_by_resource_manager"] = dict(sorted(by_rm.items(), key=lambda kv: -kv[1]["bytes_per_call"]))
 print(json.dumps(out))
 PY
 }
@@ -483,6 +659,17 @@ bench_journal() {
 
     log "[$journal] migrate, agent, user, key"
     "$BIN" migrate >"$dir/migrate.log" 2>&1 || die "[$journal] migrate failed: $(cat "$dir/migrate.log")"
+    PG_WALINSPECT=
+    if [ "$journal" = postgres ]; then
+        # Only to break the WAL of each run down after it; the gateway never
+        # sees it. Needs a superuser (or pg_read_server_files) and
+        # PostgreSQL 15+; without it the runs report WAL bytes only.
+        if pg_sql 'CREATE EXTENSION IF NOT EXISTS pg_walinspect' >/dev/null; then
+            PG_WALINSPECT=1
+        else
+            log "[$journal] no pg_walinspect: server-wide WAL bytes per call only"
+        fi
+    fi
     cat >"$dir/agents/bench.yaml" <<'YAML'
 name: Bench
 tool_name: bench
@@ -620,7 +807,19 @@ doc = {"machine": machine,
                  "(worker_processes 1) answering POST /api/v1/prediction/* like Flowise; direct = the "
                  "same engine without the gateway, measured in the same run; -t1 -c1 and -t2 -c64; "
                  "cpu_ms_per_call = gateway utime+stime delta / requests; context_switches_per_call = "
-                 "the gateway threads' voluntary+involuntary context switches / requests; in cpu_ratio, "
+                 "the gateway threads' voluntary+involuntary context switches / requests (threads "
+                 "exiting during a run are missed; context_switches_per_call_by_thread splits them by thread "
+                 "name, (in)voluntary_context_switches_per_call by kind); PostgreSQL journal only: pg_cpu_ms_per_call = "
+                 "utime+stime delta of every process named postgres (postmaster, background "
+                 "processes, backends; backends exiting during a run are missed, the pool keeps its "
+                 "connections) / requests, pg_backend_cpu_ms_per_call = the part of it in the "
+                 "benchmark database's backends, pg_cpu_s in a direct run = the server's background "
+                 "over the same time; wal_bytes_per_call = pg_current_wal_insert_lsn() delta / "
+                 "requests; both server-wide, so any other client of the server during a run is "
+                 "counted; wal_db_* = pg_walinspect's pg_get_wal_records_info over the same LSN "
+                 "range, only the records of the benchmark database's relations and of the "
+                 "transactions that wrote them (bytes = record lengths, full-page images included); "
+                 "in cpu_ratio, "
                  "target engine_direct is nginx's own CPU per request in the direct runs",
        "runs": runs, "cpu_ratio": ratios, "tools_list": lists}
 with open(json_out, "w") as f:
@@ -631,6 +830,13 @@ def ms(v):
     return "—" if v is None else f"{v:.3f} ms"
 def num(v, fmt="{:.3f}"):
     return "—" if v is None else fmt.format(v)
+def cs(r):
+    if r.get("context_switches_per_call") is None:
+        return "—"
+    if r.get("voluntary_context_switches_per_call") is None:
+        return f"{r['context_switches_per_call']:.1f}"
+    return (f"{r['context_switches_per_call']:.1f} ({r['voluntary_context_switches_per_call']:.1f} + "
+            f"{r['involuntary_context_switches_per_call']:.1f})")
 lines = [
     f"<!-- written by scripts/bench_http.sh; {nproc} CPUs; {date}; git {git_rev} -->",
     "",
@@ -639,8 +845,13 @@ lines = [
     f"{nproc} CPUs ({cpu_model or 'unknown CPU'}), {kernel}; {wrk_v}; {nginx_v}; {bin_v}; "
     f"{duration} per run; load generator, gateway and engine share the machine.",
     "",
-    "| journal | concurrency | path | p50 | p99 | overhead p50 | overhead p99 | calls/s | requests | errors | gateway CPU/call |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "Per call: the gateway's CPU (utime+stime) and context switches (voluntary + involuntary, all "
+    "its threads); on the PostgreSQL journal the server's CPU (every `postgres` process) and the WAL "
+    "it wrote (insert LSN delta), both server-wide.",
+    "",
+    "| journal | concurrency | path | p50 | p99 | overhead p50 | overhead p99 | calls/s | requests | errors "
+    "| gateway CPU/call | context switches/call (voluntary + involuntary) | PostgreSQL CPU/call | WAL/call |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 order = {"direct": 0, "mcp_streamable_http": 1, "chat_tools_http": 2}
 for r in sorted(runs, key=lambda r: (list(dict.fromkeys(x["journal"] for x in runs)).index(r["journal"]),
@@ -650,7 +861,33 @@ for r in sorted(runs, key=lambda r: (list(dict.fromkeys(x["journal"] for x in ru
     lines.append(
         f"| {r['journal']} | {r['concurrency']} | {path} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | "
         f"{ms(r.get('overhead_p50_ms'))} | {ms(r.get('overhead_p99_ms'))} | {r['calls_per_s']:.0f} | "
-        f"{r['requests']} | {r['errors']} | {num(cpu, '{:.3f} ms') if cpu is not None else '—'} |")
+        f"{r['requests']} | {r['errors']} | {num(cpu, '{:.3f} ms')} | "
+        f"{cs(r)} | {num(r.get('pg_cpu_ms_per_call'), '{:.3f} ms')} | "
+        f"{num(r.get('wal_bytes_per_call'), '{:,.0f} B')} |")
+pg_runs = [r for r in runs if r["journal"] == "postgres" and r["target"] != "direct"
+           and ("pg_cpu_ms_per_call" in r or "wal_bytes_per_call" in r)]
+if pg_runs:
+    lines += ["", "PostgreSQL per call. `server`: every `postgres` process / the insert LSN delta; "
+              "`idle server`: the server's CPU per second during the direct run at the same concurrency, "
+              "when nothing of the benchmark touches it; `benchmark DB`: its backends' CPU / the WAL "
+              "records of its relations and of the transactions that wrote them (pg_walinspect), "
+              "by resource manager:", "",
+              "| concurrency | path | server CPU/call | benchmark DB CPU/call | idle server | server WAL/call "
+              "| benchmark DB WAL/call | records/call | full-page images/call | by resource manager (records, bytes per call) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(pg_runs, key=lambda r: (r["concurrency"], order.get(r["target"], 9))):
+        d = direct.get((r["journal"], r["concurrency"])) or {}
+        idle = (d["pg_cpu_s"] * 1000 / d["seconds"]) if d.get("pg_cpu_s") is not None and d.get("seconds") else None
+        rms = (r.get("wal_db_by_resource_manager") or {}).items()
+        lines.append(
+            f"| {r['concurrency']} | {r['target']} | {num(r.get('pg_cpu_ms_per_call'), '{:.3f} ms')} | "
+            f"{num(r.get('pg_backend_cpu_ms_per_call'), '{:.3f} ms')} | {num(idle, '{:.1f} ms/s')} | "
+            f"{num(r.get('wal_bytes_per_call'), '{:,.0f} B')} | {num(r.get('wal_db_bytes_per_call'), '{:,.0f} B')} | "
+            f"{num(r.get('wal_db_records_per_call'), '{:.1f}')} | "
+            f"{num(r.get('wal_db_fpi_bytes_per_call'), '{:,.0f} B')} | "
+            + ("; ".join(f"{k} {v['records_per_call']:.1f} rec, {v['bytes_per_call']:,.0f} B"
+                         for k, v in rms if v["bytes_per_call"] >= 0.5) or "—")
+            + " |")
 if ratios:
     lines += ["", "CPU per call, concurrency 1 ÷ concurrency 64 (the gateway's; `engine_direct`: nginx's "
               "own in the direct runs, for scale), and the gateway's context switches per call:", "",

@@ -1,0 +1,11 @@
+-- execution_logs_open_idx (replica_id, created_at) WHERE status IN
+-- ('pending', 'running') is used by no query: recovery's orphan search
+-- (`fail_orphaned_executions`) asks for open rows of *other* replicas
+-- (`replica_id IS DISTINCT FROM me` plus a heartbeat check), which no
+-- replica_id equality can serve, and the planner takes
+-- execution_logs_unfinished_idx (created_at, same predicate, smaller) for
+-- it and for the admin list's status filter (EXPLAIN ANALYZE with 300,000
+-- finished rows and 20 open ones: an index scan of unfinished_idx, 0.2 ms).
+-- Every call's start wrote an entry to both; now one. (Issue 33: "which of
+-- execution_logs' indexes the product's queries really use".)
+DROP INDEX execution_logs_open_idx;
