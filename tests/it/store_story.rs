@@ -2094,6 +2094,103 @@ async fn postgres_connections_cut_while_idle_are_replaced() {
     role.drop().await;
 }
 
+/// The journal batch (`vieagent_journal_batch`) finds the rows it finishes
+/// by their primary key, whatever the statistics say (migration 0024): on a
+/// fresh table (no statistics yet, as in a new database), with the cached
+/// generic plan (one connection, more than five batches), it neither scans
+/// the table nor reads the partial index of open rows — whose entries stay
+/// until VACUUM, so reading it made every batch read every row finished
+/// since the last vacuum. Counted by PostgreSQL's own statistics, flushed by
+/// the connection that ran the batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_journal_batches_find_rows_by_primary_key() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let store = vieagent::store::postgres::PgStore::connect(&db.url, 1)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let ada = user(&store, "ada@example.com").await;
+    let agent = store.create_agent(&new_agent("qa")).await.expect("agent");
+    let counters = |store: &vieagent::store::postgres::PgStore| {
+        let pool = store.pool().clone();
+        async move {
+            // The connection that ran the batches flushes its counters
+            // when it next goes idle; the pool has just that one.
+            sqlx::query("SELECT pg_stat_force_next_flush()")
+                .execute(&pool)
+                .await
+                .expect("flush");
+            let row = sqlx::query(
+                "SELECT (SELECT seq_scan FROM pg_stat_user_tables \
+                          WHERE relname = 'execution_logs'), \
+                        (SELECT idx_scan FROM pg_stat_user_indexes \
+                          WHERE indexrelname = 'execution_logs_unfinished_idx'), \
+                        (SELECT idx_scan FROM pg_stat_user_indexes \
+                          WHERE indexrelname = 'execution_logs_pkey')",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("counters");
+            let n = |i: usize| row.try_get::<i64, _>(i).expect("counter");
+            (n(0), n(1), n(2))
+        }
+    };
+    let before = counters(&store).await;
+    let rounds = 12;
+    for round in 0..rounds {
+        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+        let starts: Vec<JournalOp> = ids
+            .iter()
+            .map(|&id| JournalOp::Start {
+                row: NewExecutionLog {
+                    id,
+                    user_id: ada.id,
+                    agent_id: agent.id,
+                    status: ExecutionStatus::Running,
+                    input_snapshot: Some(json!({"round": round})),
+                },
+                reserve: 1,
+            })
+            .collect();
+        let started = store.write_journal(&starts).await.expect("starts");
+        assert_eq!(started, vec![JournalResult::Applied; 4]);
+        let finishes: Vec<JournalOp> = ids
+            .iter()
+            .map(|&id| JournalOp::Finish {
+                id,
+                user_id: ada.id,
+                outcome: ExecutionOutcome {
+                    status: ExecutionStatus::Success,
+                    external_execution_id: None,
+                    output_snapshot: Some(json!({"text": "ok"})),
+                    duration_ms: Some(1),
+                    credits_consumed: 1,
+                    error: None,
+                },
+            })
+            .collect();
+        let finished = store.write_journal(&finishes).await.expect("finishes");
+        assert_eq!(finished, vec![JournalResult::Applied; 4]);
+    }
+    let after = counters(&store).await;
+    assert_eq!(
+        after.0 - before.0,
+        0,
+        "no batch scanned execution_logs sequentially"
+    );
+    assert_eq!(
+        after.1 - before.1,
+        0,
+        "no batch read the partial index of open rows"
+    );
+    assert!(
+        after.2 - before.2 >= rounds * 4,
+        "each finish found its row by primary key: {before:?} → {after:?}"
+    );
+    let account = store.credit_account(ada.id).await.expect("account");
+    assert_eq!(account.reserved, 0, "every reservation released");
+}
+
 /// A user's toolbox and named toolsets: a toolset's agent is in the
 /// toolbox too, removing from the toolbox removes from every set, adds and
 /// removes say whether they changed anything, other users are untouched,

@@ -343,6 +343,9 @@ impl PgStore {
     /// Finish a row and settle its credits, in one statement: the row's own
     /// `credits_reserved` is released, the charge (capped at it) debited with
     /// a ledger entry referencing the row. A finished row changes nothing.
+    /// (`finished_at IS NULL` is `status IN ('pending', 'running')` by the
+    /// table's CHECK, and keeps the planner on the primary key rather than
+    /// the partial index of open rows: migration 0024.)
     async fn finish_one(
         &self,
         id: Uuid,
@@ -355,7 +358,7 @@ impl PgStore {
                  output_snapshot = $4, duration_ms = $5, \
                  credits_consumed = GREATEST(0, LEAST($6, credits_reserved)), \
                  error = $7, finished_at = NOW() \
-               WHERE id = $1 AND status IN ('pending', 'running') \
+               WHERE id = $1 AND finished_at IS NULL \
                RETURNING id, credits_reserved, credits_consumed), \
              acc AS ( \
                UPDATE credit_accounts a SET reserved = GREATEST(0, a.reserved - fin.credits_reserved), \
