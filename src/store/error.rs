@@ -74,6 +74,41 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// The SQLite journal's own connection (src/store/sqlite/journal.rs): the
+/// same typed failures as through sqlx.
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        use rusqlite::ffi;
+        let rusqlite::Error::SqliteFailure(failure, message) = &err else {
+            return StoreError::Database(err.to_string());
+        };
+        let message = message.clone().unwrap_or_else(|| failure.to_string());
+        match failure.code {
+            ErrorCode::ConstraintViolation => {
+                let constraint = sqlite_constraint_name(&message);
+                match failure.extended_code {
+                    ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                        StoreError::UniqueViolation { constraint }
+                    }
+                    ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                        StoreError::ForeignKeyViolation { constraint }
+                    }
+                    ffi::SQLITE_CONSTRAINT_CHECK => StoreError::CheckViolation { constraint },
+                    ffi::SQLITE_CONSTRAINT_NOTNULL => StoreError::NotNullViolation { constraint },
+                    _ => StoreError::Database(message),
+                }
+            }
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull => StoreError::Unavailable(message),
+            _ => StoreError::Database(message),
+        }
+    }
+}
+
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(err: sqlx::migrate::MigrateError) -> Self {
         use sqlx::migrate::MigrateError;
@@ -91,10 +126,14 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 /// The constraint's name: PostgreSQL reports it; SQLite puts it (or the
 /// columns of a UNIQUE) in the message, which we map to PostgreSQL's naming.
 fn constraint_name(db: &dyn sqlx::error::DatabaseError) -> String {
-    if let Some(name) = db.constraint() {
-        return name.to_string();
+    match db.constraint() {
+        Some(name) => name.to_string(),
+        None => sqlite_constraint_name(db.message()),
     }
-    let message = db.message();
+}
+
+/// SQLite's constraint, from its message, in PostgreSQL's naming.
+fn sqlite_constraint_name(message: &str) -> String {
     // SQLite: "UNIQUE constraint failed: agents.tool_name",
     //         "CHECK constraint failed: agents_engine_type_check",
     //         "FOREIGN KEY constraint failed", "NOT NULL constraint failed: t.c".

@@ -2191,6 +2191,71 @@ async fn postgres_journal_batches_find_rows_by_primary_key() {
     assert_eq!(account.reserved, 0, "every reservation released");
 }
 
+/// The SQLite journal writes a small batch in place without waiting for the
+/// write lock; when another process holds it (a `vieagent stdio` beside
+/// `serve`, a CLI command), the batch waits for it on a blocking thread and
+/// lands once the other writer commits — not an error, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_journal_waits_for_another_processs_write_lock() {
+    use sqlx::Connection;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let agent = store.create_agent(&new_agent("qa")).await.expect("agent");
+    let id = Uuid::now_v7();
+    let start = JournalOp::Start {
+        row: NewExecutionLog {
+            id,
+            user_id: ada.id,
+            agent_id: agent.id,
+            status: ExecutionStatus::Running,
+            input_snapshot: Some(json!({"q": "x"})),
+        },
+        reserve: 1,
+    };
+
+    // Another connection, as another process would, takes the write lock.
+    let mut other = sqlx::SqliteConnection::connect(&db.url)
+        .await
+        .expect("other connection");
+    sqlx::raw_sql("BEGIN IMMEDIATE; UPDATE users SET display_name = 'held' WHERE id = (SELECT id FROM users LIMIT 1)")
+        .execute(&mut other)
+        .await
+        .expect("hold the write lock");
+    let writer = {
+        let store = store.clone();
+        let start = start.clone();
+        tokio::spawn(async move { store.write_journal(&[start]).await })
+    };
+    // The batch is waiting (it cannot have committed: the lock is held).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!writer.is_finished(), "the batch waits for the write lock");
+    assert!(
+        store.get_execution_log(id).await.expect("read").is_none(),
+        "nothing written while another process holds the lock"
+    );
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut other)
+        .await
+        .expect("release the write lock");
+    let written = writer.await.expect("task").expect("the batch lands");
+    assert_eq!(written, vec![JournalResult::Applied]);
+    let row = store
+        .get_execution_log(id)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(row.status, ExecutionStatus::Running);
+    assert_eq!(
+        store
+            .credit_account(ada.id)
+            .await
+            .expect("account")
+            .reserved,
+        1
+    );
+}
+
 /// A user's toolbox and named toolsets: a toolset's agent is in the
 /// toolbox too, removing from the toolbox removes from every set, adds and
 /// removes say whether they changed anything, other users are untouched,

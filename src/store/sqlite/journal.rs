@@ -1,65 +1,146 @@
-//! The Shadow Journal and credits on SQLite: one writer, a batch in one
-//! `BEGIN IMMEDIATE` transaction sent as two commands.
+//! The Shadow Journal and credits on SQLite: one writer at a time, a batch
+//! in one `BEGIN IMMEDIATE` transaction on the journal's own connection.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use sqlx::pool::PoolConnection;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, query};
+use sqlx::{QueryBuilder, Row, query};
 use uuid::Uuid;
 
 use super::{SqliteStore, newest_first, opt_json_text, ts};
 use crate::store::journal as shared;
-use crate::store::row::RowExt;
 use crate::store::sql::{all, one, optional};
 use crate::store::*;
 
-/// The writer connection of one journal batch: closed, not returned to the
-/// pool, if the batch is dropped between its commands (it would be inside
-/// its transaction).
-struct BatchConn(Option<PoolConnection<Sqlite>>);
-
-impl BatchConn {
-    fn conn(&mut self) -> &mut PoolConnection<Sqlite> {
-        self.0
-            .as_mut()
-            .expect("the batch connection is held until released")
-    }
-
-    /// The batch is over (committed or rolled back): back to the pool.
-    fn release(mut self) {
-        self.0.take();
-    }
+/// The Shadow Journal's own connection to the database file: a batch runs
+/// on it synchronously from `BEGIN IMMEDIATE` to `COMMIT`, in place when it
+/// is small, else on a blocking thread (one hop there and one back). Through
+/// sqlx every statement's result and every row came back as a message from
+/// the connection's thread, each a wake-up of the runtime: ~17 per call,
+/// most of the 33 context switches a call cost at concurrency 1 (issue 33).
+///
+/// It writes only while the caller holds the writer pool's one connection,
+/// so in this process writers still queue instead of contending for
+/// SQLite's lock.
+pub(super) struct JournalConn {
+    conn: std::sync::Mutex<rusqlite::Connection>,
+    /// Wakes the background checkpointer after each commit, like the
+    /// writer's commit hook.
+    wrote: Arc<tokio::sync::Notify>,
+    busy_timeout: std::time::Duration,
 }
 
-impl Drop for BatchConn {
-    fn drop(&mut self) {
-        if let Some(mut conn) = self.0.take() {
-            conn.close_on_drop();
+impl JournalConn {
+    /// Open the file with the writer's settings (the WAL mode is the
+    /// file's own, set by the writer before this opens it).
+    pub(super) fn open(
+        path: &std::path::Path,
+        wrote: Arc<tokio::sync::Notify>,
+        busy_timeout: std::time::Duration,
+        autocheckpoint_pages: &str,
+    ) -> StoreResult<Self> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(busy_timeout)?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA wal_autocheckpoint = {autocheckpoint_pages}; \
+             PRAGMA journal_size_limit = 33554432;"
+        ))?;
+        Ok(Self {
+            conn: std::sync::Mutex::new(conn),
+            wrote,
+            busy_timeout,
+        })
+    }
+
+    /// One batch in one `BEGIN IMMEDIATE` transaction (the write lock taken
+    /// up front: balances read cannot change, not even from another
+    /// process, until commit). `wait`: for the write lock, as long as the
+    /// busy timeout; otherwise `None` at once when another process holds
+    /// it. Blocking.
+    fn write(
+        &self,
+        ops: &[JournalOp],
+        replica: Option<Uuid>,
+        wait: bool,
+    ) -> StoreResult<Option<Vec<JournalResult>>> {
+        // A panic mid-batch rolled its transaction back (the Transaction's
+        // drop): the connection is fine to use.
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        conn.busy_timeout(if wait {
+            self.busy_timeout
+        } else {
+            std::time::Duration::ZERO
+        })?;
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if !wait && e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                return Ok(None);
+            }
+            tx => tx?,
+        };
+        let results = batch(&tx, ops, replica)?;
+        tx.commit()?;
+        self.wrote.notify_one();
+        Ok(Some(results))
+    }
+
+    /// Write a batch: a small one in place (tens of microseconds of SQLite
+    /// work, less than the two thread hops it would otherwise cost), a
+    /// larger one — or one that finds another process writing — on a
+    /// blocking thread.
+    pub(super) async fn write_batch(
+        self: &Arc<Self>,
+        ops: &[JournalOp],
+        replica: Option<Uuid>,
+    ) -> StoreResult<Vec<JournalResult>> {
+        if ops.len() <= IN_PLACE_OPS
+            && let Some(results) = self.write(ops, replica, false)?
+        {
+            return Ok(results);
         }
+        let journal = self.clone();
+        let ops = ops.to_vec();
+        tokio::task::spawn_blocking(move || journal.write(&ops, replica, true))
+            .await
+            .map_err(|e| StoreError::Database(format!("the journal batch did not finish: {e}")))??
+            .ok_or_else(|| StoreError::Unavailable("the database stayed locked".into()))
     }
 }
 
-/// Take the write lock, read the accounts involved and finish the rows the
-/// batch finishes: one command.
-const BATCH_READ: &str = concat!(
-    "BEGIN IMMEDIATE; \
-     SELECT 'a' AS kind, user_id AS id, balance AS n, reserved AS m FROM credit_accounts \
-       WHERE user_id IN (SELECT value FROM json_each($1)); \
-     UPDATE execution_logs SET status = v.value ->> 1, external_execution_id = v.value ->> 2, \
+/// The largest batch written on the calling thread: one call's start or
+/// finish, and a few more (at concurrency 1 a batch holds one op).
+const IN_PLACE_OPS: usize = 4;
+
+/// The accounts the batch involves.
+const READ_ACCOUNTS: &str = "SELECT user_id, balance, reserved FROM credit_accounts \
+     WHERE user_id IN (SELECT value FROM json_each(?1))";
+
+/// Finish the rows the batch finishes (a finished row is left alone).
+const FINISH: &str = concat!(
+    "UPDATE execution_logs SET status = v.value ->> 1, external_execution_id = v.value ->> 2, \
        output_snapshot = v.value ->> 3, duration_ms = v.value ->> 4, \
        credits_consumed = max(0, min(v.value ->> 5, execution_logs.credits_reserved)), \
        error = v.value ->> 6, finished_at = ",
     now!(),
-    " FROM json_each($2) AS v \
+    " FROM json_each(?1) AS v \
        WHERE execution_logs.id = v.value ->> 0 \
          AND execution_logs.status IN ('pending', 'running') \
-       RETURNING 'f' AS kind, execution_logs.id AS id, execution_logs.credits_reserved AS n, 0 AS m"
+       RETURNING execution_logs.id, execution_logs.credits_reserved"
 );
 
-/// Write what the plan says and commit: one command.
-const BATCH_WRITE: &str = concat!(
+const INSERT_LOGS: &str = concat!(
     "INSERT INTO execution_logs (id, user_id, agent_id, status, input_snapshot, \
        external_execution_id, output_snapshot, duration_ms, credits_consumed, \
        credits_reserved, error, finished_at, replica_id) \
@@ -67,27 +148,31 @@ const BATCH_WRITE: &str = concat!(
        v.value ->> 5, v.value ->> 6, v.value ->> 7, 0, v.value ->> 8, v.value ->> 9, \
        CASE WHEN v.value ->> 10 THEN ",
     now!(),
-    " END, $4 FROM json_each($1) AS v; \
-     INSERT INTO credit_accounts (user_id, balance, reserved) \
-       SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2 FROM json_each($2) AS v WHERE true \
-       ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance, \
-       reserved = excluded.reserved, updated_at = ",
-    now!(),
-    "; \
-     INSERT INTO credit_ledger (id, user_id, delta, reason, execution_log_id, balance_after) \
-       SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2, 'call', v.value ->> 3, v.value ->> 4 \
-       FROM json_each($3) AS v; \
-     COMMIT"
+    " END, ?2 FROM json_each(?1) AS v"
 );
 
-/// One journal batch in one `BEGIN IMMEDIATE` transaction (the write lock
-/// taken up front: balances read cannot change, not even from another
-/// process, until commit), in two commands.
-async fn batch(
-    conn: &mut SqliteConnection,
+const WRITE_ACCOUNTS: &str = concat!(
+    "INSERT INTO credit_accounts (user_id, balance, reserved) \
+       SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2 FROM json_each(?1) AS v WHERE true \
+       ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance, \
+       reserved = excluded.reserved, updated_at = ",
+    now!()
+);
+
+const INSERT_DEBITS: &str = "INSERT INTO credit_ledger \
+       (id, user_id, delta, reason, execution_log_id, balance_after) \
+     SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2, 'call', v.value ->> 3, v.value ->> 4 \
+     FROM json_each(?1) AS v";
+
+/// Read the accounts, finish rows, plan (src/store/credits.rs), write. The
+/// lists travel as JSON arrays so each statement's text never changes and
+/// stays prepared.
+fn batch(
+    tx: &rusqlite::Transaction<'_>,
     ops: &[JournalOp],
     replica: Option<Uuid>,
 ) -> StoreResult<Vec<JournalResult>> {
+    let uuid = |text: String| Uuid::parse_str(&text).map_err(StoreError::corrupt);
     let users: Vec<String> = credits::users_to_lock(ops)
         .iter()
         .map(Uuid::to_string)
@@ -106,25 +191,26 @@ async fn batch(
             ])
         })
         .collect();
-    let rows = query(BATCH_READ)
-        .bind(Value::from(users).to_string())
-        .bind(Value::from(finishes).to_string())
-        .fetch_all(&mut *conn)
-        .await?;
     let mut locked = HashMap::new();
-    let mut settled = HashMap::new();
-    for r in &rows {
-        let id = r.uuid("id")?;
-        if r.text("kind")? == "a" {
+    if !users.is_empty() {
+        let mut read = tx.prepare_cached(READ_ACCOUNTS)?;
+        let mut rows = read.query([Value::from(users).to_string()])?;
+        while let Some(r) = rows.next()? {
             locked.insert(
-                id,
+                uuid(r.get(0)?)?,
                 CreditAccount {
-                    balance: r.big("n")?,
-                    reserved: r.big("m")?,
+                    balance: r.get(1)?,
+                    reserved: r.get(2)?,
                 },
             );
-        } else {
-            settled.insert(id, r.int("n")?);
+        }
+    }
+    let mut settled = HashMap::new();
+    if !finishes.is_empty() {
+        let mut finish = tx.prepare_cached(FINISH)?;
+        let mut rows = finish.query([Value::from(finishes).to_string()])?;
+        while let Some(r) = rows.next()? {
+            settled.insert(uuid(r.get(0)?)?, r.get::<_, i32>(1)?);
         }
     }
 
@@ -202,13 +288,20 @@ async fn batch(
             ])
         })
         .collect();
-    query(BATCH_WRITE)
-        .bind(Value::from(logs).to_string())
-        .bind(Value::from(accounts).to_string())
-        .bind(Value::from(debits).to_string())
-        .bind(replica.map(|r| r.to_string()))
-        .execute(&mut *conn)
-        .await?;
+    if !logs.is_empty() {
+        tx.prepare_cached(INSERT_LOGS)?.execute(rusqlite::params![
+            Value::from(logs).to_string(),
+            replica.map(|r| r.to_string())
+        ])?;
+    }
+    if !accounts.is_empty() {
+        tx.prepare_cached(WRITE_ACCOUNTS)?
+            .execute([Value::from(accounts).to_string()])?;
+    }
+    if !debits.is_empty() {
+        tx.prepare_cached(INSERT_DEBITS)?
+            .execute([Value::from(debits).to_string()])?;
+    }
     Ok(plan.results)
 }
 
@@ -266,23 +359,12 @@ impl JournalStore for SqliteStore {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        // Two commands to the connection's thread per batch, whatever its
-        // size: each statement sent on its own costs a round trip to that
-        // thread and back (two thread wake-ups), which at low load was most
-        // of a call's CPU. The lists travel as JSON arrays so the SQL text
-        // never changes and stays prepared.
-        let mut guard = BatchConn(Some(self.writer.acquire().await?));
-        let conn = guard.conn();
-        let written = batch(conn, ops, self.replica.get().copied()).await;
-        if written.is_err() {
-            // A statement that failed leaves the batch's transaction open
-            // (or none was opened, and this fails harmlessly).
-            if let Err(e) = sqlx::raw_sql("ROLLBACK").execute(&mut **conn).await {
-                tracing::trace!(error = %e, "journal batch rollback");
-            }
-        }
-        guard.release();
-        written
+        // The writer pool's one connection, held for the batch: no other
+        // writer of this process runs meanwhile (see JournalConn).
+        let _writer = self.writer.acquire().await?;
+        self.journal
+            .write_batch(ops, self.replica.get().copied())
+            .await
     }
 
     async fn insert_finished_execution_log(

@@ -50,6 +50,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The Shadow Journal's batches (see [`journal::JournalConn`]).
+    journal: Arc<journal::JournalConn>,
     replica: std::sync::OnceLock<Uuid>,
     /// Stops the background checkpointer on `close`.
     checkpointer: tokio_util::sync::CancellationToken,
@@ -57,6 +59,8 @@ pub struct SqliteStore {
     _checkpointer_guard: tokio_util::sync::DropGuard,
 }
 
+/// How long a connection waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the background checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// The writer's own automatic checkpoint (pages; SQLite's default is
@@ -77,7 +81,7 @@ impl SqliteStore {
             // crash; only an OS crash/power loss can lose the last commits.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(BUSY_TIMEOUT);
         // Checkpoints (copying the WAL into the database, with an fsync) run
         // in the background on a connection of their own: left to the
         // writer, one commit in ~100 paid for one, and that was the calls'
@@ -108,6 +112,15 @@ impl SqliteStore {
         let reader = pool_options(max_connections.max(1), 0)
             .connect_with(base.clone().create_if_missing(false))
             .await?;
+        let journal = {
+            let path = base.get_filename().to_path_buf();
+            let wrote = wrote.clone();
+            tokio::task::spawn_blocking(move || {
+                journal::JournalConn::open(&path, wrote, BUSY_TIMEOUT, WRITER_AUTOCHECKPOINT_PAGES)
+            })
+            .await
+            .map_err(|e| StoreError::Database(format!("opening the journal connection: {e}")))??
+        };
         let stop = tokio_util::sync::CancellationToken::new();
         tokio::spawn(checkpoint_loop(
             base.create_if_missing(false),
@@ -117,6 +130,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
+            journal: Arc::new(journal),
             replica: std::sync::OnceLock::new(),
             checkpointer: stop.clone(),
             _checkpointer_guard: stop.drop_guard(),
