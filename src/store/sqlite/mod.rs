@@ -3,7 +3,9 @@
 //! WAL mode, foreign keys on. All writes go through a single-connection
 //! writer pool, so writers queue in-process instead of contending for
 //! SQLite's lock (no `SQLITE_BUSY` storms under load); reads use a separate
-//! pool and proceed concurrently with the writer.
+//! pool and proceed concurrently with the writer. The Shadow Journal's
+//! batches run on a connection of their own while holding the writer's
+//! (see `journal::JournalConn`): still one writer at a time.
 //! One file per aggregate, beside the same file of the PostgreSQL backend.
 
 /// SQL expression for "now" in the stored timestamp format.
