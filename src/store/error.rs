@@ -75,35 +75,26 @@ impl From<sqlx::Error> for StoreError {
 }
 
 /// The SQLite journal's own connection (src/store/sqlite/journal.rs): the
-/// same typed failures as through sqlx.
+/// same typed failures as through sqlx (constraints by kind and name, the
+/// rest `Database`).
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode;
         use rusqlite::ffi;
         let rusqlite::Error::SqliteFailure(failure, message) = &err else {
             return StoreError::Database(err.to_string());
         };
         let message = message.clone().unwrap_or_else(|| failure.to_string());
-        match failure.code {
-            ErrorCode::ConstraintViolation => {
-                let constraint = sqlite_constraint_name(&message);
-                match failure.extended_code {
-                    ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                        StoreError::UniqueViolation { constraint }
-                    }
-                    ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
-                        StoreError::ForeignKeyViolation { constraint }
-                    }
-                    ffi::SQLITE_CONSTRAINT_CHECK => StoreError::CheckViolation { constraint },
-                    ffi::SQLITE_CONSTRAINT_NOTNULL => StoreError::NotNullViolation { constraint },
-                    _ => StoreError::Database(message),
-                }
+        if failure.code != rusqlite::ErrorCode::ConstraintViolation {
+            return StoreError::Database(message);
+        }
+        let constraint = sqlite_constraint_name(&message);
+        match failure.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                StoreError::UniqueViolation { constraint }
             }
-            ErrorCode::DatabaseBusy
-            | ErrorCode::DatabaseLocked
-            | ErrorCode::CannotOpen
-            | ErrorCode::SystemIoFailure
-            | ErrorCode::DiskFull => StoreError::Unavailable(message),
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::ForeignKeyViolation { constraint },
+            ffi::SQLITE_CONSTRAINT_CHECK => StoreError::CheckViolation { constraint },
+            ffi::SQLITE_CONSTRAINT_NOTNULL => StoreError::NotNullViolation { constraint },
             _ => StoreError::Database(message),
         }
     }

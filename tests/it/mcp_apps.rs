@@ -746,14 +746,24 @@ async fn the_easy_mode_app_in_a_real_host() {
     open_host(&c, host, &params("light", "en-US", true)).await;
     let resource_mime = host_state(&c, "window.__host.resource.contents[0].mimeType").await;
     assert_eq!(resource_mime, MIME);
-    // The app told the host its height (ui/notifications/size-changed).
-    let sizes = host_state(&c, "window.__host.sizes").await;
-    assert!(
-        sizes.as_array().is_some_and(|s| s
-            .iter()
-            .any(|s| s["height"].as_f64().is_some_and(|h| h > 200.0))),
-        "{sizes}"
-    );
+    // The app told the host its height (ui/notifications/size-changed),
+    // once its form was laid out: an earlier notification may say less
+    // (seen in CI: 137 px twice, the form's height arriving after).
+    let tall = |sizes: &Value| {
+        sizes.as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["height"].as_f64().is_some_and(|h| h > 200.0))
+        })
+    };
+    let mut sizes = host_state(&c, "window.__host.sizes").await;
+    for _ in 0..100 {
+        if tall(&sizes) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sizes = host_state(&c, "window.__host.sizes").await;
+    }
+    assert!(tall(&sizes), "{sizes}");
     enter_app(&c).await;
     assert_eq!(app_text(&c, "h1").await, "Trip planner");
     let outcome = app_text(&c, "#outcome").await;

@@ -25,83 +25,145 @@ use crate::store::*;
 /// so in this process writers still queue instead of contending for
 /// SQLite's lock.
 pub(super) struct JournalConn {
-    conn: std::sync::Mutex<rusqlite::Connection>,
+    /// `None` once the store is closed.
+    conn: std::sync::Mutex<Option<rusqlite::Connection>>,
     /// Wakes the background checkpointer after each commit, like the
     /// writer's commit hook.
     wrote: Arc<tokio::sync::Notify>,
     busy_timeout: std::time::Duration,
 }
 
+/// A batch that did not commit: SQLite's own failure (a busy lock among
+/// them, which an in-place attempt hands to the blocking thread) or ours.
+enum Failed {
+    Sqlite(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for Failed {
+    fn from(e: rusqlite::Error) -> Self {
+        Failed::Sqlite(e)
+    }
+}
+
+impl From<StoreError> for Failed {
+    fn from(e: StoreError) -> Self {
+        Failed::Store(e)
+    }
+}
+
 impl JournalConn {
-    /// Open the file with the writer's settings (the WAL mode is the
-    /// file's own, set by the writer before this opens it).
+    /// Open the database file with the writer's settings (the WAL mode is
+    /// the file's own, set by the writer before this opens it). A database
+    /// without a file (`sqlite::memory:`) is refused: the journal's
+    /// connection could not see it.
     pub(super) fn open(
         path: &std::path::Path,
         wrote: Arc<tokio::sync::Notify>,
         busy_timeout: std::time::Duration,
         autocheckpoint_pages: &str,
     ) -> StoreResult<Self> {
+        let name = path.to_string_lossy();
+        if name.is_empty() || name.contains(":memory:") || name.starts_with("file:sqlx-in-memory") {
+            return Err(StoreError::Database(
+                "in-memory SQLite databases are not supported: use a file, \
+                 e.g. sqlite://vieagent.db"
+                    .into(),
+            ));
+        }
         let conn = rusqlite::Connection::open_with_flags(
             path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
-                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(busy_timeout)?;
+        // The writer's own automatic checkpoint (see WRITER_AUTOCHECKPOINT_PAGES)
+        // now runs in this connection's commits, sometimes in place on a
+        // runtime thread: one in ~4,000 pages written.
         conn.execute_batch(&format!(
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
              PRAGMA wal_autocheckpoint = {autocheckpoint_pages}; \
              PRAGMA journal_size_limit = 33554432;"
         ))?;
         Ok(Self {
-            conn: std::sync::Mutex::new(conn),
+            conn: std::sync::Mutex::new(Some(conn)),
             wrote,
             busy_timeout,
         })
     }
 
+    /// Close the connection (the store is closing): later batches fail.
+    pub(super) fn close(&self) {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(conn) = conn
+            && let Err((_, e)) = conn.close()
+        {
+            tracing::debug!(error = %e, "closing the journal connection");
+        }
+    }
+
     /// One batch in one `BEGIN IMMEDIATE` transaction (the write lock taken
     /// up front: balances read cannot change, not even from another
     /// process, until commit). `wait`: for the write lock, as long as the
-    /// busy timeout; otherwise `None` at once when another process holds
-    /// it. Blocking.
+    /// busy timeout; otherwise `None` at once when the database is busy
+    /// (another process writing), nothing written. Blocking.
     fn write(
         &self,
         ops: &[JournalOp],
         replica: Option<Uuid>,
         wait: bool,
     ) -> StoreResult<Option<Vec<JournalResult>>> {
-        // A panic mid-batch rolled its transaction back (the Transaction's
-        // drop): the connection is fine to use.
-        let mut conn = self
+        let mut guard = self
             .conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(conn) = guard.as_mut() else {
+            return Err(StoreError::Unavailable("the store is closed".into()));
+        };
+        // After a panic mid-batch the Transaction's drop rolled back; should
+        // that have failed, a transaction would still be open.
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK").map_err(StoreError::from)?;
+        }
         conn.busy_timeout(if wait {
             self.busy_timeout
         } else {
             std::time::Duration::ZERO
         })?;
-        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-            Err(rusqlite::Error::SqliteFailure(e, _))
+        let attempt = (|| -> Result<Vec<JournalResult>, Failed> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let results = batch(&tx, ops, replica)?;
+            tx.commit()?;
+            Ok(results)
+        })();
+        match attempt {
+            Ok(results) => {
+                self.wrote.notify_one();
+                Ok(Some(results))
+            }
+            // Busy before the commit: rolled back (the Transaction's drop),
+            // nothing written; the blocking thread waits for the lock.
+            Err(Failed::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
                 if !wait && e.code == rusqlite::ErrorCode::DatabaseBusy =>
             {
-                return Ok(None);
+                Ok(None)
             }
-            tx => tx?,
-        };
-        let results = batch(&tx, ops, replica)?;
-        tx.commit()?;
-        self.wrote.notify_one();
-        Ok(Some(results))
+            Err(Failed::Sqlite(e)) => Err(e.into()),
+            Err(Failed::Store(e)) => Err(e),
+        }
     }
 
     /// Write a batch: a small one in place (tens of microseconds of SQLite
     /// work, less than the two thread hops it would otherwise cost), a
     /// larger one — or one that finds another process writing — on a
-    /// blocking thread.
+    /// blocking thread. `writer` is the writer pool's one connection, held
+    /// until the batch is over, even if this future is dropped.
     pub(super) async fn write_batch(
         self: &Arc<Self>,
+        writer: sqlx::pool::PoolConnection<sqlx::Sqlite>,
         ops: &[JournalOp],
         replica: Option<Uuid>,
     ) -> StoreResult<Vec<JournalResult>> {
@@ -112,10 +174,14 @@ impl JournalConn {
         }
         let journal = self.clone();
         let ops = ops.to_vec();
-        tokio::task::spawn_blocking(move || journal.write(&ops, replica, true))
-            .await
-            .map_err(|e| StoreError::Database(format!("the journal batch did not finish: {e}")))??
-            .ok_or_else(|| StoreError::Unavailable("the database stayed locked".into()))
+        tokio::task::spawn_blocking(move || {
+            let written = journal.write(&ops, replica, true);
+            drop(writer);
+            written
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("the journal batch did not finish: {e}")))??
+        .ok_or_else(|| StoreError::Database("the database stayed locked".into()))
     }
 }
 
@@ -216,7 +282,7 @@ fn batch(
 
     let plan = credits::plan(ops, &locked, &settled);
 
-    // One array per inserted row, in BATCH_WRITE's order.
+    // One array per inserted row, in INSERT_LOGS's order.
     let log = |row: &NewExecutionLog,
                status: &str,
                outcome: Option<&ExecutionOutcome>,
@@ -361,9 +427,9 @@ impl JournalStore for SqliteStore {
         }
         // The writer pool's one connection, held for the batch: no other
         // writer of this process runs meanwhile (see JournalConn).
-        let _writer = self.writer.acquire().await?;
+        let writer = self.writer.acquire().await?;
         self.journal
-            .write_batch(ops, self.replica.get().copied())
+            .write_batch(writer, ops, self.replica.get().copied())
             .await
     }
 

@@ -293,6 +293,7 @@ impl Database for SqliteStore {
         self.checkpointer.cancel();
         self.reader.close().await;
         self.writer.close().await;
+        self.journal.close();
     }
 
     fn pool_stats(&self) -> PoolStats {
