@@ -144,8 +144,9 @@ impl JournalConn {
                 self.wrote.notify_one();
                 Ok(Some(results))
             }
-            // Busy before the commit: rolled back (the Transaction's drop),
-            // nothing written; the blocking thread waits for the lock.
+            // Busy at any statement, the commit included: rolled back (the
+            // Transaction's drop), nothing written; the blocking thread
+            // waits for the lock.
             Err(Failed::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
                 if !wait && e.code == rusqlite::ErrorCode::DatabaseBusy =>
             {
@@ -237,8 +238,10 @@ fn batch(
     tx: &rusqlite::Transaction<'_>,
     ops: &[JournalOp],
     replica: Option<Uuid>,
-) -> StoreResult<Vec<JournalResult>> {
-    let uuid = |text: String| Uuid::parse_str(&text).map_err(StoreError::corrupt);
+) -> Result<Vec<JournalResult>, Failed> {
+    let uuid = |text: String| -> Result<Uuid, Failed> {
+        Ok(Uuid::parse_str(&text).map_err(StoreError::corrupt)?)
+    };
     let users: Vec<String> = credits::users_to_lock(ops)
         .iter()
         .map(Uuid::to_string)
