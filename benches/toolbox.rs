@@ -35,7 +35,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod common;
-use common::{next_cursor, percentile};
+use common::{json_part, next_cursor, percentile};
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -822,14 +822,7 @@ async fn mcp(
 
 /// The JSON-RPC message of an answer (plain JSON or one SSE `data:` line).
 fn message(body: &[u8]) -> Value {
-    let json = match body.strip_prefix(b"data:") {
-        Some(rest) => rest,
-        None => body
-            .windows(6)
-            .position(|w| w == b"\ndata:")
-            .map_or(body, |at| &body[at + 6..]),
-    };
-    serde_json::Deserializer::from_slice(json)
+    serde_json::Deserializer::from_slice(json_part(body))
         .into_iter::<Value>()
         .next()
         .and_then(Result::ok)

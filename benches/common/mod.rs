@@ -1,5 +1,6 @@
-//! What the benchmarks share: percentiles, and reading a `tools/list`
-//! page's `nextCursor` without building a DOM of it.
+//! What the benchmarks share: percentiles, the JSON part of an MCP answer,
+//! and reading a `tools/list` page's `nextCursor` without building a DOM of
+//! it.
 
 use std::time::Duration;
 
@@ -24,17 +25,22 @@ pub fn next_cursor(body: &[u8]) -> Option<String> {
         #[serde(rename = "nextCursor")]
         next_cursor: Option<String>,
     }
-    let json = match body.strip_prefix(b"data:") {
-        Some(rest) => rest,
-        None => body
-            .windows(6)
-            .position(|w| w == b"\ndata:")
-            .map_or(body, |at| &body[at + 6..]),
-    };
-    let page: Page = serde_json::Deserializer::from_slice(json)
+    let page: Page = serde_json::Deserializer::from_slice(json_part(body))
         .into_iter()
         .next()
         .and_then(Result::ok)
         .expect("a tools/list result");
     page.result.next_cursor
+}
+
+/// The JSON of an MCP answer: the body itself, or what follows its first
+/// SSE `data:` field (the deserializer then stops at the end of that value).
+pub fn json_part(body: &[u8]) -> &[u8] {
+    match body.strip_prefix(b"data:") {
+        Some(rest) => rest,
+        None => body
+            .windows(6)
+            .position(|w| w == b"\ndata:")
+            .map_or(body, |at| &body[at + 6..]),
+    }
 }
